@@ -490,7 +490,6 @@ func (n notNode) match(doc bson.D, _ *position) bool {
 	return !n.n.match(doc, nil)
 }
 
-
 // pathNode applies one predicate to the values a path produces: the
 // document matches when any produced value satisfies it.
 type pathNode struct {
