@@ -1,0 +1,124 @@
+package embedded
+
+import (
+	"context"
+
+	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// aggregateArgs is a parsed aggregate command.
+type aggregateArgs struct {
+	// coll is empty for {aggregate: 1} (database or cluster level).
+	coll     string
+	pipeline []bson.D
+	vars     map[string]any
+	hint     any
+	copts    cursorOptions
+}
+
+func parseAggregate(req *request) (aggregateArgs, error) {
+	const cmd = "aggregate"
+	a := aggregateArgs{copts: cursorOptions{BatchSize: -1}}
+	if len(req.Body) == 0 {
+		return a, cmdError(codeFailedToParse, "FailedToParse", "empty command document")
+	}
+	switch v := req.Body[0].Value.(type) {
+	case string:
+		if err := validCollectionName(req.DB, v); err != nil {
+			return a, err
+		}
+		a.coll = v
+	case int32, int64, float64:
+		if n, _ := argInt64(cmd, cmd, v); n != 1 {
+			return a, cmdError(codeFailedToParse, "FailedToParse",
+				"Invalid command format: the 'aggregate' field must specify a collection name or 1")
+		}
+	default:
+		return a, cmdError(codeFailedToParse, "FailedToParse",
+			"Invalid command format: the 'aggregate' field must specify a collection name or 1")
+	}
+	havePipeline, haveCursor := false, false
+	var err error
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "pipeline":
+			a.pipeline, err = argDocs(cmd, e.Key, e.Value)
+			havePipeline = true
+		case "cursor":
+			err = parseCursorOption(cmd, e.Value, &a.copts)
+			haveCursor = true
+		case "explain":
+			err = rejectTrue(cmd, e.Key, e.Value)
+		case "allowDiskUse":
+			_, err = argBool(cmd, e.Key, e.Value)
+		case "bypassDocumentValidation":
+			err = rejectTrue(cmd, e.Key, e.Value)
+		case "collation":
+			err = checkCollation(cmd, e.Value)
+		case "hint":
+			a.hint = e.Value
+		case "comment":
+			a.copts.Comment = e.Value
+		case "let":
+			var d bson.D
+			if d, err = argOptDoc(cmd, e.Key, e.Value); err == nil && len(d) > 0 {
+				a.vars = make(map[string]any, len(d))
+				for _, v := range d {
+					a.vars[v.Key] = v.Value
+				}
+			}
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return a, err
+		}
+	}
+	if !havePipeline {
+		return a, missingField(cmd, "pipeline")
+	}
+	if !haveCursor {
+		return a, cmdError(codeFailedToParse, "FailedToParse",
+			"The 'cursor' option is required, except for aggregate with the explain argument")
+	}
+	return a, nil
+}
+
+// isChangeStream reports whether the pipeline opens a change stream.
+func isChangeStream(pipeline []bson.D) bool {
+	return len(pipeline) > 0 && len(pipeline[0]) > 0 && pipeline[0][0].Key == "$changeStream"
+}
+
+func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) {
+	a, err := parseAggregate(req)
+	if err != nil {
+		return nil, err
+	}
+	if isChangeStream(a.pipeline) {
+		return s.openChangeStream(ctx, req, a)
+	}
+	if a.coll == "" {
+		stage := "(empty pipeline)"
+		if len(a.pipeline) > 0 && len(a.pipeline[0]) > 0 {
+			stage = a.pipeline[0][0].Key
+		}
+		return nil, cmdError(codeInvalidNamespace, "InvalidNamespace",
+			"{aggregate: 1} is not valid for '%s'; a collection is required.", stage)
+	}
+	ns := nsOf(req, a.coll)
+	if err := s.checkHint("aggregate", ns, a.hint); err != nil {
+		return nil, err
+	}
+	out, err := s.ops(req).Aggregate(ns, engine.AggregateArgs{Stages: a.pipeline, Vars: a.vars})
+	if err != nil {
+		return nil, err
+	}
+	docs, err := toRaw(out)
+	if err != nil {
+		return nil, err
+	}
+	return s.newCursor(ctx, req, ns.String(), newSliceSource(docs), a.copts)
+}

@@ -1,0 +1,446 @@
+package embedded
+
+import (
+	"context"
+	"strings"
+
+	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"github.com/mongotide/mongotide/internal/mql"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// checkOnlyGeneric rejects every field after the first that is not generic.
+func checkOnlyGeneric(cmd string, body bson.D) error {
+	for _, e := range body[1:] {
+		if !genericFields[e.Key] {
+			return unknownField(cmd, e.Key)
+		}
+	}
+	return nil
+}
+
+func cmdDrop(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOnlyGeneric("drop", req.Body); err != nil {
+		return nil, err
+	}
+	ns := nsOf(req, coll)
+	info, existed := s.engine.Collection(ns)
+	if _, err := s.engine.DropCollection(ns); err != nil {
+		return nil, err
+	}
+	// Since MongoDB 7.0 dropping a missing collection succeeds.
+	if !existed {
+		return bson.D{}, nil
+	}
+	return bson.D{
+		{Key: "nIndexesWas", Value: int32(info.NIndexes)},
+		{Key: "ns", Value: ns.String()},
+	}, nil
+}
+
+func cmdDropDatabase(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
+	if err := checkOnlyGeneric("dropDatabase", req.Body); err != nil {
+		return nil, err
+	}
+	if err := s.engine.DropDatabase(req.DB); err != nil {
+		return nil, err
+	}
+	return bson.D{{Key: "dropped", Value: req.DB}}, nil
+}
+
+// parseImagesOption reads changeStreamPreAndPostImages: {enabled: <bool>}.
+func parseImagesOption(cmd string, v any) (bool, error) {
+	d, err := argDoc(cmd, "changeStreamPreAndPostImages", v)
+	if err != nil {
+		return false, err
+	}
+	enabled, have := false, false
+	for _, e := range d {
+		if e.Key != "enabled" {
+			return false, unknownField(cmd+".changeStreamPreAndPostImages", e.Key)
+		}
+		if enabled, err = argBool(cmd, "changeStreamPreAndPostImages.enabled", e.Value); err != nil {
+			return false, err
+		}
+		have = true
+	}
+	if !have {
+		return false, missingField(cmd, "changeStreamPreAndPostImages.enabled")
+	}
+	return enabled, nil
+}
+
+// checkValidationMode accepts only the default validation level and
+// action: "moderate" or "warn" would let documents through that the engine
+// rejects.
+func checkValidationMode(cmd, key string, v any) error {
+	s, err := argString(cmd, key, v)
+	if err != nil {
+		return err
+	}
+	switch {
+	case key == "validationLevel" && s == "strict", key == "validationAction" && s == "error":
+		return nil
+	case key == "validationLevel" && (s == "off" || s == "moderate"),
+		key == "validationAction" && (s == "warn" || s == "errorAndLog"):
+		return notSupported("%s.%s: %q", cmd, key, s)
+	}
+	return cmdError(codeBadValue, "BadValue", "Enumeration value '%s' for field '%s.%s' is not a valid value.", s, cmd, key)
+}
+
+func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "create"
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	var opts engine.CollectionOptions
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "changeStreamPreAndPostImages":
+			opts.ChangeStreamPreAndPostImages, err = parseImagesOption(cmd, e.Value)
+		case "validator":
+			opts.Validator, err = argDoc(cmd, e.Key, e.Value)
+			if err == nil && len(opts.Validator) > 0 {
+				// Compile it now so a bad validator fails the
+				// create, as in MongoDB, rather than every write.
+				_, err = mql.NewMatcher(opts.Validator)
+			}
+		case "validationLevel", "validationAction":
+			err = checkValidationMode(cmd, e.Key, e.Value)
+		case "capped":
+			err = rejectTrue(cmd, e.Key, e.Value)
+		case "size", "max":
+			// Only meaningful for capped collections, which are
+			// rejected above; MongoDB ignores them otherwise.
+		case "collation":
+			err = checkCollation(cmd, e.Value)
+		case "viewOn", "pipeline":
+			err = notSupported("views (BSON field 'create.%s')", e.Key)
+		case "timeseries", "clusteredIndex", "expireAfterSeconds", "encryptedFields":
+			err = notSupported("BSON field 'create.%s'", e.Key)
+		case "storageEngine", "indexOptionDefaults", "idIndex", "autoIndexId", "flags":
+			// Storage tuning with no effect on results.
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	ns := nsOf(req, coll)
+	if err := s.engine.CreateCollection(ns, opts); err != nil {
+		// Since MongoDB 7.0 creating an existing collection with the
+		// same options succeeds.
+		if info, ok := s.engine.Collection(ns); ok && isNamespaceExists(err) && sameCollectionOptions(info.Options, opts) {
+			return bson.D{}, nil
+		}
+		return nil, err
+	}
+	return bson.D{}, nil
+}
+
+func isNamespaceExists(err error) bool {
+	code, _, _, _, ok := codedError(err)
+	return ok && code == engine.CodeNamespaceExists
+}
+
+func sameCollectionOptions(a, b engine.CollectionOptions) bool {
+	if a.ChangeStreamPreAndPostImages != b.ChangeStreamPreAndPostImages || len(a.Validator) != len(b.Validator) {
+		return false
+	}
+	return len(a.Validator) == 0 || mql.Equal(a.Validator, b.Validator)
+}
+
+func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "collMod"
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	var args engine.CollModArgs
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "changeStreamPreAndPostImages":
+			var on bool
+			if on, err = parseImagesOption(cmd, e.Value); err == nil {
+				args.ChangeStreamPreAndPostImages = &on
+			}
+		case "validator":
+			var v bson.D
+			if v, err = argDoc(cmd, e.Key, e.Value); err == nil {
+				if len(v) > 0 {
+					_, err = mql.NewMatcher(v)
+				}
+				args.Validator = &v
+			}
+		case "validationLevel", "validationAction":
+			err = checkValidationMode(cmd, e.Key, e.Value)
+		case "index", "viewOn", "pipeline", "expireAfterSeconds", "timeseries", "cappedSize", "cappedMax",
+			"clusteredIndex":
+			err = notSupported("BSON field 'collMod.%s'", e.Key)
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := s.engine.CollMod(nsOf(req, coll), args); err != nil {
+		return nil, err
+	}
+	return bson.D{}, nil
+}
+
+// requireAdmin refuses admin-only commands sent to another database.
+func requireAdmin(req *request) error {
+	if req.DB != "admin" {
+		return cmdError(codeUnauthorized, "Unauthorized", "%s may only be run against the admin database.", req.Name)
+	}
+	return nil
+}
+
+// splitNamespace splits "db.coll" at the first dot.
+func splitNamespace(cmd, field, full string) (engine.Namespace, error) {
+	db, coll, ok := strings.Cut(full, ".")
+	if !ok || db == "" {
+		return engine.Namespace{}, cmdError(codeInvalidNamespace, "InvalidNamespace", "Invalid %s namespace: %s", field, full)
+	}
+	if err := validCollectionName(db, coll); err != nil {
+		return engine.Namespace{}, err
+	}
+	return engine.Namespace{DB: db, Coll: coll}, nil
+}
+
+func cmdRenameCollection(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "renameCollection"
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
+	if err := requireAdmin(req); err != nil {
+		return nil, err
+	}
+	fromName, err := argString(cmd, cmd, req.Body[0].Value)
+	if err != nil {
+		return nil, err
+	}
+	from, err := splitNamespace(cmd, "source", fromName)
+	if err != nil {
+		return nil, err
+	}
+	var to engine.Namespace
+	haveTo, dropTarget := false, false
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "to":
+			var name string
+			if name, err = argString(cmd, e.Key, e.Value); err == nil {
+				to, err = splitNamespace(cmd, "target", name)
+				haveTo = true
+			}
+		case "dropTarget":
+			dropTarget, err = argBool(cmd, e.Key, e.Value)
+		case "stayTemp":
+			_, err = argBool(cmd, e.Key, e.Value)
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !haveTo {
+		return nil, missingField(cmd, "to")
+	}
+	if from == to {
+		return nil, cmdError(codeIllegalOperation, "IllegalOperation", "Can't rename a collection to itself")
+	}
+	if err := s.engine.RenameCollection(from, to, dropTarget); err != nil {
+		return nil, err
+	}
+	return bson.D{}, nil
+}
+
+// collectionEntry is a collection as listCollections reports it.
+func collectionEntry(info engine.CollectionInfo, nameOnly bool) bson.D {
+	if nameOnly {
+		return bson.D{{Key: "name", Value: info.Name}, {Key: "type", Value: "collection"}}
+	}
+	options := bson.D{}
+	if len(info.Options.Validator) > 0 {
+		options = append(options,
+			bson.E{Key: "validator", Value: info.Options.Validator},
+			bson.E{Key: "validationLevel", Value: "strict"},
+			bson.E{Key: "validationAction", Value: "error"})
+	}
+	if info.Options.ChangeStreamPreAndPostImages {
+		options = append(options, bson.E{Key: "changeStreamPreAndPostImages", Value: bson.D{{Key: "enabled", Value: true}}})
+	}
+	return bson.D{
+		{Key: "name", Value: info.Name},
+		{Key: "type", Value: "collection"},
+		{Key: "options", Value: options},
+		{Key: "info", Value: bson.D{{Key: "readOnly", Value: false}, {Key: "uuid", Value: info.UUID}}},
+		{Key: "idIndex", Value: bson.D{
+			{Key: "v", Value: int32(2)},
+			{Key: "key", Value: bson.D{{Key: "_id", Value: int32(1)}}},
+			{Key: "name", Value: "_id_"},
+		}},
+	}
+}
+
+// parseCursorOption reads cursor: {batchSize: n} into opts.
+func parseCursorOption(cmd string, v any, opts *cursorOptions) error {
+	d, err := argDoc(cmd, "cursor", v)
+	if err != nil {
+		return err
+	}
+	for _, e := range d {
+		if e.Key != "batchSize" {
+			return unknownField(cmd+".cursor", e.Key)
+		}
+		n, err := argNonNegative(cmd, "cursor.batchSize", e.Value)
+		if err != nil {
+			return err
+		}
+		opts.BatchSize = int(min(n, 1<<31-1))
+	}
+	return nil
+}
+
+func cmdListCollections(ctx context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "listCollections"
+	var (
+		filter   bson.D
+		nameOnly bool
+		copts    = cursorOptions{BatchSize: -1}
+		err      error
+	)
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "filter":
+			filter, err = argOptDoc(cmd, e.Key, e.Value)
+		case "nameOnly":
+			nameOnly, err = argBool(cmd, e.Key, e.Value)
+		case "authorizedCollections", "includePendingDrops":
+			_, err = argBool(cmd, e.Key, e.Value)
+		case "cursor":
+			err = parseCursorOption(cmd, e.Value, &copts)
+		case "comment":
+			copts.Comment = e.Value
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var m *mql.Matcher
+	if len(filter) > 0 {
+		if m, err = mql.NewMatcher(filter); err != nil {
+			return nil, err
+		}
+	}
+	var out []bson.D
+	for _, info := range s.engine.ListCollections(req.DB) {
+		// The filter sees the full entry (it may test options), the
+		// reply only what nameOnly asks for.
+		full := collectionEntry(info, false)
+		if m != nil && !m.Match(full) {
+			continue
+		}
+		if nameOnly {
+			full = collectionEntry(info, true)
+		}
+		out = append(out, full)
+	}
+	docs, err := toRaw(out)
+	if err != nil {
+		return nil, err
+	}
+	return s.newCursor(ctx, req, req.DB+".$cmd.listCollections", newSliceSource(docs), copts)
+}
+
+func cmdListDatabases(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "listDatabases"
+	if err := requireAdmin(req); err != nil {
+		return nil, err
+	}
+	var (
+		filter   bson.D
+		nameOnly bool
+		err      error
+	)
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "filter":
+			filter, err = argOptDoc(cmd, e.Key, e.Value)
+		case "nameOnly":
+			nameOnly, err = argBool(cmd, e.Key, e.Value)
+		case "authorizedDatabases":
+			_, err = argBool(cmd, e.Key, e.Value)
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var m *mql.Matcher
+	if len(filter) > 0 {
+		if m, err = mql.NewMatcher(filter); err != nil {
+			return nil, err
+		}
+	}
+	dbs := bson.A{}
+	var total int64
+	for _, info := range s.engine.ListDatabases() {
+		entry := bson.D{
+			{Key: "name", Value: info.Name},
+			{Key: "sizeOnDisk", Value: info.SizeOnDisk},
+			{Key: "empty", Value: info.Objects == 0},
+		}
+		if m != nil && !m.Match(entry) {
+			continue
+		}
+		total += info.SizeOnDisk
+		if nameOnly {
+			entry = entry[:1]
+		}
+		dbs = append(dbs, entry)
+	}
+	if nameOnly {
+		return bson.D{{Key: "databases", Value: dbs}}, nil
+	}
+	return bson.D{
+		{Key: "databases", Value: dbs},
+		{Key: "totalSize", Value: total},
+		{Key: "totalSizeMb", Value: total >> 20},
+	}, nil
+}

@@ -1,0 +1,117 @@
+package embedded
+
+import (
+	"context"
+
+	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// cmdCount serves count, which the driver also uses for
+// estimatedDocumentCount. A missing collection counts 0.
+func cmdCount(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "count"
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		args engine.CountArgs
+		hint any
+	)
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "query":
+			args.Filter, err = argOptDoc(cmd, e.Key, e.Value)
+		case "skip":
+			if e.Value != nil {
+				args.Skip, err = argNonNegative(cmd, e.Key, e.Value)
+			}
+		case "limit":
+			if e.Value != nil {
+				// As in MongoDB, a negative limit counts like
+				// its absolute value.
+				args.Limit, err = argInt64(cmd, e.Key, e.Value)
+				args.Limit = max(args.Limit, -args.Limit)
+			}
+		case "hint":
+			hint = e.Value
+		case "collation":
+			err = checkCollation(cmd, e.Value)
+		case "fields":
+			// Legacy and ignored by MongoDB as well.
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	ns := nsOf(req, coll)
+	if err := s.checkHint(cmd, ns, hint); err != nil {
+		return nil, err
+	}
+	var n int64
+	if len(args.Filter) == 0 && args.Skip == 0 && args.Limit == 0 {
+		n = s.engine.EstimatedCount(ns)
+	} else if n, err = s.ops(req).Count(ns, args); err != nil {
+		return nil, err
+	}
+	return bson.D{{Key: "n", Value: int32OrInt64(n)}}, nil
+}
+
+func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "distinct"
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		key     string
+		haveKey bool
+		filter  bson.D
+		hint    any
+	)
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "key":
+			key, err = argString(cmd, e.Key, e.Value)
+			haveKey = true
+		case "query":
+			filter, err = argOptDoc(cmd, e.Key, e.Value)
+		case "hint":
+			hint = e.Value
+		case "collation":
+			err = checkCollation(cmd, e.Value)
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !haveKey {
+		return nil, missingField(cmd, "key")
+	}
+	if key == "" {
+		return nil, cmdError(40352, "Location40352", "FieldPath cannot be constructed with empty string")
+	}
+	ns := nsOf(req, coll)
+	if err := s.checkHint(cmd, ns, hint); err != nil {
+		return nil, err
+	}
+	values, err := s.ops(req).Distinct(ns, key, filter)
+	if err != nil {
+		return nil, err
+	}
+	arr := make(bson.A, len(values))
+	copy(arr, values)
+	return bson.D{{Key: "values", Value: arr}}, nil
+}

@@ -1,0 +1,83 @@
+package embedded
+
+import (
+	"context"
+
+	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "find"
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		args  engine.FindArgs
+		hint  any
+		copts = cursorOptions{BatchSize: -1}
+		limit int64
+	)
+	for _, e := range req.Body[1:] {
+		switch e.Key {
+		case "filter":
+			args.Filter, err = argOptDoc(cmd, e.Key, e.Value)
+		case "sort":
+			args.Sort, err = argOptDoc(cmd, e.Key, e.Value)
+		case "projection":
+			args.Projection, err = argOptDoc(cmd, e.Key, e.Value)
+		case "skip":
+			args.Skip, err = argNonNegative(cmd, e.Key, e.Value)
+		case "limit":
+			// A negative limit is the legacy way to ask for a
+			// single batch of at most -limit documents.
+			limit, err = argInt64(cmd, e.Key, e.Value)
+		case "batchSize":
+			var n int64
+			n, err = argNonNegative(cmd, e.Key, e.Value)
+			copts.BatchSize = int(min(n, 1<<31-1))
+		case "singleBatch":
+			copts.SingleBatch, err = argBool(cmd, e.Key, e.Value)
+		case "hint":
+			hint = e.Value
+		case "collation":
+			err = checkCollation(cmd, e.Value)
+		case "let":
+			err = rejectLet(cmd, e.Value)
+		case "comment":
+			copts.Comment = e.Value
+		case "allowDiskUse", "noCursorTimeout", "allowPartialResults", "readOnce", "oplogReplay":
+			// They tune resource use, never the result.
+			_, err = argBool(cmd, e.Key, e.Value)
+		case "tailable", "awaitData", "returnKey", "showRecordId":
+			err = rejectTrue(cmd, e.Key, e.Value)
+		case "min", "max":
+			var d bson.D
+			if d, err = argOptDoc(cmd, e.Key, e.Value); err == nil && len(d) > 0 {
+				err = notSupported("BSON field 'find.%s'", e.Key)
+			}
+		default:
+			if !genericFields[e.Key] {
+				err = unknownField(cmd, e.Key)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if limit < 0 {
+		limit = -limit
+		copts.SingleBatch = true
+	}
+	args.Limit = limit
+	ns := nsOf(req, coll)
+	if err := s.checkHint(cmd, ns, hint); err != nil {
+		return nil, err
+	}
+	docs, err := s.ops(req).Find(ns, args)
+	if err != nil {
+		return nil, err
+	}
+	return s.newCursor(ctx, req, ns.String(), newSliceSource(docs), copts)
+}

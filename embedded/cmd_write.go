@@ -1,0 +1,431 @@
+package embedded
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// writeOptions are the fields shared by insert, update and delete.
+type writeOptions struct {
+	ordered bool
+}
+
+// parseWriteCommon handles a top-level field every write command accepts;
+// handled is false when key is not one of them.
+func parseWriteCommon(cmd, key string, v any, o *writeOptions) (handled bool, err error) {
+	switch key {
+	case "ordered":
+		o.ordered, err = argBool(cmd, key, v)
+		return true, err
+	case "bypassDocumentValidation":
+		// Bypassing a validator would change which writes succeed.
+		return true, rejectTrue(cmd, key, v)
+	case "let":
+		return true, rejectLet(cmd, v)
+	}
+	return false, nil
+}
+
+func checkBatchSize(n int) error {
+	if n < 1 || n > maxWriteBatchSize {
+		return cmdError(codeInvalidLength, "InvalidLength",
+			"Write batch sizes must be between 1 and %d. Got %d operations.", maxWriteBatchSize, n)
+	}
+	return nil
+}
+
+// writeReply assembles the reply of a write command.
+type writeReply struct {
+	n           int64
+	nModified   int64
+	upserted    bson.A
+	writeErrors bson.A
+}
+
+// fail records the error of statement i; it returns a non-nil error when
+// the error must fail the whole command instead.
+func (w *writeReply) fail(i int, err error) error {
+	we, ok := writeError(i, err)
+	if !ok {
+		return err
+	}
+	w.writeErrors = append(w.writeErrors, we)
+	return nil
+}
+
+func (w *writeReply) body(withModified bool) bson.D {
+	d := bson.D{{Key: "n", Value: int32OrInt64(w.n)}}
+	if withModified {
+		d = append(d, bson.E{Key: "nModified", Value: int32OrInt64(w.nModified)})
+	}
+	if len(w.upserted) > 0 {
+		d = append(d, bson.E{Key: "upserted", Value: w.upserted})
+	}
+	if len(w.writeErrors) > 0 {
+		d = append(d, bson.E{Key: "writeErrors", Value: w.writeErrors})
+	}
+	return d
+}
+
+// int32OrInt64 encodes a count as MongoDB's appendNumber does: int32 when it
+// fits.
+func int32OrInt64(n int64) any {
+	if n >= -1<<31 && n < 1<<31 {
+		return int32(n)
+	}
+	return n
+}
+
+func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "insert"
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	opts := writeOptions{ordered: true}
+	var docs []bson.D
+	haveDocs := false
+	for _, e := range req.Body[1:] {
+		if handled, err := parseWriteCommon(cmd, e.Key, e.Value, &opts); handled {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch e.Key {
+		case "documents":
+			if docs, err = argDocs(cmd, e.Key, e.Value); err != nil {
+				return nil, err
+			}
+			haveDocs = true
+		default:
+			if !genericFields[e.Key] {
+				return nil, unknownField(cmd, e.Key)
+			}
+		}
+	}
+	if !haveDocs {
+		return nil, missingField(cmd, "documents")
+	}
+	if err := checkBatchSize(len(docs)); err != nil {
+		return nil, err
+	}
+	ns := nsOf(req, coll)
+	ops := s.ops(req)
+	var w writeReply
+	for i, doc := range docs {
+		if err := checkStorable(doc); err != nil {
+			if ferr := w.fail(i, err); ferr != nil {
+				return nil, ferr
+			}
+		} else if _, err := ops.Insert(ns, doc); err != nil {
+			if ferr := w.fail(i, err); ferr != nil {
+				return nil, ferr
+			}
+		} else {
+			w.n++
+			continue
+		}
+		if opts.ordered {
+			break
+		}
+	}
+	return w.body(false), nil
+}
+
+// checkStorable rejects _id values MongoDB refuses to store. ($-prefixed
+// field names are allowed in inserts since MongoDB 5.0.)
+func checkStorable(doc bson.D) error {
+	for _, e := range doc {
+		if e.Key == "_id" {
+			switch e.Value.(type) {
+			case bson.A:
+				return cmdError(53, "InvalidIdField", "The '_id' value cannot be of type array")
+			case bson.Regex:
+				return cmdError(53, "InvalidIdField", "The '_id' value cannot be of type regex")
+			case bson.Undefined:
+				return cmdError(53, "InvalidIdField", "The '_id' value cannot be of type undefined")
+			}
+		}
+	}
+	return nil
+}
+
+// updateStatement is one element of update.updates.
+type updateStatement struct {
+	args engine.UpdateArgs
+	hint any
+}
+
+func parseUpdateStatement(i int, d bson.D) (updateStatement, error) {
+	const cmd = "update"
+	var st updateStatement
+	haveQ, haveU := false, false
+	path := func(f string) string { return fmt.Sprintf("updates.%d.%s", i, f) }
+	var err error
+	for _, e := range d {
+		switch e.Key {
+		case "q":
+			if st.args.Filter, err = argDoc(cmd, path("q"), e.Value); err != nil {
+				return st, err
+			}
+			haveQ = true
+		case "u":
+			switch u := e.Value.(type) {
+			case bson.D:
+				st.args.Update = u
+			case bson.A:
+				st.args.Update = u
+			default:
+				return st, wrongType(cmd, path("u"), e.Value, "object or array")
+			}
+			haveU = true
+		case "multi":
+			if st.args.Multi, err = argBool(cmd, path("multi"), e.Value); err != nil {
+				return st, err
+			}
+		case "upsert":
+			if st.args.Upsert, err = argBool(cmd, path("upsert"), e.Value); err != nil {
+				return st, err
+			}
+		case "upsertSupplied":
+			// Internal to sharded clusters; it never changes a
+			// single node's result.
+		case "arrayFilters":
+			if e.Value == nil {
+				continue
+			}
+			if st.args.ArrayFilters, err = argDocs(cmd, path("arrayFilters"), e.Value); err != nil {
+				return st, err
+			}
+		case "hint":
+			st.hint = e.Value
+		case "collation":
+			if err := checkCollation(cmd, e.Value); err != nil {
+				return st, err
+			}
+		case "sort":
+			if st.args.Sort, err = argOptDoc(cmd, path("sort"), e.Value); err != nil {
+				return st, err
+			}
+		case "c":
+			if err := rejectLet(cmd, e.Value); err != nil {
+				return st, err
+			}
+		default:
+			return st, unknownField(cmd, "updates."+e.Key)
+		}
+	}
+	if !haveQ {
+		return st, missingField(cmd, path("q"))
+	}
+	if !haveU {
+		return st, missingField(cmd, path("u"))
+	}
+	if len(st.args.Sort) > 0 && st.args.Multi {
+		return st, cmdError(codeFailedToParse, "FailedToParse", "Cannot specify sort with multi=true")
+	}
+	return st, nil
+}
+
+// isReplacement reports whether an update document replaces the document
+// (no operators) rather than modifying it.
+func isReplacement(u any) bool {
+	d, ok := u.(bson.D)
+	return ok && (len(d) == 0 || !strings.HasPrefix(d[0].Key, "$"))
+}
+
+func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "update"
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	opts := writeOptions{ordered: true}
+	var stmts []updateStatement
+	haveUpdates := false
+	for _, e := range req.Body[1:] {
+		if handled, err := parseWriteCommon(cmd, e.Key, e.Value, &opts); handled {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch e.Key {
+		case "updates":
+			docs, err := argDocs(cmd, e.Key, e.Value)
+			if err != nil {
+				return nil, err
+			}
+			for i, d := range docs {
+				st, err := parseUpdateStatement(i, d)
+				if err != nil {
+					return nil, err
+				}
+				stmts = append(stmts, st)
+			}
+			haveUpdates = true
+		default:
+			if !genericFields[e.Key] {
+				return nil, unknownField(cmd, e.Key)
+			}
+		}
+	}
+	if !haveUpdates {
+		return nil, missingField(cmd, "updates")
+	}
+	if err := checkBatchSize(len(stmts)); err != nil {
+		return nil, err
+	}
+	ns := nsOf(req, coll)
+	ops := s.ops(req)
+	var w writeReply
+	for i, st := range stmts {
+		err := s.checkHint(cmd, ns, st.hint)
+		if err == nil && st.args.Multi && isReplacement(st.args.Update) {
+			err = cmdError(codeFailedToParse, "FailedToParse", "multi update is not supported for replacement-style update")
+		}
+		if err == nil {
+			var res engine.UpdateResult
+			res, err = ops.Update(ns, st.args)
+			if err == nil {
+				w.n += res.Matched
+				w.nModified += res.Modified
+				if res.UpsertedID != nil {
+					w.n++
+					w.upserted = append(w.upserted, bson.D{
+						{Key: "index", Value: int32(i)},
+						{Key: "_id", Value: res.UpsertedID},
+					})
+				}
+				continue
+			}
+		}
+		if ferr := w.fail(i, err); ferr != nil {
+			return nil, ferr
+		}
+		if opts.ordered {
+			break
+		}
+	}
+	return w.body(true), nil
+}
+
+// deleteStatement is one element of delete.deletes.
+type deleteStatement struct {
+	filter bson.D
+	limit  int
+	hint   any
+}
+
+func parseDeleteStatement(i int, d bson.D) (deleteStatement, error) {
+	const cmd = "delete"
+	var st deleteStatement
+	haveQ, haveLimit := false, false
+	path := func(f string) string { return fmt.Sprintf("deletes.%d.%s", i, f) }
+	var err error
+	for _, e := range d {
+		switch e.Key {
+		case "q":
+			if st.filter, err = argDoc(cmd, path("q"), e.Value); err != nil {
+				return st, err
+			}
+			haveQ = true
+		case "limit":
+			n, err := argInt64(cmd, path("limit"), e.Value)
+			if err != nil {
+				return st, err
+			}
+			if n != 0 && n != 1 {
+				return st, cmdError(codeFailedToParse, "FailedToParse",
+					"The limit field in delete objects must be 0 or 1. Got %d", n)
+			}
+			st.limit = int(n)
+			haveLimit = true
+		case "hint":
+			st.hint = e.Value
+		case "collation":
+			if err := checkCollation(cmd, e.Value); err != nil {
+				return st, err
+			}
+		default:
+			return st, unknownField(cmd, "deletes."+e.Key)
+		}
+	}
+	if !haveQ {
+		return st, missingField(cmd, path("q"))
+	}
+	if !haveLimit {
+		return st, missingField(cmd, path("limit"))
+	}
+	return st, nil
+}
+
+func cmdDelete(_ context.Context, s *Server, req *request) (bson.D, error) {
+	const cmd = "delete"
+	coll, err := collectionArg(req)
+	if err != nil {
+		return nil, err
+	}
+	opts := writeOptions{ordered: true}
+	var stmts []deleteStatement
+	haveDeletes := false
+	for _, e := range req.Body[1:] {
+		if handled, err := parseWriteCommon(cmd, e.Key, e.Value, &opts); handled {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch e.Key {
+		case "deletes":
+			docs, err := argDocs(cmd, e.Key, e.Value)
+			if err != nil {
+				return nil, err
+			}
+			for i, d := range docs {
+				st, err := parseDeleteStatement(i, d)
+				if err != nil {
+					return nil, err
+				}
+				stmts = append(stmts, st)
+			}
+			haveDeletes = true
+		default:
+			if !genericFields[e.Key] {
+				return nil, unknownField(cmd, e.Key)
+			}
+		}
+	}
+	if !haveDeletes {
+		return nil, missingField(cmd, "deletes")
+	}
+	if err := checkBatchSize(len(stmts)); err != nil {
+		return nil, err
+	}
+	ns := nsOf(req, coll)
+	ops := s.ops(req)
+	var w writeReply
+	for i, st := range stmts {
+		err := s.checkHint(cmd, ns, st.hint)
+		if err == nil {
+			var n int64
+			n, err = ops.Delete(ns, st.filter, st.limit)
+			if err == nil {
+				w.n += n
+				continue
+			}
+		}
+		if ferr := w.fail(i, err); ferr != nil {
+			return nil, ferr
+		}
+		if opts.ordered {
+			break
+		}
+	}
+	return w.body(false), nil
+}
