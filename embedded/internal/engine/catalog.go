@@ -1,0 +1,420 @@
+package engine
+
+import (
+	"crypto/rand"
+	"sort"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func newUUID() bson.Binary {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = (b[6] & 0x0f) | 0x40
+	b[8] = (b[8] & 0x3f) | 0x80
+	return bson.Binary{Subtype: 4, Data: b}
+}
+
+// validateNS rejects names MongoDB rejects (code 73 InvalidNamespace).
+func validateNS(ns Namespace) error {
+	if ns.DB == "" || strings.ContainsAny(ns.DB, "/\\. \"$\x00") || len(ns.DB) > 63 {
+		return errorf(CodeInvalidNamespace, "InvalidNamespace", "Invalid database name: '%s'", ns.DB)
+	}
+	if ns.Coll == "" || strings.ContainsAny(ns.Coll, "$\x00") || strings.HasPrefix(ns.Coll, ".") || strings.HasSuffix(ns.Coll, ".") {
+		return errorf(CodeInvalidNamespace, "InvalidNamespace", "Invalid collection name: '%s'", ns.Coll)
+	}
+	return nil
+}
+
+func nsNotFound(ns Namespace) *Error {
+	return errorf(CodeNamespaceNotFound, "NamespaceNotFound", "ns does not exist: %s", ns)
+}
+
+// createEntry is the OpCreate entry of c; Object carries what replay needs.
+func createEntry(c *collection) Entry {
+	obj, _ := bson.Marshal(bson.D{{Key: "uuid", Value: c.uuid}, {Key: "options", Value: c.opts.Doc()}})
+	return Entry{Op: OpCreate, NS: c.ns, Object: obj}
+}
+
+// catalogOp runs a catalog change under the engine lock.
+func (e *Engine) catalogOp(fn func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	return fn()
+}
+
+func (e *Engine) createCollection(ns Namespace, opts CollectionOptions) error {
+	return e.catalogOp(func() error {
+		if err := validateNS(ns); err != nil {
+			return err
+		}
+		if e.colls[ns] != nil {
+			return errorf(CodeNamespaceExists, "NamespaceExists", "Collection %s already exists.", ns)
+		}
+		c, err := newCollection(ns, newUUID(), opts)
+		if err != nil {
+			return err
+		}
+		e.colls[ns] = c
+		_, err = e.commit([]Entry{createEntry(c)})
+		return err
+	})
+}
+
+func (e *Engine) dropCollection(ns Namespace) (existed bool, err error) {
+	err = e.catalogOp(func() error {
+		if e.colls[ns] == nil {
+			return nil
+		}
+		existed = true
+		delete(e.colls, ns)
+		_, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
+		return err
+	})
+	return existed, err
+}
+
+func (e *Engine) dropDatabase(db string) error {
+	return e.catalogOp(func() error {
+		var names []string
+		for ns := range e.colls {
+			if ns.DB == db {
+				names = append(names, ns.Coll)
+			}
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			ns := Namespace{DB: db, Coll: n}
+			delete(e.colls, ns)
+			if _, err := e.commit([]Entry{{Op: OpDrop, NS: ns}}); err != nil {
+				return err
+			}
+		}
+		_, err := e.commit([]Entry{{Op: OpDropDatabase, NS: Namespace{DB: db}}})
+		return err
+	})
+}
+
+func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
+	return e.catalogOp(func() error {
+		if err := validateNS(to); err != nil {
+			return err
+		}
+		c := e.colls[from]
+		if c == nil {
+			return errorf(CodeNamespaceNotFound, "NamespaceNotFound", "Source collection %s does not exist", from)
+		}
+		if from == to {
+			return errorf(CodeIllegalOperation, "IllegalOperation", "Can't rename a collection to itself")
+		}
+		if e.colls[to] != nil {
+			if !dropTarget {
+				return errorf(CodeNamespaceExists, "NamespaceExists", "target namespace exists")
+			}
+			delete(e.colls, to)
+			if _, err := e.commit([]Entry{{Op: OpDrop, NS: to}}); err != nil {
+				return err
+			}
+		}
+		delete(e.colls, from)
+		c.ns = to
+		e.colls[to] = c
+		_, err := e.commit([]Entry{{Op: OpRename, NS: from, To: to}})
+		return err
+	})
+}
+
+func (e *Engine) listDatabases() []DatabaseInfo {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	byName := map[string]*DatabaseInfo{}
+	for ns, c := range e.colls {
+		d := byName[ns.DB]
+		if d == nil {
+			d = &DatabaseInfo{Name: ns.DB}
+			byName[ns.DB] = d
+		}
+		d.Collections++
+		d.Objects += int64(c.docs.Len())
+		d.SizeOnDisk += c.size
+	}
+	out := make([]DatabaseInfo, 0, len(byName))
+	for _, d := range byName {
+		out = append(out, *d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (c *collection) info() CollectionInfo {
+	return CollectionInfo{
+		Name: c.ns.Coll, UUID: c.uuid, Options: c.opts,
+		Count: int64(c.docs.Len()), Size: c.size, NIndexes: 1 + len(c.indexes),
+	}
+}
+
+func (e *Engine) listCollections(db string) []CollectionInfo {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var out []CollectionInfo
+	for ns, c := range e.colls {
+		if ns.DB == db {
+			out = append(out, c.info())
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (e *Engine) collectionInfo(ns Namespace) (CollectionInfo, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if c := e.colls[ns]; c != nil {
+		return c.info(), true
+	}
+	return CollectionInfo{}, false
+}
+
+func (e *Engine) collMod(ns Namespace, args CollModArgs) error {
+	return e.catalogOp(func() error {
+		c := e.colls[ns]
+		if c == nil {
+			return nsNotFound(ns)
+		}
+		opts := c.opts
+		if args.ChangeStreamPreAndPostImages != nil {
+			opts.ChangeStreamPreAndPostImages = *args.ChangeStreamPreAndPostImages
+		}
+		if args.Validator != nil {
+			opts.Validator = *args.Validator
+		}
+		if err := c.setOptions(opts); err != nil {
+			return err
+		}
+		obj, _ := bson.Marshal(bson.D{{Key: "options", Value: opts.Doc()}})
+		_, err := e.commit([]Entry{{Op: OpCollMod, NS: ns, Object: obj}})
+		return err
+	})
+}
+
+var idIndexSpec = IndexSpec{Name: "_id_", Key: bson.D{{Key: "_id", Value: int32(1)}}}
+
+func sameKey(a, b bson.D) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Key != b[i].Key {
+			return false
+		}
+		x, _ := toFloat(a[i].Value)
+		y, _ := toFloat(b[i].Value)
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+func sameOptions(a, b IndexSpec) bool {
+	ra, _ := bson.Marshal(bson.D{{Key: "p", Value: a.PartialFilterExpression}})
+	rb, _ := bson.Marshal(bson.D{{Key: "p", Value: b.PartialFilterExpression}})
+	ea, eb := int32(-1), int32(-1)
+	if a.ExpireAfterSeconds != nil {
+		ea = *a.ExpireAfterSeconds
+	}
+	if b.ExpireAfterSeconds != nil {
+		eb = *b.ExpireAfterSeconds
+	}
+	return a.Unique == b.Unique && a.Sparse == b.Sparse && string(ra) == string(rb) && ea == eb
+}
+
+func (e *Engine) createIndexes(ns Namespace, specs []IndexSpec) (res CreateIndexesResult, err error) {
+	err = e.catalogOp(func() error {
+		if len(specs) == 0 {
+			return errorf(CodeBadValue, "BadValue", "Must specify at least one index to create")
+		}
+		var entries []Entry
+		c := e.colls[ns]
+		if c == nil {
+			if err := validateNS(ns); err != nil {
+				return err
+			}
+			var err error
+			if c, err = newCollection(ns, newUUID(), CollectionOptions{}); err != nil {
+				return err
+			}
+			res.CreatedCollectionAutomatically = true
+			entries = append(entries, createEntry(c))
+		}
+		res.NumIndexesBefore = 1 + len(c.indexes)
+		var built []*index
+	specLoop:
+		for _, s := range specs {
+			if s.Name == "" {
+				s.Name = DefaultIndexName(s.Key)
+			}
+			existing := append([]IndexSpec{idIndexSpec}, c.specs()...)
+			for _, b := range built {
+				existing = append(existing, b.spec)
+			}
+			for _, x := range existing {
+				switch {
+				case x.Name == s.Name && sameKey(x.Key, s.Key) && (x.Name == "_id_" || sameOptions(x, s)):
+					continue specLoop // already exists
+				case x.Name == s.Name && sameKey(x.Key, s.Key):
+					return errorf(CodeIndexOptionsConflict, "IndexOptionsConflict", "An existing index has the same name as the requested index but different options. Requested index: %v, existing index: %v", s.Doc(), x.Doc())
+				case x.Name == s.Name:
+					return errorf(CodeIndexKeySpecsConflict, "IndexKeySpecsConflict", "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: %v, existing index: %v", s.Doc(), x.Doc())
+				case sameKey(x.Key, s.Key) && (x.Name == "_id_" || sameOptions(x, s)):
+					return errorf(CodeIndexOptionsConflict, "IndexOptionsConflict", "Index already exists with a different name: %s", x.Name)
+				}
+			}
+			if sameKey(s.Key, idIndexSpec.Key) && (s.Unique == false || s.Sparse) {
+				return errorf(CodeBadValue, "BadValue", "The field 'unique' is not valid for an _id index specification")
+			}
+			ix, err := newIndex(s)
+			if err != nil {
+				return err
+			}
+			built = append(built, ix)
+		}
+		if len(built) == 0 {
+			res.NumIndexesAfter = res.NumIndexesBefore
+			res.Note = "all indexes already exist"
+			if len(entries) > 0 { // the collection was created implicitly
+				e.colls[ns] = c
+				_, err := e.commit(entries)
+				return err
+			}
+			return nil
+		}
+		for _, ix := range built {
+			if err := c.buildIndex(ix); err != nil {
+				return err
+			}
+		}
+		var docs bson.A
+		for _, ix := range built {
+			docs = append(docs, ix.spec.Doc())
+		}
+		obj, _ := bson.Marshal(bson.D{{Key: "indexes", Value: docs}})
+		entries = append(entries, Entry{Op: OpCreateIndexes, NS: ns, Object: obj})
+		c.indexes = append(c.indexes, built...)
+		e.colls[ns] = c
+		res.NumIndexesAfter = 1 + len(c.indexes)
+		_, err := e.commit(entries)
+		return err
+	})
+	return res, err
+}
+
+func (c *collection) specs() []IndexSpec {
+	out := make([]IndexSpec, len(c.indexes))
+	for i, ix := range c.indexes {
+		out[i] = ix.spec
+	}
+	return out
+}
+
+func (e *Engine) listIndexes(ns Namespace) ([]IndexSpec, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	c := e.colls[ns]
+	if c == nil {
+		return nil, nsNotFound(ns)
+	}
+	return append([]IndexSpec{idIndexSpec}, c.specs()...), nil
+}
+
+func (e *Engine) dropIndexes(ns Namespace, names []string) (was int, err error) {
+	err = e.catalogOp(func() error {
+		c := e.colls[ns]
+		if c == nil {
+			return nsNotFound(ns)
+		}
+		was = 1 + len(c.indexes)
+		drop := map[string]bool{}
+		for _, n := range names {
+			switch {
+			case n == "*":
+				for _, ix := range c.indexes {
+					drop[ix.spec.Name] = true
+				}
+			case n == "_id_":
+				return errorf(CodeInvalidOptions, "InvalidOptions", "cannot drop _id index")
+			default:
+				found := false
+				for _, ix := range c.indexes {
+					if ix.spec.Name == n {
+						found = true
+					}
+				}
+				if !found {
+					return errorf(CodeIndexNotFound, "IndexNotFound", "index not found with name [%s]", n)
+				}
+				drop[n] = true
+			}
+		}
+		if len(drop) == 0 {
+			return nil
+		}
+		keep := c.indexes[:0:0]
+		var dropped bson.A
+		for _, ix := range c.indexes {
+			if drop[ix.spec.Name] {
+				dropped = append(dropped, ix.spec.Name)
+			} else {
+				keep = append(keep, ix)
+			}
+		}
+		c.indexes = keep
+		obj, _ := bson.Marshal(bson.D{{Key: "names", Value: dropped}})
+		_, err := e.commit([]Entry{{Op: OpDropIndexes, NS: ns, Object: obj}})
+		return err
+	})
+	return was, err
+}
+
+func (e *Engine) dropIndexByKey(ns Namespace, key bson.D) (int, error) {
+	e.mu.RLock()
+	c := e.colls[ns]
+	name := ""
+	if c != nil {
+		if sameKey(key, idIndexSpec.Key) {
+			name = "_id_"
+		}
+		for _, ix := range c.indexes {
+			if sameKey(ix.spec.Key, key) {
+				name = ix.spec.Name
+			}
+		}
+	}
+	e.mu.RUnlock()
+	if c == nil {
+		return 0, nsNotFound(ns)
+	}
+	if name == "" {
+		return 0, errorf(CodeIndexNotFound, "IndexNotFound", "can't find index with key: %v", key)
+	}
+	return e.dropIndexes(ns, []string{name})
+}

@@ -1,0 +1,399 @@
+package engine
+
+import (
+	"github.com/mongotide/mongotide/internal/mql"
+	"github.com/tidwall/btree"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// docRec is one stored document. Records are immutable once stored: an
+// update stores a new record, so snapshots sharing B-tree nodes stay valid.
+type docRec struct {
+	id  any
+	raw bson.Raw
+	// ver is the timestamp of the commit that wrote this version (zero
+	// while it exists only inside an uncommitted transaction).
+	ver bson.Timestamp
+}
+
+func lessDoc(a, b *docRec) bool { return mql.Compare(a.id, b.id) < 0 }
+
+func newDocTree() *btree.BTreeG[*docRec] {
+	return btree.NewBTreeGOptions(lessDoc, btree.Options{NoLocks: true})
+}
+
+// collection is one collection's data. The committed collections are
+// mutated in place under Engine.mu; transactions work on copies (copy()).
+type collection struct {
+	ns        Namespace
+	uuid      bson.Binary
+	opts      CollectionOptions
+	validator *mql.Matcher
+	docs      *btree.BTreeG[*docRec]
+	// indexes are the secondary indexes, in creation order (_id_ is
+	// implicit: docs is ordered by _id).
+	indexes []*index
+	size    int64
+}
+
+// index is a secondary index. Only unique indexes keep entries; the others
+// exist for listIndexes (there is no query planner to use them).
+type index struct {
+	spec    IndexSpec
+	partial *mql.Matcher
+	keys    *btree.BTreeG[ikey] // unique indexes only
+}
+
+// ikey is one entry of a unique index: the indexed values and the _id.
+type ikey struct {
+	vals []any
+	id   any
+	// min marks a search key sorting before every entry with equal vals.
+	min bool
+}
+
+func lessIKey(a, b ikey) bool {
+	if c := compareVals(a.vals, b.vals); c != 0 {
+		return c < 0
+	}
+	if a.min != b.min {
+		return a.min
+	}
+	return mql.Compare(a.id, b.id) < 0
+}
+
+func compareVals(a, b []any) int {
+	for i := range a {
+		if i >= len(b) {
+			return 1
+		}
+		if c := mql.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	if len(a) < len(b) {
+		return -1
+	}
+	return 0
+}
+
+func newCollection(ns Namespace, uuid bson.Binary, opts CollectionOptions) (*collection, error) {
+	c := &collection{ns: ns, uuid: uuid, docs: newDocTree()}
+	if err := c.setOptions(opts); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *collection) setOptions(opts CollectionOptions) error {
+	var m *mql.Matcher
+	if len(opts.Validator) > 0 {
+		var err error
+		if m, err = mql.NewMatcher(opts.Validator); err != nil {
+			return err
+		}
+	}
+	c.opts, c.validator = opts, m
+	return nil
+}
+
+// copy returns an isolated copy sharing storage copy-on-write. Callers hold
+// Engine.mu exclusively (copying a B-tree marks the original).
+func (c *collection) copy() *collection {
+	c2 := *c
+	c2.docs = c.docs.Copy()
+	c2.indexes = make([]*index, len(c.indexes))
+	for i, ix := range c.indexes {
+		ix2 := *ix
+		if ix.keys != nil {
+			ix2.keys = ix.keys.Copy()
+		}
+		c2.indexes[i] = &ix2
+	}
+	return &c2
+}
+
+func newIndex(spec IndexSpec) (*index, error) {
+	ix := &index{spec: spec}
+	if len(spec.PartialFilterExpression) > 0 {
+		m, err := mql.NewMatcher(spec.PartialFilterExpression)
+		if err != nil {
+			return nil, err
+		}
+		ix.partial = m
+	}
+	if spec.Unique {
+		ix.keys = btree.NewBTreeGOptions(lessIKey, btree.Options{NoLocks: true})
+	}
+	return ix, nil
+}
+
+func (c *collection) get(id any) (*docRec, bool) {
+	return c.docs.Get(&docRec{id: id})
+}
+
+func (c *collection) hasUnique() bool {
+	for _, ix := range c.indexes {
+		if ix.keys != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// keysOf computes the index entries of doc (nil when the index skips it:
+// sparse with all fields missing, or not matching the partial filter).
+func (ix *index) keysOf(doc bson.D) [][]any {
+	if ix.partial != nil && !ix.partial.Match(doc) {
+		return nil
+	}
+	per := make([][]any, len(ix.spec.Key))
+	anyFound := false
+	for i, k := range ix.spec.Key {
+		vals, found := keyValues(doc, k.Key)
+		anyFound = anyFound || found
+		per[i] = vals
+	}
+	if ix.spec.Sparse && !anyFound {
+		return nil
+	}
+	// cartesian product (multikey)
+	out := [][]any{{}}
+	for _, vals := range per {
+		next := make([][]any, 0, len(out)*len(vals))
+		for _, prefix := range out {
+			for _, v := range vals {
+				k := make([]any, len(prefix), len(prefix)+1)
+				copy(k, prefix)
+				next = append(next, append(k, v))
+			}
+		}
+		out = next
+	}
+	if len(out) > 1 { // the same key twice in one document is one entry
+		uniq := out[:1]
+		for _, k := range out[1:] {
+			dup := false
+			for _, u := range uniq {
+				if compareVals(k, u) == 0 {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				uniq = append(uniq, k)
+			}
+		}
+		out = uniq
+	}
+	return out
+}
+
+// checkUnique returns a duplicate key error if doc (with _id id) collides
+// with another document in a unique index.
+func (c *collection) checkUnique(doc bson.D, id any) error {
+	for _, ix := range c.indexes {
+		if ix.keys == nil {
+			continue
+		}
+		for _, k := range ix.keysOf(doc) {
+			dup := false
+			ix.keys.Ascend(ikey{vals: k, min: true}, func(it ikey) bool {
+				if compareVals(it.vals, k) != 0 {
+					return false
+				}
+				if mql.Compare(it.id, id) != 0 {
+					dup = true
+					return false
+				}
+				return true
+			})
+			if dup {
+				return dupKeyError(c.ns, ix.spec.Name, ix.spec.Key, k)
+			}
+		}
+	}
+	return nil
+}
+
+// put stores rec (replacing old when not nil; old and rec have the same
+// _id). doc is rec decoded; oldDoc is old decoded or nil (decoded here when
+// unique indexes need it). It checks unique indexes first and changes
+// nothing on error.
+func (c *collection) put(old *docRec, oldDoc bson.D, rec *docRec, doc bson.D) error {
+	uniq := c.hasUnique()
+	if uniq {
+		if doc == nil {
+			var err error
+			if doc, err = decodeDoc(rec.raw); err != nil {
+				return err
+			}
+		}
+		if err := c.checkUnique(doc, rec.id); err != nil {
+			return err
+		}
+		if old != nil {
+			if oldDoc == nil {
+				var err error
+				if oldDoc, err = decodeDoc(old.raw); err != nil {
+					return err
+				}
+			}
+			c.removeKeys(oldDoc, old.id)
+		}
+		for _, ix := range c.indexes {
+			if ix.keys == nil {
+				continue
+			}
+			for _, k := range ix.keysOf(doc) {
+				ix.keys.Set(ikey{vals: k, id: rec.id})
+			}
+		}
+	}
+	c.docs.Set(rec)
+	if old != nil {
+		c.size -= int64(len(old.raw))
+	}
+	c.size += int64(len(rec.raw))
+	return nil
+}
+
+func (c *collection) removeKeys(doc bson.D, id any) {
+	for _, ix := range c.indexes {
+		if ix.keys == nil {
+			continue
+		}
+		for _, k := range ix.keysOf(doc) {
+			ix.keys.Delete(ikey{vals: k, id: id})
+		}
+	}
+}
+
+// remove deletes old (doc is old decoded, or nil).
+func (c *collection) remove(old *docRec, doc bson.D) error {
+	if c.hasUnique() {
+		if doc == nil {
+			var err error
+			if doc, err = decodeDoc(old.raw); err != nil {
+				return err
+			}
+		}
+		c.removeKeys(doc, old.id)
+	}
+	c.docs.Delete(old)
+	c.size -= int64(len(old.raw))
+	return nil
+}
+
+// buildIndex fills a new unique index from the existing documents, failing
+// with 11000 on duplicates.
+func (c *collection) buildIndex(ix *index) error {
+	if ix.keys == nil {
+		return nil
+	}
+	var err error
+	c.docs.Scan(func(r *docRec) bool {
+		var doc bson.D
+		if doc, err = decodeDoc(r.raw); err != nil {
+			return false
+		}
+		for _, k := range ix.keysOf(doc) {
+			it := ikey{vals: k, id: r.id}
+			dup := false
+			ix.keys.Ascend(ikey{vals: k, min: true}, func(o ikey) bool {
+				if compareVals(o.vals, k) != 0 {
+					return false
+				}
+				dup = mql.Compare(o.id, r.id) != 0
+				return !dup
+			})
+			if dup {
+				err = dupKeyError(c.ns, ix.spec.Name, ix.spec.Key, k)
+				return false
+			}
+			ix.keys.Set(it)
+		}
+		return true
+	})
+	return err
+}
+
+// keyValues returns the values an index stores for path in doc: arrays are
+// expanded (an empty array indexes as undefined), a missing field indexes
+// as null. found reports whether the path exists at all.
+func keyValues(doc bson.D, path string) (vals []any, found bool) {
+	cur := []any{doc}
+	for _, seg := range splitPath(path) {
+		var next []any
+		for _, v := range cur {
+			switch x := v.(type) {
+			case bson.D:
+				for _, e := range x {
+					if e.Key == seg {
+						next = append(next, e.Value)
+						break
+					}
+				}
+			case bson.A:
+				if n, ok := arrayIndex(seg); ok {
+					if n < len(x) {
+						next = append(next, x[n])
+					}
+					continue
+				}
+				for _, el := range x {
+					if d, ok := el.(bson.D); ok {
+						for _, e := range d {
+							if e.Key == seg {
+								next = append(next, e.Value)
+								break
+							}
+						}
+					}
+				}
+			}
+		}
+		cur = next
+	}
+	for _, v := range cur {
+		found = true
+		if a, ok := v.(bson.A); ok {
+			if len(a) == 0 {
+				vals = append(vals, bson.Undefined{})
+			}
+			vals = append(vals, a...)
+			continue
+		}
+		vals = append(vals, v)
+	}
+	if len(vals) == 0 {
+		vals = []any{nil}
+	}
+	return vals, found
+}
+
+func splitPath(p string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] == '.' {
+			out = append(out, p[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, p[start:])
+}
+
+func arrayIndex(seg string) (int, bool) {
+	if seg == "" || len(seg) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(seg); i++ {
+		if seg[i] < '0' || seg[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(seg[i]-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"sort"
+
+	"github.com/mongotide/mongotide/internal/mql"
+	"github.com/tidwall/btree"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Reads work on a B-tree that no writer mutates while they run: a
+// copy-on-write snapshot (auto-commit) or a transaction's private copy.
+
+func findTree(tree *btree.BTreeG[*docRec], args FindArgs) ([]bson.Raw, error) {
+	m, err := mql.NewMatcher(args.Filter)
+	if err != nil {
+		return nil, err
+	}
+	srt, err := newSort(args.Sort)
+	if err != nil {
+		return nil, err
+	}
+	var proj *mql.Projection
+	if len(args.Projection) > 0 {
+		if proj, err = mql.NewProjection(args.Projection); err != nil {
+			return nil, err
+		}
+	}
+	if args.Skip < 0 {
+		return nil, errorf(CodeBadValue, "BadValue", "skip value must be non-negative, but received: %d", args.Skip)
+	}
+	var out []match
+	if srt == nil {
+		skip, limit := args.Skip, args.Limit
+		err = scan(tree, args.Filter, m, proj != nil, func(mt match) bool {
+			if skip > 0 {
+				skip--
+				return true
+			}
+			out = append(out, mt)
+			return limit <= 0 || int64(len(out)) < limit
+		})
+	} else {
+		err = scan(tree, args.Filter, m, true, func(mt match) bool {
+			out = append(out, mt)
+			return true
+		})
+		if err == nil {
+			sort.SliceStable(out, func(i, j int) bool { return srt.Compare(out[i].doc, out[j].doc) < 0 })
+			out = window(out, args.Skip, args.Limit)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := make([]bson.Raw, len(out))
+	for i, mt := range out {
+		if proj == nil {
+			res[i] = mt.rec.raw
+			continue
+		}
+		if res[i], err = project(proj, mt.rec.raw, mt.doc); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func window[T any](s []T, skip, limit int64) []T {
+	if skip >= int64(len(s)) {
+		return s[:0]
+	}
+	s = s[skip:]
+	if limit > 0 && limit < int64(len(s)) {
+		s = s[:limit]
+	}
+	return s
+}
+
+func countTree(tree *btree.BTreeG[*docRec], args CountArgs) (int64, error) {
+	if args.Skip < 0 {
+		return 0, errorf(CodeBadValue, "BadValue", "skip value must be non-negative, but received: %d", args.Skip)
+	}
+	var n int64
+	if len(args.Filter) == 0 {
+		if tree != nil {
+			n = int64(tree.Len())
+		}
+	} else {
+		m, err := mql.NewMatcher(args.Filter)
+		if err != nil {
+			return 0, err
+		}
+		if err := scan(tree, args.Filter, m, false, func(match) bool { n++; return true }); err != nil {
+			return 0, err
+		}
+	}
+	n -= args.Skip
+	if n < 0 {
+		n = 0
+	}
+	if args.Limit > 0 && n > args.Limit {
+		n = args.Limit
+	}
+	return n, nil
+}
+
+func distinctTree(tree *btree.BTreeG[*docRec], key string, filter bson.D) ([]any, error) {
+	if key == "" {
+		return nil, errorf(CodeInvalidOptions, "InvalidOptions", "distinct key must not be empty")
+	}
+	m, err := mql.NewMatcher(filter)
+	if err != nil {
+		return nil, err
+	}
+	var vals []any
+	err = scan(tree, filter, m, true, func(mt match) bool {
+		vs, found := keyValues(mt.doc, key)
+		if !found {
+			return true
+		}
+		for _, v := range vs {
+			if _, undef := v.(bson.Undefined); undef {
+				continue
+			}
+			vals = append(vals, v)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(vals, func(i, j int) bool { return mql.Compare(vals[i], vals[j]) < 0 })
+	out := vals[:0]
+	for i, v := range vals {
+		if i > 0 && mql.Compare(out[len(out)-1], v) == 0 {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func aggregateTree(tree *btree.BTreeG[*docRec], args AggregateArgs, vars map[string]any) ([]bson.D, error) {
+	stages := args.Stages
+	// A leading $match filters during the scan instead of after decoding
+	// everything into the pipeline.
+	var filter bson.D
+	var m *mql.Matcher
+	if len(stages) > 0 && len(stages[0]) == 1 && stages[0][0].Key == "$match" {
+		if f, ok := stages[0][0].Value.(bson.D); ok {
+			if mm, err := mql.NewMatcher(f); err == nil {
+				filter, m, stages = f, mm, stages[1:]
+			}
+		}
+	}
+	p, err := mql.NewPipeline(stages, mql.PipelineOptions{Vars: vars})
+	if err != nil {
+		return nil, err
+	}
+	var docs []bson.D
+	if err := scan(tree, filter, m, true, func(mt match) bool {
+		docs = append(docs, mt.doc)
+		return true
+	}); err != nil {
+		return nil, err
+	}
+	return p.Run(docs)
+}
+
+func findByIDTree(tree *btree.BTreeG[*docRec], id any) (bson.Raw, bool) {
+	if tree == nil {
+		return nil, false
+	}
+	rec, ok := tree.Get(&docRec{id: id})
+	if !ok {
+		return nil, false
+	}
+	return rec.raw, true
+}
