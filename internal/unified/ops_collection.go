@@ -137,16 +137,21 @@ func (st *testState) collectionOp(ctx context.Context, name string, coll *mongo.
 				return opResult{}, unknownArg(name, e.Key)
 			}
 		}
-		dr := coll.Distinct(ctx, field, filter, opts)
-		if err := dr.Err(); err != nil {
+		arr, err := coll.Distinct(ctx, field, filter, opts).Raw()
+		if err != nil {
 			return opResult{}, err
 		}
-		var vals bson.A
-		if err := dr.Decode(&vals); err != nil {
+		rvs, err := arr.Values()
+		if err != nil {
 			return opResult{}, err
 		}
-		if vals == nil {
-			vals = bson.A{}
+		vals := bson.A{}
+		for _, rv := range rvs {
+			var v any
+			if err := rv.Unmarshal(&v); err != nil {
+				return opResult{}, err
+			}
+			vals = append(vals, v)
 		}
 		return opResult{val: vals}, nil
 	case "find":
