@@ -100,6 +100,9 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	if isChangeStream(a.pipeline) {
 		return s.openChangeStream(ctx, req, a)
 	}
+	if err := checkNoChangeStream(a.pipeline); err != nil {
+		return nil, err
+	}
 	if a.coll == "" {
 		stage := "(empty pipeline)"
 		if len(a.pipeline) > 0 && len(a.pipeline[0]) > 0 {
