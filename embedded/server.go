@@ -1,5 +1,234 @@
 package embedded
 
-// Server is a running embedded server. (Placeholder: the server-core
-// engineer replaces this file.)
-type Server struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Server is a running embedded server: a single-node replica set primary
+// listening on TCP. Create it with Start and release it with Stop.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+	engine *engine.Engine
+
+	// handlers is built once in Start and only read afterwards.
+	handlers map[string]handler
+
+	ln   net.Listener
+	host string // "127.0.0.1:PORT" exactly as advertised in hello
+
+	processID  bson.ObjectID
+	electionID bson.ObjectID
+	started    time.Time
+
+	// ctx is cancelled by Stop: blocked awaitable hellos, change-stream
+	// getMores and failpoint blocks return at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	nextConnID atomic.Int64
+	connsMu    sync.Mutex
+	conns      map[int64]*conn
+	stopping   bool
+
+	cursors    *cursorRegistry
+	sessions   *sessionTable
+	failpoints *failpoints
+
+	stopOnce sync.Once
+	stopErr  error
+	stopped  chan struct{}
+}
+
+// ErrServerStopped is returned by operations on a stopped server.
+var ErrServerStopped = errors.New("embedded: server stopped")
+
+// Start opens the storage engine and starts listening. The returned server
+// runs until Stop; ctx only bounds startup.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	eng, err := engine.Open(engine.Options{OplogCapacity: cfg.OplogCapacity, Dir: cfg.Dir, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open engine: %w", err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		_ = eng.Close()
+		return nil, fmt.Errorf("embedded: listen on %s: %w", cfg.Addr, err)
+	}
+	s := &Server{
+		cfg:        cfg,
+		logger:     cfg.Logger,
+		engine:     eng,
+		ln:         ln,
+		host:       advertisedHost(ln.Addr()),
+		processID:  bson.NewObjectID(),
+		electionID: bson.NewObjectID(),
+		started:    time.Now(),
+		conns:      make(map[int64]*conn),
+		sessions:   newSessionTable(),
+		failpoints: newFailpoints(),
+		stopped:    make(chan struct{}),
+	}
+	s.cursors = newCursorRegistry(s)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if s.handlers, err = s.buildHandlers(); err != nil {
+		s.cancel()
+		_ = ln.Close()
+		_ = eng.Close()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.acceptLoop()
+	go s.janitor()
+	s.logger.Debug("embedded server started", "addr", s.host, "replicaSet", cfg.ReplicaSetName)
+	return s, nil
+}
+
+// advertisedHost is the host:port put in hello: clients match it exactly
+// against the seed list, so it must be dialable (never 0.0.0.0).
+func advertisedHost(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ip := ta.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))
+}
+
+// buildHandlers registers the core commands and then the command handlers.
+func (s *Server) buildHandlers() (map[string]handler, error) {
+	core := map[string]handler{}
+	s.registerCore(core)
+	cmds := map[string]handler{}
+	s.registerCommands(cmds)
+	for name, h := range cmds {
+		if _, dup := core[name]; dup {
+			return nil, fmt.Errorf("embedded: command %q is registered twice (core and commands)", name)
+		}
+		core[name] = h
+	}
+	return core, nil
+}
+
+// URI returns a connection string for the replica set form
+// ("mongodb://127.0.0.1:PORT/?replicaSet=rs0"). Appending
+// "&directConnection=true" also works.
+func (s *Server) URI() string {
+	return "mongodb://" + s.host + "/?replicaSet=" + s.cfg.ReplicaSetName
+}
+
+// Addr returns the host:port the server listens on and advertises.
+func (s *Server) Addr() string { return s.host }
+
+// Stop closes the listener and every connection, kills cursors, aborts open
+// transactions, waits for every goroutine of the server and closes the
+// engine. It is idempotent; later calls return the first call's result. If
+// ctx ends before the goroutines finish, Stop returns ctx's error (the
+// goroutines still finish on their own soon after).
+func (s *Server) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.cancel()
+		_ = s.ln.Close()
+		s.connsMu.Lock()
+		s.stopping = true
+		for _, c := range s.conns {
+			c.close()
+		}
+		s.connsMu.Unlock()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.stopErr = fmt.Errorf("embedded: stop: %w", ctx.Err())
+			<-done // connections are closed, so this is short; never leak them
+		}
+		s.cursors.killAll()
+		s.sessions.abortAll()
+		if err := s.engine.Close(); err != nil && s.stopErr == nil {
+			s.stopErr = fmt.Errorf("embedded: close engine: %w", err)
+		}
+		s.logger.Debug("embedded server stopped", "addr", s.host)
+		close(s.stopped)
+	})
+	return s.stopErr
+}
+
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			s.logger.Warn("accept failed; listener closed", "err", err)
+			return
+		}
+		c := s.newConn(nc)
+		s.connsMu.Lock()
+		if s.stopping {
+			s.connsMu.Unlock()
+			_ = nc.Close()
+			return
+		}
+		s.conns[c.id] = c
+		s.wg.Add(1)
+		s.connsMu.Unlock()
+		go c.serve()
+	}
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.connsMu.Lock()
+	delete(s.conns, c.id)
+	s.connsMu.Unlock()
+	s.cursors.reapConn(c.id)
+}
+
+// janitor expires idle cursors and sessions.
+func (s *Server) janitor() {
+	defer s.wg.Done()
+	interval := min(s.cfg.CursorIdleTimeout, s.cfg.SessionIdleTimeout) / 4
+	interval = max(min(interval, time.Minute), 10*time.Millisecond)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			s.cursors.expire(now.Add(-s.cfg.CursorIdleTimeout))
+			for _, key := range s.sessions.expire(now.Add(-s.cfg.SessionIdleTimeout)) {
+				s.cursors.killSession(key)
+			}
+		}
+	}
+}

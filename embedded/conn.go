@@ -1,0 +1,196 @@
+package embedded
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mongotide/mongotide/embedded/internal/wire"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// conn is one client connection. Commands on a connection run one at a
+// time on its serve goroutine, as drivers never pipeline requests.
+type conn struct {
+	id     int64
+	s      *Server
+	nc     net.Conn
+	logger *slog.Logger
+
+	// appName is the client's handshake client.application.name, matched by
+	// failCommand's appName. Written once by the handshake on the serve
+	// goroutine; read by the same goroutine.
+	appName string
+
+	nextRequestID atomic.Int32
+	closeOnce     sync.Once
+}
+
+type connKey struct{}
+
+// connFrom returns the connection a command arrived on (nil in tests that
+// call handlers directly).
+func connFrom(ctx context.Context) *conn {
+	c, _ := ctx.Value(connKey{}).(*conn)
+	return c
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	id := s.nextConnID.Add(1)
+	return &conn{id: id, s: s, nc: nc, logger: s.logger.With("conn", id)}
+}
+
+// close closes the socket; the serve goroutine then ends.
+func (c *conn) close() {
+	c.closeOnce.Do(func() { _ = c.nc.Close() })
+}
+
+func (c *conn) serve() {
+	defer c.s.wg.Done()
+	defer c.s.removeConn(c)
+	defer c.close()
+	c.logger.Debug("connection accepted", "remote", c.nc.RemoteAddr().String())
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	ctx := context.WithValue(c.s.ctx, connKey{}, c)
+	for {
+		b, err := wire.ReadMessage(r, nil)
+		if err != nil {
+			switch {
+			case errors.Is(err, wire.ErrMalformed):
+				c.logger.Warn("closing connection: malformed message", "reason", err.Error())
+			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.s.ctx.Err() != nil:
+				c.logger.Debug("connection closed")
+			default:
+				c.logger.Debug("connection closed", "err", err.Error())
+			}
+			return
+		}
+		m, err := wire.Decode(b)
+		if err != nil {
+			c.logger.Warn("closing connection: malformed message", "reason", err.Error())
+			return
+		}
+		var keep bool
+		switch m := m.(type) {
+		case *wire.Query:
+			keep = c.serveQuery(ctx, m)
+		case *wire.Msg:
+			keep = c.serveMsg(ctx, m)
+		}
+		if !keep {
+			return
+		}
+	}
+}
+
+func (c *conn) write(msg []byte) bool {
+	if _, err := c.nc.Write(msg); err != nil {
+		if c.s.ctx.Err() == nil {
+			c.logger.Debug("connection closed while writing a reply", "err", err.Error())
+		}
+		return false
+	}
+	return true
+}
+
+// serveQuery answers a legacy OP_QUERY: only the handshake (isMaster/hello
+// on <db>.$cmd) is accepted, as on MongoDB 6+.
+func (c *conn) serveQuery(ctx context.Context, q *wire.Query) bool {
+	var cmd bson.D
+	if err := bson.Unmarshal(q.Query, &cmd); err != nil {
+		c.logger.Warn("closing connection: malformed OP_QUERY document", "reason", err.Error())
+		return false
+	}
+	// Old drivers wrap the command as {$query: {...}, $readPreference: ...}.
+	if len(cmd) > 0 && cmd[0].Key == "$query" {
+		if inner, ok := cmd[0].Value.(bson.D); ok {
+			cmd = inner
+		}
+	}
+	db, isCmd := cutSuffix(q.FullCollectionName, ".$cmd")
+	var reply bson.D
+	name := ""
+	if len(cmd) > 0 {
+		name = cmd[0].Key
+	}
+	switch {
+	case !isCmd || (name != "isMaster" && name != "ismaster" && name != "hello"):
+		what := name
+		if !isCmd {
+			what = "query on " + q.FullCollectionName
+		}
+		ce := errorf(codeUnsupportedOpQueryCommand, "UnsupportedOpQueryCommand",
+			"Unsupported OP_QUERY command: %s. The client driver may require an upgrade. Only the isMaster/hello handshake is accepted over OP_QUERY; use OP_MSG", what)
+		reply = append(bson.D{{Key: "ok", Value: 0.0}}, ce.body()...)
+	default:
+		req := &request{Name: name, DB: db, Body: cmd}
+		reply = c.runCommand(ctx, req, false).body
+	}
+	raw, err := bson.Marshal(reply)
+	if err != nil {
+		c.logger.Warn("closing connection: cannot encode reply", "err", err.Error())
+		return false
+	}
+	return c.write(wire.AppendReply(nil, c.nextRequestID.Add(1), q.Header.RequestID, wire.ReplyAwaitCapable, raw))
+}
+
+func cutSuffix(s, suffix string) (string, bool) {
+	if len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix {
+		return s[:len(s)-len(suffix)], true
+	}
+	return s, false
+}
+
+// serveMsg runs one OP_MSG command and writes its reply (none for
+// moreToCome requests; a stream of replies for an exhaust hello).
+func (c *conn) serveMsg(ctx context.Context, m *wire.Msg) bool {
+	req, perr := decodeMsg(m)
+	var res result
+	if perr != nil {
+		res = errorResult(perr)
+	} else {
+		res = c.runCommand(ctx, req, m.ExhaustAllowed())
+	}
+	if res.closeConn {
+		c.logger.Debug("closing connection as a failpoint asked")
+		return false
+	}
+	if m.MoreToCome() {
+		return true
+	}
+	responseTo := m.Header.RequestID
+	for {
+		raw, err := bson.Marshal(res.body)
+		if err != nil {
+			raw, _ = bson.Marshal(append(bson.D{{Key: "ok", Value: 0.0}},
+				errorf(codeInternalError, "InternalError", "cannot encode reply: %v", err).body()...))
+		}
+		if len(raw) > wire.MaxMessageSizeBytes-64 {
+			raw, _ = bson.Marshal(append(bson.D{{Key: "ok", Value: 0.0}},
+				errorf(10334, "BSONObjectTooLarge", "reply of %d bytes exceeds the maximum message size", len(raw)).body()...))
+		}
+		var flags uint32
+		if res.exhaust {
+			flags = wire.FlagMoreToCome
+		}
+		id := c.nextRequestID.Add(1)
+		if !c.write(wire.AppendMsg(make([]byte, 0, len(raw)+32), id, responseTo, flags, raw)) {
+			return false
+		}
+		if !res.exhaust {
+			return true
+		}
+		// Exhaust: act as if the client sent the same hello again, answering
+		// after the next maxAwaitTimeMS, until the connection or server ends.
+		responseTo = id
+		res = c.runCommand(ctx, req, true)
+		if res.closeConn || c.s.ctx.Err() != nil {
+			return false
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded/internal/wire"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// result is what a command produced for the connection to send.
+type result struct {
+	// body is the complete reply document (ok, $clusterTime... included).
+	body bson.D
+	// closeConn asks the connection to close without replying (failpoint).
+	closeConn bool
+	// exhaust makes the connection send this reply with moreToCome and keep
+	// streaming (awaitable hello with exhaustAllowed).
+	exhaust bool
+}
+
+// decodeMsg turns an OP_MSG into a request: the body decoded, document
+// sequences merged in as arrays, the command name and $db extracted.
+func decodeMsg(m *wire.Msg) (*request, *commandError) {
+	var body bson.D
+	if err := bson.Unmarshal(m.Body, &body); err != nil {
+		return nil, errorf(codeFailedToParse, "FailedToParse", "cannot decode the command document: %v", err)
+	}
+	for _, seq := range m.Sequences {
+		for _, e := range body {
+			if e.Key == seq.Identifier {
+				return nil, errorf(codeFailedToParse, "FailedToParse",
+					"duplicate field %q: it is both in the command body and an OP_MSG document sequence", seq.Identifier)
+			}
+		}
+		arr := make(bson.A, 0, len(seq.Documents))
+		for _, raw := range seq.Documents {
+			var d bson.D
+			if err := bson.Unmarshal(raw, &d); err != nil {
+				return nil, errorf(codeFailedToParse, "FailedToParse", "cannot decode a document of sequence %q: %v", seq.Identifier, err)
+			}
+			arr = append(arr, d)
+		}
+		body = append(body, bson.E{Key: seq.Identifier, Value: arr})
+	}
+	if len(body) == 0 {
+		return nil, errorf(codeFailedToParse, "FailedToParse", "empty command document: the first field must name the command")
+	}
+	req := &request{Name: body[0].Key, Body: body}
+	dbv, ok := lookup(body, "$db")
+	if !ok {
+		return nil, errorf(codeMissingDB, "Location40571", "OP_MSG requests require a $db argument")
+	}
+	db, ok := dbv.(string)
+	if !ok || db == "" {
+		return nil, errorf(codeTypeMismatch, "TypeMismatch", "$db must be a non-empty string")
+	}
+	req.DB = db
+	return req, nil
+}
+
+func lookup(d bson.D, key string) (any, bool) {
+	for _, e := range d {
+		if e.Key == key {
+			return e.Value, true
+		}
+	}
+	return nil, false
+}
+
+// errorResult is a reply for an error raised before the command ran.
+func errorResult(ce *commandError) result {
+	return result{body: append(bson.D{{Key: "ok", Value: 0.0}}, ce.body()...)}
+}
+
+// runCommand executes one decoded command with failpoints, sessions,
+// retryable writes and transactions applied, and builds the full reply.
+func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool) result {
+	s := c.s
+	req.Now = time.Now()
+	h, ok := s.handlers[req.Name]
+	if !ok {
+		return s.finishReply(nil, errorf(codeCommandNotFound, "CommandNotFound", "no such command: '%s'", req.Name))
+	}
+	info, ce := parseSessionFields(req)
+	if ce != nil {
+		return s.finishReply(nil, ce)
+	}
+
+	var wce bson.D
+	if act := s.failpoints.match(req.Name, c.appName); act != nil {
+		if act.blockTime > 0 {
+			t := time.NewTimer(act.blockTime)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		if act.closeConn {
+			return result{closeConn: true}
+		}
+		if act.errorCode != nil {
+			fe := errorf(*act.errorCode, codeName(*act.errorCode), "Failing command via 'failCommand' failpoint")
+			if act.labels != nil {
+				fe.Labels = append([]string{}, act.labels...)
+			} else {
+				s.addServerLabels(fe, req, info)
+			}
+			if req.Name == "getMore" {
+				// The failed getMore destroys its cursor, as a failing
+				// getMore does on MongoDB.
+				s.cursors.killForFailedGetMore(req)
+			}
+			return s.finishReply(nil, fe)
+		}
+		wce = act.wce
+	}
+
+	if maxMS, ok := maxTimeMS(req.Body); ok && maxMS > 0 && req.Name != "getMore" && !isHello(req.Name) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(maxMS)*time.Millisecond)
+		defer cancel()
+	}
+
+	op, ce := s.beginSession(ctx, req, info)
+	if ce != nil {
+		return s.finishReply(nil, ce)
+	}
+	var body bson.D
+	var err error
+	if op != nil && op.replay != nil {
+		body = op.replay
+	} else {
+		body, err = h(ctx, s, req)
+		if err != nil {
+			err = s.mapContextError(ctx, err)
+		}
+	}
+	if op != nil {
+		op.finish(body, err)
+	}
+	if err != nil {
+		ce := asCommandError(err)
+		s.addServerLabels(ce, req, info)
+		return s.finishReply(nil, ce)
+	}
+	if wce != nil {
+		body = append(body, bson.E{Key: "writeConcernError", Value: wce})
+		if code, ok := wceCode(wce); ok && info.isRetryableWrite(req.Name) && containsCode(retryableWriteCodes, code) {
+			if _, has := lookup(wce, "errorLabels"); !has {
+				body = append(body, bson.E{Key: "errorLabels", Value: bson.A{labelRetryableWrite}})
+			}
+		}
+	}
+	res := s.finishReply(body, nil)
+	res.exhaust = exhaustAllowed && isHello(req.Name) && isAwaitable(req.Body)
+	return res
+}
+
+func (s *Server) mapContextError(ctx context.Context, err error) error {
+	switch {
+	case s.ctx.Err() != nil && errors.Is(err, context.Canceled):
+		return errorf(11600, "InterruptedAtShutdown", "interrupted at shutdown")
+	case errors.Is(err, context.DeadlineExceeded) || (ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)):
+		return errorf(codeMaxTimeMSExpired, "MaxTimeMSExpired", "operation exceeded time limit")
+	}
+	return err
+}
+
+func wceCode(wce bson.D) (int32, bool) {
+	v, ok := lookup(wce, "code")
+	if !ok {
+		return 0, false
+	}
+	n, ok := asInt64(v)
+	return int32(n), ok
+}
+
+func containsCode(codes []int32, c int32) bool {
+	for _, x := range codes {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// addServerLabels attaches the error labels MongoDB adds by itself.
+func (s *Server) addServerLabels(ce *commandError, req *request, info sessionFields) {
+	switch {
+	case info.inTxn() && req.Name != "commitTransaction" && req.Name != "abortTransaction":
+		if ce.Code == codeNoSuchTransaction || ce.Code == 112 || containsCode(retryableWriteCodes, ce.Code) {
+			ce.addLabel(labelTransientTransaction)
+		}
+	case req.Name == "commitTransaction" || req.Name == "abortTransaction":
+		if containsCode(retryableWriteCodes, ce.Code) || ce.Code == 50 {
+			ce.addLabel(labelRetryableWrite)
+		}
+		if req.Name == "commitTransaction" && (containsCode(retryableWriteCodes, ce.Code) || ce.Code == 50) {
+			ce.addLabel(labelUnknownTransactionCommit)
+		}
+	case info.isRetryableWrite(req.Name):
+		if containsCode(retryableWriteCodes, ce.Code) {
+			ce.addLabel(labelRetryableWrite)
+		}
+	case req.Name == "getMore":
+		if s.cursors.isChangeStream(req) && containsCode(resumableChangeStreamCodes, ce.Code) {
+			ce.addLabel(labelResumableChangeStream)
+		}
+	}
+}
+
+// finishReply builds the full reply: body (or error), ok, $clusterTime,
+// operationTime.
+func (s *Server) finishReply(body bson.D, ce *commandError) result {
+	var out bson.D
+	if ce != nil {
+		out = make(bson.D, 0, 8)
+		out = append(out, bson.E{Key: "ok", Value: 0.0})
+		out = append(out, ce.body()...)
+	} else {
+		out = make(bson.D, 0, len(body)+3)
+		out = append(out, body...)
+		out = append(out, bson.E{Key: "ok", Value: 1.0})
+	}
+	ts := s.engine.ClusterTime()
+	out = append(out,
+		bson.E{Key: "$clusterTime", Value: bson.D{
+			{Key: "clusterTime", Value: ts},
+			{Key: "signature", Value: bson.D{
+				{Key: "hash", Value: bson.Binary{Subtype: 0, Data: make([]byte, 20)}},
+				{Key: "keyId", Value: int64(0)},
+			}},
+		}},
+		bson.E{Key: "operationTime", Value: ts},
+	)
+	return result{body: out}
+}
+
+func maxTimeMS(body bson.D) (int64, bool) {
+	v, ok := lookup(body, "maxTimeMS")
+	if !ok {
+		return 0, false
+	}
+	return asInt64(v)
+}
+
+// asInt64 accepts the numeric BSON types drivers use for integer options.
+func asInt64(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int32:
+		return int64(n), true
+	case int64:
+		return n, true
+	case float64:
+		if n != float64(int64(n)) {
+			return 0, false
+		}
+		return int64(n), true
+	}
+	return 0, false
+}

@@ -1,0 +1,263 @@
+package embedded
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// failpoints holds the configured failpoints: failCommand, and
+// failGetMoreAfterCursorCheckout (used by the change-stream spec tests).
+type failpoints struct {
+	mu sync.Mutex
+	m  map[string]*failpoint
+}
+
+func newFailpoints() *failpoints { return &failpoints{m: make(map[string]*failpoint)} }
+
+// failpoint is one configured failpoint, following MongoDB's semantics:
+// mode {times: n} fires on the next n matching commands, {skip: n} lets n
+// matching commands pass and then fires on every one, alwaysOn fires every
+// time, {activationProbability: p} fires with probability p.
+type failpoint struct {
+	name        string
+	times       int64 // remaining activations when limited
+	limited     bool
+	skip        int64
+	probability float64 // 0 = always
+	commands    map[string]bool
+	appName     string
+	act         failAction
+}
+
+// failAction is what a matching command suffers.
+type failAction struct {
+	closeConn bool
+	errorCode *int32
+	// labels, when non-nil, replace the labels the server would add.
+	labels    []string
+	blockTime time.Duration
+	wce       bson.D
+}
+
+var supportedFailpoints = map[string]bool{"failCommand": true, "failGetMoreAfterCursorCheckout": true}
+
+// match returns the action for a command, consuming one activation.
+func (f *failpoints) match(cmd, appName string) *failAction {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.m) == 0 {
+		return nil
+	}
+	for _, name := range []string{"failCommand", "failGetMoreAfterCursorCheckout"} {
+		fp := f.m[name]
+		if fp == nil || !fp.commands[cmd] {
+			continue
+		}
+		if fp.appName != "" && fp.appName != appName {
+			continue
+		}
+		if fp.skip > 0 {
+			fp.skip--
+			continue
+		}
+		if fp.probability > 0 && rand.Float64() >= fp.probability {
+			continue
+		}
+		if fp.limited {
+			fp.times--
+			if fp.times <= 0 {
+				delete(f.m, name)
+			}
+		}
+		act := fp.act
+		return &act
+	}
+	return nil
+}
+
+// cmdConfigureFailPoint implements configureFailPoint on admin.
+func cmdConfigureFailPoint(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if req.DB != "admin" {
+		return nil, errorf(codeUnauthorized, "Unauthorized", "configureFailPoint may only be run against the admin database")
+	}
+	name, ok := req.Body[0].Value.(string)
+	if !ok {
+		return nil, errorf(codeTypeMismatch, "TypeMismatch", "configureFailPoint must name a failpoint (string)")
+	}
+	if !supportedFailpoints[name] {
+		return nil, errorf(codeBadValue, "BadValue", "unknown failpoint '%s' (supported: failCommand, failGetMoreAfterCursorCheckout)", name)
+	}
+	modeV, ok := lookup(req.Body, "mode")
+	if !ok {
+		return nil, errorf(codeBadValue, "BadValue", "configureFailPoint requires mode")
+	}
+	fp := &failpoint{name: name, commands: map[string]bool{}}
+	off := false
+	switch m := modeV.(type) {
+	case string:
+		switch m {
+		case "off":
+			off = true
+		case "alwaysOn":
+		default:
+			return nil, errorf(codeBadValue, "BadValue", "unknown failpoint mode %q (want \"off\", \"alwaysOn\", {times: n}, {skip: n} or {activationProbability: p})", m)
+		}
+	case bson.D:
+		if len(m) != 1 {
+			return nil, errorf(codeBadValue, "BadValue", "failpoint mode document must have exactly one of times, skip, activationProbability")
+		}
+		switch m[0].Key {
+		case "times":
+			n, ok := asInt64(m[0].Value)
+			if !ok || n < 0 {
+				return nil, errorf(codeBadValue, "BadValue", "mode.times must be a non-negative integer")
+			}
+			fp.limited, fp.times = true, n
+			off = n == 0
+		case "skip":
+			n, ok := asInt64(m[0].Value)
+			if !ok || n < 0 {
+				return nil, errorf(codeBadValue, "BadValue", "mode.skip must be a non-negative integer")
+			}
+			fp.skip = n
+		case "activationProbability":
+			p, ok := m[0].Value.(float64)
+			if !ok || p < 0 || p > 1 {
+				return nil, errorf(codeBadValue, "BadValue", "mode.activationProbability must be a number between 0 and 1")
+			}
+			fp.probability = p
+			off = p == 0
+		default:
+			return nil, errorf(codeBadValue, "BadValue", "unknown failpoint mode field %q", m[0].Key)
+		}
+	default:
+		return nil, errorf(codeBadValue, "BadValue", "failpoint mode must be a string or a document")
+	}
+	if !off {
+		if ce := parseFailData(req.Body, fp); ce != nil {
+			return nil, ce
+		}
+	}
+	s.failpoints.mu.Lock()
+	_, wasOn := s.failpoints.m[name]
+	if off {
+		delete(s.failpoints.m, name)
+	} else {
+		s.failpoints.m[name] = fp
+	}
+	s.failpoints.mu.Unlock()
+	count := int32(0)
+	if wasOn {
+		count = 1
+	}
+	return bson.D{{Key: "count", Value: count}}, nil
+}
+
+func parseFailData(body bson.D, fp *failpoint) *commandError {
+	dv, _ := lookup(body, "data")
+	data, _ := dv.(bson.D)
+	if fp.name == "failGetMoreAfterCursorCheckout" {
+		fp.commands["getMore"] = true
+	}
+	for _, e := range data {
+		switch e.Key {
+		case "failCommands":
+			arr, ok := e.Value.(bson.A)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.failCommands must be an array of command names")
+			}
+			for _, c := range arr {
+				name, ok := c.(string)
+				if !ok {
+					return errorf(codeTypeMismatch, "TypeMismatch", "data.failCommands must contain strings")
+				}
+				fp.commands[name] = true
+				// Drivers spell some commands two ways.
+				switch name {
+				case "isMaster":
+					fp.commands["ismaster"] = true
+				case "findAndModify":
+					fp.commands["findandmodify"] = true
+				}
+			}
+		case "closeConnection":
+			b, ok := e.Value.(bool)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.closeConnection must be a boolean")
+			}
+			fp.act.closeConn = b
+		case "errorCode":
+			n, ok := asInt64(e.Value)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.errorCode must be an integer")
+			}
+			c := int32(n)
+			fp.act.errorCode = &c
+		case "errorLabels":
+			arr, ok := e.Value.(bson.A)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.errorLabels must be an array of strings")
+			}
+			fp.act.labels = []string{}
+			for _, l := range arr {
+				s, ok := l.(string)
+				if !ok {
+					return errorf(codeTypeMismatch, "TypeMismatch", "data.errorLabels must contain strings")
+				}
+				fp.act.labels = append(fp.act.labels, s)
+			}
+		case "blockConnection":
+			b, ok := e.Value.(bool)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.blockConnection must be a boolean")
+			}
+			if b && fp.act.blockTime == 0 {
+				fp.act.blockTime = -1 // resolved below from blockTimeMS
+			}
+		case "blockTimeMS":
+			n, ok := asInt64(e.Value)
+			if !ok || n < 0 {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.blockTimeMS must be a non-negative integer")
+			}
+			if blockOn(data) {
+				fp.act.blockTime = time.Duration(n) * time.Millisecond
+			}
+		case "appName":
+			s, ok := e.Value.(string)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.appName must be a string")
+			}
+			fp.appName = s
+		case "writeConcernError":
+			d, ok := e.Value.(bson.D)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.writeConcernError must be a document")
+			}
+			fp.act.wce = d
+		case "failInternalCommands", "namespace", "errorExtraInfo":
+			// failInternalCommands: this server runs no internal commands.
+			// namespace/errorExtraInfo are accepted and have no effect.
+		default:
+			return errorf(codeBadValue, "BadValue", "unsupported failCommand data field %q", e.Key)
+		}
+	}
+	if fp.act.blockTime < 0 {
+		return errorf(codeBadValue, "BadValue", "data.blockConnection requires data.blockTimeMS")
+	}
+	if len(fp.commands) == 0 {
+		return errorf(codeBadValue, "BadValue", "failCommand requires data.failCommands (a non-empty array of command names)")
+	}
+	if !fp.act.closeConn && fp.act.errorCode == nil && fp.act.wce == nil && fp.act.blockTime == 0 {
+		return errorf(codeBadValue, "BadValue", "failCommand data must set closeConnection, errorCode, writeConcernError or blockConnection")
+	}
+	return nil
+}
+
+func blockOn(data bson.D) bool {
+	v, _ := lookup(data, "blockConnection")
+	return v == true
+}

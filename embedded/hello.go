@@ -1,0 +1,294 @@
+package embedded
+
+import (
+	"context"
+	"runtime"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded/internal/wire"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Version facts reported to clients.
+const (
+	serverVersion  = "8.0.0"
+	minWireVersion = 0
+	// maxWireVersion 25 is MongoDB 8.0.
+	maxWireVersion        = 25
+	maxWriteBatchSize     = 100000
+	sessionTimeoutMinutes = 30
+	// defaultMaxAwait bounds an awaitable hello that names no
+	// maxAwaitTimeMS.
+	defaultMaxAwait = 10 * time.Second
+)
+
+func isHello(name string) bool { return name == "hello" || name == "isMaster" || name == "ismaster" }
+
+// isAwaitable reports whether a hello asks to wait for a topology change:
+// both topologyVersion and maxAwaitTimeMS are present.
+func isAwaitable(body bson.D) bool {
+	_, tv := lookup(body, "topologyVersion")
+	_, ma := lookup(body, "maxAwaitTimeMS")
+	return tv && ma
+}
+
+// cmdHello answers hello/isMaster. An awaitable hello (topologyVersion +
+// maxAwaitTimeMS) whose topologyVersion is current waits maxAwaitTimeMS
+// before answering: our topology never changes while the server runs, so
+// the wait ends only by time or shutdown. Answering early would make
+// drivers poll in a tight loop.
+func cmdHello(ctx context.Context, s *Server, req *request) (bson.D, error) {
+	c := connFrom(ctx)
+	if c != nil && c.appName == "" {
+		if client, ok := lookup(req.Body, "client"); ok {
+			if cd, ok := client.(bson.D); ok {
+				if app, ok := lookup(cd, "application"); ok {
+					if ad, ok := app.(bson.D); ok {
+						if name, ok := lookup(ad, "name"); ok {
+							c.appName, _ = name.(string)
+						}
+					}
+				}
+			}
+		}
+	}
+	if isAwaitable(req.Body) {
+		tv, _ := lookup(req.Body, "topologyVersion")
+		maxAwait, _ := lookup(req.Body, "maxAwaitTimeMS")
+		ms, ok := asInt64(maxAwait)
+		if !ok || ms < 0 {
+			return nil, errorf(codeBadValue, "BadValue", "maxAwaitTimeMS must be a non-negative integer")
+		}
+		tvd, ok := tv.(bson.D)
+		if !ok {
+			return nil, errorf(codeTypeMismatch, "TypeMismatch", "topologyVersion must be a document")
+		}
+		pid, _ := lookup(tvd, "processId")
+		counter, _ := lookup(tvd, "counter")
+		cnt, _ := asInt64(counter)
+		if pid == s.processID && cnt == 0 {
+			t := time.NewTimer(time.Duration(ms) * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				if s.ctx.Err() != nil {
+					return nil, errorf(91, "ShutdownInProgress", "the server is shutting down")
+				}
+			}
+		}
+	}
+	return s.helloBody(req, c), nil
+}
+
+func (s *Server) helloBody(req *request, c *conn) bson.D {
+	now := time.Now()
+	ts := s.engine.ClusterTime()
+	opTime := bson.D{{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}}
+	var connID int64
+	if c != nil {
+		connID = c.id
+	}
+	d := bson.D{
+		{Key: "topologyVersion", Value: bson.D{{Key: "processId", Value: s.processID}, {Key: "counter", Value: int64(0)}}},
+		{Key: "hosts", Value: bson.A{s.host}},
+		{Key: "setName", Value: s.cfg.ReplicaSetName},
+		{Key: "setVersion", Value: int32(1)},
+	}
+	if req.Name == "hello" {
+		d = append(d, bson.E{Key: "isWritablePrimary", Value: true})
+	} else {
+		d = append(d, bson.E{Key: "ismaster", Value: true})
+	}
+	d = append(d,
+		bson.E{Key: "secondary", Value: false},
+		bson.E{Key: "primary", Value: s.host},
+		bson.E{Key: "me", Value: s.host},
+		bson.E{Key: "electionId", Value: s.electionID},
+		bson.E{Key: "lastWrite", Value: bson.D{
+			{Key: "opTime", Value: opTime},
+			{Key: "lastWriteDate", Value: bson.NewDateTimeFromTime(now)},
+			{Key: "majorityOpTime", Value: opTime},
+			{Key: "majorityWriteDate", Value: bson.NewDateTimeFromTime(now)},
+		}},
+		bson.E{Key: "maxBsonObjectSize", Value: int32(wire.MaxBSONObjectSize)},
+		bson.E{Key: "maxMessageSizeBytes", Value: int32(wire.MaxMessageSizeBytes)},
+		bson.E{Key: "maxWriteBatchSize", Value: int32(maxWriteBatchSize)},
+		bson.E{Key: "localTime", Value: bson.NewDateTimeFromTime(now)},
+		bson.E{Key: "logicalSessionTimeoutMinutes", Value: int32(sessionTimeoutMinutes)},
+		bson.E{Key: "connectionId", Value: connID},
+		bson.E{Key: "minWireVersion", Value: int32(minWireVersion)},
+		bson.E{Key: "maxWireVersion", Value: int32(maxWireVersion)},
+		bson.E{Key: "readOnly", Value: false},
+	)
+	if v, ok := lookup(req.Body, "helloOk"); ok && v == true {
+		d = append(d, bson.E{Key: "helloOk", Value: true})
+	}
+	return d
+}
+
+func cmdPing(context.Context, *Server, *request) (bson.D, error) { return bson.D{}, nil }
+
+func cmdBuildInfo(context.Context, *Server, *request) (bson.D, error) {
+	return bson.D{
+		{Key: "version", Value: serverVersion},
+		{Key: "gitVersion", Value: "mongotide-embedded"},
+		{Key: "versionArray", Value: bson.A{int32(8), int32(0), int32(0), int32(0)}},
+		{Key: "bits", Value: int32(64)},
+		{Key: "debug", Value: false},
+		{Key: "maxBsonObjectSize", Value: int32(wire.MaxBSONObjectSize)},
+		{Key: "storageEngines", Value: bson.A{"mongotide"}},
+		{Key: "modules", Value: bson.A{}},
+		{Key: "javascriptEngine", Value: "none"},
+		{Key: "sysInfo", Value: "deprecated"},
+		{Key: "openssl", Value: bson.D{{Key: "running", Value: "disabled"}}},
+		{Key: "buildEnvironment", Value: bson.D{{Key: "target_os", Value: runtime.GOOS}, {Key: "target_arch", Value: runtime.GOARCH}}},
+	}, nil
+}
+
+// knownParameters answers getParameter for what drivers and test runners ask.
+func (s *Server) knownParameters() bson.D {
+	return bson.D{
+		{Key: "featureCompatibilityVersion", Value: bson.D{{Key: "version", Value: "8.0"}}},
+		{Key: "enableTestCommands", Value: true},
+		{Key: "authenticationMechanisms", Value: bson.A{}},
+		{Key: "requireApiVersion", Value: false},
+		{Key: "transactionLifetimeLimitSeconds", Value: int32(60)},
+		{Key: "cursorTimeoutMillis", Value: s.cfg.CursorIdleTimeout.Milliseconds()},
+		{Key: "logicalSessionRefreshMillis", Value: int32(300000)},
+		{Key: "maxBSONDepth", Value: int32(200)},
+	}
+}
+
+func cmdGetParameter(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if req.DB != "admin" {
+		return nil, errorf(codeUnauthorized, "Unauthorized", "getParameter may only be run against the admin database")
+	}
+	all := s.knownParameters()
+	v := req.Body[0].Value
+	if v == "*" {
+		return all, nil
+	}
+	var out bson.D
+	for _, e := range req.Body[1:] {
+		if e.Key == "$db" || e.Key == "lsid" || e.Key == "$clusterTime" || e.Key == "comment" || e.Key == "$readPreference" {
+			continue
+		}
+		if pv, ok := lookup(all, e.Key); ok {
+			out = append(out, bson.E{Key: e.Key, Value: pv})
+		} else {
+			return nil, errorf(codeInvalidOptions, "InvalidOptions", "no option found to get: %s (this server knows %d parameters)", e.Key, len(all))
+		}
+	}
+	return out, nil
+}
+
+func cmdGetCmdLineOpts(_ context.Context, s *Server, _ *request) (bson.D, error) {
+	return bson.D{
+		{Key: "argv", Value: bson.A{"mongotide-embedded"}},
+		{Key: "parsed", Value: bson.D{
+			{Key: "net", Value: bson.D{{Key: "bindIp", Value: "127.0.0.1"}}},
+			{Key: "replication", Value: bson.D{{Key: "replSet", Value: s.cfg.ReplicaSetName}}},
+		}},
+	}, nil
+}
+
+func cmdServerStatus(_ context.Context, s *Server, _ *request) (bson.D, error) {
+	s.connsMu.Lock()
+	current := len(s.conns)
+	s.connsMu.Unlock()
+	return bson.D{
+		{Key: "host", Value: s.host},
+		{Key: "version", Value: serverVersion},
+		{Key: "process", Value: "mongotide-embedded"},
+		{Key: "uptime", Value: time.Since(s.started).Seconds()},
+		{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
+		{Key: "connections", Value: bson.D{{Key: "current", Value: int32(current)}, {Key: "totalCreated", Value: s.nextConnID.Load()}}},
+		{Key: "metrics", Value: bson.D{{Key: "cursor", Value: bson.D{{Key: "open", Value: bson.D{{Key: "total", Value: int64(s.cursors.count())}}}}}}},
+		{Key: "storageEngine", Value: bson.D{{Key: "name", Value: "mongotide"}, {Key: "supportsCommittedReads", Value: true}}},
+	}, nil
+}
+
+func cmdReplSetGetStatus(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if req.DB != "admin" {
+		return nil, errorf(codeUnauthorized, "Unauthorized", "replSetGetStatus may only be run against the admin database")
+	}
+	ts := s.engine.ClusterTime()
+	now := bson.NewDateTimeFromTime(time.Now())
+	opTime := bson.D{{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}}
+	return bson.D{
+		{Key: "set", Value: s.cfg.ReplicaSetName},
+		{Key: "date", Value: now},
+		{Key: "myState", Value: int32(1)},
+		{Key: "term", Value: int64(1)},
+		{Key: "optimes", Value: bson.D{{Key: "lastCommittedOpTime", Value: opTime}, {Key: "appliedOpTime", Value: opTime}, {Key: "durableOpTime", Value: opTime}}},
+		{Key: "members", Value: bson.A{bson.D{
+			{Key: "_id", Value: int32(0)},
+			{Key: "name", Value: s.host},
+			{Key: "health", Value: 1.0},
+			{Key: "state", Value: int32(1)},
+			{Key: "stateStr", Value: "PRIMARY"},
+			{Key: "uptime", Value: int64(time.Since(s.started).Seconds())},
+			{Key: "optime", Value: opTime},
+			{Key: "self", Value: true},
+		}}},
+	}, nil
+}
+
+func cmdWhatsMyURI(ctx context.Context, _ *Server, _ *request) (bson.D, error) {
+	you := ""
+	if c := connFrom(ctx); c != nil {
+		you = c.nc.RemoteAddr().String()
+	}
+	return bson.D{{Key: "you", Value: you}}, nil
+}
+
+func cmdHostInfo(_ context.Context, s *Server, _ *request) (bson.D, error) {
+	return bson.D{
+		{Key: "system", Value: bson.D{{Key: "currentTime", Value: bson.NewDateTimeFromTime(time.Now())}, {Key: "hostname", Value: s.host}, {Key: "numCores", Value: int32(runtime.NumCPU())}}},
+		{Key: "os", Value: bson.D{{Key: "type", Value: runtime.GOOS}}},
+	}, nil
+}
+
+func cmdConnectionStatus(context.Context, *Server, *request) (bson.D, error) {
+	return bson.D{{Key: "authInfo", Value: bson.D{{Key: "authenticatedUsers", Value: bson.A{}}, {Key: "authenticatedUserRoles", Value: bson.A{}}}}}, nil
+}
+
+func cmdSaslStart(context.Context, *Server, *request) (bson.D, error) {
+	return nil, errorf(codeOperationFailed, "AuthenticationFailed", "authentication is not supported by the embedded server; connect without credentials")
+}
+
+func cmdListCommands(_ context.Context, s *Server, _ *request) (bson.D, error) {
+	cmds := bson.D{}
+	for name := range s.handlers {
+		cmds = append(cmds, bson.E{Key: name, Value: bson.D{{Key: "help", Value: ""}}})
+	}
+	return bson.D{{Key: "commands", Value: cmds}}, nil
+}
+
+// registerCore registers the commands the server core implements.
+func (s *Server) registerCore(r map[string]handler) {
+	r["hello"] = cmdHello
+	r["isMaster"] = cmdHello
+	r["ismaster"] = cmdHello
+	r["ping"] = cmdPing
+	r["buildInfo"] = cmdBuildInfo
+	r["buildinfo"] = cmdBuildInfo
+	r["getParameter"] = cmdGetParameter
+	r["getCmdLineOpts"] = cmdGetCmdLineOpts
+	r["serverStatus"] = cmdServerStatus
+	r["replSetGetStatus"] = cmdReplSetGetStatus
+	r["whatsmyuri"] = cmdWhatsMyURI
+	r["hostInfo"] = cmdHostInfo
+	r["connectionStatus"] = cmdConnectionStatus
+	r["listCommands"] = cmdListCommands
+	r["saslStart"] = cmdSaslStart
+	r["endSessions"] = cmdEndSessions
+	r["killSessions"] = cmdEndSessions
+	r["refreshSessions"] = cmdRefreshSessions
+	r["configureFailPoint"] = cmdConfigureFailPoint
+	r["getMore"] = cmdGetMore
+	r["killCursors"] = cmdKillCursors
+	r["commitTransaction"] = cmdCommitTransaction
+	r["abortTransaction"] = cmdAbortTransaction
+}

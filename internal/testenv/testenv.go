@@ -1,0 +1,116 @@
+package testenv
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// EnvURI names the environment variable that points tests at a real server.
+const EnvURI = "MONGOTIDE_TEST_URI"
+
+// EnvLog, when set to a slog level name (debug, info, warn), routes embedded
+// server logs to the test log.
+const EnvLog = "MONGOTIDE_TEST_LOG"
+
+// URI returns MONGOTIDE_TEST_URI when set, else the URI of a fresh embedded
+// server that is stopped in tb.Cleanup.
+func URI(tb testing.TB) string {
+	tb.Helper()
+	if uri := os.Getenv(EnvURI); uri != "" {
+		return uri
+	}
+	return StartEmbedded(tb, embedded.Config{}).URI()
+}
+
+// Client returns a client connected to URI(tb), disconnected in tb.Cleanup.
+func Client(tb testing.TB) *mongo.Client {
+	tb.Helper()
+	return ClientWith(tb, options.Client())
+}
+
+// ClientWith is Client with extra options (the URI is applied on top of
+// opts).
+func ClientWith(tb testing.TB, opts *options.ClientOptions) *mongo.Client {
+	tb.Helper()
+	return connect(tb, URI(tb), opts)
+}
+
+// Connect returns a client for uri with opts, disconnected in tb.Cleanup.
+func Connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Client {
+	tb.Helper()
+	return connect(tb, uri, opts)
+}
+
+func connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Client {
+	tb.Helper()
+	if opts == nil {
+		opts = options.Client()
+	}
+	client, err := mongo.Connect(opts.ApplyURI(uri))
+	if err != nil {
+		tb.Fatalf("testenv: connect to %s: %v", uri, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := client.Disconnect(ctx); err != nil {
+			tb.Errorf("testenv: disconnect: %v", err)
+		}
+	})
+	return client
+}
+
+// StartEmbedded starts an embedded server with cfg (always embedded, even
+// when MONGOTIDE_TEST_URI is set) and stops it in tb.Cleanup.
+func StartEmbedded(tb testing.TB, cfg embedded.Config) *embedded.Server {
+	tb.Helper()
+	if cfg.Logger == nil {
+		if lvl := os.Getenv(EnvLog); lvl != "" {
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(lvl)); err != nil {
+				tb.Fatalf("testenv: %s=%q is not a slog level: %v", EnvLog, lvl, err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: l}))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := embedded.Start(ctx, cfg)
+	if err != nil {
+		tb.Fatalf("testenv: start embedded server: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil {
+			tb.Errorf("testenv: stop embedded server: %v", err)
+		}
+	})
+	return srv
+}
+
+// UsingExternal reports whether tests run against MONGOTIDE_TEST_URI.
+func UsingExternal() bool { return os.Getenv(EnvURI) != "" }
+
+// SkipIfExternal skips a test that needs the embedded server (restart, data
+// directory, server internals) when MONGOTIDE_TEST_URI is set, naming why.
+func SkipIfExternal(tb testing.TB, why string) {
+	tb.Helper()
+	if UsingExternal() {
+		tb.Skipf("needs the embedded server (%s); %s is set", why, EnvURI)
+	}
+}
+
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Log(string(p))
+	return len(p), nil
+}
