@@ -131,3 +131,13 @@ func wantCode(t testing.TB, err error, code int32) {
 		t.Fatalf("got error %v (code %d), want code %d", err, got, code)
 	}
 }
+
+func ctx(t testing.TB) context.Context {
+	t.Helper()
+	return t.Context()
+}
+
+func hasLabel(err error, label string) bool {
+	var ee *engine.Error
+	return errors.As(err, &ee) && ee.HasLabel(label)
+}

@@ -106,6 +106,9 @@ func (u *userStages) apply(event bson.Raw, tok token) (out bson.Raw, keep bool, 
 	if err != nil || !keep {
 		return nil, false, err
 	}
+	if res == nil {
+		res = bson.D{}
+	}
 	b, err := bson.Marshal(res)
 	if err != nil {
 		return nil, false, errorf(CodeBadValue, "BadValue", "cannot encode change event: %v", err)
@@ -190,7 +193,7 @@ func splitEvent(event bson.Raw, tok token, skip uint32) ([]output, error) {
 		}
 		groups = append(groups, fields[start:i])
 	}
-	if skip > 0 && int(skip) >= len(groups) {
+	if int(skip) > len(groups) {
 		return nil, errFatal("Attempted to resume from a split event, but the resumed stream produced a different " +
 			"split. Ensure that the pipeline used to resume is the same as the original")
 	}
