@@ -48,9 +48,23 @@ func (m *Matcher) MatchArrayIndex(doc bson.D) (ok bool, idx int, hasIdx bool) {
 	return true, pos.idx, true
 }
 
-// position receives the array offset of a match; nil when nobody asked.
+// MatchErr is Match that also reports the first run-time error of an $expr
+// clause (the server fails the whole operation on such an error; Match
+// treats it as "no match").
+func (m *Matcher) MatchErr(doc bson.D) (bool, error) {
+	pos := &position{idx: -1}
+	ok := m.root.match(doc, pos)
+	if pos.err != nil {
+		return false, pos.err
+	}
+	return ok, nil
+}
+
+// position receives the array offset of a match and the first $expr
+// evaluation error; it is nil when nobody asked (the fast path of Match).
 type position struct {
 	idx int
+	err error
 }
 
 func (p *position) set(idx int) {
@@ -450,8 +464,11 @@ func compileAll(v any, depth int) (opExpr, error) {
 }
 
 func compileExpr(v any) (node, error) {
-	// TODO(mql-core): switch to NewExpr once expr.go (mql-update) lands.
-	return nil, badValue("$expr is not supported yet by mongotide")
+	e, err := NewExpr(v)
+	if err != nil {
+		return nil, err
+	}
+	return &exprNode{e: e}, nil
 }
 
 // ---- document-level nodes ----
@@ -484,10 +501,33 @@ func (o orNode) match(doc bson.D, pos *position) bool {
 
 type notNode struct{ n node }
 
-func (n notNode) match(doc bson.D, _ *position) bool {
+func (n notNode) match(doc bson.D, pos *position) bool {
 	// A negation matches because something did not match: there is no
-	// element to point at.
-	return !n.n.match(doc, nil)
+	// element to point at, but errors still propagate.
+	if pos == nil {
+		return !n.n.match(doc, nil)
+	}
+	inner := position{idx: -1}
+	r := !n.n.match(doc, &inner)
+	if inner.err != nil && pos.err == nil {
+		pos.err = inner.err
+	}
+	return r
+}
+
+type exprNode struct{ e *Expr }
+
+func (n *exprNode) match(doc bson.D, pos *position) bool {
+	v, err := n.e.Eval(doc, nil)
+	if err != nil {
+		// Match has no error channel: a failing expression (e.g. $divide
+		// by zero) does not match; MatchErr reports it.
+		if pos != nil && pos.err == nil {
+			pos.err = err
+		}
+		return false
+	}
+	return Truthy(v)
 }
 
 // pathNode applies one predicate to the values a path produces: the

@@ -518,3 +518,22 @@ func TestLookup(t *testing.T) {
 		t.Errorf("Lookup(a) = %v, %v", v, ok)
 	}
 }
+
+func TestMatchExpr(t *testing.T) {
+	runMatchCases(t, []matchCase{
+		{`{"$expr": {"$eq": ["$a", 1]}}`, `{"a": 1}`, true},
+		{`{"$expr": {"$eq": ["$a", 1]}}`, `{"a": 2}`, false},
+		{`{"$expr": {"$eq": ["$a", "$b"]}, "c": 1}`, `{"a": 2, "b": 2, "c": 1}`, true},
+		{`{"$or": [{"$expr": {"$eq": ["$a", 5]}}, {"b": 1}]}`, `{"a": 5}`, true},
+	})
+	if _, err := NewMatcher(D(t, `{"$expr": {"$noSuchOperator": 1}}`)); err == nil {
+		t.Error("an unknown expression operator compiled")
+	}
+	m, err := NewMatcher(D(t, `{"$expr": {"$eq": ["$a", 1]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := m.MatchErr(D(t, `{"a": 1}`)); !ok || err != nil {
+		t.Errorf("MatchErr = %v, %v", ok, err)
+	}
+}
