@@ -155,6 +155,9 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 		}
 	}
 	res := s.finishReply(body, nil)
+	if code, ok := wceCode(wce); ok && containsCode(stateChangeCodes, code) {
+		res.body = append(res.body, s.topologyVersionElem())
+	}
 	res.exhaust = exhaustAllowed && isHello(req.Name) && isAwaitable(req.Body)
 	return res
 }
@@ -167,6 +170,14 @@ func (s *Server) mapContextError(ctx context.Context, err error) error {
 		return errorf(codeMaxTimeMSExpired, "MaxTimeMSExpired", "operation exceeded time limit")
 	}
 	return err
+}
+
+// stateChangeCodes are MongoDB's NotPrimaryError and ShutdownError
+// categories: replies carrying them also carry topologyVersion.
+var stateChangeCodes = []int32{91, 189, 10107, 11600, 11602, 13435, 13436}
+
+func (s *Server) topologyVersionElem() bson.E {
+	return bson.E{Key: "topologyVersion", Value: bson.D{{Key: "processId", Value: s.processID}, {Key: "counter", Value: int64(0)}}}
 }
 
 func wceCode(wce bson.D) (int32, bool) {
@@ -220,6 +231,11 @@ func (s *Server) finishReply(body bson.D, ce *commandError) result {
 		out = make(bson.D, 0, 8)
 		out = append(out, bson.E{Key: "ok", Value: 0.0})
 		out = append(out, ce.body()...)
+		if containsCode(stateChangeCodes, ce.Code) {
+			// As MongoDB does: drivers then see the error comes from the
+			// current topology and do not mark the server unknown.
+			out = append(out, s.topologyVersionElem())
+		}
 	} else {
 		out = make(bson.D, 0, len(body)+3)
 		out = append(out, body...)

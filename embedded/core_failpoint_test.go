@@ -1,0 +1,138 @@
+package embedded_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mongotide/mongotide/internal/testenv"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func failCommand(mode any, data bson.D) bson.D {
+	return bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: mode}, {Key: "data", Value: data}}
+}
+
+func buildInfoErr(c *mongo.Client) error {
+	return c.Database("admin").RunCommand(context.Background(), bson.D{{Key: "buildInfo", Value: 1}}).Err()
+}
+
+func TestFailCommandTimes(t *testing.T) {
+	c := testenv.Client(t)
+	setFailPoint(t, c, failCommand(bson.D{{Key: "times", Value: 2}}, bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "errorCode", Value: 8},
+	}))
+	for i := 0; i < 2; i++ {
+		ce := cmdErr(t, buildInfoErr(c))
+		if ce.Code != 8 || ce.Name != "UnknownError" {
+			t.Fatalf("attempt %d: %+v, want code 8 UnknownError", i, ce)
+		}
+	}
+	if err := buildInfoErr(c); err != nil {
+		t.Fatalf("third buildInfo after times:2: %v", err)
+	}
+	// Commands not listed are untouched.
+	if err := c.Ping(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFailCommandSkipAlwaysOnOff(t *testing.T) {
+	c := testenv.Client(t)
+	setFailPoint(t, c, failCommand(bson.D{{Key: "skip", Value: 1}}, bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "errorCode", Value: 2},
+	}))
+	if err := buildInfoErr(c); err != nil {
+		t.Fatalf("skipped call failed: %v", err)
+	}
+	for i := 0; i < 3; i++ {
+		if ce := cmdErr(t, buildInfoErr(c)); ce.Code != 2 {
+			t.Fatalf("call %d after skip: %+v", i, ce)
+		}
+	}
+	setFailPoint(t, c, failCommand("alwaysOn", bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "errorCode", Value: 91},
+		{Key: "errorLabels", Value: bson.A{"CustomLabel"}},
+	}))
+	err := buildInfoErr(c)
+	ce := cmdErr(t, err)
+	if ce.Code != 91 || !slices.Equal(ce.Labels, []string{"CustomLabel"}) {
+		t.Fatalf("alwaysOn: %+v, want 91 with exactly [CustomLabel]", ce)
+	}
+	runCmd(t, c.Database("admin"), bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}})
+	if err := buildInfoErr(c); err != nil {
+		t.Fatalf("after off: %v", err)
+	}
+}
+
+func TestFailCommandCloseConnection(t *testing.T) {
+	c := testenv.Client(t)
+	setFailPoint(t, c, failCommand(bson.D{{Key: "times", Value: 1}}, bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "closeConnection", Value: true},
+	}))
+	err := buildInfoErr(c)
+	var le mongo.LabeledError
+	if err == nil || !errors.As(err, &le) || !le.HasErrorLabel("NetworkError") {
+		t.Fatalf("buildInfo with closeConnection: %v, want a network error", err)
+	}
+	if err := buildInfoErr(c); err != nil {
+		t.Fatalf("after the failpoint fired once: %v", err)
+	}
+}
+
+func TestFailCommandAppNameAndBlock(t *testing.T) {
+	uri := testenv.URI(t)
+	admin := testenv.Connect(t, uri, nil)
+	victim := testenv.Connect(t, uri, options.Client().SetAppName("victim"))
+	const block = 300 * time.Millisecond
+	setFailPoint(t, admin, failCommand("alwaysOn", bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "appName", Value: "victim"},
+		{Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: int32(block / time.Millisecond)},
+	}))
+	if err := buildInfoErr(admin); err != nil {
+		t.Fatalf("other appName affected: %v", err)
+	}
+	start := time.Now()
+	if err := buildInfoErr(victim); err != nil {
+		t.Fatalf("blocked buildInfo failed: %v", err)
+	}
+	if el := time.Since(start); el < block {
+		t.Fatalf("buildInfo took %v, want at least blockTimeMS %v", el, block)
+	}
+}
+
+func TestFailCommandHelloOnlyWhenListed(t *testing.T) {
+	c := testenv.Client(t)
+	setFailPoint(t, c, failCommand("alwaysOn", bson.D{
+		{Key: "failCommands", Value: bson.A{"ping"}}, {Key: "errorCode", Value: 8},
+	}))
+	if err := c.Database("admin").RunCommand(context.Background(), bson.D{{Key: "hello", Value: 1}}).Err(); err != nil {
+		t.Fatalf("hello failed although only ping is listed: %v", err)
+	}
+	if ce := cmdErr(t, c.Ping(context.Background(), nil)); ce.Code != 8 {
+		t.Fatalf("ping: %+v", ce)
+	}
+}
+
+func TestConfigureFailPointErrors(t *testing.T) {
+	c := testenv.Client(t)
+	for _, cmd := range []bson.D{
+		{{Key: "configureFailPoint", Value: "noSuchFailPoint"}, {Key: "mode", Value: "alwaysOn"}},
+		{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "sometimes"}},
+		failCommand("alwaysOn", bson.D{{Key: "errorCode", Value: 2}}),
+		failCommand("alwaysOn", bson.D{{Key: "failCommands", Value: bson.A{"ping"}}, {Key: "bogus", Value: 1}}),
+	} {
+		err := c.Database("admin").RunCommand(context.Background(), cmd).Err()
+		if ce := cmdErr(t, err); ce.Code != 2 {
+			t.Errorf("%v: %+v, want BadValue", cmd, ce)
+		}
+	}
+	err := c.Database("test").RunCommand(context.Background(), failCommand("off", nil)).Err()
+	if ce := cmdErr(t, err); ce.Code != 13 {
+		t.Errorf("configureFailPoint on test db: %+v, want Unauthorized", ce)
+	}
+}

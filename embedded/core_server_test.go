@@ -1,0 +1,242 @@
+package embedded_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/internal/testenv"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func TestURIFormsConnect(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	host := srv.Addr()
+	if want := "mongodb://" + host + "/?replicaSet=rs0"; srv.URI() != want {
+		t.Fatalf("URI() = %q, want %q", srv.URI(), want)
+	}
+	if !strings.HasPrefix(host, "127.0.0.1:") {
+		t.Fatalf("default address %q is not loopback", host)
+	}
+	for _, uri := range []string{srv.URI(), srv.URI() + "&directConnection=true", "mongodb://" + host + "/?directConnection=true"} {
+		t.Run(uri, func(t *testing.T) {
+			c := testenv.Connect(t, uri, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := c.Ping(ctx, nil); err != nil {
+				t.Fatalf("ping: %v", err)
+			}
+		})
+	}
+}
+
+func TestHelloFields(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{ReplicaSetName: "myset"})
+	c := testenv.Connect(t, srv.URI(), nil)
+	res := runCmd(t, c.Database("admin"), bson.D{{Key: "hello", Value: 1}})
+	host := srv.Addr()
+	checks := map[string]any{
+		"isWritablePrimary": true, "secondary": false, "setName": "myset", "primary": host, "me": host,
+		"maxBsonObjectSize": int32(16777216), "maxMessageSizeBytes": int32(48000000),
+		"maxWriteBatchSize": int32(100000), "logicalSessionTimeoutMinutes": int32(30),
+		"minWireVersion": int32(0), "maxWireVersion": int32(25), "readOnly": false, "ok": 1.0,
+	}
+	for k, want := range checks {
+		if res[k] != want {
+			t.Errorf("hello.%s = %#v, want %#v", k, res[k], want)
+		}
+	}
+	if hosts, ok := res["hosts"].(bson.A); !ok || len(hosts) != 1 || hosts[0] != host {
+		t.Errorf("hello.hosts = %#v, want [%q]", res["hosts"], host)
+	}
+	tv, ok := toM(res["topologyVersion"])
+	if !ok {
+		t.Fatalf("hello.topologyVersion = %#v", res["topologyVersion"])
+	}
+	if _, ok := tv["processId"].(bson.ObjectID); !ok || tv["counter"] != int64(0) {
+		t.Errorf("topologyVersion = %#v", tv)
+	}
+	for _, k := range []string{"electionId", "lastWrite", "localTime", "connectionId", "setVersion", "$clusterTime", "operationTime"} {
+		if _, ok := res[k]; !ok {
+			t.Errorf("hello has no %s: %v", k, res)
+		}
+	}
+	ct, _ := toM(res["$clusterTime"])
+	sig, _ := toM(ct["signature"])
+	if b, ok := sig["hash"].(bson.Binary); !ok || len(b.Data) != 20 || sig["keyId"] != int64(0) {
+		t.Errorf("$clusterTime.signature = %#v", sig)
+	}
+	legacy := runCmd(t, c.Database("admin"), bson.D{{Key: "isMaster", Value: 1}})
+	if legacy["ismaster"] != true {
+		t.Errorf("isMaster.ismaster = %#v", legacy["ismaster"])
+	}
+	bi := runCmd(t, c.Database("admin"), bson.D{{Key: "buildInfo", Value: 1}})
+	if bi["version"] != "8.0.0" {
+		t.Errorf("buildInfo.version = %#v", bi["version"])
+	}
+	if va, ok := bi["versionArray"].(bson.A); !ok || len(va) != 4 || va[0] != int32(8) {
+		t.Errorf("buildInfo.versionArray = %#v", bi["versionArray"])
+	}
+	rs := runCmd(t, c.Database("admin"), bson.D{{Key: "replSetGetStatus", Value: 1}})
+	if rs["set"] != "myset" || rs["myState"] != int32(1) {
+		t.Errorf("replSetGetStatus = %v", rs)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	c := testenv.Client(t)
+	err := c.Database("test").RunCommand(context.Background(), bson.D{{Key: "foo", Value: 1}}).Err()
+	ce := cmdErr(t, err)
+	if ce.Code != 59 || ce.Name != "CommandNotFound" || ce.Message != "no such command: 'foo'" {
+		t.Fatalf("got %+v, want 59 CommandNotFound \"no such command: 'foo'\"", ce)
+	}
+}
+
+// TestAwaitableHelloNoBusyLoop checks that the driver's streaming monitor
+// is served by waiting hellos, not answered at once (which makes drivers
+// spin): consecutive awaited heartbeats must be about heartbeatInterval
+// apart.
+func TestAwaitableHelloNoBusyLoop(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	var mu sync.Mutex
+	var awaited []time.Time
+	var total atomic.Int64
+	mon := &event.ServerMonitor{
+		ServerHeartbeatSucceeded: func(e *event.ServerHeartbeatSucceededEvent) {
+			total.Add(1)
+			if e.Awaited {
+				mu.Lock()
+				awaited = append(awaited, time.Now())
+				mu.Unlock()
+			}
+		},
+	}
+	const interval = 500 * time.Millisecond // the driver's minimum
+	c := testenv.Connect(t, srv.URI(), options.Client().SetServerMonitor(mon).SetHeartbeatInterval(interval))
+	if err := c.Ping(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitFor(t, 10*time.Second, "4 awaited heartbeats", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(awaited) >= 4
+	})
+	elapsed := time.Since(start)
+	// Three intervals must separate the first and fourth awaited heartbeat.
+	mu.Lock()
+	span := awaited[3].Sub(awaited[0])
+	mu.Unlock()
+	if span < 3*interval*8/10 {
+		t.Fatalf("4 awaited heartbeats within %v: the server answers awaitable hellos without waiting", span)
+	}
+	if n := total.Load(); n > int64(elapsed/interval)+4 {
+		t.Fatalf("%d heartbeats in %v at a %v interval: busy loop", n, elapsed, interval)
+	}
+}
+
+func TestManyConcurrentClients(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	const clients, ops = 12, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	cs := make([]*mongo.Client, clients)
+	for i := range cs {
+		cs[i] = testenv.Connect(t, srv.URI(), nil)
+	}
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < ops; j++ {
+				cmd := bson.D{{Key: "ping", Value: 1}}
+				if j%3 == 1 {
+					cmd = bson.D{{Key: "buildInfo", Value: 1}}
+				}
+				if j%3 == 2 {
+					cmd = bson.D{{Key: "hello", Value: 1}}
+				}
+				if err := c.Database("admin").RunCommand(context.Background(), cmd).Err(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestStopIdempotentAndClosesConnections(t *testing.T) {
+	srv, err := embedded.Start(context.Background(), embedded.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	c, err := mongo.Connect(options.Client().ApplyURI(srv.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ping(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatalf("first Stop: %v", err)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := raw.Read(make([]byte, 1)); err == nil {
+		t.Fatal("raw connection still open after Stop")
+	}
+	if _, err := net.DialTimeout("tcp", srv.Addr(), time.Second); err == nil {
+		t.Fatal("listener still accepting after Stop")
+	}
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if err := c.Ping(pctx, nil); err == nil {
+		t.Fatal("ping succeeded after Stop")
+	}
+	_ = c.Disconnect(ctx)
+}
+
+func TestConfigValidation(t *testing.T) {
+	cases := []embedded.Config{
+		{Addr: "no-port"},
+		{ReplicaSetName: "a/b"},
+		{OplogCapacity: -1},
+	}
+	for _, cfg := range cases {
+		srv, err := embedded.Start(context.Background(), cfg)
+		if err == nil {
+			_ = srv.Stop(context.Background())
+			t.Errorf("Start(%+v) succeeded, want an error", cfg)
+			continue
+		}
+		if !errors.Is(err, embedded.ErrInvalidConfig) {
+			t.Errorf("Start(%+v) = %v, want ErrInvalidConfig", cfg, err)
+		}
+	}
+	d := embedded.Config{}.WithDefaults()
+	if d.Addr != "127.0.0.1:0" || d.ReplicaSetName != "rs0" || d.OplogCapacity != 100000 || d.Logger == nil {
+		t.Errorf("defaults = %+v", d)
+	}
+}
