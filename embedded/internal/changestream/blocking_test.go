@@ -94,3 +94,46 @@ func TestBatchLimitCarriesOver(t *testing.T) {
 		total += len(docs)
 	}
 }
+
+func TestLongFilteredBacklogReturnsEmptyBatchesWithoutWaiting(t *testing.T) {
+	log := newFakeLog()
+	s := openT(t, log, Scope{DB: "db", Coll: "a"}, nil)
+	s.scanLimit = 10
+	for i := 0; i < 25; i++ {
+		log.commit(insertEntry(t, nsB, bson.D{{Key: "_id", Value: int32(i)}}))
+	}
+	log.commit(insertEntry(t, nsA, bson.D{{Key: "_id", Value: int32(99)}}))
+	prev := dataOf(t, s.PostBatchResumeToken())
+	for i := 0; i < 2; i++ {
+		start := time.Now()
+		docs, _, err := s.Next(ctx(t), 0, time.Minute)
+		if err != nil || len(docs) != 0 {
+			t.Fatalf("round %d: %d docs, %v", i, len(docs), err)
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatal("Next waited although the backlog was not scanned to its end")
+		}
+		cur := dataOf(t, s.PostBatchResumeToken())
+		if cur <= prev {
+			t.Fatalf("round %d: postBatchResumeToken did not advance", i)
+		}
+		prev = cur
+	}
+	docs, _, err := s.Next(ctx(t), 0, time.Minute)
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("final: %d docs, %v", len(docs), err)
+	}
+}
+
+func TestErrorAfterDeliveredEvents(t *testing.T) {
+	log := newFakeLog()
+	s := openT(t, log, Scope{DB: "db", Coll: "a"}, bson.D{{Key: "fullDocumentBeforeChange", Value: "required"}})
+	log.commit(insertEntry(t, nsA, bson.D{{Key: "_id", Value: int32(1)}}))
+	log.commit(engine.Entry{Op: engine.OpDelete, NS: nsA, DocumentKey: raw(t, bson.D{{Key: "_id", Value: int32(1)}})})
+	docs, _, err := s.Next(ctx(t), 0, 0)
+	if err != nil || len(docs) != 1 {
+		t.Fatalf("first: %d docs, %v", len(docs), err)
+	}
+	_, _, err = s.Next(ctx(t), 0, 0)
+	wantCode(t, err, CodeNoMatchingDocument)
+}

@@ -46,6 +46,9 @@ type Stream struct {
 	spec  spec
 	user  userStages
 
+	// scanLimit is maxScanPerNext (tests lower it).
+	scanLimit int
+
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -67,6 +70,10 @@ type Stream struct {
 	// read. done is set once it was returned.
 	stopped bool
 	done    bool
+	// err is an error met while building a batch that already had
+	// documents; it is returned by the next call, so that the events
+	// before the failing one are delivered first.
+	err error
 }
 
 // Open validates a $changeStream stage (spec is the stage's document) and
@@ -97,7 +104,7 @@ func open(log oplog, scope Scope, specDoc bson.D, stages []bson.D) (*Stream, err
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{log: log, scope: scope, kind: kind, spec: sp, user: user, closed: make(chan struct{})}
+	s := &Stream{log: log, scope: scope, kind: kind, spec: sp, user: user, scanLimit: maxScanPerNext, closed: make(chan struct{})}
 
 	start := sp.resumeAfter
 	if start == nil {
@@ -184,12 +191,23 @@ func (s *Stream) Next(ctx context.Context, n int, maxAwait time.Duration) (docs 
 		if s.done {
 			return nil, true, nil
 		}
+		if err := s.err; err != nil {
+			return nil, false, err
+		}
 		// Take the notification channel before reading so that an append
 		// between the read and the wait is not missed.
 		notify := s.log.OplogNotify()
-		docs, err = s.fill(n)
-		if err != nil || len(docs) > 0 || s.done || maxAwait <= 0 {
-			return docs, s.done, err
+		docs, more, err := s.fill(n)
+		if err != nil {
+			if len(docs) == 0 {
+				return nil, false, err
+			}
+			s.err = err
+		}
+		if len(docs) > 0 || more || s.done || maxAwait <= 0 {
+			// An empty batch with more to scan returns at once, with the
+			// high-water mark advanced, as MongoDB does.
+			return docs, s.done, nil
 		}
 		if timer == nil {
 			timer = time.NewTimer(maxAwait)
@@ -207,13 +225,10 @@ func (s *Stream) Next(ctx context.Context, n int, maxAwait time.Duration) (docs 
 }
 
 // fill returns the documents that are ready, up to n and the batch size
-// limit, reading and transforming oplog entries as needed.
-func (s *Stream) fill(n int) ([]bson.Raw, error) {
-	var (
-		docs    []bson.Raw
-		size    int
-		scanned int
-	)
+// limit, reading and transforming oplog entries as needed. more reports
+// that it stopped scanning before reaching the end of the oplog.
+func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
+	var size, scanned int
 	for n <= 0 || len(docs) < n {
 		if len(s.pending) > 0 {
 			o := s.pending[0]
@@ -231,16 +246,20 @@ func (s *Stream) fill(n int) ([]bson.Raw, error) {
 			}
 			continue
 		}
-		if s.stopped || scanned >= maxScanPerNext {
+		if s.stopped {
+			break
+		}
+		if scanned >= s.scanLimit {
+			more = true
 			break
 		}
 		if len(s.buf) == 0 {
 			entries, err := s.log.OplogRead(s.after, readChunk)
 			if err != nil {
 				if errors.Is(err, engine.ErrHistoryLost) {
-					return docs, errCappedPositionLost()
+					return docs, false, errCappedPositionLost()
 				}
-				return docs, err
+				return docs, false, err
 			}
 			if len(entries) == 0 {
 				break
@@ -251,7 +270,7 @@ func (s *Stream) fill(n int) ([]bson.Raw, error) {
 		scanned++
 		outs, err := s.process(e)
 		if err != nil {
-			return docs, err
+			return docs, false, err
 		}
 		pos := e.Pos
 		s.after = pos
@@ -266,7 +285,7 @@ func (s *Stream) fill(n int) ([]bson.Raw, error) {
 	if len(s.pending) == 0 {
 		s.pending = nil
 	}
-	return docs, nil
+	return docs, more, nil
 }
 
 // process turns one oplog entry into the documents this stream returns for

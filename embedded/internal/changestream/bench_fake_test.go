@@ -1,0 +1,39 @@
+package changestream
+
+import (
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// BenchmarkBuildEvents measures event building alone, over an in-memory
+// oplog (no engine): the ceiling for backlog delivery.
+func BenchmarkBuildEvents(b *testing.B) {
+	log := newFakeLog()
+	const n = 10_000
+	for i := 0; i < n; i++ {
+		log.commit(insertEntry(b, nsA, bson.D{{Key: "_id", Value: bson.NewObjectID()}, {Key: "i", Value: int32(i)},
+			{Key: "name", Value: "some name"}, {Key: "tags", Value: bson.A{"a", "b"}}}))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	events := 0
+	for b.Loop() {
+		s, err := open(log, Scope{DB: "db", Coll: "a"}, bson.D{{Key: "startAtOperationTime", Value: bson.Timestamp{T: 1}}}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			docs, _, err := s.Next(b.Context(), 1000, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(docs) == 0 {
+				break
+			}
+			events += len(docs)
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
