@@ -8,8 +8,10 @@ import (
 )
 
 // FuzzMatch feeds arbitrary BSON as a filter and a document: compiling must
-// fail only with *Error, matching must not panic, and the two match entry
-// points must agree. The seed corpus is in testdata/fuzz/FuzzMatch.
+// fail only with *Error, matching must not panic, and the match entry points
+// must agree. The same bytes are also tried as a sort and a projection
+// specification, which share the path code. The seed corpus is in
+// testdata/fuzz/FuzzMatch.
 func FuzzMatch(f *testing.F) {
 	for _, s := range [][2]bson.D{
 		{{{Key: "a", Value: int32(1)}}, {{Key: "a", Value: bson.A{int32(1), "x"}}}},
@@ -36,18 +38,37 @@ func FuzzMatch(f *testing.F) {
 		if bson.Unmarshal(filterBytes, &filter) != nil || bson.Unmarshal(docBytes, &doc) != nil {
 			return
 		}
-		m, err := NewMatcher(filter)
-		if err != nil {
+		checkErr := func(what string, err error) {
+			t.Helper()
 			var me *Error
 			if !errors.As(err, &me) {
-				t.Fatalf("NewMatcher(%v) returned %T %v, want *Error", filter, err, err)
+				t.Fatalf("%s(%v) returned %T %v, want *Error", what, filter, err, err)
 			}
 			if me.Code == 0 || me.CodeName == "" || me.Message == "" {
-				t.Fatalf("NewMatcher(%v) returned an incomplete error %#v", filter, me)
+				t.Fatalf("%s(%v) returned an incomplete error %#v", what, filter, me)
 			}
+		}
+		if s, err := NewSort(filter); err != nil {
+			checkErr("NewSort", err)
+		} else if s.Compare(doc, doc) != 0 || s.CompareKeys(s.Key(doc), s.Key(doc)) != 0 {
+			t.Fatalf("sort %v: a document does not tie with itself: %v", filter, doc)
+		}
+		if p, err := NewProjection(filter); err != nil {
+			checkErr("NewProjection", err)
+		} else if _, err := p.ApplyPositional(doc, 0, true); err != nil {
+			checkErr("Projection.Apply", err)
+		}
+		m, err := NewMatcher(filter)
+		if err != nil {
+			checkErr("NewMatcher", err)
 			return
 		}
 		got := m.Match(doc)
+		if ok, err := m.MatchErr(doc); err != nil {
+			checkErr("MatchErr", err)
+		} else if ok != got {
+			t.Fatalf("filter %v on %v: Match = %v, MatchErr = %v", filter, doc, got, ok)
+		}
 		ok, idx, hasIdx := m.MatchArrayIndex(doc)
 		if ok != got {
 			t.Fatalf("filter %v on %v: Match = %v, MatchArrayIndex = %v", filter, doc, got, ok)

@@ -537,3 +537,33 @@ func TestMatchExpr(t *testing.T) {
 		t.Errorf("MatchErr = %v, %v", ok, err)
 	}
 }
+
+func TestMatcherConcurrent(t *testing.T) {
+	// One compiled matcher is shared by every cursor and change stream.
+	m, err := NewMatcher(D(t, `{"a.b": {"$elemMatch": {"$gt": 1}}, "c": {"$regex": "^x"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes, no := D(t, `{"a": [{"b": [0, 2]}], "c": "xy"}`), D(t, `{"a": [{"b": [0]}], "c": "xy"}`)
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 500; i++ {
+				if !m.Match(yes) || m.Match(no) {
+					done <- errors.New("wrong result under concurrency")
+					return
+				}
+				if ok, idx, has := m.MatchArrayIndex(yes); !ok || !has || idx != 0 {
+					done <- errors.New("wrong array index under concurrency")
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
