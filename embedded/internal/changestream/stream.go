@@ -63,7 +63,9 @@ type Stream struct {
 	// event at that position is not returned again (or only its fragments
 	// after the token's).
 	resume *token
-	// hwm is the postBatchResumeToken.
+	// hwm is the postBatchResumeToken, guarded by hwmMu so that reading it
+	// never waits for a blocked Next.
+	hwmMu  sync.Mutex
 	hwm    token
 	hwmRaw bson.Raw
 	// stopped is set once an invalidate was queued: nothing after it is
@@ -148,16 +150,18 @@ func open(log oplog, scope Scope, specDoc bson.D, stages []bson.D) (*Stream, err
 }
 
 func (s *Stream) setHWM(t token) {
+	s.hwmMu.Lock()
 	s.hwm = t
 	s.hwmRaw = nil
+	s.hwmMu.Unlock()
 }
 
 // PostBatchResumeToken returns the high-water mark after the last Next: the
 // token of the last event returned when the batch ended on an event, else a
 // token for "every oplog entry up to the last one examined".
 func (s *Stream) PostBatchResumeToken() bson.Raw {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.hwmMu.Lock()
+	defer s.hwmMu.Unlock()
 	if s.hwmRaw == nil {
 		s.hwmRaw = s.hwm.raw()
 	}
@@ -228,7 +232,16 @@ func (s *Stream) Next(ctx context.Context, n int, maxAwait time.Duration) (docs 
 // limit, reading and transforming oplog entries as needed. more reports
 // that it stopped scanning before reaching the end of the oplog.
 func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
-	var size, scanned int
+	var (
+		size, scanned int
+		hwm           token
+		moved         bool
+	)
+	defer func() {
+		if moved {
+			s.setHWM(hwm)
+		}
+	}()
 	for n <= 0 || len(docs) < n {
 		if len(s.pending) > 0 {
 			o := s.pending[0]
@@ -239,7 +252,7 @@ func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
 			s.pending = s.pending[1:]
 			docs = append(docs, o.doc)
 			size += len(o.doc)
-			s.setHWM(o.tok)
+			hwm, moved = o.tok, true
 			if o.last {
 				s.done = true
 				break
@@ -268,19 +281,18 @@ func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
 		}
 		e := &s.buf[0]
 		scanned++
-		outs, err := s.process(e)
-		if err != nil {
+		before := len(s.pending)
+		if err := s.process(e); err != nil {
+			s.pending = s.pending[:before]
 			return docs, false, err
 		}
 		pos := e.Pos
 		s.after = pos
 		s.buf[0] = engine.Entry{} // let the entry's documents be collected
 		s.buf = s.buf[1:]
-		if len(outs) == 0 {
-			s.setHWM(token{pos: pos, kind: kindHighWater})
-			continue
+		if len(s.pending) == before {
+			hwm, moved = token{pos: pos, kind: kindHighWater}, true
 		}
-		s.pending = append(s.pending, outs...)
 	}
 	if len(s.pending) == 0 {
 		s.pending = nil
@@ -289,11 +301,12 @@ func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
 }
 
 // process turns one oplog entry into the documents this stream returns for
-// it: none, the event (or its fragments), and possibly an invalidate.
-func (s *Stream) process(e *engine.Entry) ([]output, error) {
+// it, appended to pending: none, the event (or its fragments), and possibly
+// an invalidate.
+func (s *Stream) process(e *engine.Entry) error {
 	match, invalidates := s.scope.matches(s.kind, e)
 	if !match {
-		return nil, nil
+		return nil
 	}
 	var skipEvent bool
 	var skipFrags uint32
@@ -308,33 +321,33 @@ func (s *Stream) process(e *engine.Entry) ([]output, error) {
 		}
 	}
 
-	var outs []output
+	first := len(s.pending)
 	if !skipEvent {
 		tok := token{pos: e.Pos, kind: kindEvent}
 		ev, err := appendEvent(make([]byte, 0, eventSizeHint(e)), e, tok, &s.spec, s.log.FindByID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out, keep, err := s.user.apply(bson.Raw(ev), tok)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if keep {
 			switch {
 			case s.user.split && len(out) > maxChangeEventSize:
 				frags, err := splitEvent(out, tok, skipFrags)
 				if err != nil {
-					return nil, err
+					return err
 				}
-				outs = append(outs, frags...)
+				s.pending = append(s.pending, frags...)
 			case skipFrags > 0:
-				return nil, errFatal("Attempted to resume from a split event fragment, but the event in the " +
+				return errFatal("Attempted to resume from a split event fragment, but the event in the " +
 					"resumed stream was not large enough to be split")
 			default:
 				if err := checkSize(out, tok); err != nil {
-					return nil, err
+					return err
 				}
-				outs = append(outs, output{doc: out, tok: tok})
+				s.pending = append(s.pending, output{doc: out, tok: tok})
 			}
 		}
 	}
@@ -343,19 +356,20 @@ func (s *Stream) process(e *engine.Entry) ([]output, error) {
 		tok := token{pos: e.Pos, kind: kindInvalidate}
 		inv, keep, err := s.user.apply(bson.Raw(appendInvalidate(make([]byte, 0, 128), e)), tok)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if keep {
-			outs = append(outs, output{doc: inv, tok: tok, last: true})
+			s.pending = append(s.pending, output{doc: inv, tok: tok, last: true})
 		} else {
 			// A $match may hide the invalidate, but the stream still ends.
-			s.done = len(outs) == 0
-			if len(outs) > 0 {
-				outs[len(outs)-1].last = true
+			if n := len(s.pending); n > first {
+				s.pending[n-1].last = true
+			} else {
+				s.done = true
 			}
 		}
 	}
-	return outs, nil
+	return nil
 }
 
 // eventSizeHint is a capacity that usually fits the whole event.
