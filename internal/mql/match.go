@@ -317,8 +317,11 @@ func compileOps(ops bson.D, depth int) (opExpr, error) {
 			var p pred
 			p, err = newModPred(e.Value)
 			x = leafExpr(p)
-		case "$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear",
-			"$geoWithin", "$geoIntersects", "$near", "$nearSphere", "$within",
+		case "$bitsAllSet", "$bitsAllClear", "$bitsAnySet", "$bitsAnyClear":
+			var p pred
+			p, err = newBitsPred(e.Key, e.Value)
+			x = leafExpr(p)
+		case "$geoWithin", "$geoIntersects", "$near", "$nearSphere", "$within",
 			"$where", "$text", "$jsonSchema":
 			return opExpr{}, badValue("%s is not supported by mongotide", e.Key)
 		default:
@@ -1051,4 +1054,113 @@ func (p *elemMatchObjectPred) test(v any, missing bool, pos *position) bool {
 		}
 	}
 	return false
+}
+
+// bitsPred implements $bitsAllSet, $bitsAllClear, $bitsAnySet and
+// $bitsAnyClear over integral numbers (two's complement, sign-extended past
+// bit 63) and binary data (little-endian bit order).
+type bitsPred struct {
+	positions []int
+	set       bool // looking for set bits (else clear bits)
+	all       bool // every position (else any position)
+}
+
+func newBitsPred(op string, v any) (*bitsPred, error) {
+	p := &bitsPred{
+		set: op == "$bitsAllSet" || op == "$bitsAnySet",
+		all: op == "$bitsAllSet" || op == "$bitsAllClear",
+	}
+	switch x := v.(type) {
+	case bson.Binary:
+		p.positions = binaryBits(x.Data)
+		return p, nil
+	case []byte:
+		p.positions = binaryBits(x)
+		return p, nil
+	}
+	if IsNumber(v) {
+		n, ok := ToInt64(v)
+		if !ok || !IsIntegral(v) {
+			return nil, badValue("%s takes an Array, a number, or a BinData but received: %v", op, v)
+		}
+		if n < 0 {
+			return nil, badValue("%s bitmask must be a non-negative integer: %v", op, v)
+		}
+		for i := 0; i < 63; i++ {
+			if n&(1<<i) != 0 {
+				p.positions = append(p.positions, i)
+			}
+		}
+		return p, nil
+	}
+	arr, ok := asArray(v)
+	if !ok {
+		return nil, badValue("%s takes an Array, a number, or a BinData but received: %v", op, v)
+	}
+	for _, e := range arr {
+		n, ok := ToInt64(e)
+		if !ok || !IsNumber(e) || !IsIntegral(e) {
+			return nil, badValue("bit positions must be an integer but got: %v", e)
+		}
+		if n < 0 {
+			return nil, badValue("bit positions must be >= 0 but got: %v", e)
+		}
+		if n > math.MaxInt32 {
+			n = math.MaxInt32
+		}
+		p.positions = append(p.positions, int(n))
+	}
+	return p, nil
+}
+
+func binaryBits(data []byte) []int {
+	var out []int
+	for i, b := range data {
+		for j := 0; j < 8; j++ {
+			if b&(1<<j) != 0 {
+				out = append(out, i*8+j)
+			}
+		}
+	}
+	return out
+}
+
+func (p *bitsPred) noLeafTraversal() bool { return false }
+
+func (p *bitsPred) test(v any, missing bool, _ *position) bool {
+	if missing {
+		return false
+	}
+	var bit func(int) bool
+	switch x := v.(type) {
+	case bson.Binary:
+		bit = func(i int) bool { return i/8 < len(x.Data) && x.Data[i/8]&(1<<(i%8)) != 0 }
+	default:
+		if !IsNumber(v) || !IsIntegral(v) {
+			return false
+		}
+		if _, isDec := v.(bson.Decimal128); isDec {
+			return false
+		}
+		n, ok := ToInt64(v)
+		if !ok {
+			return false
+		}
+		bit = func(i int) bool {
+			if i > 63 {
+				return n < 0
+			}
+			return n&(1<<i) != 0
+		}
+	}
+	for _, pos := range p.positions {
+		if bit(pos) == p.set {
+			if !p.all {
+				return true
+			}
+		} else if p.all {
+			return false
+		}
+	}
+	return p.all
 }

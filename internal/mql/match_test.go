@@ -336,6 +336,32 @@ func TestMatchArrayOperators(t *testing.T) {
 	})
 }
 
+func TestMatchBitwise(t *testing.T) {
+	// Examples from the $bitsAllSet/$bitsAnySet/... reference pages.
+	runMatchCases(t, []matchCase{
+		{`{"a": {"$bitsAllSet": [1, 5]}}`, `{"a": 54}`, true},
+		{`{"a": {"$bitsAllSet": [1, 5]}}`, `{"a": 20}`, false},
+		{`{"a": {"$bitsAllSet": 50}}`, `{"a": 54}`, true},
+		{`{"a": {"$bitsAllSet": 50}}`, `{"a": 20}`, false},
+		{`{"a": {"$bitsAllSet": {"$binary": {"base64": "MA==", "subType": "00"}}}}`, `{"a": 54}`, true},
+		{`{"a": {"$bitsAnySet": [1, 5]}}`, `{"a": 20}`, false},
+		{`{"a": {"$bitsAnySet": [1, 5]}}`, `{"a": 2}`, true},
+		{`{"a": {"$bitsAllClear": [1, 5]}}`, `{"a": 20}`, true},
+		{`{"a": {"$bitsAllClear": [1, 5]}}`, `{"a": 54}`, false},
+		{`{"a": {"$bitsAnyClear": [1, 5]}}`, `{"a": 2}`, true},
+		{`{"a": {"$bitsAnyClear": [1, 5]}}`, `{"a": 54}`, false},
+		{`{"a": {"$bitsAllSet": [100]}}`, `{"a": -1}`, true}, // sign extension
+		{`{"a": {"$bitsAllSet": [100]}}`, `{"a": 1}`, false},
+		{`{"a": {"$bitsAllSet": [0]}}`, `{"a": 1.5}`, false},
+		{`{"a": {"$bitsAllSet": [0]}}`, `{"a": 3.0}`, true},
+		{`{"a": {"$bitsAllSet": [0]}}`, `{"a": "1"}`, false},
+		{`{"a": {"$bitsAllSet": [0, 9]}}`, `{"a": {"$binary": {"base64": "AQI=", "subType": "00"}}}`, true},
+		{`{"a": {"$bitsAllSet": [16]}}`, `{"a": {"$binary": {"base64": "AQI=", "subType": "00"}}}`, false},
+		{`{"a": {"$bitsAllSet": []}}`, `{"a": 0}`, true},
+		{`{"a": {"$bitsAnySet": []}}`, `{"a": 7}`, false},
+	})
+}
+
 func TestMatchArrayIndex(t *testing.T) {
 	tests := []struct {
 		filter, doc string
@@ -411,6 +437,11 @@ func TestMatcherErrors(t *testing.T) {
 		{`{"a": {"$ne": {"$regularExpression": {"pattern": "x", "options": ""}}}}`, CodeBadValue, "Can't have regex as arg to $ne."},
 		{`{"$where": "true"}`, CodeBadValue, "$where is not supported"},
 		{`{"a": {"$near": [0, 0]}}`, CodeBadValue, "$near is not supported"},
+		{`{"a": {"$bitsAllSet": -1}}`, CodeBadValue, "non-negative"},
+		{`{"a": {"$bitsAllSet": 1.5}}`, CodeBadValue, "takes an Array, a number, or a BinData"},
+		{`{"a": {"$bitsAnySet": "x"}}`, CodeBadValue, "takes an Array, a number, or a BinData"},
+		{`{"a": {"$bitsAnySet": [-1]}}`, CodeBadValue, "bit positions must be >= 0"},
+		{`{"a": {"$bitsAnySet": ["x"]}}`, CodeBadValue, "bit positions must be an integer"},
 		{`{"$alwaysTrue": 2}`, CodeBadValue, "$alwaysTrue must be an integer value of 1"},
 		{`{"$or": [{"a": {"$bad": 1}}]}`, CodeBadValue, "unknown operator: $bad"},
 	}
