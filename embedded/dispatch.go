@@ -124,6 +124,9 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 		defer cancel()
 	}
 
+	if ce := s.checkConcerns(req); ce != nil {
+		return s.finishReply(nil, ce)
+	}
 	op, ce := s.beginSession(ctx, req, info)
 	if ce != nil {
 		return s.finishReply(nil, ce)
@@ -277,4 +280,69 @@ func asInt64(v any) (int64, bool) {
 		return int64(n), true
 	}
 	return 0, false
+}
+
+// checkConcerns validates readConcern and writeConcern. Everything a single
+// node can honour is accepted (majority is the same as local here); what it
+// cannot is refused rather than ignored.
+func (s *Server) checkConcerns(req *request) *commandError {
+	if v, ok := lookup(req.Body, "readConcern"); ok {
+		rc, ok := v.(bson.D)
+		if !ok {
+			return errorf(codeTypeMismatch, "TypeMismatch", "readConcern must be a document")
+		}
+		for _, e := range rc {
+			switch e.Key {
+			case "level":
+				switch e.Value {
+				case "local", "majority", "available", "linearizable", "snapshot":
+				default:
+					return errorf(codeFailedToParse, "FailedToParse", "readConcern.level %v is not a valid read concern level (local, majority, available, linearizable, snapshot)", e.Value)
+				}
+			case "afterClusterTime", "afterOpTime":
+				// One node: every acknowledged write is already visible.
+			case "atClusterTime":
+				ts, ok := e.Value.(bson.Timestamp)
+				if !ok {
+					return errorf(codeTypeMismatch, "TypeMismatch", "readConcern.atClusterTime must be a timestamp")
+				}
+				if now := s.engine.ClusterTime(); ts.Before(now) {
+					return errorf(codeNotImplemented, "NotImplemented",
+						"readConcern.atClusterTime %v is in the past (cluster time is %v): reading an older snapshot is not supported by the embedded server", ts, now)
+				}
+			case "provenance":
+			default:
+				return errorf(codeInvalidOptions, "InvalidOptions", "unknown readConcern field %q", e.Key)
+			}
+		}
+	}
+	if v, ok := lookup(req.Body, "writeConcern"); ok {
+		wc, ok := v.(bson.D)
+		if !ok {
+			return errorf(codeTypeMismatch, "TypeMismatch", "writeConcern must be a document")
+		}
+		for _, e := range wc {
+			switch e.Key {
+			case "w":
+				switch w := e.Value.(type) {
+				case string:
+					if w != "majority" {
+						return errorf(79, "UnknownReplWriteConcern", "No write concern mode named '%s' found in replica set configuration", w)
+					}
+				default:
+					n, ok := asInt64(w)
+					if !ok || n < 0 {
+						return errorf(codeFailedToParse, "FailedToParse", "writeConcern.w must be a non-negative number or \"majority\"")
+					}
+					if n > 1 {
+						return errorf(100, "UnsatisfiableWriteConcern", "Not enough data-bearing nodes: w:%d on a single-node replica set", n)
+					}
+				}
+			case "j", "wtimeout", "fsync", "wtimeoutMS", "provenance":
+			default:
+				return errorf(codeFailedToParse, "FailedToParse", "unrecognized write concern field: %s", e.Key)
+			}
+		}
+	}
+	return nil
 }

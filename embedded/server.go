@@ -145,9 +145,10 @@ func (s *Server) Addr() string { return s.host }
 
 // Stop closes the listener and every connection, kills cursors, aborts open
 // transactions, waits for every goroutine of the server and closes the
-// engine. It is idempotent; later calls return the first call's result. If
-// ctx ends before the goroutines finish, Stop returns ctx's error (the
-// goroutines still finish on their own soon after).
+// engine. It is idempotent: later calls wait for the first one and return
+// its result. If ctx ends first, Stop returns ctx's error and the remaining
+// cleanup (commands still running, then the engine) finishes in the
+// background.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.cancel()
@@ -158,23 +159,27 @@ func (s *Server) Stop(ctx context.Context) error {
 			c.close()
 		}
 		s.connsMu.Unlock()
-		done := make(chan struct{})
-		go func() { s.wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			s.stopErr = fmt.Errorf("embedded: stop: %w", ctx.Err())
-			<-done // connections are closed, so this is short; never leak them
-		}
-		s.cursors.killAll()
-		s.sessions.abortAll()
-		if err := s.engine.Close(); err != nil && s.stopErr == nil {
-			s.stopErr = fmt.Errorf("embedded: close engine: %w", err)
-		}
-		s.logger.Debug("embedded server stopped", "addr", s.host)
-		close(s.stopped)
+		go s.finishStop()
 	})
-	return s.stopErr
+	select {
+	case <-s.stopped:
+		return s.stopErr
+	case <-ctx.Done():
+		return fmt.Errorf("embedded: stop: %w", ctx.Err())
+	}
+}
+
+// finishStop waits for the server's goroutines, then releases cursors,
+// sessions and the engine.
+func (s *Server) finishStop() {
+	s.wg.Wait()
+	s.cursors.killAll()
+	s.sessions.abortAll()
+	if err := s.engine.Close(); err != nil {
+		s.stopErr = fmt.Errorf("embedded: close engine: %w", err)
+	}
+	s.logger.Debug("embedded server stopped", "addr", s.host)
+	close(s.stopped)
 }
 
 func (s *Server) acceptLoop() {
