@@ -1,6 +1,7 @@
 package mql
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -28,14 +29,25 @@ type elemMatchProj struct {
 
 // Codes the server uses for invalid projections.
 const (
-	CodeProjInclusionInExclusion int32 = 31253 // inclusion (or expression) in an exclusion projection
+	CodeProjExprInExclusion      int32 = 31252 // operator expression in an exclusion projection
+	CodeProjInclusionInExclusion int32 = 31253 // inclusion in an exclusion projection
 	CodeProjExclusionInInclusion int32 = 31254 // exclusion in an inclusion projection
-	CodeProjPathCollision        int32 = 31250
+	CodeProjLiteralInExclusion   int32 = 31310 // literal (computed) value in an exclusion projection
+	CodeProjPathCollisionLeaf    int32 = 31250 // the same path twice
+	CodeProjPathCollision        int32 = 31249 // a path below a projected leaf
 	CodeProjEmptySub             int32 = 51270
 	CodeProjPositionalNoMatch    int32 = 51246
-	CodeProjSliceArg             int32 = 28667
-	CodeProjSliceLimit           int32 = 28724
+	CodeProjSliceArg             int32 = 31273 // $slice is neither a number nor an array
+	CodeProjSliceArrayLen        int32 = 31272 // $slice array is not [skip, limit]
+	CodeProjSliceSkip            int32 = 31257
+	CodeProjSliceLimitType       int32 = 31258
+	CodeProjSliceLimit           int32 = 31259 // $slice limit must be positive
+	CodeProjElemMatchArg         int32 = 31274
+	CodeProjElemMatchNested      int32 = 31275
+	CodeProjPositionalElemMatch  int32 = 31255
 	CodeProjMultiplePositional   int32 = 31276
+	CodeProjPositionalExpr       int32 = 31271 // positional projection with a sub-object
+	CodeProjPositionalLiteral    int32 = 31308 // positional projection with a literal
 )
 
 const (
@@ -69,214 +81,259 @@ func projErr(code int32, format string, args ...any) *Error {
 	return Errorf(code, "Location"+strconv.Itoa(int(code)), format, args...)
 }
 
-// NewProjection compiles a find projection: {field: 1|true} inclusions,
-// {field: 0|false} exclusions (not mixed, except for _id), dotted paths and
-// nested specs ({a: {b: 1}} is "a.b": 1), {$slice: n | [skip, n]},
-// {$elemMatch: filter} on top-level fields, the positional "field.$" (apply
-// with ApplyPositional) and, in inclusion projections, computed fields
-// (literals and aggregation expressions). {$meta: ...} is unsupported. A nil
-// or empty spec returns documents unchanged.
+// NewProjection compiles a find projection the way the server's find()
+// projection parser does: {field: 1|true} inclusions, {field: 0|false}
+// exclusions (not mixed; a top-level _id may be either in both kinds),
+// dotted paths and nested specs ({a: {b: 1}} is "a.b": 1), {$slice: n |
+// [skip, n]}, {$elemMatch: filter} on top-level fields, the positional
+// "field.$" (apply with ApplyPositional) and computed fields (literals such
+// as "x" or [1, 2], field paths "$a", operator expressions), which make the
+// projection an inclusion. {$meta: ...} is unsupported. A nil or empty spec
+// returns documents unchanged.
 func NewProjection(spec bson.D) (*Projection, error) {
-	p := &Projection{root: &projNode{kind: pSub}}
-	mode := 0 // 1 inclusion, -1 exclusion, 0 undecided
-	idSpec := 0
-	setMode := func(m int, path string) error {
-		switch {
-		case mode == 0:
-			mode = m
-		case mode == 1 && m == -1:
-			return projErr(CodeProjExclusionInInclusion, "Cannot do exclusion on field %s in inclusion projection", path)
-		case mode == -1 && m == 1:
-			return projErr(CodeProjInclusionInExclusion, "Cannot do inclusion on field %s in exclusion projection", path)
-		}
-		return nil
-	}
-	var walk func(prefix string, spec bson.D, depth int) error
-	walk = func(prefix string, spec bson.D, depth int) error {
-		if depth > maxDepth {
-			return badValue("projection nested deeper than %d levels", maxDepth)
-		}
-		for _, e := range spec {
-			path := e.Key
-			if prefix != "" {
-				path = prefix + "." + e.Key
-			}
-			if err := checkProjPath(path); err != nil {
-				return err
-			}
-			if strings.HasSuffix(path, ".$") {
-				if p.positional != "" {
-					return projErr(CodeProjMultiplePositional, "Cannot specify more than one positional projection per query.")
-				}
-				if !isInclusionValue(e.Value) {
-					return badValue("positional projection %q must be an inclusion (1 or true)", path)
-				}
-				if err := setMode(1, path); err != nil {
-					return err
-				}
-				p.positional = strings.TrimSuffix(path, ".$")
-				if err := p.insert(p.positional, &projNode{kind: pInclude}); err != nil {
-					return err
-				}
-				continue
-			}
-			if d, ok := asDoc(e.Value); ok {
-				if len(d) == 0 {
-					return projErr(CodeProjEmptySub, "An empty sub-projection is not a valid value. Found empty object at path %s", path)
-				}
-				if strings.HasPrefix(d[0].Key, "$") {
-					if err := p.compileOperator(path, prefix, d, setMode); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := walk(path, d, depth+1); err != nil {
-					return err
-				}
-				continue
-			}
-			if path == "_id" && isFlag(e.Value) {
-				if isInclusionValue(e.Value) {
-					idSpec = 1
-				} else {
-					idSpec = -1
-				}
-				continue
-			}
-			switch {
-			case isFlag(e.Value) && isInclusionValue(e.Value):
-				if err := setMode(1, path); err != nil {
-					return err
-				}
-				if err := p.insert(path, &projNode{kind: pInclude}); err != nil {
-					return err
-				}
-			case isFlag(e.Value):
-				if err := setMode(-1, path); err != nil {
-					return err
-				}
-				if err := p.insert(path, &projNode{kind: pExclude}); err != nil {
-					return err
-				}
-			default:
-				// A literal or an expression ("$field", an array, a
-				// string): a computed field, inclusion-style.
-				if err := setMode(1, path); err != nil {
-					return projErr(CodeProjInclusionInExclusion, "Cannot use expression other than $meta in exclusion projection (field %s)", path)
-				}
-				ex, err := NewExpr(e.Value)
-				if err != nil {
-					return err
-				}
-				if err := p.insert(path, &projNode{kind: pExpr, expr: ex}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk("", spec, 0); err != nil {
-		return nil, err
-	}
-	if len(p.elemMatch) > 0 {
-		if err := setMode(1, p.elemMatch[0].field); err != nil {
+	c := &projCompiler{p: &Projection{root: &projNode{kind: pSub}}}
+	for _, e := range spec {
+		if err := c.element(e, "", c.p.root, 0); err != nil {
 			return nil, err
 		}
 	}
-	switch {
-	case mode == 0 && idSpec == 1:
-		mode = 1 // {_id: 1} alone: only _id
-	case mode == 0:
-		mode = -1 // {}, {_id: 0} or only $slice: everything else stays
+	mode := c.mode
+	if mode == 0 {
+		// The server's defaults for projections without an explicit
+		// inclusion or exclusion (computeProjectionType).
+		switch {
+		case c.hasSlice:
+			mode = -1
+			if c.idIncluded {
+				mode = 1
+			}
+		case len(c.p.elemMatch) > 0, c.idIncluded:
+			mode = 1
+		default:
+			mode = -1
+		}
 	}
-	p.inclusion = mode == 1
-	p.idExcluded = idSpec == -1
-	if idSpec == 1 && p.root.child("_id") != nil {
-		return nil, projErr(CodeProjPathCollision, "Path collision at _id")
-	}
-	return p, nil
+	c.p.inclusion = mode == 1
+	c.p.idExcluded = c.idExcluded
+	return c.p, nil
 }
 
-func (p *Projection) compileOperator(path, prefix string, d bson.D, setMode func(int, string) error) error {
-	op := d[0].Key
-	if len(d) != 1 {
-		return badValue("projection operator %s for field %s must be alone in its document", op, path)
+type projCompiler struct {
+	p          *Projection
+	mode       int // 1 inclusion, -1 exclusion, 0 undecided
+	hasSlice   bool
+	idIncluded bool
+	idExcluded bool
+}
+
+func (c *projCompiler) setMode(m int, path string) error {
+	switch {
+	case c.mode == 0:
+		c.mode = m
+	case c.mode == 1 && m == -1:
+		return projErr(CodeProjExclusionInInclusion, "Cannot do exclusion on field %s in inclusion projection", path)
+	case c.mode == -1 && m == 1:
+		return projErr(CodeProjInclusionInExclusion, "Cannot do inclusion on field %s in exclusion projection", path)
 	}
+	return nil
+}
+
+// element compiles one spec entry; parent is the node of prefix.
+func (c *projCompiler) element(e bson.E, prefix string, parent *projNode, depth int) error {
+	if depth > maxDepth {
+		return badValue("projection nested deeper than %d levels", maxDepth)
+	}
+	path := e.Key
+	if prefix != "" {
+		path = prefix + "." + e.Key
+	}
+	positional := strings.HasSuffix(e.Key, ".$") || e.Key == "$"
+	if !positional {
+		if err := checkProjPath(e.Key); err != nil {
+			return err
+		}
+	}
+	topID := prefix == "" && e.Key == "_id"
+	if d, ok := asDoc(e.Value); ok {
+		if positional {
+			return projErr(CodeProjPositionalExpr, "positional projection cannot be used with an expression or sub object")
+		}
+		if len(d) == 0 {
+			return projErr(CodeProjEmptySub, "An empty sub-projection is not a valid value. Found empty object at path %s", path)
+		}
+		if len(d) == 1 && strings.HasPrefix(d[0].Key, "$") {
+			return c.operator(path, prefix, d)
+		}
+		sub := parent.child(e.Key)
+		if sub == nil {
+			sub = &projNode{name: e.Key, kind: pSub}
+			parent.children = append(parent.children, sub)
+		} else if sub.kind != pSub {
+			return projErr(CodeProjPathCollision, "Path collision at %s", path)
+		}
+		for _, se := range d {
+			if err := c.element(se, path, sub, depth+1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !isFlag(e.Value) {
+		if positional {
+			return projErr(CodeProjPositionalLiteral, "positional projection cannot be used with a literal")
+		}
+		if c.mode == -1 {
+			return projErr(CodeProjLiteralInExclusion, "Cannot use an expression %s: %v in an exclusion projection", path, e.Value)
+		}
+		c.mode = 1
+		ex, err := NewExpr(e.Value)
+		if err != nil {
+			return err
+		}
+		return insertAt(parent, e.Key, path, &projNode{kind: pExpr, expr: ex})
+	}
+	if !isInclusionValue(e.Value) {
+		if positional {
+			return Errorf(16410, "Location16410", "FieldPath field names may not start with '$': %s", path)
+		}
+		if topID {
+			c.idExcluded = true
+		} else if err := c.setMode(-1, path); err != nil {
+			return err
+		}
+		return insertAt(parent, e.Key, path, &projNode{kind: pExclude})
+	}
+	if positional {
+		return c.positional(path)
+	}
+	if topID {
+		c.idIncluded = true
+	} else if err := c.setMode(1, path); err != nil {
+		return err
+	}
+	return insertAt(parent, e.Key, path, &projNode{kind: pInclude})
+}
+
+func (c *projCompiler) positional(path string) error {
+	if c.p.positional != "" {
+		return projErr(CodeProjMultiplePositional, "Cannot specify more than one positional projection per query.")
+	}
+	if len(c.p.elemMatch) > 0 {
+		return projErr(31256, "Cannot specify positional operator and $elemMatch.")
+	}
+	base := strings.TrimSuffix(path, ".$")
+	if base == path || base == "" || strings.Contains(base, ".$") {
+		return Errorf(31287, "Location31287", "Cannot use positional operator twice: %s", path)
+	}
+	if err := checkProjPath(base); err != nil {
+		return err
+	}
+	if err := c.setMode(1, path); err != nil {
+		return err
+	}
+	c.p.positional = base
+	return insertAt(c.p.root, base, base, &projNode{kind: pInclude})
+}
+
+func (c *projCompiler) operator(path, prefix string, d bson.D) error {
+	op := d[0].Key
 	switch op {
 	case "$slice":
 		n, err := compileSlice(d[0].Value)
 		if err != nil {
-			return err
+			// Not the find() syntax: maybe the aggregation $slice
+			// expression ({$slice: ["$arr", 2]}).
+			ex, exErr := NewExpr(d)
+			if exErr != nil {
+				return err
+			}
+			return c.expression(path, ex)
 		}
-		return p.insert(path, n)
+		c.hasSlice = true
+		return insertAt(c.p.root, path, path, n)
 	case "$elemMatch":
-		if strings.Contains(path, ".") {
-			return projErr(5460701, "Cannot use $elemMatch projection on a nested field: %s", path)
-		}
 		sub, ok := asDoc(d[0].Value)
 		if !ok {
-			return badValue("elemMatch: Invalid argument, object required, but got %v", d[0].Value)
+			return projErr(CodeProjElemMatchArg, "elemMatch: Invalid argument, object required, but got %v", d[0].Value)
+		}
+		if c.p.positional != "" {
+			return projErr(CodeProjPositionalElemMatch, "Cannot specify positional operator and $elemMatch.")
+		}
+		if prefix != "" || strings.Contains(path, ".") {
+			return projErr(CodeProjElemMatchNested, "Cannot use $elemMatch projection on a nested field.")
 		}
 		m, err := NewMatcher(bson.D{{Key: path, Value: bson.D{{Key: "$elemMatch", Value: sub}}}})
 		if err != nil {
 			return err
 		}
-		if p.root.child(path) != nil {
-			return projErr(CodeProjPathCollision, "Path collision at %s", path)
+		if c.p.root.child(path) != nil {
+			return projErr(CodeProjPathCollisionLeaf, "Path collision at %s", path)
 		}
-		for _, em := range p.elemMatch {
+		for _, em := range c.p.elemMatch {
 			if em.field == path {
-				return projErr(CodeProjPathCollision, "Path collision at %s", path)
+				return projErr(CodeProjPathCollisionLeaf, "Path collision at %s", path)
 			}
 		}
-		p.elemMatch = append(p.elemMatch, elemMatchProj{field: path, m: m})
+		c.p.elemMatch = append(c.p.elemMatch, elemMatchProj{field: path, m: m})
 		return nil
 	case "$meta":
 		return badValue("$meta projection on field %s is not supported by mongotide", path)
-	}
-	// Any other operator document is an aggregation expression.
-	if err := setMode(1, path); err != nil {
-		return projErr(CodeProjInclusionInExclusion, "Cannot use expression other than $meta in exclusion projection (field %s)", path)
 	}
 	ex, err := NewExpr(d)
 	if err != nil {
 		return err
 	}
-	return p.insert(path, &projNode{kind: pExpr, expr: ex})
+	return c.expression(path, ex)
+}
+
+func (c *projCompiler) expression(path string, ex *Expr) error {
+	if c.mode == -1 {
+		return projErr(CodeProjExprInExclusion, "Cannot use expression other than $meta in exclusion projection")
+	}
+	c.mode = 1
+	return insertAt(c.p.root, path, path, &projNode{kind: pExpr, expr: ex})
 }
 
 func compileSlice(v any) (*projNode, error) {
 	if IsNumber(v) {
-		n, ok := ToInt64(v)
-		if !ok {
-			return nil, projErr(CodeProjSliceArg, "$slice only supports numbers and [skip, limit] arrays")
-		}
-		return &projNode{kind: pSlice, limit: clampInt(n)}, nil
+		return &projNode{kind: pSlice, limit: numberInt(v)}, nil
 	}
 	arr, ok := asArray(v)
-	if !ok || len(arr) != 2 || !IsNumber(arr[0]) || !IsNumber(arr[1]) {
+	if !ok {
 		return nil, projErr(CodeProjSliceArg, "$slice only supports numbers and [skip, limit] arrays")
 	}
-	skip, ok1 := ToInt64(arr[0])
-	limit, ok2 := ToInt64(arr[1])
-	if !ok1 || !ok2 {
-		return nil, projErr(CodeProjSliceArg, "$slice only supports numbers and [skip, limit] arrays")
+	if len(arr) != 2 {
+		return nil, projErr(CodeProjSliceArrayLen, "$slice array argument should be of form [skip, limit]")
 	}
+	if !IsNumber(arr[0]) {
+		return nil, projErr(CodeProjSliceSkip, "$slice expects the skip argument to be a number, got %s", TypeName(arr[0]))
+	}
+	if !IsNumber(arr[1]) {
+		return nil, projErr(CodeProjSliceLimitType, "$slice expects the limit argument to be a number, got %s", TypeName(arr[1]))
+	}
+	limit := numberInt(arr[1])
 	if limit <= 0 {
-		return nil, projErr(CodeProjSliceLimit, "$slice limit must be positive")
+		return nil, projErr(CodeProjSliceLimit, "$slice limit must be positive, got %d", limit)
 	}
-	return &projNode{kind: pSlice, skip: clampInt(skip), limit: clampInt(limit), hasSkip: true}, nil
+	return &projNode{kind: pSlice, skip: numberInt(arr[0]), limit: limit, hasSkip: true}, nil
 }
 
-func clampInt(n int64) int {
-	const lim = 1 << 40
-	switch {
-	case n > lim:
-		return lim
-	case n < -lim:
-		return -lim
+// numberInt converts like the server's BSONElement::numberInt: truncation,
+// saturating at the int32 range, NaN as 0.
+func numberInt(v any) int {
+	f, _ := ToFloat(v)
+	if i, ok := intValue(v); ok {
+		f = float64(i)
 	}
-	return int(n)
+	switch {
+	case f != f:
+		return 0
+	case f >= math.MaxInt32:
+		return math.MaxInt32
+	case f <= math.MinInt32:
+		return math.MinInt32
+	}
+	return int(f)
 }
 
 func isFlag(v any) bool {
@@ -301,29 +358,28 @@ func checkProjPath(path string) error {
 	if path == "" {
 		return Errorf(40352, "Location40352", "FieldPath cannot be constructed with empty string")
 	}
-	parts := strings.Split(path, ".")
-	for i, part := range parts {
+	for _, part := range strings.Split(path, ".") {
 		if part == "" {
 			return Errorf(15998, "Location15998", "FieldPath field names may not be empty strings: %s", path)
 		}
-		if strings.HasPrefix(part, "$") && !(part == "$" && i == len(parts)-1 && i > 0) {
+		if strings.HasPrefix(part, "$") {
 			return Errorf(16410, "Location16410", "FieldPath field names may not start with '$': %s", path)
 		}
 	}
 	return nil
 }
 
-// insert places a leaf at path, creating inner nodes; a leaf on a prefix of
-// another projected path (or the same path twice) is a collision.
-func (p *Projection) insert(path string, leaf *projNode) error {
-	parts := strings.Split(path, ".")
-	n := p.root
+// insertAt places a leaf at the dotted key below parent, creating inner
+// nodes; a leaf on a prefix of another projected path (or the same path
+// twice) is a collision. full is the whole path, for messages.
+func insertAt(parent *projNode, key, full string, leaf *projNode) error {
+	parts := strings.Split(key, ".")
+	n := parent
 	for i, part := range parts {
 		c := n.child(part)
-		last := i == len(parts)-1
-		if last {
+		if i == len(parts)-1 {
 			if c != nil {
-				return projErr(CodeProjPathCollision, "Path collision at %s", path)
+				return projErr(CodeProjPathCollisionLeaf, "Path collision at %s", full)
 			}
 			leaf.name = part
 			n.children = append(n.children, leaf)
@@ -333,7 +389,7 @@ func (p *Projection) insert(path string, leaf *projNode) error {
 			c = &projNode{name: part, kind: pSub}
 			n.children = append(n.children, c)
 		} else if c.kind != pSub {
-			return projErr(CodeProjPathCollision, "Path collision at %s remaining portion %s", path, strings.Join(parts[i+1:], "."))
+			return projErr(CodeProjPathCollision, "Path collision at %s remaining portion %s", full, strings.Join(parts[i+1:], "."))
 		}
 		n = c
 	}
@@ -373,6 +429,9 @@ func (p *Projection) ApplyPositional(doc bson.D, idx int, hasIdx bool) (bson.D, 
 		return nil, err
 	}
 	for _, em := range p.elemMatch {
+		// The $elemMatch field comes after the other fields, as in 4.4+;
+		// an exclusion projection kept the original, which it replaces.
+		out = setField(out, em.field, nil, false)
 		_, i, has := em.m.MatchArrayIndex(doc)
 		if !has {
 			continue

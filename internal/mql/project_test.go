@@ -2,6 +2,7 @@ package mql
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -28,7 +29,6 @@ func TestProjectionApply(t *testing.T) {
 		{"_id alone", `{"_id": 1}`, `{"_id": 1}`},
 		{"_id excluded alone", `{"_id": 0}`, `{"a": 1, "b": {"c": 2, "d": 3}, "e": [{"f": 1, "g": 2}, {"f": 3}, 5, [{"f": 4, "g": 5}]], "h": [1, 2, 3, 4, 5], "s": "x"}`},
 		{"exclusion", `{"b": 0, "e": 0, "h": false}`, `{"_id": 1, "a": 1, "s": "x"}`},
-		{"exclusion with _id included", `{"_id": 1, "a": 0, "b": 0, "e": 0, "h": 0}`, `{"_id": 1, "s": "x"}`},
 		{"dotted inclusion", `{"b.c": 1}`, `{"_id": 1, "b": {"c": 2}}`},
 		{"nested spec inclusion", `{"b": {"d": 1}}`, `{"_id": 1, "b": {"d": 3}}`},
 		{"dotted exclusion", `{"b.c": 0}`, `{"_id": 1, "a": 1, "b": {"d": 3}, "e": [{"f": 1, "g": 2}, {"f": 3}, 5, [{"f": 4, "g": 5}]], "h": [1, 2, 3, 4, 5], "s": "x"}`},
@@ -59,6 +59,13 @@ func TestProjectionApply(t *testing.T) {
 		{"computed nested", `{"b": {"c": 1, "n": "$a"}, "_id": 0}`, `{"b": {"c": 2, "n": 1}}`},
 		{"computed nested under missing field", `{"z.y": "$a", "_id": 0}`, `{"z": {"y": 1}}`},
 		{"_id subfield", `{"_id": 0, "b.c": 1, "a": 1}`, `{"a": 1, "b": {"c": 2}}`},
+		{"_id included in exclusion", `{"_id": 1, "b": 0, "e": 0, "h": 0}`, `{"_id": 1, "a": 1, "s": "x"}`},
+		{"slice with _id 1 is inclusion", `{"_id": 1, "h": {"$slice": 1}}`, `{"_id": 1, "h": [1]}`},
+		{"slice and elemMatch default to exclusion", `{"h": {"$slice": 1}, "e": {"$elemMatch": {"f": 3}}}`, `{"_id": 1, "a": 1, "b": {"c": 2, "d": 3}, "h": [1], "s": "x", "e": [{"f": 3}]}`},
+		{"elemMatch in exclusion replaces the field", `{"a": 0, "e": {"$elemMatch": {"f": 3}}}`, `{"_id": 1, "b": {"c": 2, "d": 3}, "h": [1, 2, 3, 4, 5], "s": "x", "e": [{"f": 3}]}`},
+		{"elemMatch with _id 0 is inclusion", `{"_id": 0, "e": {"$elemMatch": {"f": 3}}}`, `{"e": [{"f": 3}]}`},
+		{"nested spec with dotted key", `{"b": {"c": 1}, "e": {"f": 1}, "_id": 0}`, `{"b": {"c": 2}, "e": [{"f": 1}, {"f": 3}, [{"f": 4}]]}`},
+		{"computed array literal", `{"arr": [1, "$a"], "_id": 0}`, `{"arr": [1, 1]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,25 +152,36 @@ func TestProjectionErrors(t *testing.T) {
 	}{
 		{`{"a": 1, "b": 0}`, CodeProjExclusionInInclusion, "Cannot do exclusion on field b in inclusion projection"},
 		{`{"a": 0, "b": 1}`, CodeProjInclusionInExclusion, "Cannot do inclusion on field b in exclusion projection"},
-		{`{"a": 0, "b": "$x"}`, CodeProjInclusionInExclusion, "exclusion projection"},
+		{`{"a": 0, "b": "$x"}`, CodeProjLiteralInExclusion, "in an exclusion projection"},
+		{`{"a": 0, "b": {"$literal": 1}}`, CodeProjExprInExclusion, "Cannot use expression other than $meta in exclusion projection"},
+		{`{"b": "$x", "a": 0}`, CodeProjExclusionInInclusion, "Cannot do exclusion on field a"},
 		{`{"a": 0, "b.c": 1}`, CodeProjInclusionInExclusion, "Cannot do inclusion on field b.c"},
-		{`{"a": 1, "a.b": 1}`, CodeProjPathCollision, "Path collision at a.b"},
-		{`{"a.b": 1, "a": 1}`, CodeProjPathCollision, "Path collision at a"},
+		{`{"a": 0, "b": {"c": 1}}`, CodeProjInclusionInExclusion, "Cannot do inclusion on field b.c"},
+		{`{"a": 1, "a.b": 1}`, CodeProjPathCollision, "Path collision at a.b remaining portion b"},
+		{`{"a.b": 1, "a": 1}`, CodeProjPathCollisionLeaf, "Path collision at a"},
+		{`{"_id": 1, "_id.a": 1}`, CodeProjPathCollision, "Path collision at _id.a"},
 		{`{"a": {}}`, CodeProjEmptySub, "empty sub-projection"},
 		{`{"a": {"$slice": "x"}}`, CodeProjSliceArg, "$slice only supports numbers"},
-		{`{"a": {"$slice": [1]}}`, CodeProjSliceArg, "$slice only supports numbers"},
-		{`{"a": {"$slice": [1, 0]}}`, CodeProjSliceLimit, "$slice limit must be positive"},
+		{`{"a": {"$slice": [1]}}`, CodeProjSliceArrayLen, "should be of form [skip, limit]"},
+		{`{"a": {"$slice": [1, 2, 3, 4]}}`, CodeProjSliceArrayLen, "should be of form [skip, limit]"},
 		{`{"a": {"$meta": "textScore"}}`, CodeBadValue, "not supported"},
-		{`{"a.b": {"$elemMatch": {"x": 1}}}`, 5460701, "nested field"},
-		{`{"a": {"$elemMatch": 1}}`, CodeBadValue, "object required"},
+		{`{"a.b": {"$elemMatch": {"x": 1}}}`, CodeProjElemMatchNested, "nested field"},
+		{`{"a": {"b": {"$elemMatch": {"x": 1}}}}`, CodeProjElemMatchNested, "nested field"},
+		{`{"a": {"$elemMatch": 1}}`, CodeProjElemMatchArg, "object required"},
 		{`{"a": {"$elemMatch": {"$bad": 1}}}`, CodeBadValue, "unknown operator: $bad"},
+		{`{"a.$": 1, "b": {"$elemMatch": {"x": 1}}}`, CodeProjPositionalElemMatch, "positional operator and $elemMatch"},
+		{`{"b": {"$elemMatch": {"x": 1}}, "a.$": 1}`, 31256, "positional operator and $elemMatch"},
 		{`{"a.$": 1, "b.$": 1}`, CodeProjMultiplePositional, "more than one positional"},
-		{`{"a.$": 0}`, CodeBadValue, "must be an inclusion"},
+		{`{"a.$": {"$slice": 1}}`, CodeProjPositionalExpr, "positional projection cannot be used with an expression"},
+		{`{"a.$": "x"}`, CodeProjPositionalLiteral, "positional projection cannot be used with a literal"},
+		{`{"a.$": 0}`, 16410, "may not start with '$'"},
+		{`{"a.$.$": 1}`, 31287, "positional operator twice"},
+		{`{"a": 0, "b.$": 1}`, CodeProjInclusionInExclusion, "Cannot do inclusion on field b.$"},
 		{`{"$a": 1}`, 16410, "may not start with '$'"},
+		{`{"a": {"$slice": 1, "$elemMatch": {}}}`, 16410, "may not start with '$'"},
 		{`{"a..b": 1}`, 15998, "may not be empty"},
 		{`{"": 1}`, 40352, "empty string"},
-		{`{"a": {"$slice": 1, "$elemMatch": {}}}`, CodeBadValue, "must be alone"},
-		{`{"_id": 1, "_id.a": 1}`, CodeProjPathCollision, "Path collision at _id"},
+		{`{"a": {"b": 1, "b.c": 1}}`, CodeProjPathCollision, "Path collision at a.b.c"},
 	}
 	for _, tt := range tests {
 		_, err := NewProjection(D(t, tt.spec))
@@ -175,5 +193,51 @@ func TestProjectionErrors(t *testing.T) {
 		if me.Code != tt.code || !strings.Contains(me.Message, tt.msg) {
 			t.Errorf("NewProjection(%s) = %d %q, want %d containing %q", tt.spec, me.Code, me.Message, tt.code, tt.msg)
 		}
+	}
+}
+
+func TestCompileFindSlice(t *testing.T) {
+	// Arguments that are not the find() $slice syntax; NewProjection then
+	// tries the aggregation $slice, so check the find() side directly.
+	for _, tt := range []struct {
+		arg  string
+		code int32
+	}{
+		{`{"v": [1, 0]}`, CodeProjSliceLimit},
+		{`{"v": [1, -3]}`, CodeProjSliceLimit},
+		{`{"v": [1, "x"]}`, CodeProjSliceLimitType},
+		{`{"v": ["x", 1]}`, CodeProjSliceSkip},
+		{`{"v": "x"}`, CodeProjSliceArg},
+		{`{"v": [1]}`, CodeProjSliceArrayLen},
+	} {
+		_, err := compileSlice(D(t, tt.arg)[0].Value)
+		var me *Error
+		if !errors.As(err, &me) || me.Code != tt.code {
+			t.Errorf("compileSlice(%s) = %v, want code %d", tt.arg, err, tt.code)
+		}
+	}
+	n, err := compileSlice(2.9)
+	if err != nil || n.limit != 2 || n.hasSkip {
+		t.Errorf("compileSlice(2.9) = %+v, %v", n, err)
+	}
+	n, err = compileSlice(bson.A{int64(-1), 1e12})
+	if err != nil || n.skip != -1 || n.limit != math.MaxInt32 || !n.hasSkip {
+		t.Errorf("compileSlice([-1, 1e12]) = %+v, %v", n, err)
+	}
+}
+
+func TestProjectionAggregationSlice(t *testing.T) {
+	// {$slice: ["$h", 2]} is not the find() syntax, so it is the
+	// aggregation expression (a computed field).
+	p, err := NewProjection(D(t, `{"first": {"$slice": ["$h", 2]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Apply(D(t, `{"_id": 1, "h": [1, 2, 3]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameDoc(got, D(t, `{"_id": 1, "first": [1, 2]}`)) {
+		t.Errorf("got %v", got)
 	}
 }
