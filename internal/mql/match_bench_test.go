@@ -88,3 +88,35 @@ func BenchmarkMatch(b *testing.B) {
 		benchMatch(b, bson.D{{Key: "name", Value: bson.Regex{Pattern: "^bench", Options: "i"}}}, true)
 	})
 }
+
+func BenchmarkSortCompare(b *testing.B) {
+	s, err := NewSort(bson.D{{Key: "status", Value: 1}, {Key: "qty", Value: -1}, {Key: "items.n", Value: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d1, d2 := benchDoc(b), benchDoc(b)
+	d2[3].Value = int32(43) // qty
+	if s.Compare(d1, d2) <= 0 {
+		b.Fatal("qty descending: 42 must sort after 43")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Compare(d1, d2)
+	}
+}
+
+func BenchmarkProjectionApply(b *testing.B) {
+	p, err := NewProjection(bson.D{{Key: "name", Value: 1}, {Key: "owner.address.city", Value: 1}, {Key: "items.sku", Value: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc := benchDoc(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Apply(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

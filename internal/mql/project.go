@@ -490,7 +490,7 @@ func replaceAt(doc bson.D, path []string, v any) bson.D {
 // in document order, then computed fields in spec order. root is the whole
 // document, for expressions.
 func (p *Projection) include(root, doc bson.D, n *projNode, top bool) (bson.D, error) {
-	out := bson.D{}
+	out := make(bson.D, 0, min(len(n.children)+1, len(doc)))
 	for _, e := range doc {
 		if top && e.Key == "_id" && n.child("_id") == nil {
 			if !p.idExcluded {
