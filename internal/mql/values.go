@@ -173,14 +173,20 @@ func TypeNumber(v any) int {
 // TypeName returns the alias name of v's BSON type as the aggregation $type
 // operator reports it ("double", "string", "missing" is the caller's job).
 func TypeName(v any) string {
-	n := TypeNumber(v)
-	for name, num := range typeNames {
-		if num == n {
-			return name
-		}
+	if name, ok := typeNumberNames[TypeNumber(v)]; ok {
+		return name
 	}
 	return "unknown"
 }
+
+// typeNumberNames is typeNames inverted.
+var typeNumberNames = func() map[int]string {
+	m := make(map[int]string, len(typeNames))
+	for name, n := range typeNames {
+		m[n] = name
+	}
+	return m
+}()
 
 // TypeAlias resolves a $type alias name to its BSON type number. ok is false
 // for unknown names; "number" is not an alias of a single type and is
