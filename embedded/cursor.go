@@ -111,7 +111,7 @@ func (s *Server) newCursor(ctx context.Context, req *request, ns string, src cur
 	}
 	pbrt := cur.postBatchResumeToken(docs)
 	id := int64(0)
-	if cur.done || opts.SingleBatch {
+	if (cur.done && len(cur.pending) == 0) || opts.SingleBatch {
 		src.Close()
 	} else {
 		r := s.cursors
