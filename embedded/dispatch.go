@@ -103,15 +103,18 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 		}
 		if act.errorCode != nil {
 			fe := errorf(*act.errorCode, codeName(*act.errorCode), "Failing command via 'failCommand' failpoint")
-			if act.labels != nil {
+			switch {
+			case act.labels != nil:
 				fe.Labels = append([]string{}, act.labels...)
-			} else {
+			case req.Name == "getMore" && !act.afterCheckout:
+				// failCommand fails getMore before it finds its cursor, so
+				// MongoDB cannot tell it is a change stream: no label.
+			default:
 				s.addServerLabels(fe, req, info)
 			}
-			if req.Name == "getMore" {
-				// The failed getMore destroys its cursor, as a failing
-				// getMore does on MongoDB.
-				s.cursors.killForFailedGetMore(req)
+			if act.afterCheckout {
+				// An error inside getMore destroys the cursor, as on MongoDB.
+				defer s.cursors.killForFailedGetMore(req)
 			}
 			return s.finishReply(nil, fe)
 		}

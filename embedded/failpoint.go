@@ -35,8 +35,12 @@ type failpoint struct {
 
 // failAction is what a matching command suffers.
 type failAction struct {
-	closeConn bool
-	errorCode *int32
+	// afterCheckout is set for failGetMoreAfterCursorCheckout: the error
+	// happens inside getMore, so the cursor dies and change-stream labels
+	// apply. failCommand fails a command before it starts.
+	afterCheckout bool
+	closeConn     bool
+	errorCode     *int32
 	// labels, when non-nil, replace the labels the server would add.
 	labels    []string
 	blockTime time.Duration
@@ -162,6 +166,7 @@ func parseFailData(body bson.D, fp *failpoint) *commandError {
 	data, _ := dv.(bson.D)
 	if fp.name == "failGetMoreAfterCursorCheckout" {
 		fp.commands["getMore"] = true
+		fp.act.afterCheckout = true
 	}
 	for _, e := range data {
 		switch e.Key {
