@@ -1,0 +1,342 @@
+package listen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/resume"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// HandlerFailurePolicy is what happens when the handler still fails for an
+// event after all retries (or the event does not decode).
+type HandlerFailurePolicy int
+
+const (
+	// HandlerFailureStop ends the subscription; Err wraps ErrHandler. The
+	// checkpoint stays before the event, so a restart retries it.
+	HandlerFailureStop HandlerFailurePolicy = iota
+	// HandlerFailureSkip reports the event to the error handler and moves on.
+	HandlerFailureSkip
+)
+
+// HistoryLostPolicy is what happens on error 286 (the resume point is no
+// longer in the server's oplog).
+type HistoryLostPolicy int
+
+const (
+	// HistoryLostFail ends the subscription (or fails Listen) with
+	// ErrHistoryLost. Nothing is skipped silently; an operator decides.
+	HistoryLostFail HistoryLostPolicy = iota
+	// HistoryLostRestartFromNow reopens the stream at the current time and
+	// reports the gap (Config.OnGap and a *GapError to the error handler).
+	HistoryLostRestartFromNow
+	// HistoryLostResnapshot reopens the stream at the current time, then
+	// delivers every current document of the collection as a Snapshot event
+	// before the events that follow the reopen. Handlers must treat Snapshot
+	// events as upserts; deletions inside the gap are not reported.
+	HistoryLostResnapshot
+)
+
+// InvalidatePolicy is what happens after an invalidate event (the collection
+// was dropped or renamed).
+type InvalidatePolicy int
+
+const (
+	// InvalidateStop delivers the invalidate event and ends the subscription
+	// with ErrInvalidated.
+	InvalidateStop InvalidatePolicy = iota
+	// InvalidateContinue delivers the invalidate event and keeps listening
+	// on the collection name (startAfter the invalidate token), e.g. to
+	// follow a collection that is dropped and recreated.
+	InvalidateContinue
+)
+
+// SlowListenerPolicy is what the shared stream does when a listener's buffer
+// is full.
+type SlowListenerPolicy int
+
+const (
+	// SlowListenerBlock makes the shared stream wait for the slow listener.
+	// Nothing is lost, but every listener sharing the stream (and the
+	// server cursor) slows to the slowest one's pace.
+	SlowListenerBlock SlowListenerPolicy = iota
+	// SlowListenerFail ends the slow listener with ErrSlowListener so that
+	// the others are not held back. Its checkpoint stays at the last handled
+	// event, so a restart on the same store loses nothing.
+	SlowListenerFail
+)
+
+// Handler handles one event. id is documentKey._id as a string (see
+// DocumentID). Returning an error triggers the retry policy.
+type Handler[T any] func(ctx context.Context, id string, ev *ChangeEvent[T]) error
+
+// Config configures one subscription. Zero values take the stated defaults.
+type Config struct {
+	// OperationTypes delivered to the handler. Default: all.
+	OperationTypes []OperationType
+	// Filter is a query on document fields, evaluated in process against the
+	// event's fullDocument, else its fullDocumentBeforeChange, else its
+	// documentKey (so filters on _id work for deletes). Events without such a
+	// document never match a filter on other fields. Default: none.
+	Filter bson.D
+	// Pipeline is appended to the server-side $changeStream pipeline.
+	// Listeners only share a server stream when their pipelines are equal.
+	Pipeline mongo.Pipeline
+	// FullDocument is the server-side fullDocument option. Default: the
+	// server default, except updateLookup when Filter is set (a filter
+	// needs the document of update events).
+	FullDocument options.FullDocument
+	// FullDocumentBeforeChange is the server-side pre-image option.
+	// Default: off.
+	FullDocumentBeforeChange options.FullDocument
+	// ErrorHandler receives every error the subscription survives
+	// (reconnects, skipped events, failed checkpoints, gaps) and the error
+	// that ends it. It runs on the listener's goroutine; keep it quick.
+	ErrorHandler func(error)
+	// OnGap is called (before ErrorHandler) when history was lost and the
+	// listener continues under HistoryLostRestartFromNow/Resnapshot.
+	OnGap func(Gap)
+	// Store and StoreKey enable checkpoints: with a stored token the stream
+	// starts after it; tokens are saved only after the handler succeeded.
+	Store    resume.Store
+	StoreKey string
+	// CheckpointEvery saves after this many handled events. Default 100.
+	CheckpointEvery int
+	// CheckpointInterval saves pending progress at least this often.
+	// Default 1s.
+	CheckpointInterval time.Duration
+	// HandlerAttempts is how many times an event is tried. Default 3.
+	HandlerAttempts int
+	// HandlerBackoff returns the wait policy between attempts. Default:
+	// exponential from 50ms, at most 2s.
+	HandlerBackoff func() backoff.BackOff
+	// OnHandlerFailure applies after the last attempt. Default Stop.
+	OnHandlerFailure HandlerFailurePolicy
+	// HistoryLost is the 286 policy. Default HistoryLostFail.
+	HistoryLost HistoryLostPolicy
+	// Invalidate is the invalidate policy. Default InvalidateStop.
+	Invalidate InvalidatePolicy
+	// Concurrency runs up to this many handlers at once, events of one
+	// document always in order on one worker. The checkpoint only covers the
+	// contiguous prefix of completed events. Default 1.
+	Concurrency int
+	// BufferSize bounds the events queued for this listener. Default 256.
+	BufferSize int
+	// SlowListener applies when the buffer is full. Default Block.
+	SlowListener SlowListenerPolicy
+	// ReconnectBackoff returns the reconnect policy for the shared stream.
+	// Default: exponential from 100ms to 5s with jitter, retrying forever.
+	// Only the first listener's policy of a shared stream is used.
+	ReconnectBackoff func() backoff.BackOff
+	// MaxAwaitTime bounds each getMore; idle progress (postBatchResumeToken)
+	// is observed at this pace. Default 1s. Part of the sharing key.
+	MaxAwaitTime time.Duration
+	// Hub shares server streams between listeners. Default: a private hub
+	// (no sharing). model.Model passes its own hub.
+	Hub *Hub
+	// Logger receives debug and warning logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Option modifies a Config.
+type Option func(*Config)
+
+// WithOperationTypes delivers only these operation types.
+func WithOperationTypes(types ...OperationType) Option {
+	return func(c *Config) { c.OperationTypes = append(c.OperationTypes, types...) }
+}
+
+// WithFilter delivers only events whose document matches filter (see
+// Config.Filter for which document is tested).
+func WithFilter(filter bson.D) Option { return func(c *Config) { c.Filter = filter } }
+
+// WithPipeline appends stages after $changeStream on the server.
+func WithPipeline(p mongo.Pipeline) Option { return func(c *Config) { c.Pipeline = p } }
+
+// WithFullDocument sets the server's fullDocument option.
+func WithFullDocument(fd options.FullDocument) Option {
+	return func(c *Config) { c.FullDocument = fd }
+}
+
+// WithFullDocumentBeforeChange sets the server's fullDocumentBeforeChange option.
+func WithFullDocumentBeforeChange(fd options.FullDocument) Option {
+	return func(c *Config) { c.FullDocumentBeforeChange = fd }
+}
+
+// WithErrorHandler sets Config.ErrorHandler.
+func WithErrorHandler(f func(error)) Option { return func(c *Config) { c.ErrorHandler = f } }
+
+// WithGapHandler sets Config.OnGap.
+func WithGapHandler(f func(Gap)) Option { return func(c *Config) { c.OnGap = f } }
+
+// WithResumeStore checkpoints to store under key.
+func WithResumeStore(store resume.Store, key string) Option {
+	return func(c *Config) { c.Store, c.StoreKey = store, key }
+}
+
+// WithCheckpoint sets the checkpoint batch: every n events or interval d.
+func WithCheckpoint(n int, d time.Duration) Option {
+	return func(c *Config) { c.CheckpointEvery, c.CheckpointInterval = n, d }
+}
+
+// WithHandlerRetry sets attempts per event, the wait between attempts (nil
+// keeps the default) and what happens after the last one.
+func WithHandlerRetry(attempts int, b func() backoff.BackOff, then HandlerFailurePolicy) Option {
+	return func(c *Config) {
+		c.HandlerAttempts, c.OnHandlerFailure = attempts, then
+		if b != nil {
+			c.HandlerBackoff = b
+		}
+	}
+}
+
+// WithHistoryLostPolicy sets the 286 policy.
+func WithHistoryLostPolicy(p HistoryLostPolicy) Option { return func(c *Config) { c.HistoryLost = p } }
+
+// WithInvalidatePolicy sets the invalidate policy.
+func WithInvalidatePolicy(p InvalidatePolicy) Option { return func(c *Config) { c.Invalidate = p } }
+
+// WithConcurrency sets Config.Concurrency.
+func WithConcurrency(n int) Option { return func(c *Config) { c.Concurrency = n } }
+
+// WithBuffer sets the listener's buffer size and its full-buffer policy.
+func WithBuffer(size int, p SlowListenerPolicy) Option {
+	return func(c *Config) { c.BufferSize, c.SlowListener = size, p }
+}
+
+// WithReconnectBackoff sets Config.ReconnectBackoff.
+func WithReconnectBackoff(f func() backoff.BackOff) Option {
+	return func(c *Config) { c.ReconnectBackoff = f }
+}
+
+// WithMaxAwaitTime sets Config.MaxAwaitTime.
+func WithMaxAwaitTime(d time.Duration) Option { return func(c *Config) { c.MaxAwaitTime = d } }
+
+// WithHub shares server streams through h.
+func WithHub(h *Hub) Option { return func(c *Config) { c.Hub = h } }
+
+// WithLogger sets Config.Logger.
+func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
+
+// WithConfig replaces the whole configuration; later options still apply.
+func WithConfig(cfg Config) Option { return func(c *Config) { *c = cfg } }
+
+// WithDefaults returns a copy of c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = 100
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = time.Second
+	}
+	if c.HandlerAttempts == 0 {
+		c.HandlerAttempts = 3
+	}
+	if c.HandlerBackoff == nil {
+		c.HandlerBackoff = func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval = 50 * time.Millisecond
+			b.MaxInterval = 2 * time.Second
+			b.MaxElapsedTime = 0
+			return b
+		}
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = 1
+	}
+	if c.BufferSize == 0 {
+		c.BufferSize = 256
+	}
+	if c.ReconnectBackoff == nil {
+		c.ReconnectBackoff = func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval = 100 * time.Millisecond
+			b.MaxInterval = 5 * time.Second
+			b.RandomizationFactor = 0.5
+			b.MaxElapsedTime = 0
+			return b
+		}
+	}
+	if c.MaxAwaitTime == 0 {
+		c.MaxAwaitTime = time.Second
+	}
+	if c.FullDocument == "" && len(c.Filter) > 0 {
+		c.FullDocument = options.UpdateLookup
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.CheckpointEvery < 0 {
+		bad("CheckpointEvery is %d, must be >= 1", c.CheckpointEvery)
+	}
+	if c.CheckpointInterval < 0 {
+		bad("CheckpointInterval is %v, must be > 0", c.CheckpointInterval)
+	}
+	if c.HandlerAttempts < 1 {
+		bad("HandlerAttempts is %d, must be >= 1", c.HandlerAttempts)
+	}
+	if c.Concurrency < 1 {
+		bad("Concurrency is %d, must be >= 1", c.Concurrency)
+	}
+	if c.BufferSize < 1 {
+		bad("BufferSize is %d, must be >= 1", c.BufferSize)
+	}
+	if c.MaxAwaitTime < 0 {
+		bad("MaxAwaitTime is %v, must be > 0", c.MaxAwaitTime)
+	}
+	if (c.Store == nil) != (c.StoreKey == "") {
+		bad("WithResumeStore needs both a store and a non-empty key")
+	}
+	if c.StoreKey != "" {
+		if err := resume.CheckKey(c.StoreKey); err != nil {
+			bad("resume key: %v", err)
+		}
+	}
+	for _, t := range c.OperationTypes {
+		switch t {
+		case Insert, Update, Replace, Delete, Drop, Rename, DropDatabase, Invalidate:
+		default:
+			bad("unknown operation type %q", t)
+		}
+	}
+	switch c.FullDocument {
+	case "", options.Default, options.UpdateLookup, options.WhenAvailable, options.Required:
+	default:
+		bad("FullDocument %q is not default, updateLookup, whenAvailable or required", c.FullDocument)
+	}
+	switch c.FullDocumentBeforeChange {
+	case "", options.Off, options.WhenAvailable, options.Required:
+	default:
+		bad("FullDocumentBeforeChange %q is not off, whenAvailable or required", c.FullDocumentBeforeChange)
+	}
+	if c.HistoryLost < HistoryLostFail || c.HistoryLost > HistoryLostResnapshot {
+		bad("unknown HistoryLostPolicy %d", c.HistoryLost)
+	}
+	if c.Invalidate < InvalidateStop || c.Invalidate > InvalidateContinue {
+		bad("unknown InvalidatePolicy %d", c.Invalidate)
+	}
+	if c.SlowListener < SlowListenerBlock || c.SlowListener > SlowListenerFail {
+		bad("unknown SlowListenerPolicy %d", c.SlowListener)
+	}
+	if c.OnHandlerFailure < HandlerFailureStop || c.OnHandlerFailure > HandlerFailureSkip {
+		bad("unknown HandlerFailurePolicy %d", c.OnHandlerFailure)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("listen: invalid config: %w", err)
+	}
+	return nil
+}

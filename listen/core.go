@@ -1,0 +1,462 @@
+package listen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+type itemKind uint8
+
+const (
+	itemEvent itemKind = iota
+	itemProgress
+	itemHistoryLost
+	itemSnapshot
+)
+
+// item is what flows from the shared stream into a listener's buffer.
+type item struct {
+	kind  itemKind
+	ev    *parsedEvent // itemEvent
+	token bson.Raw     // itemProgress
+	raw   bson.Raw     // itemSnapshot: the document
+	err   error        // itemHistoryLost
+	gap   Gap          // itemHistoryLost
+}
+
+// deliverFunc decodes an item into the listener's type and calls its handler.
+type deliverFunc func(ctx context.Context, it *item) error
+
+// core is one listener. Its run goroutine owns the checkpoint state; worker
+// goroutines run the handler.
+type core struct {
+	cfg     Config
+	coll    *mongo.Collection
+	filter  *eventFilter
+	deliver deliverFunc
+	hub     *Hub
+	parent  context.Context
+
+	stream        *stream
+	reconnectBase uint64
+
+	ch       chan *item
+	stopReq  chan struct{}
+	stopOnce sync.Once
+	killCh   chan error
+	quit     chan struct{} // closed when run stops consuming ch
+	abort    chan struct{} // closed to cut handler retries short
+	done     chan struct{}
+	err      error
+	finalErr error // final checkpoint failure, returned by Unsubscribe
+
+	errMu sync.Mutex // serialises ErrorHandler calls
+
+	statsMu sync.Mutex
+	stats   Stats
+	savedAt time.Time
+
+	// Checkpoint state, owned by run.
+	pending   bson.Raw
+	pendingCT bson.Timestamp
+	dirty     bool
+	sinceSave int
+	saved     bson.Raw
+	lastCT    bson.Timestamp
+	queue     []slot // in-flight and completed-but-uncommitted items, by seq
+	base      uint64 // seq of queue[0]
+	nextSeq   uint64
+	stopAtSeq uint64 // invalidate under InvalidateStop: stop once committed
+	stopAtErr error
+	hasStopAt bool
+}
+
+type slot struct {
+	done  bool
+	token bson.Raw
+	ct    bson.Timestamp
+}
+
+type result struct {
+	seq uint64
+	err error // non-nil: handler exhausted under HandlerFailureStop
+}
+
+type task struct {
+	seq uint64
+	it  *item
+}
+
+func newCore(parent context.Context, coll *mongo.Collection, cfg Config, f *eventFilter, d deliverFunc, hub *Hub) *core {
+	return &core{
+		cfg: cfg, coll: coll, filter: f, deliver: d, hub: hub, parent: parent,
+		ch:      make(chan *item, cfg.BufferSize),
+		stopReq: make(chan struct{}),
+		killCh:  make(chan error, 1),
+		quit:    make(chan struct{}),
+		abort:   make(chan struct{}),
+		done:    make(chan struct{}),
+		savedAt: time.Now(),
+	}
+}
+
+func (l *core) accepts(ev *parsedEvent) bool {
+	return ev.op == Invalidate || l.filter.accepts(ev)
+}
+
+func (l *core) wantsHandler(op OperationType) bool {
+	return l.filter.ops == nil || l.filter.ops[op]
+}
+
+// offer queues it, applying the slow-listener policy when the buffer is full.
+func (l *core) offer(ctx context.Context, it *item) {
+	select {
+	case l.ch <- it:
+		return
+	case <-l.quit:
+		return
+	default:
+	}
+	if l.cfg.SlowListener == SlowListenerFail {
+		l.kill(fmt.Errorf("%w: %d events buffered", ErrSlowListener, cap(l.ch)))
+		return
+	}
+	select {
+	case l.ch <- it:
+	case <-l.quit:
+	case <-ctx.Done():
+	}
+}
+
+// offerProgress never blocks: progress is advisory and a later event or
+// progress marker carries it anyway.
+func (l *core) offerProgress(token bson.Raw) {
+	if token == nil {
+		return
+	}
+	select {
+	case l.ch <- &item{kind: itemProgress, token: token}:
+	default:
+	}
+}
+
+func (l *core) kill(err error) {
+	select {
+	case l.killCh <- err:
+	default: // already dying
+	}
+}
+
+func (l *core) report(err error) {
+	l.statsMu.Lock()
+	l.stats.Errors++
+	l.statsMu.Unlock()
+	l.cfg.Logger.Warn("listener error", "err", err)
+	if l.cfg.ErrorHandler != nil {
+		l.errMu.Lock()
+		defer l.errMu.Unlock()
+		l.cfg.ErrorHandler(err)
+	}
+}
+
+func (l *core) requestStop() { l.stopOnce.Do(func() { close(l.stopReq) }) }
+
+// run is the listener's main loop.
+func (l *core) run() {
+	n := l.cfg.Concurrency
+	perWorker := l.cfg.BufferSize/n + 1
+	results := make(chan result, n*(perWorker+1))
+	workers := make([]chan task, n)
+	var wg sync.WaitGroup
+	for i := range workers {
+		workers[i] = make(chan task, perWorker)
+		wg.Add(1)
+		go l.worker(workers[i], results, &wg)
+	}
+	ticker := time.NewTicker(l.cfg.CheckpointInterval)
+	defer ticker.Stop()
+
+	var reason error
+	// submit hands a task to its worker; false means the loop must stop.
+	submit := func(t task) bool {
+		w := 0
+		if n > 1 && t.it.kind != itemHistoryLost {
+			w = l.workerFor(t.it, n)
+		}
+		for {
+			select {
+			case workers[w] <- t:
+				return true
+			case r := <-results:
+				if err := l.complete(r); err != nil {
+					reason = err
+					return false
+				}
+			case <-l.stopReq:
+				return false
+			case err := <-l.killCh:
+				reason = err
+				return false
+			case <-l.parent.Done():
+				reason = l.parent.Err()
+				return false
+			}
+		}
+	}
+
+loop:
+	for {
+		if l.hasStopAt && l.base > l.stopAtSeq {
+			reason = l.stopAtErr
+			break
+		}
+		select {
+		case <-l.stopReq:
+			break loop
+		case err := <-l.killCh:
+			reason = err
+			break loop
+		case <-l.parent.Done():
+			reason = l.parent.Err()
+			break loop
+		case r := <-results:
+			if err := l.complete(r); err != nil {
+				reason = err
+				break loop
+			}
+			l.maybeCheckpoint(false)
+		case <-ticker.C:
+			l.maybeCheckpoint(true)
+		case it := <-l.ch:
+			switch it.kind {
+			case itemProgress:
+				l.enqueue(it.token, bson.Timestamp{}, true)
+			case itemEvent:
+				seq := l.enqueue(it.ev.token, it.ev.clusterTime, false)
+				if it.ev.op == Invalidate && l.cfg.Invalidate == InvalidateStop {
+					l.hasStopAt, l.stopAtSeq = true, seq
+					l.stopAtErr = fmt.Errorf("%w: collection %s.%s", ErrInvalidated, l.coll.Database().Name(), l.coll.Name())
+				}
+				if !submit(task{seq: seq, it: it}) {
+					break loop
+				}
+			case itemHistoryLost:
+				if err := l.historyLost(it, submit); err != nil {
+					if err != errLoopStop {
+						reason = err
+					}
+					break loop
+				}
+			}
+			l.maybeCheckpoint(false)
+		}
+	}
+
+	// Shut down: no new work, let in-flight handlers finish (retries are
+	// cut short), record what completed, leave the stream, save.
+	close(l.quit)
+	close(l.abort)
+	for _, w := range workers {
+		close(w)
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if err := l.complete(r); err != nil && reason == nil {
+			reason = err
+		}
+	}
+	if l.stream != nil {
+		l.hub.leave(l.stream, l)
+	}
+	l.finalErr = l.checkpoint()
+	if reason != nil {
+		l.report(reason)
+	}
+	l.err = reason
+	close(l.done)
+}
+
+func (l *core) workerFor(it *item, n int) int {
+	var key []byte
+	switch it.kind {
+	case itemEvent:
+		key = it.ev.docKey
+	case itemSnapshot:
+		if v, err := it.raw.LookupErr("_id"); err == nil {
+			key = v.Value
+		}
+	}
+	h := fnv.New32a()
+	_, _ = h.Write(key)
+	return int(h.Sum32() % uint32(n))
+}
+
+// enqueue assigns the next sequence number. Progress markers complete at
+// once; they are committed when everything before them has completed.
+func (l *core) enqueue(token bson.Raw, ct bson.Timestamp, done bool) uint64 {
+	seq := l.nextSeq
+	l.nextSeq++
+	l.queue = append(l.queue, slot{done: done, token: token, ct: ct})
+	if done {
+		l.advance()
+	}
+	return seq
+}
+
+func (l *core) complete(r result) error {
+	if r.err == errAborted {
+		return nil
+	}
+	if r.err != nil {
+		return r.err
+	}
+	i := int(r.seq - l.base)
+	if i < 0 || i >= len(l.queue) {
+		return nil
+	}
+	l.queue[i].done = true
+	l.advance()
+	return nil
+}
+
+// advance commits the contiguous completed prefix.
+func (l *core) advance() {
+	k := 0
+	for k < len(l.queue) && l.queue[k].done {
+		s := l.queue[k]
+		if s.token != nil {
+			l.pending = s.token
+			l.dirty = true
+			l.sinceSave++
+		}
+		if s.ct != (bson.Timestamp{}) {
+			l.pendingCT = s.ct
+		}
+		k++
+	}
+	if k > 0 {
+		l.queue = append(l.queue[:0], l.queue[k:]...)
+		l.base += uint64(k)
+	}
+}
+
+func (l *core) maybeCheckpoint(timer bool) {
+	if !l.dirty || (!timer && l.sinceSave < l.cfg.CheckpointEvery) {
+		return
+	}
+	if err := l.checkpoint(); err != nil {
+		l.report(err)
+	}
+}
+
+func (l *core) checkpoint() error {
+	if !l.dirty || l.cfg.Store == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.parent), 10*time.Second)
+	defer cancel()
+	if err := l.cfg.Store.Save(ctx, l.cfg.StoreKey, l.pending); err != nil {
+		return fmt.Errorf("listen: checkpoint %q: %w", l.cfg.StoreKey, err)
+	}
+	l.saved = l.pending
+	l.dirty = false
+	l.sinceSave = 0
+	l.statsMu.Lock()
+	l.savedAt = time.Now()
+	l.stats.Checkpoints++
+	l.statsMu.Unlock()
+	return nil
+}
+
+func (l *core) worker(tasks <-chan task, results chan<- result, wg *sync.WaitGroup) {
+	defer wg.Done()
+	for t := range tasks {
+		err := l.handle(t.it)
+		if err != nil {
+			results <- result{seq: t.seq, err: err}
+			continue
+		}
+		results <- result{seq: t.seq}
+	}
+}
+
+// handle runs the handler for one item under the retry policy. It returns a
+// non-nil error only when the subscription must stop.
+func (l *core) handle(it *item) error {
+	if it.kind == itemEvent && !l.wantsHandler(it.ev.op) {
+		return nil // an invalidate the handler did not ask for
+	}
+	bo := l.cfg.HandlerBackoff()
+	var err error
+	attempts := 0
+	for {
+		attempts++
+		err = l.call(it)
+		if err == nil {
+			l.delivered(it)
+			return nil
+		}
+		var de *DecodeError
+		if errors.As(err, &de) || attempts >= l.cfg.HandlerAttempts {
+			break
+		}
+		wait := bo.NextBackOff()
+		if wait < 0 {
+			break
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+			continue
+		case <-l.abort:
+			t.Stop()
+			// Stopping mid-retry: the event stays unhandled and
+			// uncheckpointed; a restart delivers it again.
+			return errAborted
+		}
+	}
+	he := &HandlerError{Attempts: attempts, Err: err}
+	switch it.kind {
+	case itemEvent:
+		he.Token, he.Raw = it.ev.token, it.ev.raw
+	case itemSnapshot:
+		he.Raw = it.raw
+	}
+	if l.cfg.OnHandlerFailure == HandlerFailureSkip {
+		l.report(he)
+		return nil
+	}
+	return he
+}
+
+var errAborted = errors.New("listen: stopped during handler retry")
+
+func (l *core) call(it *item) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return l.deliver(l.parent, it)
+}
+
+func (l *core) delivered(it *item) {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	l.stats.Delivered++
+	if it.kind == itemEvent {
+		l.stats.LastClusterTime = it.ev.clusterTime
+		if !it.ev.wallTime.IsZero() {
+			l.stats.Lag = time.Since(it.ev.wallTime)
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package listen
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// OperationType is a change event's operationType.
+type OperationType string
+
+// Operation types MongoDB reports on a collection change stream, plus
+// Snapshot, which this package synthesises for the Resnapshot history-lost
+// policy.
+const (
+	Insert       OperationType = "insert"
+	Update       OperationType = "update"
+	Replace      OperationType = "replace"
+	Delete       OperationType = "delete"
+	Drop         OperationType = "drop"
+	Rename       OperationType = "rename"
+	DropDatabase OperationType = "dropDatabase"
+	Invalidate   OperationType = "invalidate"
+	// Snapshot events carry a current document read from the collection
+	// after the change history was lost (HistoryLostResnapshot). They have
+	// no resume token and no cluster time.
+	Snapshot OperationType = "snapshot"
+)
+
+// Namespace is a database and collection name.
+type Namespace struct {
+	DB   string `bson:"db"`
+	Coll string `bson:"coll"`
+}
+
+func (n Namespace) String() string { return n.DB + "." + n.Coll }
+
+// UpdateDescription is what an update event changed.
+type UpdateDescription struct {
+	// UpdatedFields maps dotted paths to their new values.
+	UpdatedFields bson.Raw `bson:"updatedFields"`
+	// RemovedFields lists dotted paths that were removed.
+	RemovedFields []string `bson:"removedFields"`
+	// TruncatedArrays lists arrays shortened in place.
+	TruncatedArrays []TruncatedArray `bson:"truncatedArrays"`
+}
+
+// TruncatedArray is an array an update shortened to NewSize elements.
+type TruncatedArray struct {
+	Field   string `bson:"field"`
+	NewSize int32  `bson:"newSize"`
+}
+
+// ChangeEvent is one change, with the document decoded into T.
+//
+// The event and everything it references are owned by the handler; they are
+// never reused by the listener after the handler returns.
+type ChangeEvent[T any] struct {
+	// ID is the event's resume token.
+	ID bson.Raw
+	// OperationType says what happened.
+	OperationType OperationType
+	// ClusterTime is the commit time of the operation.
+	ClusterTime bson.Timestamp
+	// WallTime is the server's wall clock at commit (zero if the server did
+	// not send it).
+	WallTime time.Time
+	// NS is the namespace the event happened in.
+	NS Namespace
+	// To is the new namespace of a rename event.
+	To *Namespace
+	// DocumentKey is {_id: ...} (plus the shard key on sharded clusters).
+	DocumentKey bson.Raw
+	// FullDocument is the post-image: always for inserts and replaces, for
+	// updates with WithFullDocument, nil when the server sent none or null.
+	FullDocument *T
+	// FullDocumentBeforeChange is the pre-image when requested and available.
+	FullDocumentBeforeChange *T
+	// UpdateDescription is set on update events.
+	UpdateDescription *UpdateDescription
+	// Raw is the event as the server sent it.
+	Raw bson.Raw
+}
+
+// wireEvent is the shape of an event on the wire; documents stay raw so that
+// they are decoded into T only once.
+type wireEvent struct {
+	ID                       bson.Raw           `bson:"_id"`
+	OperationType            OperationType      `bson:"operationType"`
+	ClusterTime              bson.Timestamp     `bson:"clusterTime"`
+	WallTime                 bson.DateTime      `bson:"wallTime"`
+	NS                       Namespace          `bson:"ns"`
+	To                       *Namespace         `bson:"to"`
+	DocumentKey              bson.Raw           `bson:"documentKey"`
+	FullDocument             bson.RawValue      `bson:"fullDocument"`
+	FullDocumentBeforeChange bson.RawValue      `bson:"fullDocumentBeforeChange"`
+	UpdateDescription        *UpdateDescription `bson:"updateDescription"`
+}
+
+// DecodeError reports an event that could not be decoded into the listener's
+// document type. Raw holds the event bytes.
+type DecodeError struct {
+	Raw bson.Raw
+	Err error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("listen: cannot decode change event %s: %v", e.Raw.String(), e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// decodeEvent turns raw (owned by the caller, never reused) into an event.
+func decodeEvent[T any](raw bson.Raw) (*ChangeEvent[T], error) {
+	var w wireEvent
+	if err := bson.Unmarshal(raw, &w); err != nil {
+		return nil, &DecodeError{Raw: raw, Err: err}
+	}
+	ev := &ChangeEvent[T]{
+		ID:                w.ID,
+		OperationType:     w.OperationType,
+		ClusterTime:       w.ClusterTime,
+		NS:                w.NS,
+		To:                w.To,
+		DocumentKey:       w.DocumentKey,
+		UpdateDescription: w.UpdateDescription,
+		Raw:               raw,
+	}
+	if w.WallTime != 0 {
+		ev.WallTime = w.WallTime.Time()
+	}
+	var err error
+	if ev.FullDocument, err = decodeDoc[T](w.FullDocument); err != nil {
+		return nil, &DecodeError{Raw: raw, Err: fmt.Errorf("fullDocument: %w", err)}
+	}
+	if ev.FullDocumentBeforeChange, err = decodeDoc[T](w.FullDocumentBeforeChange); err != nil {
+		return nil, &DecodeError{Raw: raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
+	}
+	return ev, nil
+}
+
+func decodeDoc[T any](v bson.RawValue) (*T, error) {
+	if v.Type != bson.TypeEmbeddedDocument {
+		return nil, nil
+	}
+	t := new(T)
+	if err := bson.Unmarshal(v.Value, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// DocumentID renders documentKey._id the way handlers receive it: an
+// ObjectID as hex, a string as itself, anything else as canonical extended
+// JSON. It returns "" when the key has no _id.
+func DocumentID(documentKey bson.Raw) string {
+	v, err := documentKey.LookupErr("_id")
+	if err != nil {
+		return ""
+	}
+	return idString(v)
+}
+
+func idString(v bson.RawValue) string {
+	if oid, ok := v.ObjectIDOK(); ok {
+		return oid.Hex()
+	}
+	if s, ok := v.StringValueOK(); ok {
+		return s
+	}
+	b, err := bson.MarshalExtJSON(bson.D{{Key: "v", Value: v}}, true, false)
+	if err != nil {
+		return v.String()
+	}
+	s := strings.TrimPrefix(string(b), `{"v":`)
+	return strings.TrimSuffix(s, "}")
+}

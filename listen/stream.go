@@ -1,0 +1,358 @@
+package listen
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// stream owns one server change stream and fans its events out. Only its run
+// goroutine touches cs (the driver's ChangeStream is not goroutine-safe),
+// and every event is copied out of cs.Current before the next call.
+type stream struct {
+	hub       *Hub
+	key       streamKey
+	coll      *mongo.Collection
+	pipeline  mongo.Pipeline
+	fullDoc   options.FullDocument
+	before    options.FullDocument
+	maxAwait  time.Duration
+	reconnect func() backoff.BackOff
+	logger    *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu         sync.Mutex
+	listeners  []*core // copy-on-write: dispatch reads a snapshot
+	dispatched bool
+	closed     bool
+	startToken bson.Raw
+
+	reconnects atomic.Uint64
+
+	// Owned by the run goroutine (and by join before run starts).
+	cs          *mongo.ChangeStream
+	resumeToken bson.Raw
+}
+
+func newStream(h *Hub, key streamKey, coll *mongo.Collection, cfg *Config, startToken bson.Raw) *stream {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &stream{
+		hub: h, key: key, coll: coll,
+		pipeline:    cfg.Pipeline,
+		fullDoc:     cfg.FullDocument,
+		before:      cfg.FullDocumentBeforeChange,
+		maxAwait:    cfg.MaxAwaitTime,
+		reconnect:   cfg.ReconnectBackoff,
+		logger:      cfg.Logger,
+		ctx:         ctx,
+		cancel:      cancel,
+		done:        make(chan struct{}),
+		startToken:  startToken,
+		resumeToken: startToken,
+	}
+}
+
+func (s *stream) tryAdd(l *core, startToken bson.Raw) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if startToken != nil && (s.dispatched || !bytes.Equal(startToken, s.startToken)) {
+		return false
+	}
+	s.listeners = append(slices.Clip(s.listeners), l)
+	l.stream = s
+	l.reconnectBase = s.reconnects.Load()
+	return true
+}
+
+// remove reports whether l was the last listener (the stream is then closed
+// to newcomers).
+func (s *stream) remove(l *core) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.listeners, l)
+	if i >= 0 {
+		s.listeners = slices.Delete(slices.Clone(s.listeners), i, i+1)
+	}
+	if len(s.listeners) == 0 && !s.closed {
+		s.closed = true
+		return true
+	}
+	return false
+}
+
+func (s *stream) snapshot() []*core {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dispatched = true
+	return s.listeners
+}
+
+func (s *stream) openInitial(ctx context.Context) error {
+	// The caller's context bounds the initial aggregate; the stream's own
+	// context takes over once run starts.
+	return s.open(ctx, s.resumeToken)
+}
+
+func (s *stream) open(ctx context.Context, token bson.Raw) error {
+	o := options.ChangeStream().SetMaxAwaitTime(s.maxAwait)
+	if s.fullDoc != "" {
+		o.SetFullDocument(s.fullDoc)
+	}
+	if s.before != "" {
+		o.SetFullDocumentBeforeChange(s.before)
+	}
+	if token != nil {
+		// startAfter resumes after ordinary events and after invalidates.
+		o.SetStartAfter(token)
+	}
+	pipeline := s.pipeline
+	if pipeline == nil {
+		pipeline = mongo.Pipeline{}
+	}
+	cs, err := s.coll.Watch(ctx, pipeline, o)
+	if err != nil {
+		return err
+	}
+	s.cs = cs
+	if t := cs.ResumeToken(); t != nil {
+		s.resumeToken = clone(t)
+	}
+	return nil
+}
+
+func (s *stream) closeCS() {
+	if s.cs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = s.cs.Close(ctx)
+		cancel()
+		s.cs = nil
+	}
+}
+
+func (s *stream) run() {
+	defer close(s.done)
+	defer s.closeCS()
+	ctx := s.ctx
+	bo := s.reconnect()
+	attempt := 0
+	var lastProgress bson.Raw
+
+	// fail handles an error from open or next; it reports whether run
+	// should continue.
+	fail := func(err error) bool {
+		s.closeCS()
+		if ctx.Err() != nil {
+			return false
+		}
+		switch Classify(err) {
+		case Resumable:
+			attempt++
+			s.reconnects.Add(1)
+			s.logger.Warn("change stream failed, reconnecting", "ns", s.key.db+"."+s.key.coll, "attempt", attempt, "err", err)
+			wait := bo.NextBackOff()
+			if wait == backoff.Stop {
+				s.failAll(fmt.Errorf("%w after %d attempt(s): %w", ErrReconnectGaveUp, attempt, err))
+				return false
+			}
+			s.broadcastErr(&ReconnectError{Attempt: attempt, Err: err})
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return false
+			case <-t.C:
+			}
+			return true
+		case HistoryLost:
+			return s.historyLost(ctx, err)
+		default:
+			s.failAll(err)
+			return false
+		}
+	}
+
+	for ctx.Err() == nil {
+		if s.cs == nil {
+			if err := s.open(ctx, s.resumeToken); err != nil {
+				if !fail(err) {
+					return
+				}
+				continue
+			}
+			attempt = 0
+			bo.Reset()
+		}
+		if s.cs.TryNext(ctx) {
+			raw := clone(s.cs.Current)
+			s.resumeToken = clone(s.cs.ResumeToken())
+			ev := parseEvent(raw)
+			s.dispatch(ctx, ev)
+			if ev.op == Invalidate {
+				// The server closed the cursor; continue after the
+				// invalidate for listeners that want to (the others leave).
+				s.closeCS()
+				s.resumeToken = ev.token
+			}
+			continue
+		}
+		if err := s.cs.Err(); err != nil {
+			if !fail(err) {
+				return
+			}
+			continue
+		}
+		if s.cs.ID() == 0 {
+			s.closeCS()
+			continue
+		}
+		if pbrt := s.cs.ResumeToken(); pbrt != nil && !bytes.Equal(pbrt, lastProgress) {
+			lastProgress = clone(pbrt)
+			s.resumeToken = lastProgress
+			for _, l := range s.snapshot() {
+				l.offerProgress(lastProgress)
+			}
+		}
+	}
+}
+
+// historyLost reopens from now and tells every listener, each of which
+// applies its own policy.
+func (s *stream) historyLost(ctx context.Context, cause error) bool {
+	from := s.resumeToken
+	s.resumeToken = nil
+	for {
+		err := s.open(ctx, nil)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if Classify(err) != Resumable {
+			s.failAll(err)
+			return false
+		}
+		s.broadcastErr(&ReconnectError{Attempt: 1, Err: err})
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+	it := &item{kind: itemHistoryLost, err: cause, gap: Gap{FromToken: from, ToToken: s.resumeToken, Err: cause}}
+	for _, l := range s.snapshot() {
+		l.offer(ctx, it)
+	}
+	return true
+}
+
+func (s *stream) dispatch(ctx context.Context, ev *parsedEvent) {
+	it := &item{kind: itemEvent, ev: ev}
+	for _, l := range s.snapshot() {
+		if l.accepts(ev) {
+			l.offer(ctx, it)
+		} else {
+			// The listener does not want this event, but its checkpoint
+			// may move past it: a heavily filtered listener must not keep
+			// a stale token.
+			l.offerProgress(ev.token)
+		}
+	}
+}
+
+func (s *stream) broadcastErr(err error) {
+	for _, l := range s.snapshot() {
+		l.report(err)
+	}
+}
+
+func (s *stream) failAll(err error) {
+	for _, l := range s.snapshot() {
+		l.kill(err)
+	}
+}
+
+// parsedEvent is an event copied out of the driver with the fields the
+// fan-out needs. Listeners share it read-only.
+type parsedEvent struct {
+	raw         bson.Raw
+	token       bson.Raw
+	op          OperationType
+	clusterTime bson.Timestamp
+	wallTime    time.Time
+	docKey      bson.Raw
+
+	evalOnce sync.Once
+	evalDoc  bson.D
+}
+
+func parseEvent(raw bson.Raw) *parsedEvent {
+	ev := &parsedEvent{raw: raw}
+	if v, err := raw.LookupErr("_id"); err == nil {
+		if d, ok := v.DocumentOK(); ok {
+			ev.token = bson.Raw(d)
+		}
+	}
+	if v, err := raw.LookupErr("operationType"); err == nil {
+		ev.op = OperationType(v.StringValue())
+	}
+	if v, err := raw.LookupErr("clusterTime"); err == nil {
+		t, i, _ := v.TimestampOK()
+		ev.clusterTime = bson.Timestamp{T: t, I: i}
+	}
+	if v, err := raw.LookupErr("wallTime"); err == nil {
+		if dt, ok := v.DateTimeOK(); ok {
+			ev.wallTime = time.UnixMilli(dt)
+		}
+	}
+	if v, err := raw.LookupErr("documentKey"); err == nil {
+		if d, ok := v.DocumentOK(); ok {
+			ev.docKey = bson.Raw(d)
+		}
+	}
+	return ev
+}
+
+// document returns the document a WithFilter is evaluated against (see
+// Config.Filter), decoded once per event however many listeners filter.
+func (ev *parsedEvent) document() bson.D {
+	ev.evalOnce.Do(func() {
+		for _, f := range []string{"fullDocument", "fullDocumentBeforeChange", "documentKey"} {
+			v, err := ev.raw.LookupErr(f)
+			if err != nil || v.Type != bson.TypeEmbeddedDocument {
+				continue
+			}
+			var d bson.D
+			if err := bson.Unmarshal(v.Value, &d); err == nil {
+				ev.evalDoc = d
+				return
+			}
+		}
+	})
+	return ev.evalDoc
+}
+
+func clone(b bson.Raw) bson.Raw {
+	if b == nil {
+		return nil
+	}
+	return bytes.Clone(b)
+}

@@ -1,0 +1,87 @@
+package listen
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Subscription is a running listener. It runs until Unsubscribe/Stop, until
+// the context given to Listen is cancelled, or until an error it cannot
+// survive; in every case Done is closed and Err says why.
+type Subscription struct {
+	c *core
+}
+
+// Stats is a snapshot of a subscription's counters.
+type Stats struct {
+	// Delivered counts handler calls that returned nil.
+	Delivered uint64
+	// Errors counts errors passed to the error handler.
+	Errors uint64
+	// Reconnects counts reopenings of the server stream since this
+	// listener joined it.
+	Reconnects uint64
+	// Checkpoints counts successful saves to the resume store.
+	Checkpoints uint64
+	// Buffered is how many items wait in the listener's buffer.
+	Buffered int
+	// LastClusterTime is the cluster time of the last handled event.
+	LastClusterTime bson.Timestamp
+	// Lag is how long after its commit (server wallTime) the last handled
+	// event was handled.
+	Lag time.Duration
+	// TokenAge is how long ago the stored checkpoint was last written (or
+	// the subscription started, before the first write).
+	TokenAge time.Duration
+}
+
+// Done is closed when the subscription has stopped and its final checkpoint
+// was attempted.
+func (s *Subscription) Done() <-chan struct{} { return s.c.done }
+
+// Err is why the subscription stopped: nil after Unsubscribe/Stop, the
+// context's error after cancellation, otherwise an error wrapping one of
+// ErrHistoryLost, ErrInvalidated, ErrHandler, ErrSlowListener,
+// ErrReconnectGaveUp, or the server's fatal error. It is nil while running.
+func (s *Subscription) Err() error {
+	select {
+	case <-s.c.done:
+		return s.c.err
+	default:
+		return nil
+	}
+}
+
+// Unsubscribe stops the subscription, waits for the running handler(s) to
+// return and saves the final checkpoint. It returns the checkpoint error, if
+// any. Safe to call more than once and after the subscription ended.
+func (s *Subscription) Unsubscribe() error { return s.Stop(context.Background()) }
+
+// Stop is Unsubscribe bounded by ctx. If ctx ends first the subscription
+// still stops in the background.
+func (s *Subscription) Stop(ctx context.Context) error {
+	s.c.requestStop()
+	select {
+	case <-s.c.done:
+		return s.c.finalErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats returns current counters.
+func (s *Subscription) Stats() Stats {
+	c := s.c
+	c.statsMu.Lock()
+	st := c.stats
+	savedAt := c.savedAt
+	c.statsMu.Unlock()
+	st.Buffered = len(c.ch)
+	if c.stream != nil {
+		st.Reconnects = c.stream.reconnects.Load() - c.reconnectBase
+	}
+	st.TokenAge = time.Since(savedAt)
+	return st
+}
