@@ -118,41 +118,18 @@ func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
 	ops := s.ops(req)
 	var w writeReply
 	for i, doc := range docs {
-		if err := checkStorable(doc); err != nil {
+		if _, err := ops.Insert(ns, doc); err != nil {
 			if ferr := w.fail(i, err); ferr != nil {
 				return nil, ferr
 			}
-		} else if _, err := ops.Insert(ns, doc); err != nil {
-			if ferr := w.fail(i, err); ferr != nil {
-				return nil, ferr
+			if opts.ordered {
+				break
 			}
-		} else {
-			w.n++
 			continue
 		}
-		if opts.ordered {
-			break
-		}
+		w.n++
 	}
 	return w.body(false), nil
-}
-
-// checkStorable rejects _id values MongoDB refuses to store. ($-prefixed
-// field names are allowed in inserts since MongoDB 5.0.)
-func checkStorable(doc bson.D) error {
-	for _, e := range doc {
-		if e.Key == "_id" {
-			switch e.Value.(type) {
-			case bson.A:
-				return cmdError(53, "InvalidIdField", "The '_id' value cannot be of type array")
-			case bson.Regex:
-				return cmdError(53, "InvalidIdField", "The '_id' value cannot be of type regex")
-			case bson.Undefined:
-				return cmdError(53, "InvalidIdField", "The '_id' value cannot be of type undefined")
-			}
-		}
-	}
-	return nil
 }
 
 // updateStatement is one element of update.updates.
