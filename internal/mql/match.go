@@ -4,6 +4,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -1046,7 +1047,13 @@ func (p *elemMatchObjectPred) test(v any, missing bool, pos *position) bool {
 	for i, e := range arr {
 		d, ok := asDoc(e)
 		if !ok {
-			continue
+			// The server treats an array element as the document of its
+			// indexes ({"0": ..., "1": ...}); scalars never match.
+			inner, isArr := asArray(e)
+			if !isArr {
+				continue
+			}
+			d = arrayAsDoc(inner)
 		}
 		if p.m.match(d, nil) {
 			pos.set(i)
@@ -1163,4 +1170,12 @@ func (p *bitsPred) test(v any, missing bool, _ *position) bool {
 		}
 	}
 	return p.all
+}
+
+func arrayAsDoc(a bson.A) bson.D {
+	d := make(bson.D, len(a))
+	for i, v := range a {
+		d[i] = bson.E{Key: strconv.Itoa(i), Value: v}
+	}
+	return d
 }

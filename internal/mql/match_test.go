@@ -320,6 +320,8 @@ func TestMatchArrayOperators(t *testing.T) {
 		{`{"a": {"$elemMatch": {"b.c": 1}}}`, `{"a": [{"b": [{"c": 1}]}]}`, true},
 		{`{"a": {"$elemMatch": {"$or": [{"b": 1}, {"c": 1}]}}}`, `{"a": [{"c": 1}]}`, true},
 		{`{"a": {"$elemMatch": {"b": 1}}}`, `{"a": [1, 2]}`, false},
+		{`{"a": {"$elemMatch": {"1": 5}}}`, `{"a": [[4, 5]]}`, true},
+		{`{"a": {"$elemMatch": {"1": 5}}}`, `{"a": [[5, 4]]}`, false},
 		{`{"a": {"$elemMatch": {}}}`, `{"a": [{"x": 1}]}`, true},
 		{`{"a": {"$elemMatch": {}}}`, `{"a": [1]}`, false},
 		{`{"a.b": {"$elemMatch": {"$eq": 1}}}`, `{"a": [{"b": [1]}]}`, true},
