@@ -400,7 +400,9 @@ func insertAt(parent *projNode, key, full string, leaf *projNode) error {
 // part, which needs ApplyPositional with the matched array index.
 func (p *Projection) NeedsPosition() bool { return p.positional != "" }
 
-// Apply projects doc. It fails for a positional projection (use
+// Apply projects doc into a new document; doc is not modified, but the
+// result shares the nested values it keeps unchanged with doc (copy before
+// mutating either). It fails for a positional projection (use
 // ApplyPositional) and when a computed field's expression fails.
 func (p *Projection) Apply(doc bson.D) (bson.D, error) {
 	return p.ApplyPositional(doc, 0, false)
