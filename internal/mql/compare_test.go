@@ -198,3 +198,45 @@ func TestValueHelpers(t *testing.T) {
 		t.Error("TypeAlias(number) must not resolve to a single type")
 	}
 }
+
+// TestCompareTotalOrder checks that Compare is a total preorder (reflexive,
+// antisymmetric, transitive) over values chosen to stress the numeric
+// bracket (exactness near 2^53 and 2^63, decimals, NaN, signed zeros) and
+// nested documents and arrays.
+func TestCompareTotalOrder(t *testing.T) {
+	vals := []any{
+		nil, bson.Undefined{}, bson.MinKey{}, bson.MaxKey{},
+		math.NaN(), dec(t, "NaN"), math.Inf(-1), math.Inf(1), dec(t, "-Infinity"), dec(t, "Infinity"),
+		0.0, math.Copysign(0, -1), int32(0), int64(0), dec(t, "0"), dec(t, "-0"),
+		float64(1 << 53), int64(1<<53 + 1), int64(1 << 53), float64(1<<53 + 2), dec(t, "9007199254740993"),
+		int64(math.MaxInt64), int64(math.MinInt64), 9.223372036854775808e18, -9.223372036854775808e18,
+		dec(t, "9223372036854775807.5"), 0.1, dec(t, "0.1"), dec(t, "0.10000000000000000555"), int32(-7), -7.5,
+		"", "a", "ab", "b", bson.Symbol("a"),
+		bson.D{}, bson.D{{Key: "a", Value: int32(1)}}, bson.D{{Key: "a", Value: 1.0}, {Key: "b", Value: nil}},
+		bson.D{{Key: "a", Value: "x"}}, bson.D{{Key: "b", Value: int32(0)}},
+		bson.A{}, bson.A{int32(1)}, bson.A{1.0, "x"}, bson.A{bson.A{}}, bson.A{nil},
+		bson.Binary{Data: []byte{1}}, bson.Binary{Subtype: 2, Data: []byte{0}}, bson.Binary{Data: []byte{0, 0}},
+		bson.ObjectID{1}, bson.ObjectID{2}, false, true, bson.DateTime(-5), bson.DateTime(5),
+		bson.Timestamp{T: 1}, bson.Timestamp{T: 1, I: 1}, bson.Regex{Pattern: "a"}, bson.Regex{Pattern: "a", Options: "i"},
+	}
+	for _, a := range vals {
+		if Compare(a, a) != 0 {
+			t.Errorf("Compare(%v, itself) != 0", a)
+		}
+		for _, b := range vals {
+			ab := Compare(a, b)
+			if ab != -Compare(b, a) {
+				t.Errorf("antisymmetry: Compare(%v, %v) = %d", a, b, ab)
+			}
+			for _, c := range vals {
+				bc, ac := Compare(b, c), Compare(a, c)
+				if ab <= 0 && bc <= 0 && ac > 0 {
+					t.Errorf("transitivity: %v <= %v <= %v but Compare(a, c) = %d", a, b, c, ac)
+				}
+				if ab == 0 && bc == 0 && ac != 0 {
+					t.Errorf("transitivity of equality: %v == %v == %v but Compare(a, c) = %d", a, b, c, ac)
+				}
+			}
+		}
+	}
+}
