@@ -11,7 +11,6 @@
 // need a decoded document.
 //
 // Errors are *mql.Error values carrying MongoDB's code and code name, except
-// the two codes MongoDB labels NonResumableChangeStreamError (280 and 286) and
-// CappedPositionLost (136, labelled ResumableChangeStreamError), which are
-// *engine.Error values so that the labels reach the client.
+// the two codes MongoDB labels NonResumableChangeStreamError (280 and 286),
+// which are *engine.Error values so that the label reaches the client.
 package changestream

@@ -16,7 +16,6 @@ const (
 	CodeNoMatchingDocument    int32 = 47
 	CodeInvalidOptions        int32 = 72
 	CodeInvalidNamespace      int32 = 73
-	CodeCappedPositionLost    int32 = 136
 	CodeInvalidResumeToken    int32 = 260
 	CodeChangeStreamFatal     int32 = 280
 	CodeChangeStreamHistory   int32 = 286
@@ -35,11 +34,9 @@ const (
 	CodeSplitSpecNotEmpty     int32 = 7182800
 )
 
-// Error labels MongoDB attaches to change-stream errors.
-const (
-	LabelNonResumable = "NonResumableChangeStreamError"
-	LabelResumable    = "ResumableChangeStreamError"
-)
+// LabelNonResumable is the error label MongoDB attaches to change-stream
+// errors that a driver must not resume on.
+const LabelNonResumable = "NonResumableChangeStreamError"
 
 func errorf(code int32, codeName, format string, args ...any) *mql.Error {
 	return mql.Errorf(code, codeName, format, args...)
@@ -60,13 +57,6 @@ func labelled(code int32, codeName string, labels []string, format string, args 
 func errHistoryLost() *engine.Error {
 	return labelled(CodeChangeStreamHistory, "ChangeStreamHistoryLost", []string{LabelNonResumable},
 		"Resume of change stream was not possible, as the resume point may no longer be in the oplog.")
-}
-
-// errCappedPositionLost is what a running stream gets when the oplog rolled
-// over past its read position; drivers resume on it and then see 286.
-func errCappedPositionLost() *engine.Error {
-	return labelled(CodeCappedPositionLost, "CappedPositionLost", []string{LabelResumable},
-		"CollectionScan died due to position in capped collection being deleted.")
 }
 
 func errFatal(format string, args ...any) *engine.Error {

@@ -270,7 +270,9 @@ func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
 			entries, err := s.log.OplogRead(s.after, readChunk)
 			if err != nil {
 				if errors.Is(err, engine.ErrHistoryLost) {
-					return docs, false, errCappedPositionLost()
+					// The stream fell behind the capped oplog: what MongoDB
+					// answers on the getMore of such a stream.
+					return docs, false, errHistoryLost()
 				}
 				return docs, false, err
 			}
