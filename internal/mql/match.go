@@ -865,6 +865,7 @@ func compileRegex(pattern, options string) (*regexp.Regexp, error) {
 			return nil, badValue("invalid flag in regex options: %c", c)
 		}
 	}
+	pattern = translatePCRE(pattern, strings.ContainsRune(flags, 'm'))
 	if strings.IndexByte(pattern, 0) >= 0 {
 		return nil, badValue("Regular expression cannot contain an embedded null byte")
 	}
@@ -877,6 +878,57 @@ func compileRegex(pattern, options string) (*regexp.Regexp, error) {
 		return nil, Errorf(51091, "Location51091", "Regular expression is invalid: %v", err)
 	}
 	return re, nil
+}
+
+// translatePCRE rewrites the PCRE anchors that RE2 reads differently:
+// without the m flag PCRE's "$" also matches before a final newline (RE2's
+// is the very end), and "\Z" (end or before a final newline) does not
+// exist in RE2. Matching only asks whether there is a match, so consuming
+// the optional newline is harmless.
+func translatePCRE(p string, multiline bool) string {
+	if !strings.ContainsAny(p, "$Z") {
+		return p
+	}
+	const endOrFinalNewline = `(?:\n?\z)`
+	var b strings.Builder
+	inClass := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\' && i+1 < len(p):
+			if p[i+1] == 'Z' && !inClass {
+				b.WriteString(endOrFinalNewline)
+			} else {
+				b.WriteByte(c)
+				b.WriteByte(p[i+1])
+			}
+			i++
+			continue
+		case inClass:
+			if c == ']' {
+				inClass = false
+			}
+		case c == '[':
+			inClass = true
+			// A "]" right after "[" or "[^" is a literal member.
+			if i+1 < len(p) && p[i+1] == '^' {
+				b.WriteString("[^")
+				i++
+			} else {
+				b.WriteByte('[')
+			}
+			if i+1 < len(p) && p[i+1] == ']' {
+				b.WriteByte(']')
+				i++
+			}
+			continue
+		case c == '$' && !multiline:
+			b.WriteString(endOrFinalNewline)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // stripExtended removes unescaped whitespace and #-comments outside

@@ -280,6 +280,17 @@ func TestMatchRegex(t *testing.T) {
 		{`{"a": {"$eq": {"$regularExpression": {"pattern": "x", "options": ""}}}}`, `{"a": "x"}`, false},
 		{`{"a": {"$eq": {"$regularExpression": {"pattern": "x", "options": ""}}}}`, `{"a": {"$regularExpression": {"pattern": "x", "options": ""}}}`, true},
 		{`{"a": {"$regex": "é"}}`, `{"a": "café"}`, true},
+		// PCRE anchors: "$" also matches before a final newline, "\Z" too.
+		{`{"a": {"$regex": "c$"}}`, `{"a": "abc\n"}`, true},
+		{`{"a": {"$regex": "c$"}}`, `{"a": "abc\nd"}`, false},
+		{`{"a": {"$regex": "c$"}}`, `{"a": "abc"}`, true},
+		{`{"a": {"$regex": "c\\Z"}}`, `{"a": "abc\n"}`, true},
+		{`{"a": {"$regex": "c\\Z", "$options": "m"}}`, `{"a": "abc\nd"}`, false},
+		{`{"a": {"$regex": "^b$", "$options": "m"}}`, `{"a": "a\nb\nc"}`, true},
+		{`{"a": {"$regex": "[$]"}}`, `{"a": "x$y"}`, true},
+		{`{"a": {"$regex": "[]$]x"}}`, `{"a": "$x"}`, true},
+		{`{"a": {"$regex": "\\$"}}`, `{"a": "5$"}`, true},
+		{`{"a": {"$regex": "\\$"}}`, `{"a": "5"}`, false},
 	})
 }
 
