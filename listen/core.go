@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -58,7 +59,8 @@ type core struct {
 	err      error
 	finalErr error // final checkpoint failure, returned by Unsubscribe
 
-	errMu sync.Mutex // serialises ErrorHandler calls
+	errMu  sync.Mutex // serialises ErrorHandler calls
+	halted atomic.Bool
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -80,9 +82,10 @@ type core struct {
 }
 
 type slot struct {
-	done  bool
-	token bson.Raw
-	ct    bson.Timestamp
+	done     bool
+	progress bool
+	token    bson.Raw
+	ct       bson.Timestamp
 }
 
 type result struct {
@@ -305,7 +308,7 @@ func (l *core) workerFor(it *item, n int) int {
 func (l *core) enqueue(token bson.Raw, ct bson.Timestamp, done bool) uint64 {
 	seq := l.nextSeq
 	l.nextSeq++
-	l.queue = append(l.queue, slot{done: done, token: token, ct: ct})
+	l.queue = append(l.queue, slot{done: done, progress: done, token: token, ct: ct})
 	if done {
 		l.advance()
 	}
@@ -336,7 +339,11 @@ func (l *core) advance() {
 		if s.token != nil {
 			l.pending = s.token
 			l.dirty = true
-			l.sinceSave++
+			if !s.progress {
+				// Only handled events count toward CheckpointEvery; bare
+				// progress is saved by the interval timer.
+				l.sinceSave++
+			}
 		}
 		if s.ct != (bson.Timestamp{}) {
 			l.pendingCT = s.ct
@@ -380,8 +387,15 @@ func (l *core) checkpoint() error {
 func (l *core) worker(tasks <-chan task, results chan<- result, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for t := range tasks {
+		if l.halted.Load() {
+			// Another event already stopped the subscription: do not run
+			// handlers past it.
+			results <- result{seq: t.seq, err: errAborted}
+			continue
+		}
 		err := l.handle(t.it)
 		if err != nil {
+			l.halted.Store(true)
 			results <- result{seq: t.seq, err: err}
 			continue
 		}

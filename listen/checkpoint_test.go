@@ -1,0 +1,180 @@
+package listen_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mongotide/mongotide/internal/testenv"
+	"github.com/mongotide/mongotide/listen"
+	"github.com/mongotide/mongotide/resume"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Stop, write while stopped, restart on the same store: nothing lost, and
+// with the final checkpoint saved on Unsubscribe nothing repeated.
+func TestResumeFromStore(t *testing.T) {
+	coll := newColl(t, testenv.Client(t))
+	store := resume.NewMemoryStore()
+	var r1 recorder
+	sub := mustListen(t, coll, r1.handle, listen.WithResumeStore(store, "books"))
+	insertN(t, coll, 0, 10)
+	r1.waitN(t, 10)
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if sub.Err() != nil {
+		t.Fatalf("Err after Unsubscribe = %v", sub.Err())
+	}
+	insertN(t, coll, 10, 20)
+
+	var r2 recorder
+	mustListen(t, coll, r2.handle, listen.WithResumeStore(store, "books"))
+	insertN(t, coll, 20, 25)
+	r2.waitN(t, 1)
+	waitFor(t, "the last insert", func() bool { g := ns(r2.events()); return g[len(g)-1] == 24 })
+	got := ns(r2.events())
+	if len(got) != 15 {
+		t.Fatalf("restart got %v", got)
+	}
+	for i, v := range got {
+		if v != 10+i {
+			t.Fatalf("restart got %v, want 10..24", got)
+		}
+	}
+}
+
+// failingStore fails every Save once failing is set, like a process that
+// dies before checkpointing.
+type failingStore struct {
+	resume.Store
+	failing atomic.Bool
+	saves   atomic.Int64
+}
+
+func (s *failingStore) Save(ctx context.Context, key string, tok bson.Raw) error {
+	if s.failing.Load() {
+		return errors.New("simulated crash: checkpoint not written")
+	}
+	s.saves.Add(1)
+	return s.Store.Save(ctx, key, tok)
+}
+
+// A listener that dies without its final checkpoint restarts from the last
+// batch checkpoint: no loss, duplicates bounded by the batch size.
+func TestCrashWithoutFinalCheckpoint(t *testing.T) {
+	coll := newColl(t, testenv.Client(t))
+	base := resume.NewMemoryStore()
+	fs := &failingStore{Store: base}
+	const batch = 5
+	var r1 recorder
+	sub := mustListen(t, coll, r1.handle, listen.WithResumeStore(fs, "k"),
+		listen.WithCheckpoint(batch, time.Hour), listen.WithErrorHandler(r1.onError))
+	insertN(t, coll, 0, 12)
+	r1.waitN(t, 12)
+	waitFor(t, "two batch checkpoints", func() bool { return fs.saves.Load() >= 2 })
+	fs.failing.Store(true)
+	if err := sub.Unsubscribe(); err == nil {
+		t.Fatal("Unsubscribe reported no error although the final checkpoint failed")
+	}
+	insertN(t, coll, 12, 15)
+
+	var r2 recorder
+	mustListen(t, coll, r2.handle, listen.WithResumeStore(base, "k"))
+	r2.waitN(t, 1)
+	waitFor(t, "events up to 14", func() bool { g := ns(r2.events()); return g[len(g)-1] == 14 })
+	got := ns(r2.events())
+	if got[0] != 10 {
+		t.Fatalf("restart began at n=%d, want 10 (the last batch checkpoint): %v", got[0], got)
+	}
+	for i := range got {
+		if got[i] != 10+i {
+			t.Fatalf("restart got %v, want 10..14", got)
+		}
+	}
+	if dups := 12 - got[0]; dups > batch {
+		t.Fatalf("%d duplicates, more than the batch %d", dups, batch)
+	}
+}
+
+// tokenLog records every saved token.
+type tokenLog struct {
+	mu     sync.Mutex
+	tokens []bson.Raw
+}
+
+func (l *tokenLog) Load(context.Context, string) (bson.Raw, error) { return nil, nil }
+func (l *tokenLog) Save(_ context.Context, _ string, tok bson.Raw) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.tokens = append(l.tokens, bytes.Clone(tok))
+	return nil
+}
+func (l *tokenLog) last() bson.Raw {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.tokens) == 0 {
+		return nil
+	}
+	return l.tokens[len(l.tokens)-1]
+}
+
+// While the watched collection is quiet, the postBatchResumeToken is saved so
+// the stored token keeps up with the oplog.
+func TestIdleTokenAdvances(t *testing.T) {
+	client := testenv.Client(t)
+	coll := newColl(t, client)
+	other := coll.Database().Collection("other")
+	store := &tokenLog{}
+	var r recorder
+	mustListen(t, coll, r.handle, listen.WithResumeStore(store, "idle"),
+		listen.WithCheckpoint(1, 20*time.Millisecond), listen.WithMaxAwaitTime(50*time.Millisecond))
+	waitFor(t, "a first idle checkpoint", func() bool { return store.last() != nil })
+	first := store.last()
+	if _, err := other.InsertOne(context.Background(), bson.D{{Key: "x", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle checkpoint to move past a write elsewhere", func() bool {
+		return !bytes.Equal(store.last(), first)
+	})
+	if r.len() != 0 {
+		t.Fatalf("the listener received %d events from another collection", r.len())
+	}
+}
+
+// A listener whose filter hides every event still checkpoints past them.
+func TestFilteredEventsAdvanceCheckpoint(t *testing.T) {
+	coll := newColl(t, testenv.Client(t))
+	hub := listen.NewHub()
+	store := &tokenLog{}
+	var seen, r recorder
+	mustListen(t, coll, seen.handle, listen.WithHub(hub))
+	mustListen(t, coll, r.handle, listen.WithHub(hub), listen.WithResumeStore(store, "f"),
+		listen.WithOperationTypes(listen.Delete), listen.WithCheckpoint(1, 10*time.Millisecond))
+	insertN(t, coll, 0, 5)
+	lastID := seen.waitN(t, 5)[4].ID
+	waitFor(t, "the filtered listener's checkpoint to reach the last insert", func() bool {
+		return tokenAtOrAfter(store.last(), lastID)
+	})
+	if r.len() != 0 {
+		t.Fatalf("delete-only listener got %d events", r.len())
+	}
+}
+
+// tokenAtOrAfter compares _data strings, which MongoDB encodes so that they
+// sort in event order.
+func tokenAtOrAfter(a, b bson.Raw) bool {
+	if a == nil {
+		return false
+	}
+	av, aerr := a.LookupErr("_data")
+	bv, berr := b.LookupErr("_data")
+	if aerr != nil || berr != nil {
+		return false
+	}
+	return av.StringValue() >= bv.StringValue()
+}
