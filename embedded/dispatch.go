@@ -90,6 +90,10 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 
 	var wce bson.D
 	if act := s.failpoints.match(req.Name, c.appName); act != nil {
+		// MongoDB's order: close, then block, then fail.
+		if act.closeConn {
+			return result{closeConn: true}
+		}
 		if act.blockTime > 0 {
 			t := time.NewTimer(act.blockTime)
 			select {
@@ -98,11 +102,8 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 				t.Stop()
 			}
 		}
-		if act.closeConn {
-			return result{closeConn: true}
-		}
 		if act.errorCode != nil {
-			fe := errorf(*act.errorCode, codeName(*act.errorCode), "Failing command via 'failCommand' failpoint")
+			fe := errorf(*act.errorCode, codeName(*act.errorCode), "Failing command due to 'failCommand' failpoint")
 			switch {
 			case act.labels != nil:
 				fe.Labels = append([]string{}, act.labels...)

@@ -14,9 +14,14 @@ import (
 type failpoints struct {
 	mu sync.Mutex
 	m  map[string]*failpoint
+	// entered counts activations per failpoint name over the server's
+	// life; configureFailPoint reports it as "count", as MongoDB does.
+	entered map[string]int64
 }
 
-func newFailpoints() *failpoints { return &failpoints{m: make(map[string]*failpoint)} }
+func newFailpoints() *failpoints {
+	return &failpoints{m: make(map[string]*failpoint), entered: make(map[string]int64)}
+}
 
 // failpoint is one configured failpoint, following MongoDB's semantics:
 // mode {times: n} fires on the next n matching commands, {skip: n} lets n
@@ -53,7 +58,7 @@ var supportedFailpoints = map[string]bool{"failCommand": true, "failGetMoreAfter
 func (f *failpoints) match(cmd, appName string) *failAction {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.m) == 0 {
+	if len(f.m) == 0 || cmd == "configureFailPoint" {
 		return nil
 	}
 	for _, name := range []string{"failCommand", "failGetMoreAfterCursorCheckout"} {
@@ -71,6 +76,7 @@ func (f *failpoints) match(cmd, appName string) *failAction {
 		if fp.probability > 0 && rand.Float64() >= fp.probability {
 			continue
 		}
+		f.entered[name]++
 		if fp.limited {
 			fp.times--
 			if fp.times <= 0 {
@@ -147,17 +153,13 @@ func cmdConfigureFailPoint(_ context.Context, s *Server, req *request) (bson.D, 
 		}
 	}
 	s.failpoints.mu.Lock()
-	_, wasOn := s.failpoints.m[name]
 	if off {
 		delete(s.failpoints.m, name)
 	} else {
 		s.failpoints.m[name] = fp
 	}
+	count := s.failpoints.entered[name]
 	s.failpoints.mu.Unlock()
-	count := int32(0)
-	if wasOn {
-		count = 1
-	}
 	return bson.D{{Key: "count", Value: count}}, nil
 }
 

@@ -222,7 +222,7 @@ func (s *Server) removeConn(c *conn) {
 func (s *Server) janitor() {
 	defer s.wg.Done()
 	interval := min(s.cfg.CursorIdleTimeout, s.cfg.SessionIdleTimeout) / 4
-	interval = max(min(interval, time.Minute), 10*time.Millisecond)
+	interval = max(min(interval, 5*time.Second), 10*time.Millisecond)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -234,6 +234,7 @@ func (s *Server) janitor() {
 			for _, key := range s.sessions.expire(now.Add(-s.cfg.SessionIdleTimeout)) {
 				s.cursors.killSession(key)
 			}
+			s.sessions.abortStaleTxns(now.Add(-txnLifetimeLimit))
 		}
 	}
 }

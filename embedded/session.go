@@ -27,8 +27,9 @@ type session struct {
 	// applying the write again.
 	retryReply bson.D
 	// txn is the multi-document transaction numbered txnNumber, if any.
-	txn      *engine.Txn
-	txnState txnState
+	txn        *engine.Txn
+	txnState   txnState
+	txnStarted time.Time
 }
 
 // txnHandle is the engine transaction a command runs in: nil outside a
@@ -114,6 +115,27 @@ func (t *sessionTable) abortAll() {
 	t.mu.Unlock()
 	for _, k := range keys {
 		t.end(k)
+	}
+}
+
+// abortStaleTxns aborts transactions running longer than limit, like
+// MongoDB's transactionLifetimeLimitSeconds. A session busy with a command
+// is skipped and looked at again next time.
+func (t *sessionTable) abortStaleTxns(cutoff time.Time) {
+	t.mu.Lock()
+	var candidates []*session
+	for _, s := range t.m {
+		candidates = append(candidates, s)
+	}
+	t.mu.Unlock()
+	for _, s := range candidates {
+		if !s.mu.TryLock() {
+			continue
+		}
+		if s.txnState == txnInProgress && s.txnStarted.Before(cutoff) {
+			s.abortTxnLocked()
+		}
+		s.mu.Unlock()
 	}
 }
 

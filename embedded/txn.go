@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -15,6 +16,10 @@ func (s *Server) ops(req *request) engine.Ops {
 	}
 	return s.engine
 }
+
+// txnLifetimeLimit is MongoDB's default transactionLifetimeLimitSeconds:
+// an open transaction older than this is aborted.
+const txnLifetimeLimit = 60 * time.Second
 
 func noSuchTxn(format string, args ...any) *commandError {
 	ce := errorf(codeNoSuchTransaction, "NoSuchTransaction", format, args...)
@@ -51,6 +56,7 @@ func (op *sessionOp) beginTxn() *commandError {
 		sess.retryReply = nil
 		sess.txn = op.s.engine.Begin(engine.TxnMeta{LSID: sess.lsid, TxnNumber: &n})
 		sess.txnState = txnInProgress
+		sess.txnStarted = op.req.Now
 		op.req.Txn = sess.txn
 		return nil
 	}
