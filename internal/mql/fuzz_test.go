@@ -84,3 +84,22 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRegex checks that translating PCRE patterns and options for RE2
+// never panics and fails only with *Error.
+func FuzzRegex(f *testing.F) {
+	for _, s := range [][2]string{{"^a.c$", ""}, {"a b # c\n$", "xm"}, {`[]$]\Z`, "i"}, {`(?<n>x)\$`, "s"}, {"[^]a]$", "u"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, options string) {
+		re, err := compileRegex(pattern, options)
+		if err != nil {
+			var me *Error
+			if !errors.As(err, &me) {
+				t.Fatalf("compileRegex(%q, %q) = %T %v, want *Error", pattern, options, err, err)
+			}
+			return
+		}
+		re.MatchString(pattern)
+	})
+}
