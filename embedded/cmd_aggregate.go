@@ -115,7 +115,12 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	if err := s.checkHint("aggregate", ns, a.hint); err != nil {
 		return nil, err
 	}
-	out, err := s.ops(req).Aggregate(ns, engine.AggregateArgs{Stages: a.pipeline, Vars: a.vars})
+	base, viewPipeline, _, err := s.resolveView(ns)
+	if err != nil {
+		return nil, err
+	}
+	// The result's namespace stays the view's, as in MongoDB.
+	out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, a.pipeline...), Vars: a.vars})
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
@@ -31,6 +32,9 @@ func cmdDrop(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	ns := nsOf(req, coll)
+	if wasView, err := s.dropView(ns); err != nil || wasView {
+		return bson.D{}, err
+	}
 	info, existed := s.engine.Collection(ns)
 	if _, err := s.engine.DropCollection(ns); err != nil {
 		return nil, err
@@ -107,12 +111,26 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if err != nil {
 		return nil, err
 	}
-	var opts engine.CollectionOptions
+	var (
+		opts                 engine.CollectionOptions
+		viewOn               string
+		viewPipeline         []bson.D
+		isView, havePipeline bool
+		collectionOnlyOption string
+	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
+		case "viewOn":
+			viewOn, err = argString(cmd, e.Key, e.Value)
+			isView = true
+		case "pipeline":
+			viewPipeline, err = argDocs(cmd, e.Key, e.Value)
+			havePipeline = true
 		case "changeStreamPreAndPostImages":
+			collectionOnlyOption = e.Key
 			opts.ChangeStreamPreAndPostImages, err = parseImagesOption(cmd, e.Value)
 		case "validator":
+			collectionOnlyOption = e.Key
 			opts.Validator, err = argDoc(cmd, e.Key, e.Value)
 			if err == nil && len(opts.Validator) > 0 {
 				// Compile it now so a bad validator fails the
@@ -128,8 +146,6 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 			// rejected above; MongoDB ignores them otherwise.
 		case "collation":
 			err = checkCollation(cmd, e.Value)
-		case "viewOn", "pipeline":
-			err = notSupported("views (BSON field 'create.%s')", e.Key)
 		case "timeseries", "clusteredIndex", "expireAfterSeconds", "encryptedFields":
 			err = notSupported("BSON field 'create.%s'", e.Key)
 		case "storageEngine", "indexOptionDefaults", "idIndex", "autoIndexId", "flags":
@@ -144,6 +160,23 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		}
 	}
 	ns := nsOf(req, coll)
+	if havePipeline && !isView {
+		return nil, cmdError(codeBadValue, "BadValue", "'pipeline' requires 'viewOn' to also be specified")
+	}
+	if isView {
+		if collectionOnlyOption != "" {
+			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "option '%s' is not supported for a view", collectionOnlyOption)
+		}
+		if err := s.createView(ns, viewOn, viewPipeline); err != nil {
+			return nil, err
+		}
+		return bson.D{}, nil
+	}
+	if v, err := s.viewOf(ns); err != nil {
+		return nil, err
+	} else if v != nil {
+		return nil, cmdError(engine.CodeNamespaceExists, "NamespaceExists", "A view already exists. NS: %s", ns)
+	}
 	if err := s.engine.CreateCollection(ns, opts); err != nil {
 		// Since MongoDB 7.0 creating an existing collection with the
 		// same options succeeds.
@@ -205,6 +238,11 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if v, err := s.viewOf(nsOf(req, coll)); err != nil {
+		return nil, err
+	} else if v != nil {
+		return nil, notSupported("collMod on a view")
 	}
 	if err := s.engine.CollMod(nsOf(req, coll), args); err != nil {
 		return nil, err
@@ -276,6 +314,12 @@ func cmdRenameCollection(_ context.Context, s *Server, req *request) (bson.D, er
 	}
 	if from == to {
 		return nil, cmdError(codeIllegalOperation, "IllegalOperation", "Can't rename a collection to itself")
+	}
+	if err := s.refuseView(from); err != nil {
+		return nil, err
+	}
+	if err := s.refuseView(to); err != nil {
+		return nil, err
 	}
 	if err := s.engine.RenameCollection(from, to, dropTarget); err != nil {
 		return nil, err
@@ -365,16 +409,25 @@ func cmdListCollections(ctx context.Context, s *Server, req *request) (bson.D, e
 			return nil, err
 		}
 	}
-	var out []bson.D
+	views, err := s.listViews(req.DB)
+	if err != nil {
+		return nil, err
+	}
+	var entries []bson.D
 	for _, info := range s.engine.ListCollections(req.DB) {
+		entries = append(entries, collectionEntry(info, false))
+	}
+	entries = append(entries, views...)
+	slices.SortFunc(entries, func(a, b bson.D) int { return strings.Compare(a[0].Value.(string), b[0].Value.(string)) })
+	var out []bson.D
+	for _, full := range entries {
 		// The filter sees the full entry (it may test options), the
 		// reply only what nameOnly asks for.
-		full := collectionEntry(info, false)
 		if m != nil && !m.Match(full) {
 			continue
 		}
 		if nameOnly {
-			full = collectionEntry(info, true)
+			full = full[:2]
 		}
 		out = append(out, full)
 	}

@@ -24,6 +24,11 @@ func (s *Server) openChangeStream(ctx context.Context, req *request, a aggregate
 	if !ok {
 		return nil, cmdError(50808, "Location50808", "$changeStream stage expects a document as argument")
 	}
+	if a.coll != "" {
+		if err := s.refuseView(nsOf(req, a.coll)); err != nil {
+			return nil, err
+		}
+	}
 	stream, err := changestream.Open(s.engine, changestream.Scope{DB: req.DB, Coll: a.coll}, spec, a.pipeline[1:])
 	if err != nil {
 		return nil, err

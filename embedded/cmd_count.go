@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"github.com/mongotide/mongotide/internal/mql"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -57,6 +58,20 @@ func cmdCount(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	var n int64
+	base, viewPipeline, isView, err := s.resolveView(ns)
+	if err != nil {
+		return nil, err
+	}
+	if isView {
+		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, countPipeline(args)...)})
+		if err != nil {
+			return nil, err
+		}
+		if len(out) > 0 && len(out[0]) > 0 {
+			n, _ = mql.ToInt64(out[0][0].Value)
+		}
+		return bson.D{{Key: "n", Value: int32OrInt64(n)}}, nil
+	}
 	if len(args.Filter) == 0 && args.Skip == 0 && args.Limit == 0 {
 		n = s.engine.EstimatedCount(ns)
 	} else if n, err = s.ops(req).Count(ns, args); err != nil {
@@ -107,8 +122,21 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
 	}
-	values, err := s.ops(req).Distinct(ns, key, filter)
+	base, viewPipeline, isView, err := s.resolveView(ns)
 	if err != nil {
+		return nil, err
+	}
+	var values []any
+	if isView {
+		if len(filter) > 0 {
+			viewPipeline = append(viewPipeline, bson.D{{Key: "$match", Value: filter}})
+		}
+		docs, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: viewPipeline})
+		if err != nil {
+			return nil, err
+		}
+		values = distinctValues(docs, key)
+	} else if values, err = s.ops(req).Distinct(ns, key, filter); err != nil {
 		return nil, err
 	}
 	arr := make(bson.A, len(values))

@@ -75,8 +75,20 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
 	}
-	docs, err := s.ops(req).Find(ns, args)
+	base, viewPipeline, isView, err := s.resolveView(ns)
 	if err != nil {
+		return nil, err
+	}
+	var docs []bson.Raw
+	if isView {
+		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(args)...)})
+		if err != nil {
+			return nil, err
+		}
+		if docs, err = toRaw(out); err != nil {
+			return nil, err
+		}
+	} else if docs, err = s.ops(req).Find(ns, args); err != nil {
 		return nil, err
 	}
 	return s.newCursor(ctx, req, ns.String(), newSliceSource(docs), copts)

@@ -147,6 +147,9 @@ func cmdCreateIndexes(_ context.Context, s *Server, req *request) (bson.D, error
 	if len(specs) == 0 {
 		return nil, cmdError(codeBadValue, "BadValue", "Must specify at least one index to create")
 	}
+	if err := s.refuseView(nsOf(req, coll)); err != nil {
+		return nil, err
+	}
 	res, err := s.engine.CreateIndexes(nsOf(req, coll), specs)
 	if err != nil {
 		return nil, err
@@ -212,6 +215,9 @@ func cmdListIndexes(ctx context.Context, s *Server, req *request) (bson.D, error
 		}
 	}
 	ns := nsOf(req, coll)
+	if err := s.refuseView(ns); err != nil {
+		return nil, err
+	}
 	specs, err := s.engine.ListIndexes(ns)
 	if err != nil {
 		return nil, err
@@ -254,6 +260,9 @@ func cmdDropIndexes(_ context.Context, s *Server, req *request) (bson.D, error) 
 		return nil, missingField(cmd, "index")
 	}
 	ns := nsOf(req, coll)
+	if err := s.refuseView(ns); err != nil {
+		return nil, err
+	}
 	var was int
 	switch v := index.(type) {
 	case string:

@@ -115,6 +115,9 @@ func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	ns := nsOf(req, coll)
+	if err := s.refuseView(ns); err != nil {
+		return nil, err
+	}
 	ops := s.ops(req)
 	var w writeReply
 	for i, doc := range docs {
@@ -259,6 +262,9 @@ func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	ns := nsOf(req, coll)
+	if err := s.refuseView(ns); err != nil {
+		return nil, err
+	}
 	ops := s.ops(req)
 	var w writeReply
 	for i, st := range stmts {
@@ -385,6 +391,9 @@ func cmdDelete(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	ns := nsOf(req, coll)
+	if err := s.refuseView(ns); err != nil {
+		return nil, err
+	}
 	ops := s.ops(req)
 	var w writeReply
 	for i, st := range stmts {

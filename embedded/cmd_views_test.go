@@ -1,0 +1,93 @@
+package embedded_test
+
+import (
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func TestViews(t *testing.T) {
+	db := testDB(t)
+	ctx := testCtx(t)
+	seedNumbers(t, db.Collection("c"), 6)
+	over3 := bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: 3}}}}}}}
+	if err := db.CreateView(ctx, "big", "c", over3); err != nil {
+		t.Fatal(err)
+	}
+	// Defining it again identically succeeds; differently fails.
+	if err := db.CreateView(ctx, "big", "c", over3); err != nil {
+		t.Fatalf("same view again: %v", err)
+	}
+	wantCode(t, db.CreateView(ctx, "big", "c", bson.A{}), 48, "")
+	wantCode(t, db.CreateCollection(ctx, "big"), 48, "")
+	// A view on the view: pipelines compose.
+	evens := bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "even", Value: true}}}}, bson.D{{Key: "$project", Value: bson.D{{Key: "even", Value: 0}}}}}
+	if err := db.CreateView(ctx, "bigEven", "big", evens); err != nil {
+		t.Fatal(err)
+	}
+	big, bigEven := db.Collection("big"), db.Collection("bigEven")
+
+	if n, err := big.EstimatedDocumentCount(ctx); err != nil || n != 3 {
+		t.Fatalf("count on view: %d %v", n, err)
+	}
+	if n, err := bigEven.CountDocuments(ctx, bson.D{}); err != nil || n != 2 {
+		t.Fatalf("CountDocuments on view of view: %d %v", n, err)
+	}
+	docs := all(t)(bigEven.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}})))
+	wantJSON(t, docs, `[{"_id":6,"x":66},{"_id":4,"x":44}]`)
+	docs = all(t)(big.Find(ctx, bson.D{{Key: "x", Value: bson.D{{Key: "$lt", Value: 60}}}}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetSkip(1).SetLimit(1).SetSort(bson.D{{Key: "_id", Value: 1}})))
+	wantJSON(t, docs, `[{"_id":5}]`)
+	docs = all(t)(bigEven.Aggregate(ctx, bson.A{bson.D{{Key: "$group", Value: bson.D{{Key: "_id", Value: nil}, {Key: "s", Value: bson.D{{Key: "$sum", Value: "$x"}}}}}}}))
+	wantJSON(t, docs, `[{"_id":null,"s":110}]`)
+	var evenFlags []bool
+	if err := big.Distinct(ctx, "even", bson.D{}).Decode(&evenFlags); err != nil {
+		t.Fatal(err)
+	}
+	wantJSON(t, evenFlags, `[false,true]`)
+
+	// listCollections reports views with their definition.
+	specs, err := db.ListCollectionSpecifications(ctx, bson.D{{Key: "type", Value: "view"}})
+	if err != nil || len(specs) != 2 {
+		t.Fatalf("views listed: %+v %v", specs, err)
+	}
+	if specs[0].Name != "big" || !specs[0].ReadOnly {
+		t.Fatalf("view spec %+v", specs[0])
+	}
+	wantJSON(t, specs[0].Options, `{"viewOn":"c","pipeline":[{"$match":{"_id":{"$gt":3}}}]}`)
+
+	// Views are read-only and have no indexes.
+	_, err = big.InsertOne(ctx, bson.D{{Key: "a", Value: 1}})
+	wantCode(t, err, 166, "is a view")
+	_, err = big.UpdateOne(ctx, bson.D{}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}})
+	wantCode(t, err, 166, "")
+	_, err = big.DeleteMany(ctx, bson.D{})
+	wantCode(t, err, 166, "")
+	wantCode(t, big.FindOneAndDelete(ctx, bson.D{}).Err(), 166, "")
+	_, err = big.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "x", Value: 1}}})
+	wantCode(t, err, 166, "")
+	_, err = big.Indexes().ListSpecifications(ctx)
+	wantCode(t, err, 166, "")
+	_, err = big.Watch(ctx, mongo.Pipeline{})
+	wantCode(t, err, 166, "")
+
+	// Bad definitions fail at creation.
+	wantCode(t, db.CreateView(ctx, "bad", "c", bson.A{bson.D{{Key: "$out", Value: "x"}}}), 167, "")
+	if err := db.CreateView(ctx, "bad", "c", bson.A{bson.D{{Key: "$bogus", Value: 1}}}); err == nil {
+		t.Fatal("view with an unknown stage created")
+	}
+
+	// Dropping a view leaves its source alone.
+	if err := bigEven.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	names, err := db.ListCollectionNames(ctx, bson.D{{Key: "name", Value: bson.D{{Key: "$in", Value: bson.A{"c", "big", "bigEven"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantJSON(t, names, `["big","c"]`)
+	if n, err := db.Collection("c").CountDocuments(ctx, bson.D{}); err != nil || n != 6 {
+		t.Fatalf("source after drop: %d %v", n, err)
+	}
+}
