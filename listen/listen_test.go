@@ -25,6 +25,9 @@ func TestDeliversTypedEvents(t *testing.T) {
 	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: 2}}}, {Key: "$unset", Value: bson.D{{Key: "title", Value: ""}}}}); err != nil {
 		t.Fatal(err)
 	}
+	// updateLookup reads the document when the event is returned, so wait
+	// before deleting it (MongoDB would return null too).
+	r.waitN(t, 2)
 	if _, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: oid}}, Book{Title: "Dune Messiah", N: 3}); err != nil {
 		t.Fatal(err)
 	}
