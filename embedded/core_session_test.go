@@ -317,3 +317,60 @@ func countDocs(t *testing.T, coll *mongo.Collection, filter bson.D) int64 {
 	}
 	return int64(len(all))
 }
+
+func TestKillAllSessionsAbortsTransactions(t *testing.T) {
+	c := testenv.Client(t)
+	ctx := context.Background()
+	coll := c.Database("tx").Collection("kill")
+	if err := c.Database("tx").CreateCollection(ctx, "kill"); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := c.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sc := mongo.NewSessionContext(ctx, sess)
+	if _, err := coll.InsertOne(sc, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	runCmd(t, c.Database("admin"), bson.D{{Key: "killAllSessions", Value: bson.A{}}})
+	err = sess.CommitTransaction(ctx)
+	if ce := cmdErr(t, err); ce.Code != 251 {
+		t.Fatalf("commit after killAllSessions: %+v, want 251 NoSuchTransaction", ce)
+	}
+	if n := countDocs(t, coll, bson.D{}); n != 0 {
+		t.Fatalf("%d documents from a killed transaction", n)
+	}
+}
+
+func TestEndSessionKillsItsCursors(t *testing.T) {
+	testenv.SkipIfExternal(t, "reads the embedded server's open-cursor count")
+	c := testenv.Client(t)
+	ctx := context.Background()
+	coll := c.Database("cur").Collection("sess")
+	if _, err := coll.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 2}}, bson.D{{Key: "_id", Value: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := c.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := coll.Find(mongo.NewSessionContext(ctx, sess), bson.D{}, options.Find().SetBatchSize(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := openCursors(t, c); n != 1 {
+		t.Fatalf("%d open cursors, want 1", n)
+	}
+	// The driver only sends endSessions at Disconnect; send it by hand.
+	runCmd(t, c.Database("admin"), bson.D{{Key: "endSessions", Value: bson.A{sess.ID()}}})
+	if n := openCursors(t, c); n != 0 {
+		t.Fatalf("%d open cursors after endSessions, want 0", n)
+	}
+	_ = cur.Close(ctx)
+	sess.EndSession(ctx)
+}

@@ -285,6 +285,7 @@ func (s *Server) registerCore(r map[string]handler) {
 	r["saslStart"] = cmdSaslStart
 	r["endSessions"] = cmdEndSessions
 	r["killSessions"] = cmdEndSessions
+	r["killAllSessions"] = cmdKillAllSessions
 	r["refreshSessions"] = cmdRefreshSessions
 	r["configureFailPoint"] = cmdConfigureFailPoint
 	r["getMore"] = cmdGetMore

@@ -355,3 +355,22 @@ func cmdRefreshSessions(_ context.Context, s *Server, req *request) (bson.D, err
 	s.sessions.mu.Unlock()
 	return bson.D{}, nil
 }
+
+// cmdKillAllSessions ends every session (test harnesses send it between
+// tests to abort leftover transactions).
+func cmdKillAllSessions(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if _, ok := req.Body[0].Value.(bson.A); !ok {
+		return nil, errorf(codeTypeMismatch, "TypeMismatch", "killAllSessions expects an array of user patterns")
+	}
+	s.sessions.mu.Lock()
+	keys := make([]string, 0, len(s.sessions.m))
+	for k := range s.sessions.m {
+		keys = append(keys, k)
+	}
+	s.sessions.mu.Unlock()
+	for _, k := range keys {
+		s.sessions.end(k)
+		s.cursors.killSession(k)
+	}
+	return bson.D{}, nil
+}
