@@ -29,6 +29,7 @@ func (s *Server) registerCommands(r map[string]handler) {
 		"collStats":        cmdCollStats,
 		"collstats":        cmdCollStats,
 		"explain":          cmdExplain,
+		"bulkWrite":        cmdBulkWrite,
 	} {
 		r[name] = h
 	}
