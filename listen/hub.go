@@ -2,6 +2,7 @@ package listen
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -100,11 +101,8 @@ func (h *Hub) leave(s *stream, l *core) {
 	last := s.remove(l)
 	if last {
 		ss := h.streams[s.key]
-		for i, x := range ss {
-			if x == s {
-				ss = append(ss[:i:i], ss[i+1:]...)
-				break
-			}
+		if i := slices.Index(ss, s); i >= 0 {
+			ss = slices.Delete(slices.Clone(ss), i, i+1)
 		}
 		if len(ss) == 0 {
 			delete(h.streams, s.key)

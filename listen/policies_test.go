@@ -11,6 +11,7 @@ import (
 	"github.com/mongotide/mongotide/internal/testenv"
 	"github.com/mongotide/mongotide/listen"
 	"github.com/mongotide/mongotide/resume"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -137,6 +138,38 @@ func TestInvalidateContinue(t *testing.T) {
 	}
 	insertN(t, coll, 1, 3)
 	waitFor(t, "inserts into the recreated collection", func() bool { return r.len() == 3 })
+	checkSequence(t, ns(r.events()), 3)
+	if sub.Err() != nil {
+		t.Fatalf("Err = %v", sub.Err())
+	}
+}
+
+// A 286 on getMore while running, under RestartFromNow: the shared stream
+// reopens at the current time and the listener reports the gap and goes on.
+func TestHistoryLostDuringRunRestartFromNow(t *testing.T) {
+	client := testenv.Client(t)
+	coll := newColl(t, client)
+	var r recorder
+	gaps := make(chan listen.Gap, 1)
+	sub := mustListen(t, coll, r.handle, listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
+		listen.WithGapHandler(func(g listen.Gap) { gaps <- g }))
+	insertN(t, coll, 0, 1)
+	r.waitN(t, 1)
+	failPoint(t, client, times(1), bson.D{
+		{Key: "failCommands", Value: bson.A{"getMore"}},
+		{Key: "errorCode", Value: 286},
+	})
+	var g listen.Gap
+	select {
+	case g = <-gaps:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no gap reported")
+	}
+	if g.FromToken == nil || g.ToToken == nil || g.FromTime.T == 0 {
+		t.Fatalf("gap bounds missing: %+v", g)
+	}
+	insertN(t, coll, 1, 3)
+	waitFor(t, "events after the gap", func() bool { return r.len() == 3 })
 	checkSequence(t, ns(r.events()), 3)
 	if sub.Err() != nil {
 		t.Fatalf("Err = %v", sub.Err())

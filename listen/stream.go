@@ -89,7 +89,7 @@ func (s *stream) remove(l *core) bool {
 	if i >= 0 {
 		s.listeners = slices.Delete(slices.Clone(s.listeners), i, i+1)
 	}
-	if len(s.listeners) == 0 && !s.closed {
+	if len(s.listeners) == 0 {
 		s.closed = true
 		return true
 	}
@@ -284,8 +284,14 @@ func (s *stream) broadcastErr(err error) {
 	}
 }
 
+// failAll ends the stream for good: it is closed to newcomers first, so no
+// listener can join a stream that will never deliver again.
 func (s *stream) failAll(err error) {
-	for _, l := range s.snapshot() {
+	s.mu.Lock()
+	s.closed = true
+	ls := s.listeners
+	s.mu.Unlock()
+	for _, l := range ls {
 		l.kill(err)
 	}
 }
