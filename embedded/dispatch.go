@@ -3,6 +3,8 @@ package embedded
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/wire"
@@ -140,7 +142,7 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 	if op != nil && op.replay != nil {
 		body = op.replay
 	} else {
-		body, err = h(ctx, s, req)
+		body, err = s.callHandler(ctx, h, req)
 		if err != nil {
 			err = s.mapContextError(ctx, err)
 		}
@@ -167,6 +169,18 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 	}
 	res.exhaust = exhaustAllowed && isHello(req.Name) && isAwaitable(req.Body)
 	return res
+}
+
+// callHandler runs a handler, turning a panic into an InternalError reply:
+// one bad command must not take down the server and every other client.
+func (s *Server) callHandler(ctx context.Context, h handler, req *request) (body bson.D, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.logger.Error("command handler panicked", "command", req.Name, "db", req.DB, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			body, err = nil, errorf(codeInternalError, "InternalError", "internal error while executing %s: %v", req.Name, p)
+		}
+	}()
+	return h(ctx, s, req)
 }
 
 func (s *Server) mapContextError(ctx context.Context, err error) error {

@@ -57,7 +57,11 @@ var ErrServerStopped = errors.New("embedded: server stopped")
 
 // Start opens the storage engine and starts listening. The returned server
 // runs until Stop; ctx only bounds startup.
-func Start(ctx context.Context, cfg Config) (*Server, error) {
+func Start(ctx context.Context, cfg Config) (*Server, error) { return start(ctx, cfg, nil) }
+
+// start is Start with extra handlers (tests use it to add commands that
+// misbehave on purpose).
+func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -91,7 +95,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.cursors = newCursorRegistry(s)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	if s.handlers, err = s.buildHandlers(); err != nil {
+	if s.handlers, err = s.buildHandlers(extra); err != nil {
 		s.cancel()
 		_ = ln.Close()
 		_ = eng.Close()
@@ -119,9 +123,12 @@ func advertisedHost(a net.Addr) string {
 }
 
 // buildHandlers registers the core commands and then the command handlers.
-func (s *Server) buildHandlers() (map[string]handler, error) {
+func (s *Server) buildHandlers(extra map[string]handler) (map[string]handler, error) {
 	core := map[string]handler{}
 	s.registerCore(core)
+	for name, h := range extra {
+		core[name] = h
+	}
 	cmds := map[string]handler{}
 	s.registerCommands(cmds)
 	for name, h := range cmds {

@@ -1,0 +1,42 @@
+package embedded
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// TestHandlerPanicIsContained: a handler bug answers that one command with
+// InternalError; the server and the connection keep working.
+func TestHandlerPanicIsContained(t *testing.T) {
+	ctx := context.Background()
+	srv, err := start(ctx, Config{}, map[string]handler{
+		"panicNow": func(context.Context, *Server, *request) (bson.D, error) { panic("boom") },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := srv.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	c, err := mongo.Connect(options.Client().ApplyURI(srv.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Disconnect(ctx) }()
+	err = c.Database("admin").RunCommand(ctx, bson.D{{Key: "panicNow", Value: 1}}).Err()
+	var ce mongo.CommandError
+	if !errors.As(err, &ce) || ce.Code != 1 || !strings.Contains(ce.Message, "boom") {
+		t.Fatalf("panicking command: %v, want InternalError mentioning the panic", err)
+	}
+	if err := c.Ping(ctx, nil); err != nil {
+		t.Fatalf("ping after a handler panic: %v", err)
+	}
+}
