@@ -129,7 +129,12 @@ func (c *conn) serveQuery(ctx context.Context, q *wire.Query) bool {
 		reply = append(bson.D{{Key: "ok", Value: 0.0}}, ce.body()...)
 	default:
 		req := &request{Name: name, DB: db, Body: cmd}
-		reply = c.runCommand(ctx, req, false).body
+		res := c.runCommand(ctx, req, false)
+		if res.closeConn {
+			c.logger.Debug("closing connection as a failpoint asked")
+			return false
+		}
+		reply = res.body
 	}
 	raw, err := bson.Marshal(reply)
 	if err != nil {

@@ -136,3 +136,25 @@ func TestConfigureFailPointErrors(t *testing.T) {
 		t.Errorf("configureFailPoint on test db: %+v, want Unauthorized", ce)
 	}
 }
+
+// TestFailCommandOnHandshakeByAppName: failCommand can target the
+// handshake of the client named by appName (SDAM tests do this), which
+// needs the appName known before the very first hello is failed.
+func TestFailCommandOnHandshakeByAppName(t *testing.T) {
+	uri := testenv.URI(t)
+	admin := testenv.Connect(t, uri, nil)
+	runCmd(t, admin.Database("admin"), failCommand(bson.D{{Key: "times", Value: 2}}, bson.D{
+		{Key: "failCommands", Value: bson.A{"isMaster", "hello"}}, {Key: "appName", Value: "handshake-victim"},
+		{Key: "closeConnection", Value: true},
+	}))
+	victim := testenv.Connect(t, uri, options.Client().SetAppName("handshake-victim").SetHeartbeatInterval(500*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := victim.Ping(ctx, nil); err != nil {
+		t.Fatalf("ping after two failed handshakes: %v", err)
+	}
+	off := runCmd(t, admin.Database("admin"), bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}})
+	if n, _ := off["count"].(int64); n < 2 {
+		t.Fatalf("failpoint entered %v times, want 2 (the victim's handshakes)", off["count"])
+	}
+}

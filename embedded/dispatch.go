@@ -90,6 +90,11 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 		return s.finishReply(nil, ce)
 	}
 
+	if isHello(req.Name) && c.appName == "" {
+		// Before failpoints: failCommand's appName must match the very
+		// handshake that announces it.
+		c.appName = clientAppName(req.Body)
+	}
 	var wce bson.D
 	if act := s.failpoints.match(req.Name, c.appName); act != nil {
 		// MongoDB's order: close, then block, then fail.

@@ -22,6 +22,17 @@ const (
 	defaultMaxAwait = 10 * time.Second
 )
 
+// clientAppName returns client.application.name from a handshake hello.
+func clientAppName(body bson.D) string {
+	client, _ := lookup(body, "client")
+	cd, _ := client.(bson.D)
+	app, _ := lookup(cd, "application")
+	ad, _ := app.(bson.D)
+	name, _ := lookup(ad, "name")
+	s, _ := name.(string)
+	return s
+}
+
 func isHello(name string) bool { return name == "hello" || name == "isMaster" || name == "ismaster" }
 
 // isAwaitable reports whether a hello asks to wait for a topology change:
@@ -39,19 +50,6 @@ func isAwaitable(body bson.D) bool {
 // drivers poll in a tight loop.
 func cmdHello(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	c := connFrom(ctx)
-	if c != nil && c.appName == "" {
-		if client, ok := lookup(req.Body, "client"); ok {
-			if cd, ok := client.(bson.D); ok {
-				if app, ok := lookup(cd, "application"); ok {
-					if ad, ok := app.(bson.D); ok {
-						if name, ok := lookup(ad, "name"); ok {
-							c.appName, _ = name.(string)
-						}
-					}
-				}
-			}
-		}
-	}
 	if isAwaitable(req.Body) {
 		tv, _ := lookup(req.Body, "topologyVersion")
 		maxAwait, _ := lookup(req.Body, "maxAwaitTimeMS")
