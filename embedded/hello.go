@@ -167,6 +167,11 @@ func cmdGetParameter(_ context.Context, s *Server, req *request) (bson.D, error)
 	if v == "*" {
 		return all, nil
 	}
+	if d, ok := v.(bson.D); ok {
+		if a, _ := lookup(d, "allParameters"); a == true {
+			return all, nil
+		}
+	}
 	var out bson.D
 	for _, e := range req.Body[1:] {
 		if e.Key == "$db" || e.Key == "lsid" || e.Key == "$clusterTime" || e.Key == "comment" || e.Key == "$readPreference" {
