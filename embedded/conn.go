@@ -29,6 +29,8 @@ type conn struct {
 
 	nextRequestID atomic.Int32
 	closeOnce     sync.Once
+	// wbuf is reused for replies; only the serve goroutine touches it.
+	wbuf []byte
 }
 
 type connKey struct{}
@@ -57,8 +59,9 @@ func (c *conn) serve() {
 	c.logger.Debug("connection accepted", "remote", c.nc.RemoteAddr().String())
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	ctx := context.WithValue(c.s.ctx, connKey{}, c)
+	var buf []byte
 	for {
-		b, err := wire.ReadMessage(r, nil)
+		b, err := wire.ReadMessage(r, buf)
 		if err != nil {
 			switch {
 			case errors.Is(err, wire.ErrMalformed):
@@ -85,8 +88,19 @@ func (c *conn) serve() {
 		if !keep {
 			return
 		}
+		// Commands are decoded into fresh values (bson.Unmarshal copies),
+		// so the buffer can be reused; a rare huge message is not kept.
+		if cap(b) <= maxKeptBuffer {
+			buf = b[:0]
+		} else {
+			buf = nil
+		}
 	}
 }
+
+// maxKeptBuffer bounds the read and write buffers a connection keeps
+// between messages.
+const maxKeptBuffer = 1 << 20
 
 func (c *conn) write(msg []byte) bool {
 	if _, err := c.nc.Write(msg); err != nil {
@@ -184,7 +198,11 @@ func (c *conn) serveMsg(ctx context.Context, m *wire.Msg) bool {
 			flags = wire.FlagMoreToCome
 		}
 		id := c.nextRequestID.Add(1)
-		if !c.write(wire.AppendMsg(make([]byte, 0, len(raw)+32), id, responseTo, flags, raw)) {
+		out := wire.AppendMsg(c.wbuf[:0], id, responseTo, flags, raw)
+		if cap(out) <= maxKeptBuffer {
+			c.wbuf = out[:0]
+		}
+		if !c.write(out) {
 			return false
 		}
 		if !res.exhaust {
