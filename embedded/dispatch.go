@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/wire"
@@ -145,7 +146,9 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 	var body bson.D
 	var err error
 	if op != nil && op.replay != nil {
-		body = op.replay
+		// Clipped: appending to the reply must never write into the
+		// stored one's spare capacity.
+		body = slices.Clip(op.replay)
 	} else {
 		body, err = s.callHandler(ctx, h, req)
 		if err != nil {
