@@ -374,3 +374,22 @@ func TestEndSessionKillsItsCursors(t *testing.T) {
 	_ = cur.Close(ctx)
 	sess.EndSession(ctx)
 }
+
+// TestSessionCommandsRefusedInTransaction: endSessions inside the
+// transaction of the very session it names must fail, not deadlock.
+func TestSessionCommandsRefusedInTransaction(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	r := dialRaw(t, srv.Addr())
+	lsid := bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: []byte("aaaaaaaaaaaaaaaa")}}}
+	r.msg(0, bson.D{{Key: "insert", Value: "c"}, {Key: "documents", Value: bson.A{bson.D{{Key: "_id", Value: 1}}}},
+		{Key: "lsid", Value: lsid}, {Key: "txnNumber", Value: int64(1)}, {Key: "startTransaction", Value: true},
+		{Key: "autocommit", Value: false}, {Key: "$db", Value: "t"}})
+	if _, _, doc := r.read(); doc.Lookup("ok").Double() != 1 {
+		t.Fatalf("insert starting a transaction: %v", doc)
+	}
+	r.msg(0, bson.D{{Key: "endSessions", Value: bson.A{lsid}}, {Key: "lsid", Value: lsid}, {Key: "txnNumber", Value: int64(1)},
+		{Key: "autocommit", Value: false}, {Key: "$db", Value: "admin"}})
+	if _, _, doc := r.read(); doc.Lookup("code").Int32() != 263 {
+		t.Fatalf("endSessions inside a transaction: %v, want 263", doc)
+	}
+}

@@ -21,6 +21,14 @@ func (s *Server) ops(req *request) engine.Ops {
 // an open transaction older than this is aborted.
 const txnLifetimeLimit = 60 * time.Second
 
+// coreNotInTxn are core commands MongoDB refuses inside a transaction (the
+// session commands would also wait on the lock their own command holds).
+var coreNotInTxn = map[string]bool{
+	"endSessions": true, "killSessions": true, "killAllSessions": true, "refreshSessions": true,
+	"configureFailPoint": true, "hello": true, "isMaster": true, "ismaster": true, "ping": true,
+	"buildInfo": true, "buildinfo": true, "serverStatus": true, "replSetGetStatus": true,
+}
+
 func noSuchTxn(format string, args ...any) *commandError {
 	ce := errorf(codeNoSuchTransaction, "NoSuchTransaction", format, args...)
 	ce.Labels = []string{labelTransientTransaction}
@@ -31,6 +39,9 @@ func noSuchTxn(format string, args ...any) *commandError {
 // false; the session lock is held.
 func (op *sessionOp) beginTxn() *commandError {
 	sess, f, name := op.sess, op.info, op.req.Name
+	if coreNotInTxn[name] {
+		return errorf(263, "OperationNotSupportedInTransaction", "Cannot run '%s' in a multi-document transaction.", name)
+	}
 	if f.txnNumber < sess.txnNumber {
 		return errorf(codeTransactionTooOld, "TransactionTooOld",
 			"Cannot start transaction %d on session because a newer transaction %d has already started", f.txnNumber, sess.txnNumber)
