@@ -1,0 +1,284 @@
+package mql
+
+import (
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// accState accumulates the values of one $group accumulator (or of the
+// array form of $sum/$avg/$min/$max in expressions).
+type accState interface {
+	add(v any)
+	result() any
+}
+
+func agKnownAccumulator(name string) bool {
+	switch name {
+	case "$sum", "$avg", "$min", "$max", "$first", "$last", "$push", "$addToSet", "$count", "$mergeObjects":
+		return true
+	}
+	return false
+}
+
+func newAccumulatorState(name string) accState {
+	switch name {
+	case "$sum":
+		return &accSum{sum: int32(0)}
+	case "$avg":
+		return &accAvg{}
+	case "$min":
+		return &accMinMax{sign: -1}
+	case "$max":
+		return &accMinMax{sign: 1}
+	case "$first":
+		return &accFirst{}
+	case "$last":
+		return &accLast{}
+	case "$push":
+		return &accPush{out: bson.A{}}
+	case "$addToSet":
+		return &accAddToSet{out: bson.A{}, seen: map[string]bool{}}
+	case "$count":
+		return &accSum{sum: int32(0), count: true}
+	case "$mergeObjects":
+		return &accMerge{out: bson.D{}}
+	}
+	return nil
+}
+
+// accSum sums numbers, ignoring other values; the result widens like $add
+// (int32 -> int64 -> double on overflow).
+type accSum struct {
+	sum   any
+	count bool
+}
+
+func (a *accSum) add(v any) {
+	if a.count {
+		a.sum, _ = xArith(xOpAdd, a.sum, int32(1), false)
+		return
+	}
+	if IsNumber(v) {
+		a.sum, _ = xArith(xOpAdd, a.sum, v, false)
+	}
+}
+
+func (a *accSum) result() any { return a.sum }
+
+// accAvg averages numbers, ignoring other values; null when there were none.
+type accAvg struct {
+	sum any
+	n   int64
+}
+
+func (a *accAvg) add(v any) {
+	if !IsNumber(v) {
+		return
+	}
+	if a.sum == nil {
+		a.sum = float64(0)
+		if _, isDec := v.(bson.Decimal128); isDec {
+			a.sum = xToDecimal(int32(0))
+		}
+	}
+	if _, isDec := v.(bson.Decimal128); isDec {
+		if _, sumDec := a.sum.(bson.Decimal128); !sumDec {
+			a.sum = xToDecimal(a.sum)
+		}
+	}
+	a.sum, _ = xArith(xOpAdd, a.sum, v, false)
+	a.n++
+}
+
+func (a *accAvg) result() any {
+	if a.n == 0 {
+		return nil
+	}
+	if d, ok := a.sum.(bson.Decimal128); ok {
+		r, _ := xDivide([]any{d, a.n})
+		return r
+	}
+	f, _ := ToFloat(a.sum)
+	return f / float64(a.n)
+}
+
+// accMinMax keeps the smallest (sign -1) or largest (sign 1) non-null value.
+type accMinMax struct {
+	sign int
+	best any
+	has  bool
+}
+
+func (a *accMinMax) add(v any) {
+	if xNullish(v) {
+		return
+	}
+	if !a.has || Compare(v, a.best)*a.sign > 0 {
+		a.best, a.has = v, true
+	}
+}
+
+func (a *accMinMax) result() any {
+	if !a.has {
+		return nil
+	}
+	return a.best
+}
+
+type accFirst struct {
+	v   any
+	has bool
+}
+
+func (a *accFirst) add(v any) {
+	if !a.has {
+		a.v, a.has = v, true
+	}
+}
+
+func (a *accFirst) result() any {
+	if xIsMissing(a.v) {
+		return nil
+	}
+	return a.v
+}
+
+type accLast struct{ v any }
+
+func (a *accLast) add(v any) { a.v = v }
+
+func (a *accLast) result() any {
+	if xIsMissing(a.v) {
+		return nil
+	}
+	return a.v
+}
+
+type accPush struct{ out bson.A }
+
+func (a *accPush) add(v any) {
+	if !xIsMissing(v) {
+		a.out = append(a.out, v)
+	}
+}
+
+func (a *accPush) result() any { return a.out }
+
+type accAddToSet struct {
+	out  bson.A
+	seen map[string]bool
+}
+
+func (a *accAddToSet) add(v any) {
+	if xIsMissing(v) {
+		return
+	}
+	k := xKey(v)
+	if a.seen[k] {
+		return
+	}
+	a.seen[k] = true
+	a.out = append(a.out, v)
+}
+
+func (a *accAddToSet) result() any { return a.out }
+
+type accMerge struct{ out bson.D }
+
+func (a *accMerge) add(v any) {
+	if r, err := xMergeObjects([]any{a.out, v}); err == nil {
+		a.out = r.(bson.D)
+	}
+}
+
+func (a *accMerge) result() any { return a.out }
+
+// xKey encodes a value so that values the server groups together (1, 1.0
+// and NumberLong(1); documents with equal fields) get equal keys.
+func xKey(v any) string {
+	var sb strings.Builder
+	xWriteKey(&sb, v)
+	return sb.String()
+}
+
+func xWriteKey(sb *strings.Builder, v any) {
+	v = xNormalizeNumber(v)
+	switch x := v.(type) {
+	case nil, bson.Null, xMissing:
+		sb.WriteString("N;")
+	case bson.Undefined:
+		sb.WriteString("N;")
+	case int32, int64, float64, bson.Decimal128:
+		if i, ok := intValue(x); ok {
+			sb.WriteString("n" + strconv.FormatInt(i, 10) + ";")
+			return
+		}
+		f, _ := ToFloat(x)
+		if f == math.Trunc(f) && math.Abs(f) < 9e18 {
+			sb.WriteString("n" + strconv.FormatInt(int64(f), 10) + ";")
+			return
+		}
+		if d, ok := x.(bson.Decimal128); ok && !d.IsNaN() && d.IsInf() == 0 {
+			sb.WriteString("d" + d.String() + ";")
+			return
+		}
+		sb.WriteString("n" + strconv.FormatFloat(f, 'g', -1, 64) + ";")
+	case string:
+		sb.WriteString("s" + strconv.Quote(x) + ";")
+	case bson.Symbol:
+		sb.WriteString("s" + strconv.Quote(string(x)) + ";")
+	case bson.D:
+		sb.WriteString("{")
+		for _, e := range x {
+			sb.WriteString(strconv.Quote(e.Key) + ":")
+			xWriteKey(sb, e.Value)
+		}
+		sb.WriteString("}")
+	case bson.A:
+		sb.WriteString("[")
+		for _, e := range x {
+			xWriteKey(sb, e)
+		}
+		sb.WriteString("]")
+	case bson.M, map[string]any:
+		d, _ := asDoc(x)
+		xWriteKey(sb, d)
+	case []any:
+		xWriteKey(sb, bson.A(x))
+	default:
+		sb.WriteString("t" + strconv.Itoa(TypeBracket(v)) + ":")
+		sb.WriteString(strconv.Quote(xKeyScalar(v)) + ";")
+	}
+}
+
+func xKeyScalar(v any) string {
+	switch x := v.(type) {
+	case bson.ObjectID:
+		return x.Hex()
+	case bool:
+		return strconv.FormatBool(x)
+	case bson.DateTime:
+		return strconv.FormatInt(int64(x), 10)
+	case bson.Timestamp:
+		return strconv.FormatUint(uint64(x.T), 10) + "/" + strconv.FormatUint(uint64(x.I), 10)
+	case bson.Binary:
+		return strconv.Itoa(int(x.Subtype)) + "/" + string(x.Data)
+	case bson.Regex:
+		return x.Pattern + "/" + x.Options
+	}
+	return uShort(v)
+}
+
+// sortedKeys is used by tests and error messages that need stable output.
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
