@@ -250,7 +250,7 @@ func TestUpdateArrays(t *testing.T) {
 			want: `{"_id":1,"a":[3,2,1]}`, updated: `{"a":[3,2,1]}`},
 		{name: "push sort by field then slice", doc: `{"_id":1,"a":[{"s":5},{"s":1}]}`,
 			update: `{"$push":{"a":{"$each":[{"s":3}],"$sort":{"s":1},"$slice":2}}}`,
-			want: `{"_id":1,"a":[{"s":1},{"s":3}]}`, updated: `{"a":[{"s":1},{"s":3}]}`},
+			want:   `{"_id":1,"a":[{"s":1},{"s":3}]}`, updated: `{"a":[{"s":1},{"s":3}]}`},
 		{name: "push empty each is a no-op", doc: `{"_id":1,"a":[1]}`, update: `{"$push":{"a":{"$each":[]}}}`, want: `{"_id":1,"a":[1]}`},
 		{name: "push onto non-array", doc: `{"_id":1,"a":1}`, update: `{"$push":{"a":1}}`, code: 2},
 		{name: "addToSet adds new", doc: `{"_id":1,"a":[1,2]}`, update: `{"$addToSet":{"a":3}}`,
