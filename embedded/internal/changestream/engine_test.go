@@ -83,7 +83,7 @@ func TestEngineEndToEnd(t *testing.T) {
 	if !bytes.Equal(ud.Lookup("updatedFields").Document(), raw(t, bson.D{{Key: "a", Value: int32(2)}})) {
 		t.Fatalf("updatedFields %s", ud)
 	}
-	if rf := ud.Lookup("removedFields").Array(); rf.Index(0).Value().StringValue() != "gone" {
+	if rf := ud.Lookup("removedFields").Array(); rf.Index(0).StringValue() != "gone" {
 		t.Fatalf("removedFields %s", rf)
 	}
 	// updateLookup reads the current state: the document is gone by now.

@@ -32,7 +32,8 @@ func TestProjectionStages(t *testing.T) {
 	}}})
 	log.commit(insertEntry(t, nsA, bson.D{{Key: "_id", Value: int32(1)}}))
 	docs, _ := nextAll(t, s)
-	wantKeys(t, docs[0], "_id", "optype", "ns", "newField")
+	// As in MongoDB: included fields keep their place, computed ones follow.
+	wantKeys(t, docs[0], "_id", "ns", "optype", "newField")
 	if str(t, docs[0], "optype") != "insert" || str(t, docs[0], "newField") != "value" {
 		t.Fatalf("%s", docs[0])
 	}
