@@ -97,8 +97,9 @@ func TestAggregate(t *testing.T) {
 	wantJSON(t, docs, `[{"n":6}]`)
 	// let variables reach expressions.
 	docs = all(t)(coll.Aggregate(ctx, bson.A{
-		bson.D{{Key: "$match", Value: bson.D{{Key: "$expr", Value: bson.D{{Key: "$eq", Value: bson.A{"$x", "$$target"}}}}}}},
-		bson.D{{Key: "$project", Value: bson.D{{Key: "x", Value: 1}}}},
+		bson.D{{Key: "$project", Value: bson.D{{Key: "x", Value: 1}, {Key: "hit", Value: bson.D{{Key: "$eq", Value: bson.A{"$x", "$$target"}}}}}}},
+		bson.D{{Key: "$match", Value: bson.D{{Key: "hit", Value: true}}}},
+		bson.D{{Key: "$project", Value: bson.D{{Key: "hit", Value: 0}}}},
 	}, options.Aggregate().SetLet(bson.D{{Key: "target", Value: 33}})))
 	wantJSON(t, docs, `[{"_id":3,"x":33}]`)
 	docs = all(t)(db.Collection("missing").Aggregate(ctx, bson.A{}))

@@ -48,6 +48,10 @@ func cmdDBStats(_ context.Context, s *Server, req *request) (bson.D, error) {
 		objects += c.Count
 		size += c.Size
 	}
+	views, err := s.listViews(req.DB)
+	if err != nil {
+		return nil, err
+	}
 	avg := 0.0
 	if objects > 0 {
 		avg = float64(size) / float64(objects)
@@ -55,7 +59,7 @@ func cmdDBStats(_ context.Context, s *Server, req *request) (bson.D, error) {
 	return bson.D{
 		{Key: "db", Value: req.DB},
 		{Key: "collections", Value: int64(colls)},
-		{Key: "views", Value: int64(0)},
+		{Key: "views", Value: int64(len(views))},
 		{Key: "objects", Value: objects},
 		{Key: "avgObjSize", Value: avg},
 		{Key: "dataSize", Value: float64(size / scale)},
