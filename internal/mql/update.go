@@ -446,6 +446,14 @@ func (m *uMod) parsePushSort(v any) error {
 }
 
 func (m *uMod) parsePull() error {
+	if re, isRegex := m.arg.(bson.Regex); isRegex {
+		mt, err := NewMatcher(bson.D{{Key: "x", Value: re}})
+		if err != nil {
+			return err
+		}
+		m.pullMatcher, m.pullWrapped = mt, true
+		return nil
+	}
 	d, ok := asDoc(m.arg)
 	if !ok {
 		return nil // equality with the value

@@ -403,7 +403,12 @@ func (a *uApplier) push(m *uMod, cur any, exists bool, field string) (uLeaf, err
 	out = append(out, old[:pos]...)
 	out = append(out, each...)
 	out = append(out, old[pos:]...)
-	appendOnly := exists && len(old) > 0 && len(each) > 0 && pos == int64(len(old)) && m.sortDir == 0 && m.sortSpec == nil
+	// The server logs only the appended elements when nothing but an append
+	// at the end happened: no explicit $position (an explicit one equal to
+	// the length counts as an insert), no $sort, nothing sliced off, and a
+	// non-empty array to start from.
+	appendOnly := exists && len(old) > 0 && len(each) > 0 && (m.position == nil || *m.position > int64(len(old))) &&
+		m.sortDir == 0 && m.sortSpec == nil
 	if m.sortDir != 0 {
 		slices.SortStableFunc(out, func(x, y any) int { return m.sortDir * Compare(x, y) })
 	} else if m.sortSpec != nil {

@@ -392,3 +392,34 @@ func TestUpsertSeed(t *testing.T) {
 		}
 	}
 }
+
+// benchDoc1K builds a document of about 1 KiB of BSON.
+func benchDoc1K() bson.D {
+	d := bson.D{{Key: "_id", Value: bson.NewObjectID()}}
+	for i := 0; i < 20; i++ {
+		d = append(d, bson.E{Key: "field" + string(rune('a'+i)), Value: strings.Repeat("v", 30)})
+	}
+	d = append(d, bson.E{Key: "count", Value: int32(1)},
+		bson.E{Key: "nested", Value: bson.D{{Key: "x", Value: int32(1)}, {Key: "tags", Value: bson.A{"a", "b", "c"}}}})
+	return d
+}
+
+func BenchmarkUpdateSet(b *testing.B) {
+	doc := benchDoc1K()
+	if raw, err := bson.Marshal(doc); err != nil || len(raw) < 900 || len(raw) > 1200 {
+		b.Fatalf("benchmark document is %d bytes (%v), want about 1 KiB", len(raw), err)
+	}
+	u, err := NewUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "count", Value: int32(2)}}}}, UpdateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := ApplyContext{Now: testNow}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		_, desc, err := u.Apply(doc, ctx)
+		if err != nil || desc.Empty() {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package mql
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+type pipelineCase struct {
+	name     string
+	docs     string // JSON array of documents
+	pipeline string // JSON array of stages
+	want     string // JSON array of result documents
+	code     int32
+}
+
+const pipelineDocs = `[
+	{"_id":1,"cat":"a","qty":5,"price":2.5,"tags":["x","y"],"sub":{"k":1,"j":2}},
+	{"_id":2,"cat":"b","qty":3,"price":1,"tags":[],"sub":{"k":2}},
+	{"_id":3,"cat":"a","qty":1,"tags":"solo"},
+	{"_id":4,"cat":null,"qty":{"$numberLong":"10"},"tags":null}
+]`
+
+func stagesOf(t testing.TB, s string) []bson.D {
+	t.Helper()
+	var out []bson.D
+	for _, st := range uj(t, s).(bson.A) {
+		out = append(out, st.(bson.D))
+	}
+	return out
+}
+
+func runPipelineCases(t *testing.T, cases []pipelineCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := tc.docs
+			if src == "" {
+				src = pipelineDocs
+			}
+			docs := stagesOf(t, src)
+			before := make([]bson.D, len(docs))
+			for i, d := range docs {
+				before[i] = uCloneD(d)
+			}
+			p, err := NewPipeline(stagesOf(t, tc.pipeline), PipelineOptions{})
+			var got []bson.D
+			if err == nil {
+				got, err = p.Run(docs)
+			}
+			for i := range docs {
+				if !uIdentical(docs[i], before[i]) {
+					t.Fatalf("Run modified input %d: %s", i, ujs(docs[i]))
+				}
+			}
+			if tc.code != 0 {
+				if err == nil {
+					t.Fatalf("want error %d, got %v", tc.code, got)
+				}
+				wantCode(t, err, tc.code)
+				return
+			}
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			gotA := bson.A{}
+			for _, d := range got {
+				gotA = append(gotA, d)
+			}
+			if want := uj(t, tc.want); !uIdentical(gotA, want) {
+				t.Fatalf("\n got %s\nwant %s", ujs(gotA), ujs(want))
+			}
+		})
+	}
+}
+
+func TestPipelineMatchSortSkipLimit(t *testing.T) {
+	runPipelineCases(t, []pipelineCase{
+		{name: "match", pipeline: `[{"$match":{"cat":"a"}},{"$project":{"_id":1}}]`, want: `[{"_id":1},{"_id":3}]`},
+		{name: "match expr", pipeline: `[{"$match":{"$expr":{"$gt":["$qty",4]}}},{"$project":{"_id":1}}]`, want: `[{"_id":1},{"_id":4}]`},
+		{name: "sort desc then limit", pipeline: `[{"$sort":{"qty":-1}},{"$limit":2},{"$project":{"qty":1}}]`,
+			want: `[{"_id":4,"qty":{"$numberLong":"10"}},{"_id":1,"qty":5}]`},
+		{name: "skip", pipeline: `[{"$skip":3},{"$project":{"_id":1}}]`, want: `[{"_id":4}]`},
+		{name: "skip past end", pipeline: `[{"$skip":10}]`, want: `[]`},
+		{name: "limit zero", pipeline: `[{"$limit":0}]`, code: 15958},
+		{name: "negative skip", pipeline: `[{"$skip":-1}]`, code: 5107200},
+		{name: "sort not object", pipeline: `[{"$sort":1}]`, code: 15973},
+		{name: "match not object", pipeline: `[{"$match":1}]`, code: 15959},
+		{name: "unknown stage", pipeline: `[{"$foo":{}}]`, code: 40324},
+		{name: "unsupported stage", pipeline: `[{"$lookup":{}}]`, code: CodeCommandNotSupported},
+		{name: "stage with two keys", pipeline: `[{"$match":{},"$limit":1}]`, code: 40323},
+	})
+}
+
+func TestPipelineProject(t *testing.T) {
+	runPipelineCases(t, []pipelineCase{
+		{name: "inclusion keeps input order and _id", docs: `[{"_id":1,"a":1,"b":2,"c":3}]`, pipeline: `[{"$project":{"c":1,"a":1}}]`,
+			want: `[{"_id":1,"a":1,"c":3}]`},
+		{name: "inclusion without _id", docs: `[{"_id":1,"a":1,"b":2}]`, pipeline: `[{"$project":{"_id":0,"b":1}}]`, want: `[{"b":2}]`},
+		{name: "exclusion", docs: `[{"_id":1,"a":1,"b":2}]`, pipeline: `[{"$project":{"a":0}}]`, want: `[{"_id":1,"b":2}]`},
+		{name: "only _id excluded", docs: `[{"_id":1,"a":1}]`, pipeline: `[{"$project":{"_id":0}}]`, want: `[{"a":1}]`},
+		{name: "computed fields appended", docs: `[{"_id":1,"a":1,"b":2}]`,
+			pipeline: `[{"$project":{"sum":{"$add":["$a","$b"]},"a":1,"lit":"text","flag":{"$literal":true}}}]`,
+			want:     `[{"_id":1,"a":1,"sum":3,"lit":"text","flag":true}]`},
+		{name: "computed missing is omitted", docs: `[{"_id":1}]`, pipeline: `[{"$project":{"x":"$nope"}}]`, want: `[{"_id":1}]`},
+		{name: "dotted inclusion", docs: `[{"_id":1,"a":{"b":1,"c":2},"d":1}]`, pipeline: `[{"$project":{"a.b":1}}]`, want: `[{"_id":1,"a":{"b":1}}]`},
+		{name: "nested spec inclusion", docs: `[{"_id":1,"a":{"b":1,"c":2}}]`, pipeline: `[{"$project":{"a":{"c":1}}}]`, want: `[{"_id":1,"a":{"c":2}}]`},
+		{name: "inclusion through array of documents", docs: `[{"_id":1,"a":[{"b":1,"c":2},{"c":3},5]}]`, pipeline: `[{"$project":{"a.c":1}}]`,
+			want: `[{"_id":1,"a":[{"c":2},{"c":3}]}]`},
+		{name: "exclusion through array", docs: `[{"_id":1,"a":[{"b":1,"c":2},5]}]`, pipeline: `[{"$project":{"a.b":0}}]`,
+			want: `[{"_id":1,"a":[{"c":2},5]}]`},
+		{name: "computed nested creates subdocument", docs: `[{"_id":1,"x":7}]`, pipeline: `[{"$project":{"a.b":"$x"}}]`,
+			want: `[{"_id":1,"a":{"b":7}}]`},
+		{name: "inclusion on scalar path drops it", docs: `[{"_id":1,"a":5}]`, pipeline: `[{"$project":{"a.b":1}}]`, want: `[{"_id":1}]`},
+		{name: "mixing inclusion and exclusion", pipeline: `[{"$project":{"a":1,"b":0}}]`, code: 31254},
+		{name: "exclusion then inclusion", pipeline: `[{"$project":{"a":0,"b":1}}]`, code: 31253},
+		{name: "expression in exclusion", pipeline: `[{"$project":{"a":0,"b":"$x"}}]`, code: 31252},
+		{name: "empty projection", pipeline: `[{"$project":{}}]`, code: 51272},
+		{name: "path collision", pipeline: `[{"$project":{"a":1,"a.b":1}}]`, code: 31250},
+		{name: "unset", docs: `[{"_id":1,"a":1,"b":{"c":1,"d":2}}]`, pipeline: `[{"$unset":["a","b.c"]}]`, want: `[{"_id":1,"b":{"d":2}}]`},
+		{name: "unset string", docs: `[{"_id":1,"a":1}]`, pipeline: `[{"$unset":"a"}]`, want: `[{"_id":1}]`},
+		{name: "unset bad spec", pipeline: `[{"$unset":1}]`, code: 31002},
+	})
+}
+
+func TestPipelineAddFieldsReplaceRoot(t *testing.T) {
+	runPipelineCases(t, []pipelineCase{
+		{name: "add and replace in place", docs: `[{"_id":1,"a":1,"b":2}]`, pipeline: `[{"$addFields":{"a":10,"c":{"$add":["$a","$b"]}}}]`,
+			want: `[{"_id":1,"a":10,"b":2,"c":3}]`},
+		{name: "expressions see the input document", docs: `[{"_id":1,"a":1}]`, pipeline: `[{"$set":{"a":5,"b":"$a"}}]`,
+			want: `[{"_id":1,"a":5,"b":1}]`},
+		{name: "nested spec merges into subdocument", docs: `[{"_id":1,"s":{"x":1}}]`, pipeline: `[{"$addFields":{"s":{"y":2}}}]`,
+			want: `[{"_id":1,"s":{"x":1,"y":2}}]`},
+		{name: "dotted path into array of documents", docs: `[{"_id":1,"a":[{"x":1},{"x":2}]}]`, pipeline: `[{"$set":{"a.y":0}}]`,
+			want: `[{"_id":1,"a":[{"x":1,"y":0},{"x":2,"y":0}]}]`},
+		{name: "dotted path replaces scalar", docs: `[{"_id":1,"a":5}]`, pipeline: `[{"$set":{"a.b":1}}]`, want: `[{"_id":1,"a":{"b":1}}]`},
+		{name: "remove with $$REMOVE", docs: `[{"_id":1,"a":1,"b":2}]`, pipeline: `[{"$set":{"a":"$$REMOVE"}}]`, want: `[{"_id":1,"b":2}]`},
+		{name: "literal numbers are values", docs: `[{"_id":1}]`, pipeline: `[{"$addFields":{"one":1,"f":false}}]`, want: `[{"_id":1,"one":1,"f":false}]`},
+		{name: "replaceRoot", docs: `[{"_id":1,"s":{"x":1}}]`, pipeline: `[{"$replaceRoot":{"newRoot":"$s"}}]`, want: `[{"x":1}]`},
+		{name: "replaceWith expression", docs: `[{"_id":1,"s":{"x":1}}]`, pipeline: `[{"$replaceWith":{"$mergeObjects":[{"_id":"$_id"},"$s"]}}]`,
+			want: `[{"_id":1,"x":1}]`},
+		{name: "replaceRoot to non-document", docs: `[{"_id":1}]`, pipeline: `[{"$replaceRoot":{"newRoot":"$missing"}}]`, code: 40228},
+		{name: "replaceRoot without newRoot", pipeline: `[{"$replaceRoot":{}}]`, code: 40231},
+	})
+}
+
+func TestPipelineGroupCountUnwind(t *testing.T) {
+	runPipelineCases(t, []pipelineCase{
+		{name: "group sum avg count", pipeline: `[{"$group":{"_id":"$cat","n":{"$sum":1},"q":{"$sum":"$qty"},"avg":{"$avg":"$price"},"c":{"$count":{}}}}]`,
+			want: `[{"_id":"a","n":2,"q":6,"avg":2.5,"c":2},{"_id":"b","n":1,"q":3,"avg":1.0,"c":1},{"_id":null,"n":1,"q":{"$numberLong":"10"},"avg":null,"c":1}]`},
+		{name: "group null id", pipeline: `[{"$group":{"_id":null,"max":{"$max":"$qty"},"min":{"$min":"$price"},"first":{"$first":"$_id"},"last":{"$last":"$_id"}}}]`,
+			want: `[{"_id":null,"max":{"$numberLong":"10"},"min":1,"first":1,"last":4}]`},
+		{name: "group push addToSet", pipeline: `[{"$group":{"_id":"$cat","ids":{"$push":"$_id"},"prices":{"$addToSet":"$price"}}},{"$match":{"_id":"a"}}]`,
+			want: `[{"_id":"a","ids":[1,3],"prices":[2.5]}]`},
+		{name: "group document id", docs: `[{"a":1,"b":1},{"a":1,"b":1.0},{"a":2}]`,
+			pipeline: `[{"$group":{"_id":{"a":"$a","b":"$b"},"n":{"$sum":1}}}]`,
+			want:     `[{"_id":{"a":1,"b":1},"n":2},{"_id":{"a":2},"n":1}]`},
+		{name: "group numeric ids unify", docs: `[{"v":1},{"v":1.0},{"v":{"$numberLong":"1"}}]`, pipeline: `[{"$group":{"_id":"$v","n":{"$sum":1}}}]`,
+			want: `[{"_id":1,"n":3}]`},
+		{name: "group first of missing is null", docs: `[{"_id":1}]`, pipeline: `[{"$group":{"_id":null,"f":{"$first":"$x"}}}]`, want: `[{"_id":null,"f":null}]`},
+		{name: "group without _id", pipeline: `[{"$group":{"n":{"$sum":1}}}]`, code: 15955},
+		{name: "group unknown accumulator", pipeline: `[{"$group":{"_id":null,"n":{"$foo":1}}}]`, code: 15952},
+		{name: "group dotted field", pipeline: `[{"$group":{"_id":null,"a.b":{"$sum":1}}}]`, code: 40235},
+		{name: "group field not accumulator", pipeline: `[{"$group":{"_id":null,"a":1}}]`, code: 40234},
+		{name: "count", pipeline: `[{"$match":{"cat":"a"}},{"$count":"total"}]`, want: `[{"total":2}]`},
+		{name: "count of nothing", pipeline: `[{"$match":{"cat":"zz"}},{"$count":"total"}]`, want: `[]`},
+		{name: "count bad name", pipeline: `[{"$count":"$x"}]`, code: 40158},
+		{name: "unwind", pipeline: `[{"$unwind":"$tags"},{"$project":{"tags":1}}]`,
+			want: `[{"_id":1,"tags":"x"},{"_id":1,"tags":"y"},{"_id":3,"tags":"solo"}]`},
+		{name: "unwind preserve and index", pipeline: `[{"$unwind":{"path":"$tags","includeArrayIndex":"i","preserveNullAndEmptyArrays":true}},{"$project":{"tags":1,"i":1}}]`,
+			want: `[{"_id":1,"tags":"x","i":{"$numberLong":"0"}},{"_id":1,"tags":"y","i":{"$numberLong":"1"}},{"_id":2,"tags":[],"i":null},{"_id":3,"tags":"solo","i":null},{"_id":4,"tags":null,"i":null}]`},
+		{name: "unwind nested path", docs: `[{"_id":1,"a":{"b":[1,2]}}]`, pipeline: `[{"$unwind":"$a.b"}]`,
+			want: `[{"_id":1,"a":{"b":1}},{"_id":1,"a":{"b":2}}]`},
+		{name: "unwind without dollar", pipeline: `[{"$unwind":"tags"}]`, code: 28818},
+		{name: "sortByCount", pipeline: `[{"$sortByCount":"$cat"}]`,
+			want: `[{"_id":"a","count":2},{"_id":"b","count":1},{"_id":null,"count":1}]`},
+		{name: "facet", pipeline: `[{"$facet":{"n":[{"$count":"c"}],"ids":[{"$match":{"cat":"b"}},{"$project":{"_id":1}}]}}]`,
+			want: `[{"n":[{"c":4}],"ids":[{"_id":2}]}]`},
+		{name: "nested facet", pipeline: `[{"$facet":{"x":[{"$facet":{}}]}}]`, code: 40600},
+	})
+}
+
+func TestPipelineStreamingAndApplyOne(t *testing.T) {
+	p, err := NewPipeline(stagesOf(t, `[{"$match":{"a":{"$gt":1}}},{"$set":{"b":{"$multiply":["$a",2]}}},{"$unset":"a"}]`), PipelineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Streaming() {
+		t.Fatal("match/set/unset pipeline should be streaming")
+	}
+	out, keep, err := p.ApplyOne(ujd(t, `{"_id":1,"a":3}`))
+	if err != nil || !keep || !uIdentical(out, ujd(t, `{"_id":1,"b":6}`)) {
+		t.Fatalf("ApplyOne: %s %v %v", ujs(out), keep, err)
+	}
+	_, keep, err = p.ApplyOne(ujd(t, `{"_id":2,"a":1}`))
+	if err != nil || keep {
+		t.Fatalf("ApplyOne should drop: %v %v", keep, err)
+	}
+	g, err := NewPipeline(stagesOf(t, `[{"$group":{"_id":null}}]`), PipelineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Streaming() {
+		t.Fatal("$group is not streaming")
+	}
+	out, keep, err = g.ApplyOne(ujd(t, `{"_id":2}`))
+	if err != nil || !keep || !uIdentical(out, ujd(t, `{"_id":null}`)) {
+		t.Fatalf("non-streaming ApplyOne: %s %v %v", ujs(out), keep, err)
+	}
+}
+
+func TestPipelineVars(t *testing.T) {
+	p, err := NewPipeline(stagesOf(t, `[{"$set":{"v":"$$x","now":"$$NOW"}}]`),
+		PipelineOptions{Vars: map[string]any{"x": "hello", "NOW": bson.DateTime(1000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Run([]bson.D{ujd(t, `{"_id":1}`)})
+	if err != nil || len(out) != 1 || !uIdentical(out[0], ujd(t, `{"_id":1,"v":"hello","now":{"$date":"1970-01-01T00:00:01Z"}}`)) {
+		t.Fatalf("got %v %v", out, err)
+	}
+}
+
+func TestPipelineUnsupportedStageNamesStage(t *testing.T) {
+	for _, st := range []string{"$lookup", "$out", "$merge", "$geoNear", "$graphLookup", "$unionWith"} {
+		_, err := NewPipeline([]bson.D{{{Key: st, Value: bson.D{}}}}, PipelineOptions{})
+		wantCode(t, err, CodeCommandNotSupported)
+		if !strings.Contains(err.Error(), st) {
+			t.Errorf("error for %s does not name it: %v", st, err)
+		}
+	}
+	_, err := NewPipeline([]bson.D{{{Key: "$bogus", Value: 1}}}, PipelineOptions{})
+	if err == nil || !strings.Contains(err.Error(), "Unrecognized pipeline stage name: '$bogus'") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func BenchmarkPipelineMatchProject(b *testing.B) {
+	docs := make([]bson.D, 1000)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: int32(i)}, {Key: "g", Value: int32(i % 10)},
+			{Key: "name", Value: fmt.Sprintf("user-%d", i)}, {Key: "score", Value: float64(i) / 3},
+			{Key: "sub", Value: bson.D{{Key: "a", Value: int32(i)}, {Key: "b", Value: "x"}}}}
+	}
+	p, err := NewPipeline(stagesOf(b, `[{"$match":{"g":{"$in":[1,3,5]},"score":{"$gt":10}}},{"$project":{"name":1,"sub.a":1,"double":{"$multiply":["$score",2]}}}]`), PipelineOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		out, err := p.Run(docs)
+		if err != nil || len(out) == 0 {
+			b.Fatal(err)
+		}
+	}
+}
