@@ -100,6 +100,9 @@ func xCompileOp(name string, arg any) (xNode, error) {
 	if n, ok, err := xCompileSpecial(name, arg); ok {
 		return n, err
 	}
+	if n, ok, err := xCompileMore(name, arg); ok {
+		return n, err
+	}
 	args, err := xArgList(arg)
 	if err != nil {
 		return nil, err

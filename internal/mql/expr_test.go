@@ -273,3 +273,27 @@ func TestExprEvalReturnsNilForMissing(t *testing.T) {
 		t.Fatalf("got %v, %v", v, err)
 	}
 }
+
+func TestExprSetsSearchRegex(t *testing.T) {
+	runExprCases(t, []exprCase{
+		{expr: `{"$setUnion":[[1,2],[2,3,1.0]]}`, want: `[1,2,3]`},
+		{expr: `{"$setIntersection":[[1,2,3],[3,2]]}`, want: `[2,3]`},
+		{expr: `{"$setDifference":[[1,2,3],[2]]}`, want: `[1,3]`},
+		{expr: `{"$setEquals":[[1,2],[2,1,1]]}`, want: `true`},
+		{expr: `{"$setIsSubset":[[1],[1,2]]}`, want: `true`},
+		{expr: `{"$setUnion":[[1],1]}`, code: 17044},
+		{expr: `{"$allElementsTrue":[[1,true,"x"]]}`, want: `true`},
+		{expr: `{"$anyElementTrue":[[0,false,null]]}`, want: `false`},
+		{expr: `{"$indexOfCP":["héllo","l"]}`, want: `2`},
+		{expr: `{"$indexOfBytes":["héllo","l"]}`, want: `3`},
+		{expr: `{"$indexOfCP":["abc","z"]}`, want: `-1`},
+		{expr: `{"$replaceAll":{"input":"a-b-c","find":"-","replacement":"+"}}`, want: `"a+b+c"`},
+		{expr: `{"$replaceOne":{"input":"a-b-c","find":"-","replacement":"+"}}`, want: `"a+b-c"`},
+		{expr: `{"$regexMatch":{"input":"$s","regex":"^h","options":"i"}}`, want: `true`},
+		{expr: `{"$regexMatch":{"input":"$n","regex":"x"}}`, want: `false`},
+		{expr: `{"$regexFind":{"input":"abc123","regex":"([a-z]+)(\\d+)"}}`, want: `{"match":"abc123","idx":0,"captures":["abc","123"]}`},
+		{expr: `{"$regexFindAll":{"input":"a1b2","regex":"\\d"}}`, want: `[{"match":"1","idx":1,"captures":[]},{"match":"2","idx":3,"captures":[]}]`},
+		{expr: `{"$sortArray":{"input":[3,1,2],"sortBy":-1}}`, want: `[3,2,1]`},
+		{expr: `{"$sortArray":{"input":[{"a":2},{"a":1}],"sortBy":{"a":1}}}`, want: `[{"a":1},{"a":2}]`},
+	})
+}

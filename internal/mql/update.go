@@ -18,6 +18,10 @@ type UpdateOptions struct {
 	// declared but unused, or used but not declared, is an error, as on the
 	// server. Default: none.
 	ArrayFilters []bson.D
+	// Let are variables visible as $$name to the expressions of a
+	// pipeline-style update (the update command's "let" option). Default:
+	// none.
+	Let map[string]any
 }
 
 // ApplyContext carries what an update needs from the statement that runs it.
@@ -190,7 +194,7 @@ func newPipelineUpdate(stages []bson.D, opts UpdateOptions) (*Update, error) {
 			return nil, Errorf(CodeInvalidOptions, "InvalidOptions", "%s is not allowed to be used within an update", st[0].Key)
 		}
 	}
-	p, err := NewPipeline(stages, PipelineOptions{})
+	p, err := NewPipeline(stages, PipelineOptions{Vars: opts.Let})
 	if err != nil {
 		return nil, err
 	}

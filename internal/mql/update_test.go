@@ -423,3 +423,15 @@ func BenchmarkUpdateSet(b *testing.B) {
 		}
 	}
 }
+
+func TestUpdatePipelineLet(t *testing.T) {
+	u, err := NewUpdate(uj(t, `[{"$set":{"v":"$$who"}}]`), UpdateOptions{Let: map[string]any{"who": "me"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, desc, err := u.Apply(ujd(t, `{"_id":1}`), ApplyContext{})
+	if err != nil || !uIdentical(got, ujd(t, `{"_id":1,"v":"me"}`)) {
+		t.Fatalf("got %s, %v", ujs(got), err)
+	}
+	checkDesc(t, desc, `{"v":"me"}`, nil, nil)
+}
