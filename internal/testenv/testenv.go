@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"testing"
@@ -18,6 +19,10 @@ const EnvURI = "MONGOTIDE_TEST_URI"
 // EnvLog, when set to a slog level name (debug, info, warn), routes embedded
 // server logs to the test log.
 const EnvLog = "MONGOTIDE_TEST_LOG"
+
+// TestHeartbeatInterval is the heartbeat interval of clients made here
+// (unless the options or URI set one).
+const TestHeartbeatInterval = 500 * time.Millisecond
 
 // URI returns MONGOTIDE_TEST_URI when set, else the URI of a fresh embedded
 // server that is stopped in tb.Cleanup.
@@ -53,14 +58,23 @@ func connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Clie
 	if opts == nil {
 		opts = options.Client()
 	}
-	client, err := mongo.Connect(opts.ApplyURI(uri))
+	opts.ApplyURI(uri)
+	if opts.HeartbeatInterval == nil {
+		// The driver's monitor waits in an awaitable hello for a whole
+		// heartbeat interval; a Disconnect racing with the start of that
+		// wait (a driver race, real servers too) blocks until the hello
+		// returns. 500 ms (the driver's minimum) instead of 10 s keeps
+		// short tests short.
+		opts.SetHeartbeatInterval(TestHeartbeatInterval)
+	}
+	client, err := mongo.Connect(opts)
 	if err != nil {
 		tb.Fatalf("testenv: connect to %s: %v", uri, err)
 	}
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if err := client.Disconnect(ctx); err != nil {
+		if err := client.Disconnect(ctx); err != nil && !errors.Is(err, mongo.ErrClientDisconnected) {
 			tb.Errorf("testenv: disconnect: %v", err)
 		}
 	})

@@ -3,6 +3,7 @@ package testenv_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/internal/testenv"
@@ -32,5 +33,24 @@ func TestStartEmbeddedGivesDistinctServers(t *testing.T) {
 	c := testenv.Connect(t, b.URI(), nil)
 	if err := c.Ping(context.Background(), nil); err != nil {
 		t.Fatalf("ping %s: %v", b.URI(), err)
+	}
+}
+
+// TestDisconnectIsPrompt guards against the monitor race described in
+// connect: with the short heartbeat, no Disconnect may take seconds.
+func TestDisconnectIsPrompt(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	for i := 0; i < 20; i++ {
+		c := testenv.Connect(t, srv.URI(), nil)
+		if err := c.Ping(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := c.Disconnect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("Disconnect took %v", d)
+		}
 	}
 }
