@@ -27,6 +27,7 @@ type failpoint struct {
 // opResult is what an operation produced.
 type opResult struct {
 	val    any   // a BSON value (document, array, number...) or nil
+	null   bool  // the operation returned an explicit null (findOne and friends, no match)
 	list   []any // iterable results (find, aggregate): root-level documents
 	isList bool
 	entity any // a driver object for saveResultAsEntity (change streams)
@@ -140,7 +141,7 @@ func (st *testState) matchResult(exp any, res opResult) error {
 	}
 	// Results that are documents (findOne, findOneAndX, write results,
 	// change-stream events, command replies) are root-level documents.
-	return st.m.match(exp, res.val, res.val != nil || res.entity != nil, true, "")
+	return st.m.match(exp, res.val, res.val != nil || res.entity != nil || res.null, true, "")
 }
 
 func describeResult(res opResult) string {

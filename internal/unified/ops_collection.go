@@ -159,7 +159,7 @@ func (st *testState) collectionOp(ctx context.Context, name string, coll *mongo.
 		if err != nil {
 			return opResult{}, err
 		}
-		cur, err := coll.Find(ctx, filter, opts)
+		cur, err := coll.Find(ctx, filter, opts.FindOptionsBuilder)
 		return iterate(ctx, cur, err)
 	case "findOne":
 		filter, fopts, err := findArgs(args)
@@ -312,11 +312,40 @@ func (st *testState) collectionOp(ctx context.Context, name string, coll *mongo.
 		if res == nil {
 			return opResult{}, err
 		}
+		// The driver drops the _ids of the documents a write error names (by
+		// index, as the server reported it); the others keep their request
+		// index as key. The CRUD spec reports insertMany as a BulkWriteResult,
+		// so the counts are included for expectError.expectResult.
+		failed := map[int]bool{}
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) {
+			for _, we := range bwe.WriteErrors {
+				failed[we.Index] = true
+			}
+		}
+		var kept []int
+		for i := range docs {
+			if !failed[i] {
+				kept = append(kept, i)
+			}
+		}
+		if len(kept) != len(res.InsertedIDs) {
+			return opResult{}, badArg("insertMany: driver reported %d inserted ids for %d documents and %d write errors",
+				len(res.InsertedIDs), len(docs), len(failed))
+		}
 		ids := bson.D{}
 		for i, id := range res.InsertedIDs {
-			ids = append(ids, bson.E{Key: strconv.Itoa(i), Value: id})
+			ids = append(ids, bson.E{Key: strconv.Itoa(kept[i]), Value: id})
 		}
-		return opResult{val: bson.D{{Key: "insertedIds", Value: ids}}}, err
+		return opResult{val: bson.D{
+			{Key: "insertedIds", Value: ids},
+			{Key: "insertedCount", Value: int64(len(ids))},
+			{Key: "deletedCount", Value: int64(0)},
+			{Key: "matchedCount", Value: int64(0)},
+			{Key: "modifiedCount", Value: int64(0)},
+			{Key: "upsertedCount", Value: int64(0)},
+			{Key: "upsertedIds", Value: bson.D{}},
+		}}, err
 	case "replaceOne", "updateOne", "updateMany":
 		return updateOp(ctx, name, coll, args)
 	case "rename":
@@ -383,7 +412,7 @@ func returnDocument(v any) (options.ReturnDocument, error) {
 func singleResult(sr *mongo.SingleResult) (opResult, error) {
 	raw, err := sr.Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return opResult{}, nil
+		return opResult{null: true}, nil
 	}
 	if err != nil {
 		return opResult{}, err

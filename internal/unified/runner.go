@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -190,6 +191,13 @@ func oneLine(s string) string {
 	return s
 }
 
+// driverDeviations are spec tests the v2 driver itself fails against any
+// server (the driver's own runner skips them), keyed by file base name and
+// test description. Keep this list short; every entry names its reason.
+var driverDeviations = map[string]string{
+	"find.json|Find with batchSize equal to limit": "driver v2 sends batchSize=limit where the spec wants limit+1 (GODRIVER-3395; skipped by the driver's own runner)",
+}
+
 var testFields = map[string]bool{
 	"description": true, "runOnRequirements": true, "skipReason": true, "operations": true,
 	"expectEvents": true, "outcome": true,
@@ -206,6 +214,9 @@ func (r *Runner) runTest(ctx context.Context, f *File, t bson.D) (err error) {
 	}
 	if reason, ok := lookup(t, "skipReason"); ok {
 		return skipf("skipReason: %v", reason)
+	}
+	if reason, ok := driverDeviations[path.Base(f.Path)+"|"+str(t, "description")]; ok {
+		return skipf("%s", reason)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.TestTimeout)
 	defer cancel()
