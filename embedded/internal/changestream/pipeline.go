@@ -27,6 +27,9 @@ type userStages struct {
 	pipe *mql.Pipeline
 	// split is set when the pipeline ends with $changeStreamSplitLargeEvent.
 	split bool
+	// filterOnly is set when every per-event stage is a $match: a kept
+	// event is then returned as built, without re-encoding.
+	filterOnly bool
 }
 
 // stageAllowed reports the stages MongoDB allows after $changeStream
@@ -87,6 +90,10 @@ func parseStages(stages []bson.D) (userStages, error) {
 			return u, err
 		}
 		u.pipe = p
+		u.filterOnly = true
+		for _, st := range perEvent {
+			u.filterOnly = u.filterOnly && st[0].Key == "$match"
+		}
 	}
 	return u, nil
 }
@@ -98,13 +105,16 @@ func (u *userStages) apply(event bson.Raw, tok token) (out bson.Raw, keep bool, 
 	if u.pipe == nil {
 		return event, true, nil
 	}
-	var doc bson.D
-	if err := bson.Unmarshal(event, &doc); err != nil {
+	doc, err := decodeDoc(event)
+	if err != nil {
 		return nil, false, errorf(CodeBadValue, "BadValue", "cannot decode change event: %v", err)
 	}
 	res, keep, err := u.pipe.ApplyOne(doc)
 	if err != nil || !keep {
 		return nil, false, err
+	}
+	if u.filterOnly {
+		return event, true, nil
 	}
 	if res == nil {
 		res = bson.D{}
