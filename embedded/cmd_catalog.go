@@ -375,6 +375,9 @@ func parseCursorOption(cmd string, v any, opts *cursorOptions) error {
 }
 
 func cmdListCollections(ctx context.Context, s *Server, req *request) (bson.D, error) {
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
 	const cmd = "listCollections"
 	var (
 		filter   bson.D
@@ -439,6 +442,9 @@ func cmdListCollections(ctx context.Context, s *Server, req *request) (bson.D, e
 }
 
 func cmdListDatabases(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
 	const cmd = "listDatabases"
 	if err := requireAdmin(req); err != nil {
 		return nil, err

@@ -191,6 +191,9 @@ func indexEntry(ix engine.IndexSpec) bson.D {
 }
 
 func cmdListIndexes(ctx context.Context, s *Server, req *request) (bson.D, error) {
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
 	const cmd = "listIndexes"
 	coll, err := collectionArg(req)
 	if err != nil {

@@ -36,6 +36,9 @@ func parseScale(cmd string, body bson.D) (int64, error) {
 // cmdDBStats reports what the engine knows: counts and summed document
 // sizes. There is no disk layout, so storage sizes equal data sizes.
 func cmdDBStats(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
 	scale, err := parseScale("dbStats", req.Body)
 	if err != nil {
 		return nil, err
@@ -72,6 +75,9 @@ func cmdDBStats(_ context.Context, s *Server, req *request) (bson.D, error) {
 }
 
 func cmdCollStats(_ context.Context, s *Server, req *request) (bson.D, error) {
+	if err := notInTxn(req); err != nil {
+		return nil, err
+	}
 	coll, err := collectionArg(req)
 	if err != nil {
 		return nil, err
