@@ -872,14 +872,17 @@ func xSubstr(name string, v []any) (any, error) {
 		if start >= int64(len(r)) {
 			return "", nil
 		}
-		end := min(start+length, int64(len(r)))
+		end := int64(len(r))
+		if length < end-start {
+			end = start + length
+		}
 		return string(r[start:end]), nil
 	}
 	if start < 0 || start >= int64(len(s)) {
 		return "", nil
 	}
 	end := int64(len(s))
-	if length >= 0 && start+length < end {
+	if length >= 0 && length < end-start {
 		end = start + length
 	}
 	if !utf8.ValidString(s[start:end]) && utf8.ValidString(s) {
@@ -980,7 +983,11 @@ func xSlice(v []any) (any, error) {
 		start = max(n+start, 0)
 	}
 	start = min(start, n)
-	return bson.A(arr[start:min(start+cnt, n)]), nil
+	end := n
+	if cnt < n-start {
+		end = start + cnt
+	}
+	return bson.A(arr[start:end]), nil
 }
 
 func xIndexOfArray(v []any) (any, error) {
@@ -1028,6 +1035,12 @@ func xRange(v []any) (any, error) {
 		if step == 0 {
 			return nil, Errorf(34449, "Location34449", "$range requires a non-zero step value")
 		}
+	}
+	if a < math.MinInt32 || a > math.MaxInt32 || b < math.MinInt32 || b > math.MaxInt32 {
+		return nil, Errorf(34444, "Location34444", "$range requires a starting and ending value that can be represented as a 32-bit integer")
+	}
+	if n := (b - a) / step; n > 1<<24 {
+		return nil, Errorf(5600400, "Location5600400", "$range would use too much memory (%d elements)", n)
 	}
 	out := bson.A{}
 	for i := a; (step > 0 && i < b) || (step < 0 && i > b); i += step {

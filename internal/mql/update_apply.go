@@ -19,6 +19,10 @@ type uApplier struct {
 	leaves  []string
 }
 
+// uMaxPadding is the server's cap on the nulls added to an array when a
+// path sets an index past its end.
+const uMaxPadding = 1500000
+
 // uLeaf is the outcome of one operator on one field.
 type uLeaf struct {
 	val     any
@@ -224,6 +228,9 @@ func (a *uApplier) walk(m *uMod, cur any, exists bool, segs []string, i int, pat
 			if !creates {
 				continue
 			}
+			if j-len(c) > uMaxPadding {
+				return nil, false, Errorf(34, "CannotBackfillArray", "can't backfill more than %d elements", uMaxPadding)
+			}
 			nv, nexists, err := a.walk(m, nil, false, segs, i+1, childPath, true)
 			if err != nil {
 				return nil, false, err
@@ -424,7 +431,7 @@ func (a *uApplier) push(m *uMod, cur any, exists bool, field string) (uLeaf, err
 		case n >= 0 && n < int64(len(out)):
 			out = out[:n]
 			appendOnly = appendOnly && n >= int64(len(old)+len(each))
-		case n < 0 && -n < int64(len(out)):
+		case n < 0 && n > -int64(len(out)):
 			out = out[int64(len(out))+n:]
 			appendOnly = false
 		}
