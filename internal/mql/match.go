@@ -418,11 +418,36 @@ func compileElemMatch(v any, depth int) (opExpr, error) {
 		}
 		return leafExpr(&elemMatchValuePred{x: inner}), nil
 	}
+	if hasTopLevelExpr(d, depth) {
+		return opExpr{}, badValue("$expr can only be applied to the top-level document")
+	}
 	sub, err := compileFilter(d, depth+1)
 	if err != nil {
 		return opExpr{}, err
 	}
 	return leafExpr(&elemMatchObjectPred{m: sub}), nil
+}
+
+// hasTopLevelExpr reports whether filter uses $expr at its top level or in
+// its logical clauses (where it would apply to an array element).
+func hasTopLevelExpr(filter bson.D, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	for _, e := range filter {
+		switch e.Key {
+		case "$expr":
+			return true
+		case "$and", "$or", "$nor":
+			arr, _ := asArray(e.Value)
+			for _, c := range arr {
+				if d, ok := asDoc(c); ok && hasTopLevelExpr(d, depth+1) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func compileAll(v any, depth int) (opExpr, error) {

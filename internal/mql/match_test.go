@@ -457,6 +457,8 @@ func TestMatcherErrors(t *testing.T) {
 		{`{"a": {"$bitsAnySet": ["x"]}}`, CodeBadValue, "bit positions must be an integer"},
 		{`{"$alwaysTrue": 2}`, CodeBadValue, "$alwaysTrue must be an integer value of 1"},
 		{`{"$or": [{"a": {"$bad": 1}}]}`, CodeBadValue, "unknown operator: $bad"},
+		{`{"a": {"$elemMatch": {"$expr": {"$eq": ["$b", 1]}}}}`, CodeBadValue, "$expr can only be applied to the top-level document"},
+		{`{"a": {"$elemMatch": {"$or": [{"$expr": true}]}}}`, CodeBadValue, "$expr can only be applied to the top-level document"},
 	}
 	for _, tt := range tests {
 		_, err := NewMatcher(D(t, tt.filter))
