@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/wire"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -31,6 +32,9 @@ type conn struct {
 	closeOnce     sync.Once
 	// wbuf is reused for replies; only the serve goroutine touches it.
 	wbuf []byte
+	// r is the connection's buffered reader, owned by the serve goroutine
+	// (waitIdle borrows it while that goroutine waits).
+	r *bufio.Reader
 }
 
 type connKey struct{}
@@ -58,6 +62,7 @@ func (c *conn) serve() {
 	defer c.close()
 	c.logger.Debug("connection accepted", "remote", c.nc.RemoteAddr().String())
 	r := bufio.NewReaderSize(c.nc, 64<<10)
+	c.r = r
 	ctx := context.WithValue(c.s.ctx, connKey{}, c)
 	var buf []byte
 	for {
@@ -216,4 +221,53 @@ func (c *conn) serveMsg(ctx context.Context, m *wire.Msg) bool {
 			return false
 		}
 	}
+}
+
+// errClientGone reports that the peer closed the connection while the
+// server waited.
+var errClientGone = errors.New("client closed the connection")
+
+// waitIdle waits d while nothing arrives from the client, as an awaitable
+// hello does. It returns early with errClientGone when the client hangs
+// up (so a vanished monitor does not hold a goroutine for the whole
+// wait), with nil when the client sends something (it is left buffered
+// for the next read), or with ctx's error. Only the serve goroutine may
+// call it.
+func (c *conn) waitIdle(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	if c.r == nil {
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	peeked := make(chan error, 1)
+	go func() {
+		_, err := c.r.Peek(1)
+		peeked <- err
+	}()
+	var result error
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		result = ctx.Err()
+	case err := <-peeked:
+		if err != nil {
+			return errClientGone
+		}
+		return nil
+	}
+	// Unblock the peek, wait for it, and restore blocking reads. bufio
+	// hands the timeout error to Peek and does not keep it.
+	_ = c.nc.SetReadDeadline(time.Now())
+	err := <-peeked
+	_ = c.nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		return errClientGone
+	}
+	return result
 }

@@ -250,3 +250,47 @@ func TestMalformedInputClosesOnlyThatConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestAwaitingHelloNoticesClientGone: a monitor that vanishes during an
+// awaitable hello must not hold its server connection for maxAwaitTimeMS.
+func TestAwaitingHelloNoticesClientGone(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	admin := testenv.Connect(t, srv.URI(), nil)
+	connections := func() int32 {
+		res := runCmd(t, admin.Database("admin"), bson.D{{Key: "serverStatus", Value: 1}})
+		m, _ := toM(res["connections"])
+		n, _ := m["current"].(int32)
+		return n
+	}
+	base := connections()
+	r := dialRaw(t, srv.Addr())
+	r.msg(0, bson.D{{Key: "hello", Value: 1}, {Key: "$db", Value: "admin"}})
+	_, _, first := r.read()
+	r.msg(wire.FlagExhaustAllowed, bson.D{{Key: "hello", Value: 1}, {Key: "topologyVersion", Value: first.Lookup("topologyVersion").Document()},
+		{Key: "maxAwaitTimeMS", Value: int64(60000)}, {Key: "$db", Value: "admin"}})
+	waitFor(t, 5*time.Second, "the raw connection to be counted", func() bool { return connections() == base+1 })
+	r.nc.Close()
+	waitFor(t, 5*time.Second, "the server to drop the vanished client's connection", func() bool { return connections() == base })
+}
+
+// TestAwaitingHelloAnswersAfterWaitOnLiveConnection: the peek used to
+// notice a vanished client must leave a live connection fully usable.
+func TestAwaitingHelloAnswersAfterWaitOnLiveConnection(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	r := dialRaw(t, srv.Addr())
+	r.msg(0, bson.D{{Key: "hello", Value: 1}, {Key: "$db", Value: "admin"}})
+	_, _, first := r.read()
+	tv := first.Lookup("topologyVersion").Document()
+	for i := 0; i < 3; i++ {
+		id := r.msg(0, bson.D{{Key: "hello", Value: 1}, {Key: "topologyVersion", Value: tv},
+			{Key: "maxAwaitTimeMS", Value: int64(50)}, {Key: "$db", Value: "admin"}})
+		h, _, doc := r.read()
+		if h.ResponseTo != id || doc.Lookup("ok").Double() != 1 {
+			t.Fatalf("awaitable hello %d: reply to %d: %v", i, h.ResponseTo, doc)
+		}
+		id = r.msg(0, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}})
+		if h, _, doc = r.read(); h.ResponseTo != id || doc.Lookup("ok").Double() != 1 {
+			t.Fatalf("ping after awaitable hello %d: %v", i, doc)
+		}
+	}
+}

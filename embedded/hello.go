@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"time"
 
@@ -65,14 +66,18 @@ func cmdHello(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		counter, _ := lookup(tvd, "counter")
 		cnt, _ := asInt64(counter)
 		if pid == s.processID && cnt == 0 {
-			t := time.NewTimer(time.Duration(ms) * time.Millisecond)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				if s.ctx.Err() != nil {
-					return nil, errorf(91, "ShutdownInProgress", "the server is shutting down")
-				}
+			var err error
+			if c != nil {
+				err = c.waitIdle(ctx, time.Duration(ms)*time.Millisecond)
+			} else {
+				err = sleepCtx(ctx, time.Duration(ms)*time.Millisecond)
+			}
+			switch {
+			case errors.Is(err, errClientGone):
+				c.close() // nobody to answer; the serve loop ends at its next read
+				return nil, err
+			case s.ctx.Err() != nil:
+				return nil, errorf(91, "ShutdownInProgress", "the server is shutting down")
 			}
 		}
 	}
@@ -295,4 +300,15 @@ func (s *Server) registerCore(r map[string]handler) {
 	r["killCursors"] = cmdKillCursors
 	r["commitTransaction"] = cmdCommitTransaction
 	r["abortTransaction"] = cmdAbortTransaction
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
