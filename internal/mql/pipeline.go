@@ -142,8 +142,8 @@ func agCompileStage(st bson.D, inFacet bool) (agStage, error) {
 }
 
 // Streaming reports whether every stage works on one document at a time
-// ($match, $project, $addFields/$set, $unset, $replaceRoot/$replaceWith,
-// $unwind-free), so that ApplyOne can run the pipeline per document.
+// ($match, $project, $addFields/$set, $unset, $replaceRoot/$replaceWith),
+// so that ApplyOne can run the pipeline per document.
 func (p *Pipeline) Streaming() bool { return p.streaming }
 
 func (p *Pipeline) ctx(extra map[string]any) *xCtx {

@@ -1,6 +1,7 @@
 package mql
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -434,4 +435,51 @@ func TestUpdatePipelineLet(t *testing.T) {
 		t.Fatalf("got %s, %v", ujs(got), err)
 	}
 	checkDesc(t, desc, `{"v":"me"}`, nil, nil)
+}
+
+func TestUpdateLimits(t *testing.T) {
+	runUpdateCases(t, []updateCase{
+		{name: "explicit position at the end reports the array", doc: `{"_id":1,"a":[1,2]}`,
+			update: `{"$push":{"a":{"$each":[3],"$position":2}}}`, want: `{"_id":1,"a":[1,2,3]}`, updated: `{"a":[1,2,3]}`},
+		{name: "position past the end appends", doc: `{"_id":1,"a":[1,2]}`,
+			update: `{"$push":{"a":{"$each":[3],"$position":9}}}`, want: `{"_id":1,"a":[1,2,3]}`, updated: `{"a.2":3}`},
+		{name: "slice that removes nothing still appends", doc: `{"_id":1,"a":[1]}`,
+			update: `{"$push":{"a":{"$each":[2],"$slice":{"$numberLong":"-9223372036854775808"}}}}`, want: `{"_id":1,"a":[1,2]}`, updated: `{"a.1":2}`},
+		{name: "backfill limit", doc: `{"_id":1,"a":[]}`, update: `{"$set":{"a.1500001":1}}`, code: 34},
+		{name: "backfill at the limit", doc: `{"_id":1,"a":[]}`, update: `{"$set":{"a.3":1}}`, want: `{"_id":1,"a":[null,null,null,1]}`, updated: `{"a.3":1}`},
+		{name: "array id rejected", doc: `{"x":1}`, update: `{"$set":{"_id":[1]}}`, ctx: ApplyContext{Insert: true}, code: 53},
+	})
+}
+
+// TestUpdateConcurrentApply shares one compiled Update between goroutines;
+// run with -race it proves Apply does not write shared state.
+func TestUpdateConcurrentApply(t *testing.T) {
+	u, err := NewUpdate(uj(t, `{"$push":{"a":{"$each":[{"x":1}],"$sort":{"x":-1}}},"$set":{"d.e":[1,2]},"$inc":{"n":1}}`), UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := ujd(t, `{"_id":1,"a":[{"x":2}],"n":1}`)
+	want := ujd(t, `{"_id":1,"a":[{"x":2},{"x":1}],"n":2,"d":{"e":[1,2]}}`)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 200 {
+				got, _, err := u.Apply(doc, ApplyContext{})
+				if err == nil && !uIdentical(got, want) {
+					err = fmt.Errorf("got %s", ujs(got))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				got[1].Value.(bson.A)[0].(bson.D)[0].Value = "mutated"
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
