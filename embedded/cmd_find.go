@@ -69,6 +69,11 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	if limit < 0 {
 		limit = -limit
 		copts.SingleBatch = true
+		// The whole result comes in that one batch, not just the
+		// default 101 documents.
+		if copts.BatchSize < 0 || int64(copts.BatchSize) > limit {
+			copts.BatchSize = int(min(limit, 1<<31-1))
+		}
 	}
 	args.Limit = limit
 	ns := nsOf(req, coll)

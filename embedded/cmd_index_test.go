@@ -76,10 +76,6 @@ func TestIndexErrors(t *testing.T) {
 	seed(t, coll, bson.D{{Key: "_id", Value: 1}, {Key: "k", Value: 1}}, bson.D{{Key: "_id", Value: 2}, {Key: "k", Value: 1}})
 	_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "k", Value: 1}}, Options: options.Index().SetUnique(true)})
 	wantCode(t, err, 11000, "")
-	_, err = coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "t", Value: "text"}}})
-	if err == nil {
-		t.Fatal("text index accepted")
-	}
 	_, err = runCommand(t, db, bson.D{{Key: "createIndexes", Value: "c"}, {Key: "indexes", Value: bson.A{bson.D{{Key: "key", Value: bson.D{{Key: "z", Value: 1}}}}}}})
 	wantCode(t, err, 9, "name")
 	_, err = runCommand(t, db, bson.D{{Key: "listIndexes", Value: "missing"}})

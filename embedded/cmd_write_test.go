@@ -292,3 +292,19 @@ func TestDelete(t *testing.T) {
 	wantCode(t, del(bson.D{{Key: "q", Value: bson.D{}}}), 40414, "limit")
 	wantCode(t, del(bson.D{{Key: "q", Value: bson.D{}}, {Key: "limit", Value: 0}, {Key: "x", Value: 1}}), 40415, "BSON field 'delete.deletes.x' is an unknown field.")
 }
+
+func TestUpdateWithPipeline(t *testing.T) {
+	db := testDB(t)
+	coll := db.Collection("c")
+	ctx := testCtx(t)
+	seed(t, coll, bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: 2}, {Key: "b", Value: 3}})
+	res, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, mongo.Pipeline{
+		bson.D{{Key: "$set", Value: bson.D{{Key: "sum", Value: bson.D{{Key: "$add", Value: bson.A{"$a", "$b"}}}}}}},
+		bson.D{{Key: "$unset", Value: "b"}},
+	})
+	if err != nil || res.ModifiedCount != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	docs := all(t)(coll.Find(ctx, bson.D{}))
+	wantJSON(t, docs, `[{"_id":1,"a":2,"sum":5}]`)
+}

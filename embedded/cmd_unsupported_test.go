@@ -1,0 +1,70 @@
+package embedded_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/mongotide/mongotide/internal/testenv"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// TestUnsupportedFeaturesFailClearly checks that what the embedded server
+// does not implement is refused with 238 NotImplemented naming the feature,
+// never silently ignored. A real MongoDB supports all of it.
+func TestUnsupportedFeaturesFailClearly(t *testing.T) {
+	if os.Getenv(testenv.EnvURI) != "" {
+		t.Skip("embedded-only: checks the embedded server's documented limitations; MONGOTIDE_TEST_URI points at a real server")
+	}
+	db := testDB(t)
+	ctx := testCtx(t)
+	coll := db.Collection("c")
+	seed(t, coll, bson.D{{Key: "_id", Value: 1}})
+	cases := []struct {
+		name string
+		err  func() error
+		want string
+	}{
+		{"capped collection", func() error {
+			return db.CreateCollection(ctx, "capped", options.CreateCollection().SetCapped(true).SetSizeInBytes(4096))
+		}, "capped"},
+		{"timeseries", func() error {
+			return db.CreateCollection(ctx, "ts", options.CreateCollection().SetTimeSeriesOptions(options.TimeSeries().SetTimeField("t")))
+		}, "timeseries"},
+		{"text index", func() error {
+			_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "t", Value: "text"}}})
+			return err
+		}, "text"},
+		{"wildcard index", func() error {
+			_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "$**", Value: 1}}})
+			return err
+		}, "wildcard"},
+		{"collation", func() error {
+			_, err := coll.Find(ctx, bson.D{}, options.Find().SetCollation(&options.Collation{Locale: "fr"}))
+			return err
+		}, "collation"},
+		{"explain", func() error {
+			return db.RunCommand(ctx, bson.D{{Key: "explain", Value: bson.D{{Key: "find", Value: "c"}}}}).Err()
+		}, "explain"},
+		{"aggregate explain", func() error {
+			return db.RunCommand(ctx, bson.D{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{}}, {Key: "explain", Value: true}}).Err()
+		}, "explain"},
+		{"find let", func() error {
+			_, err := coll.Find(ctx, bson.D{}, options.Find().SetLet(bson.D{{Key: "x", Value: 1}}))
+			return err
+		}, "let"},
+		{"bypassDocumentValidation", func() error {
+			_, err := coll.InsertOne(ctx, bson.D{}, options.InsertOne().SetBypassDocumentValidation(true))
+			return err
+		}, "bypassDocumentValidation"},
+		{"validationAction warn", func() error {
+			return db.CreateCollection(ctx, "warn", options.CreateCollection().SetValidator(bson.D{{Key: "a", Value: 1}}).SetValidationAction("warn"))
+		}, "warn"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantCode(t, tc.err(), 238, tc.want)
+		})
+	}
+}
