@@ -209,9 +209,26 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if err != nil {
 		return nil, err
 	}
-	var args engine.CollModArgs
+	var (
+		args          engine.CollModArgs
+		viewOn        *string
+		viewPipeline  []bson.D
+		havePipeline  bool
+		collectionMod string
+	)
 	for _, e := range req.Body[1:] {
+		if e.Key == "changeStreamPreAndPostImages" || e.Key == "validator" {
+			collectionMod = e.Key
+		}
 		switch e.Key {
+		case "viewOn":
+			var v string
+			if v, err = argString(cmd, e.Key, e.Value); err == nil {
+				viewOn = &v
+			}
+		case "pipeline":
+			viewPipeline, err = argDocs(cmd, e.Key, e.Value)
+			havePipeline = true
 		case "changeStreamPreAndPostImages":
 			var on bool
 			if on, err = parseImagesOption(cmd, e.Value); err == nil {
@@ -227,7 +244,7 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 			}
 		case "validationLevel", "validationAction":
 			err = checkValidationMode(cmd, e.Key, e.Value)
-		case "index", "viewOn", "pipeline", "expireAfterSeconds", "timeseries", "cappedSize", "cappedMax",
+		case "index", "expireAfterSeconds", "timeseries", "cappedSize", "cappedMax",
 			"clusteredIndex":
 			err = notSupported("BSON field 'collMod.%s'", e.Key)
 		default:
@@ -239,12 +256,30 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 			return nil, err
 		}
 	}
-	if v, err := s.viewOf(nsOf(req, coll)); err != nil {
+	ns := nsOf(req, coll)
+	v, err := s.viewOf(ns)
+	if err != nil {
 		return nil, err
-	} else if v != nil {
-		return nil, notSupported("collMod on a view")
 	}
-	if err := s.engine.CollMod(nsOf(req, coll), args); err != nil {
+	if v != nil {
+		if collectionMod != "" {
+			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "option '%s' is not supported for a view", collectionMod)
+		}
+		if viewOn == nil && !havePipeline {
+			return bson.D{}, nil
+		}
+		if viewOn == nil {
+			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "must specify both 'viewOn' and 'pipeline' when modifying a view")
+		}
+		if !havePipeline {
+			viewPipeline = v.pipeline
+		}
+		return bson.D{}, s.modifyView(ns, *viewOn, viewPipeline)
+	}
+	if viewOn != nil || havePipeline {
+		return nil, cmdError(codeInvalidOptions, "InvalidOptions", "%s is a collection, not a view: 'viewOn' and 'pipeline' apply to views only", ns)
+	}
+	if err := s.engine.CollMod(ns, args); err != nil {
 		return nil, err
 	}
 	return bson.D{}, nil

@@ -129,23 +129,8 @@ func (s *Server) createView(ns engine.Namespace, viewOn string, pipeline []bson.
 	if _, ok := s.engine.Collection(ns); ok {
 		return cmdError(engine.CodeNamespaceExists, "NamespaceExists", "Collection %s already exists.", ns)
 	}
-	// A view on a view must not lead back to itself.
-	if viewOn == ns.Coll {
-		return cmdError(160, "GraphContainsCycle", "View cycle detected: %s", ns)
-	}
-	target := engine.Namespace{DB: ns.DB, Coll: viewOn}
-	for depth := 0; depth < maxViewDepth; depth++ {
-		v, err := s.viewOf(target)
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			break
-		}
-		if v.viewOn == ns.Coll {
-			return cmdError(160, "GraphContainsCycle", "View cycle detected: %s", ns)
-		}
-		target = engine.Namespace{DB: ns.DB, Coll: v.viewOn}
+	if err := s.checkViewCycle(ns, viewOn); err != nil {
+		return err
 	}
 	_, err := s.engine.Insert(viewsNS(ns.DB), bson.D{
 		{Key: "_id", Value: ns.String()},
@@ -153,6 +138,48 @@ func (s *Server) createView(ns engine.Namespace, viewOn string, pipeline []bson.
 		{Key: "pipeline", Value: toArray(pipeline)},
 	})
 	return err
+}
+
+// modifyView redefines an existing view (collMod).
+func (s *Server) modifyView(ns engine.Namespace, viewOn string, pipeline []bson.D) error {
+	if viewOn == "" {
+		return cmdError(codeBadValue, "BadValue", "'viewOn' cannot be empty")
+	}
+	if err := validCollectionName(ns.DB, viewOn); err != nil {
+		return err
+	}
+	if err := checkViewPipeline(pipeline); err != nil {
+		return err
+	}
+	if err := s.checkViewCycle(ns, viewOn); err != nil {
+		return err
+	}
+	_, err := s.engine.Update(viewsNS(ns.DB), engine.UpdateArgs{
+		Filter: bson.D{{Key: "_id", Value: ns.String()}},
+		Update: bson.D{{Key: "viewOn", Value: viewOn}, {Key: "pipeline", Value: toArray(pipeline)}},
+	})
+	return err
+}
+
+// checkViewCycle fails when defining ns on viewOn would make a view depend
+// on itself.
+func (s *Server) checkViewCycle(ns engine.Namespace, viewOn string) error {
+	target := viewOn
+	for depth := 0; depth <= maxViewDepth; depth++ {
+		if target == ns.Coll {
+			return cmdError(160, "GraphContainsCycle", "View cycle detected: %s", ns)
+		}
+		v, err := s.viewOf(engine.Namespace{DB: ns.DB, Coll: target})
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return nil
+		}
+		target = v.viewOn
+	}
+	return cmdError(codeViewDepthLimitExceeded, "ViewDepthLimitExceeded",
+		"View depth too deep or view cycle detected. Maximum depth is %d", maxViewDepth)
 }
 
 // dropView removes a view definition; it reports whether ns was a view.

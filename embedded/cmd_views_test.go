@@ -78,6 +78,15 @@ func TestViews(t *testing.T) {
 		t.Fatal("view with an unknown stage created")
 	}
 
+	// collMod redefines a view; a definition that loops back fails.
+	mustRun(t, db, bson.D{{Key: "collMod", Value: "big"}, {Key: "viewOn", Value: "c"},
+		{Key: "pipeline", Value: bson.A{bson.D{{Key: "$match", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: 4}}}}}}}}})
+	if n, err := big.CountDocuments(ctx, bson.D{}); err != nil || n != 2 {
+		t.Fatalf("after collMod: %d %v", n, err)
+	}
+	_, err = runCommand(t, db, bson.D{{Key: "collMod", Value: "big"}, {Key: "viewOn", Value: "bigEven"}, {Key: "pipeline", Value: bson.A{}}})
+	wantCode(t, err, 160, "")
+
 	// Dropping a view leaves its source alone.
 	if err := bigEven.Drop(ctx); err != nil {
 		t.Fatal(err)
