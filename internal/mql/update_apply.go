@@ -14,7 +14,7 @@ type uApplier struct {
 	u       *Update
 	ctx     ApplyContext
 	doc     bson.D // the original, for error messages
-	updated []string
+	updated []uRec
 	removed []string
 	leaves  []string
 }
@@ -22,6 +22,13 @@ type uApplier struct {
 // uMaxPadding is the server's cap on the nulls added to an array when a
 // path sets an index past its end.
 const uMaxPadding = 1500000
+
+// uRec records a changed path; created says the field did not exist
+// before (an insert in the server's diff, as opposed to an update).
+type uRec struct {
+	path    string
+	created bool
+}
 
 // uLeaf is the outcome of one operator on one field.
 type uLeaf struct {
@@ -145,17 +152,17 @@ func (a *uApplier) walk(m *uMod, cur any, exists bool, segs []string, i int, pat
 		a.leaves = append(a.leaves, p)
 		switch {
 		case !res.exists && parentArr:
-			a.updated = append(a.updated, p)
+			a.updated = append(a.updated, uRec{path: p})
 			return nil, true, nil
 		case !res.exists:
 			a.removed = append(a.removed, p)
 		case res.appendFrom >= 0:
 			arr := res.val.(bson.A)
 			for j := res.appendFrom; j < len(arr); j++ {
-				a.updated = append(a.updated, p+"."+strconv.Itoa(j))
+				a.updated = append(a.updated, uRec{path: p + "." + strconv.Itoa(j)})
 			}
 		default:
-			a.updated = append(a.updated, p)
+			a.updated = append(a.updated, uRec{path: p, created: !exists})
 		}
 		return res.val, res.exists, nil
 	}
@@ -184,7 +191,7 @@ func (a *uApplier) walk(m *uMod, cur any, exists bool, segs []string, i int, pat
 			c = slices.Delete(c, k, k+1)
 		case nexists:
 			c = append(c, bson.E{Key: seg, Value: nv})
-			a.updated = append(a.updated, strings.Join(childPath, "."))
+			a.updated = append(a.updated, uRec{path: strings.Join(childPath, "."), created: true})
 		}
 		return c, true, nil
 	case bson.A:
@@ -240,7 +247,7 @@ func (a *uApplier) walk(m *uMod, cur any, exists bool, segs []string, i int, pat
 					c = append(c, nil)
 				}
 				c[j] = nv
-				a.updated = append(a.updated, strings.Join(childPath, "."))
+				a.updated = append(a.updated, uRec{path: strings.Join(childPath, "."), created: true})
 			}
 		}
 		return c, true, nil
@@ -557,11 +564,14 @@ func (a *uApplier) describe(out bson.D) *UpdateDescription {
 		return false
 	}
 	var upd []string
-	for _, p := range a.updated {
-		if !slices.Contains(upd, p) {
-			upd = append(upd, p)
+	createdOf := map[string]bool{}
+	for _, r := range a.updated {
+		if !slices.Contains(upd, r.path) {
+			upd = append(upd, r.path)
+			createdOf[r.path] = r.created
 		}
 	}
+	var created []bool
 	for _, p := range upd {
 		if covered(p, upd, true) {
 			continue
@@ -571,7 +581,9 @@ func (a *uApplier) describe(out bson.D) *UpdateDescription {
 			continue
 		}
 		desc.UpdatedFields = append(desc.UpdatedFields, Field{Path: p, Value: v})
+		created = append(created, createdOf[p])
 	}
+	desc.UpdatedFields = uOrderFields(out, desc.UpdatedFields, created)
 	for _, p := range a.removed {
 		if covered(p, upd, false) || covered(p, a.removed, true) || slices.Contains(desc.RemovedFields, p) {
 			continue

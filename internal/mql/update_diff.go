@@ -20,9 +20,20 @@ import (
 //     reported at their index, and an array that got shorter is reported in
 //     truncatedArrays with its new size.
 func uDiff(pre, post bson.D) *UpdateDescription {
-	desc := &UpdateDescription{}
-	uDiffDocs(desc, "", pre, post)
-	return desc
+	d := &uDiffer{desc: &UpdateDescription{}}
+	d.docs("", pre, post)
+	d.desc.UpdatedFields = uOrderFields(post, d.desc.UpdatedFields, d.created)
+	return d.desc
+}
+
+type uDiffer struct {
+	desc    *UpdateDescription
+	created []bool
+}
+
+func (d *uDiffer) update(path string, v any, created bool) {
+	d.desc.UpdatedFields = append(d.desc.UpdatedFields, Field{Path: path, Value: v})
+	d.created = append(d.created, created)
 }
 
 func uJoinPath(prefix, key string) string {
@@ -32,12 +43,12 @@ func uJoinPath(prefix, key string) string {
 	return prefix + "." + key
 }
 
-func uDiffDocs(desc *UpdateDescription, prefix string, pre, post bson.D) {
+func (d *uDiffer) docs(prefix string, pre, post bson.D) {
 	i, j := 0, 0
 	var deletes []string
 	for i < len(pre) && j < len(post) {
 		if pre[i].Key == post[j].Key {
-			uDiffValues(desc, uJoinPath(prefix, post[j].Key), pre[i].Value, post[j].Value)
+			d.values(uJoinPath(prefix, post[j].Key), pre[i].Value, post[j].Value)
 			i++
 			j++
 			continue
@@ -50,41 +61,41 @@ func uDiffDocs(desc *UpdateDescription, prefix string, pre, post bson.D) {
 	}
 	for ; j < len(post); j++ {
 		deletes = slices.DeleteFunc(deletes, func(k string) bool { return k == post[j].Key })
-		desc.UpdatedFields = append(desc.UpdatedFields, Field{Path: uJoinPath(prefix, post[j].Key), Value: post[j].Value})
+		d.update(uJoinPath(prefix, post[j].Key), post[j].Value, true)
 	}
 	slices.Sort(deletes)
 	for _, k := range deletes {
-		desc.RemovedFields = append(desc.RemovedFields, uJoinPath(prefix, k))
+		d.desc.RemovedFields = append(d.desc.RemovedFields, uJoinPath(prefix, k))
 	}
 }
 
-func uDiffValues(desc *UpdateDescription, path string, pre, post any) {
+func (d *uDiffer) values(path string, pre, post any) {
 	switch x := pre.(type) {
 	case bson.D:
 		if y, ok := post.(bson.D); ok {
-			uDiffDocs(desc, path, x, y)
+			d.docs(path, x, y)
 			return
 		}
 	case bson.A:
 		if y, ok := post.(bson.A); ok {
-			uDiffArrays(desc, path, x, y)
+			d.arrays(path, x, y)
 			return
 		}
 	}
 	if !uIdentical(pre, post) {
-		desc.UpdatedFields = append(desc.UpdatedFields, Field{Path: path, Value: post})
+		d.update(path, post, false)
 	}
 }
 
-func uDiffArrays(desc *UpdateDescription, path string, pre, post bson.A) {
+func (d *uDiffer) arrays(path string, pre, post bson.A) {
 	n := min(len(pre), len(post))
 	for i := 0; i < n; i++ {
-		uDiffValues(desc, path+"."+strconv.Itoa(i), pre[i], post[i])
+		d.values(path+"."+strconv.Itoa(i), pre[i], post[i])
 	}
 	for i := n; i < len(post); i++ {
-		desc.UpdatedFields = append(desc.UpdatedFields, Field{Path: path + "." + strconv.Itoa(i), Value: post[i]})
+		d.update(path+"."+strconv.Itoa(i), post[i], false)
 	}
 	if len(pre) > len(post) {
-		desc.TruncatedArrays = append(desc.TruncatedArrays, TruncatedArray{Field: path, NewSize: int32(len(post))})
+		d.desc.TruncatedArrays = append(d.desc.TruncatedArrays, TruncatedArray{Field: path, NewSize: int32(len(post))})
 	}
 }
