@@ -200,7 +200,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	for i, op := range ops {
 		ns := nsInfo[op.nsIdx]
 		item := bson.D{{Key: "ok", Value: 1.0}, {Key: "idx", Value: int32(i)}}
-		err := s.refuseView(ns)
+		err := s.refuseViewWrite(ns)
 		if err == nil && op.kind != "insert" {
 			err = s.checkHint(cmd, ns, op.hint)
 		}

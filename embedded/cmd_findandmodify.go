@@ -84,7 +84,7 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 		return nil, cmdError(codeFailedToParse, "FailedToParse", "Cannot specify arrayFilters and remove=true")
 	}
 	ns := nsOf(req, coll)
-	if err := s.refuseView(ns); err != nil {
+	if err := s.refuseViewWrite(ns); err != nil {
 		return nil, err
 	}
 	if err := s.checkHint(cmd, ns, hint); err != nil {

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
 	"github.com/mongotide/mongotide/internal/mql"
@@ -76,6 +77,24 @@ func (s *Server) resolveView(ns engine.Namespace) (base engine.Namespace, pipeli
 // errOnView is MongoDB's refusal of collection-only commands on a view.
 func errOnView(ns engine.Namespace) error {
 	return cmdError(codeCommandNotSupportedOnView, "CommandNotSupportedOnView", "Namespace %s is a view, not a collection", ns)
+}
+
+// checkWritable refuses user writes to system collections, as MongoDB does
+// (system.js excepted); they would corrupt view definitions.
+func checkWritable(ns engine.Namespace) error {
+	if strings.HasPrefix(ns.Coll, "system.") && ns.Coll != "system.js" {
+		return cmdError(codeInvalidNamespace, "InvalidNamespace", "cannot write to '%s'", ns)
+	}
+	return nil
+}
+
+// refuseViewWrite is refuseView for data writes: views and system
+// collections are not writable.
+func (s *Server) refuseViewWrite(ns engine.Namespace) error {
+	if err := checkWritable(ns); err != nil {
+		return err
+	}
+	return s.refuseView(ns)
 }
 
 // refuseView fails when ns is a view (writes, indexes, change streams).

@@ -72,6 +72,12 @@ func TestViews(t *testing.T) {
 	_, err = big.Watch(ctx, mongo.Pipeline{})
 	wantCode(t, err, 166, "")
 
+	// View definitions cannot be written directly.
+	_, err = db.Collection("system.views").InsertOne(ctx, bson.D{{Key: "_id", Value: db.Name() + ".x"}, {Key: "viewOn", Value: "c"}, {Key: "pipeline", Value: bson.A{}}})
+	wantCode(t, err, 73, "cannot write to")
+	_, err = db.Collection("system.views").DeleteMany(ctx, bson.D{})
+	wantCode(t, err, 73, "cannot write to")
+
 	// Bad definitions fail at creation.
 	wantCode(t, db.CreateView(ctx, "bad", "c", bson.A{bson.D{{Key: "$out", Value: "x"}}}), 167, "")
 	if err := db.CreateView(ctx, "bad", "c", bson.A{bson.D{{Key: "$bogus", Value: 1}}}); err == nil {

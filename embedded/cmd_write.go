@@ -115,7 +115,7 @@ func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	ns := nsOf(req, coll)
-	if err := s.refuseView(ns); err != nil {
+	if err := s.refuseViewWrite(ns); err != nil {
 		return nil, err
 	}
 	ops := s.ops(req)
@@ -262,7 +262,7 @@ func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	ns := nsOf(req, coll)
-	if err := s.refuseView(ns); err != nil {
+	if err := s.refuseViewWrite(ns); err != nil {
 		return nil, err
 	}
 	ops := s.ops(req)
@@ -391,7 +391,7 @@ func cmdDelete(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	ns := nsOf(req, coll)
-	if err := s.refuseView(ns); err != nil {
+	if err := s.refuseViewWrite(ns); err != nil {
 		return nil, err
 	}
 	ops := s.ops(req)
