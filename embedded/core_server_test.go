@@ -243,3 +243,35 @@ func TestConfigValidation(t *testing.T) {
 		t.Errorf("defaults = %+v", d)
 	}
 }
+
+// TestRestartOnDirKeepsDataAndAddress: Stop then Start on the same Dir and
+// address; clients see the data again at the same URI.
+func TestRestartOnDirKeepsDataAndAddress(t *testing.T) {
+	testenv.SkipIfExternal(t, "restarts the embedded server on a data directory")
+	dir := t.TempDir()
+	ctx := context.Background()
+	srv, err := embedded.Start(ctx, embedded.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri, addr := srv.URI(), srv.Addr()
+	c := testenv.Connect(t, uri, nil)
+	if _, err := c.Database("keep").Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: "survivor"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv2 := testenv.StartEmbedded(t, embedded.Config{Dir: dir, Addr: addr})
+	if srv2.URI() != uri {
+		t.Fatalf("restarted URI %q, want %q", srv2.URI(), uri)
+	}
+	c2 := testenv.Connect(t, srv2.URI(), nil)
+	var doc bson.M
+	if err := c2.Database("keep").Collection("c").FindOne(ctx, bson.D{{Key: "_id", Value: "survivor"}}).Decode(&doc); err != nil {
+		t.Fatalf("document after restart: %v", err)
+	}
+}

@@ -72,7 +72,9 @@ func connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Clie
 		tb.Fatalf("testenv: connect to %s: %v", uri, err)
 	}
 	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Disconnect sends endSessions, which waits for a server: bounded
+		// short so a test that stopped its server does not stall here.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := client.Disconnect(ctx); err != nil && !errors.Is(err, mongo.ErrClientDisconnected) {
 			tb.Errorf("testenv: disconnect: %v", err)
