@@ -61,6 +61,8 @@ func (c *conn) serve() {
 	defer c.s.removeConn(c)
 	defer c.close()
 	c.logger.Debug("connection accepted", "remote", c.nc.RemoteAddr().String())
+	why := "server closed it"
+	defer func() { c.logger.Debug("connection closed", "why", why) }()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	c.r = r
 	ctx := context.WithValue(c.s.ctx, connKey{}, c)
@@ -71,16 +73,20 @@ func (c *conn) serve() {
 			switch {
 			case errors.Is(err, wire.ErrMalformed):
 				c.logger.Warn("closing connection: malformed message", "reason", err.Error())
-			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.s.ctx.Err() != nil:
-				c.logger.Debug("connection closed")
+				why = "malformed message"
+			case c.s.ctx.Err() != nil:
+				why = "server stopping"
+			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+				why = "client closed it"
 			default:
-				c.logger.Debug("connection closed", "err", err.Error())
+				why = err.Error()
 			}
 			return
 		}
 		m, err := wire.Decode(b)
 		if err != nil {
 			c.logger.Warn("closing connection: malformed message", "reason", err.Error())
+			why = "malformed message"
 			return
 		}
 		var keep bool

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,6 @@ func SkipIfExternal(tb testing.TB, why string) {
 type tbWriter struct{ tb testing.TB }
 
 func (w tbWriter) Write(p []byte) (int, error) {
-	w.tb.Log(string(p))
+	w.tb.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
