@@ -306,6 +306,9 @@ func (r *Runner) createClient(ctx context.Context, ents *entityMap, spec bson.D)
 		return err
 	}
 	opts := options.Client().ApplyURI(uri).SetMonitor(c.monitor())
+	if _, ok := lookupFold(uriOpts, "heartbeatFrequencyMS"); !ok {
+		opts.SetHeartbeatInterval(r.cfg.HeartbeatInterval)
+	}
 	if serverAPI != nil {
 		opts.SetServerAPIOptions(serverAPI)
 	}
@@ -554,6 +557,16 @@ func parseWriteConcern(d bson.D) *writeconcern.WriteConcern {
 		}
 	}
 	return wc
+}
+
+// lookupFold is lookup with a case-insensitive key, as URI options are.
+func lookupFold(d bson.D, key string) (any, bool) {
+	for _, e := range d {
+		if strings.EqualFold(e.Key, key) {
+			return e.Value, true
+		}
+	}
+	return nil, false
 }
 
 func asArray(v any) bson.A {

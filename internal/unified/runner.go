@@ -25,6 +25,12 @@ type Config struct {
 	TestTimeout time.Duration
 	// IterateTimeout bounds one iterateUntilDocumentOrError. Default 10s.
 	IterateTimeout time.Duration
+	// HeartbeatInterval is set on the internal client and on client
+	// entities whose uriOptions do not set heartbeatFrequencyMS (the format
+	// allows this). Default 500ms, the driver's minimum: with the driver's
+	// 10s default, recovery after a closeConnection fail point, and a
+	// Disconnect racing the monitor's awaitable hello, take 10s per test.
+	HeartbeatInterval time.Duration
 }
 
 // WithDefaults returns a copy of c with unset fields set to their defaults.
@@ -34,6 +40,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.IterateTimeout <= 0 {
 		c.IterateTimeout = 10 * time.Second
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 500 * time.Millisecond
 	}
 	return c
 }
@@ -65,7 +74,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI))
+	client, err := mongo.Connect(options.Client().ApplyURI(cfg.URI).SetHeartbeatInterval(cfg.HeartbeatInterval))
 	if err != nil {
 		return nil, fmt.Errorf("unified: connect internal client: %w", err)
 	}
