@@ -42,11 +42,19 @@ func (s *Server) openChangeStream(ctx context.Context, req *request, a aggregate
 	return s.newCursor(ctx, req, ns, stream, opts)
 }
 
-// checkNoChangeStream refuses $changeStream anywhere but first.
+// checkNoChangeStream refuses $changeStream anywhere but first, and the
+// writing stages, which MongoDB has but the embedded server does not (a
+// clear refusal rather than "unrecognized stage").
 func checkNoChangeStream(pipeline []bson.D) error {
 	for _, st := range pipeline {
-		if len(st) > 0 && st[0].Key == "$changeStream" {
+		if len(st) == 0 {
+			continue
+		}
+		switch st[0].Key {
+		case "$changeStream":
 			return cmdError(40602, "Location40602", "$changeStream is only valid as the first stage in a pipeline")
+		case "$out", "$merge":
+			return notSupported("aggregation stage %s", st[0].Key)
 		}
 	}
 	return nil

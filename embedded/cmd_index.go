@@ -286,5 +286,9 @@ func cmdDropIndexes(_ context.Context, s *Server, req *request) (bson.D, error) 
 	if err != nil {
 		return nil, err
 	}
-	return bson.D{{Key: "nIndexesWas", Value: int32(was)}}, nil
+	reply := bson.D{{Key: "nIndexesWas", Value: int32(was)}}
+	if index == "*" {
+		reply = append(reply, bson.E{Key: "msg", Value: "non-_id indexes dropped for collection"})
+	}
+	return reply, nil
 }
