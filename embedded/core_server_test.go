@@ -275,3 +275,15 @@ func TestRestartOnDirKeepsDataAndAddress(t *testing.T) {
 		t.Fatalf("document after restart: %v", err)
 	}
 }
+
+func TestStartOnBusyAddressFails(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	other, err := embedded.Start(context.Background(), embedded.Config{Addr: srv.Addr()})
+	if err == nil {
+		_ = other.Stop(context.Background())
+		t.Fatalf("second server on %s started", srv.Addr())
+	}
+	if !strings.Contains(err.Error(), "listen on "+srv.Addr()) {
+		t.Fatalf("error %q does not name the address", err)
+	}
+}
