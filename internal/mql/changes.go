@@ -10,6 +10,11 @@ type UpdateDescription struct {
 	RemovedFields []string
 	// TruncatedArrays lists arrays that were shortened in place.
 	TruncatedArrays []TruncatedArray
+	// Replaced is set by pipeline-style updates whose diff is larger than
+	// the new document: the server then logs a full replacement and change
+	// streams report a "replace" event (with fullDocument) instead of an
+	// "update". The fields above still list the changes.
+	Replaced bool
 }
 
 // Field is a path and a value.

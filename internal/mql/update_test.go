@@ -19,7 +19,10 @@ type updateCase struct {
 	updated string // updatedFields as a JSON document; "" means {}
 	removed []string
 	trunc   []TruncatedArray
-	code    int32 // expected error code from NewUpdate or Apply
+	// replaced: the server would log a replacement (a "replace" change
+	// event) for this pipeline update.
+	replaced bool
+	code     int32 // expected error code from NewUpdate or Apply
 }
 
 var testNow = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
@@ -56,6 +59,9 @@ func runUpdateCases(t *testing.T, cases []updateCase) {
 						t.Fatalf("document:\n got %s\nwant %s", ujs(got), ujs(want))
 					}
 					checkDesc(t, desc, tc.updated, tc.removed, tc.trunc)
+					if desc.Replaced != tc.replaced {
+						t.Errorf("Replaced = %v, want %v", desc.Replaced, tc.replaced)
+					}
 					return
 				}
 			}
@@ -313,35 +319,46 @@ func TestUpdatePositional(t *testing.T) {
 }
 
 func TestUpdateReplacementAndPipeline(t *testing.T) {
+	// pad makes documents big enough that the server keeps a delta (an
+	// update event) instead of logging a replacement.
+	const pad = `"pad":"0123456789012345678901234567890123456789"`
 	runUpdateCases(t, []updateCase{
 		{name: "replacement keeps _id first", doc: `{"_id":1,"a":1}`, update: `{"b":2}`,
-			want: `{"_id":1,"b":2}`, updated: `{"b":2}`, removed: []string{"a"}},
+			want: `{"_id":1,"b":2}`, updated: `{"b":2}`, removed: []string{"a"}, replaced: true},
 		{name: "replacement with same _id elsewhere", doc: `{"_id":1,"a":1}`, update: `{"b":2,"_id":1}`,
-			want: `{"_id":1,"b":2}`, updated: `{"b":2}`, removed: []string{"a"}},
+			want: `{"_id":1,"b":2}`, updated: `{"b":2}`, removed: []string{"a"}, replaced: true},
 		{name: "replacement changing _id fails", doc: `{"_id":1}`, update: `{"_id":2}`, code: 66},
 		{name: "identical replacement is a no-op", doc: `{"_id":1,"a":1}`, update: `{"a":1}`, want: `{"_id":1,"a":1}`},
-		{name: "empty replacement", doc: `{"_id":1,"a":1}`, update: `{}`, want: `{"_id":1}`, removed: []string{"a"}},
+		{name: "empty replacement", doc: `{"_id":1,"a":1}`, update: `{}`, want: `{"_id":1}`, removed: []string{"a"}, replaced: true},
 		{name: "pipeline array truncation (change-streams spec)", doc: `{"_id":1,"a":1,"array":["foo",{"a":"bar"},1,2,3]}`,
 			update: `[{"$set":{"array":["foo",{"a":"bar"}]}}]`,
 			want:   `{"_id":1,"a":1,"array":["foo",{"a":"bar"}]}`, trunc: []TruncatedArray{{Field: "array", NewSize: 2}}},
-		{name: "pipeline set nested is diffed", doc: `{"_id":1,"a":{"b":1,"c":2}}`, update: `[{"$set":{"a.b":5}}]`,
-			want: `{"_id":1,"a":{"b":5,"c":2}}`, updated: `{"a.b":5}`},
-		{name: "pipeline unset", doc: `{"_id":1,"a":1,"b":2}`, update: `[{"$unset":"a"}]`,
-			want: `{"_id":1,"b":2}`, removed: []string{"a"}},
-		{name: "pipeline expression uses fields", doc: `{"_id":1,"a":2,"b":3}`, update: `[{"$set":{"c":{"$add":["$a","$b"]}}}]`,
-			want: `{"_id":1,"a":2,"b":3,"c":5}`, updated: `{"c":5}`},
-		{name: "pipeline array grows", doc: `{"_id":1,"a":[1]}`, update: `[{"$set":{"a":{"$concatArrays":["$a",[2]]}}}]`,
-			want: `{"_id":1,"a":[1,2]}`, updated: `{"a.1":2}`},
+		{name: "pipeline set nested is diffed", doc: `{"_id":1,"a":{"b":1,"c":"0123456789012345678901234567890123456789"},` + pad + `}`,
+			update: `[{"$set":{"a.b":5}}]`,
+			want:   `{"_id":1,"a":{"b":5,"c":"0123456789012345678901234567890123456789"},` + pad + `}`, updated: `{"a.b":5}`},
+		{name: "small sub-document is updated whole", doc: `{"_id":1,"a":{"b":1,"c":2},` + pad + `}`, update: `[{"$set":{"a.b":5}}]`,
+			want: `{"_id":1,"a":{"b":5,"c":2},` + pad + `}`, updated: `{"a":{"b":5,"c":2}}`},
+		{name: "small document is logged as a replacement", doc: `{"_id":1,"a":{"b":1,"c":2}}`, update: `[{"$set":{"a.b":5}}]`,
+			want: `{"_id":1,"a":{"b":5,"c":2}}`, updated: `{"a":{"b":5,"c":2}}`, replaced: true},
+		{name: "pipeline unset", doc: `{"_id":1,"a":1,"b":2,` + pad + `}`, update: `[{"$unset":"a"}]`,
+			want: `{"_id":1,"b":2,` + pad + `}`, removed: []string{"a"}},
+		{name: "pipeline expression uses fields", doc: `{"_id":1,"a":2,"b":3,` + pad + `}`, update: `[{"$set":{"c":{"$add":["$a","$b"]}}}]`,
+			want: `{"_id":1,"a":2,"b":3,` + pad + `,"c":5}`, updated: `{"c":5}`},
+		{name: "pipeline array grows", doc: `{"_id":1,"a":[1],` + pad + `}`, update: `[{"$set":{"a":{"$concatArrays":["$a",[2]]}}}]`,
+			want: `{"_id":1,"a":[1,2],` + pad + `}`, updated: `{"a.1":2}`},
 		{name: "pipeline replaceWith keeps _id", doc: `{"_id":1,"a":{"x":1}}`, update: `[{"$replaceWith":"$a"}]`,
-			want: `{"_id":1,"x":1}`, updated: `{"x":1}`, removed: []string{"a"}},
-		{name: "pipeline project", doc: `{"_id":1,"a":1,"b":2}`, update: `[{"$project":{"b":1}}]`,
-			want: `{"_id":1,"b":2}`, removed: []string{"a"}},
-		{name: "pipeline NOW", doc: `{"_id":1}`, update: `[{"$set":{"t":"$$NOW"}}]`,
-			want: `{"_id":1,"t":{"$date":"2024-05-06T07:08:09Z"}}`, updated: `{"t":{"$date":"2024-05-06T07:08:09Z"}}`},
+			want: `{"_id":1,"x":1}`, updated: `{"x":1}`, removed: []string{"a"}, replaced: true},
+		{name: "pipeline project", doc: `{"_id":1,"a":1,"b":2,` + pad + `}`, update: `[{"$project":{"b":1,"pad":1}}]`,
+			want: `{"_id":1,"b":2,` + pad + `}`, removed: []string{"a"}},
+		{name: "pipeline NOW", doc: `{"_id":1,` + pad + `}`, update: `[{"$set":{"t":"$$NOW"}}]`,
+			want: `{"_id":1,` + pad + `,"t":{"$date":"2024-05-06T07:08:09Z"}}`, updated: `{"t":{"$date":"2024-05-06T07:08:09Z"}}`},
 		{name: "pipeline changing _id fails", doc: `{"_id":1}`, update: `[{"$set":{"_id":2}}]`, code: 66},
 		{name: "pipeline no-op", doc: `{"_id":1,"a":1}`, update: `[{"$set":{"a":1}}]`, want: `{"_id":1,"a":1}`},
-		{name: "pipeline field order change reported", doc: `{"_id":1,"a":1,"b":2}`,
-			update: `[{"$replaceWith":{"_id":"$_id","b":"$b","a":"$a"}}]`, want: `{"_id":1,"b":2,"a":1}`, updated: `{"a":1}`},
+		{name: "pipeline field order change is delete and insert", doc: `{"_id":1,` + pad + `,"a":1,"b":2}`,
+			update: `[{"$replaceWith":{"_id":"$_id","pad":"$pad","b":"$b","a":"$a"}}]`, want: `{"_id":1,` + pad + `,"b":2,"a":1}`, updated: `{"a":1}`},
+		{name: "pipeline deletes listed sorted before inserts", doc: `{"_id":1,` + pad + `,"z":1,"y":2,"x":3}`,
+			update: `[{"$replaceWith":{"_id":"$_id","pad":"$pad","n":1}}]`, want: `{"_id":1,` + pad + `,"n":1}`,
+			updated: `{"n":1}`, removed: []string{"x", "y", "z"}},
 	})
 }
 
