@@ -61,13 +61,7 @@ func parseAggregate(req *request) (aggregateArgs, error) {
 		case "comment":
 			a.copts.Comment = e.Value
 		case "let":
-			var d bson.D
-			if d, err = argOptDoc(cmd, e.Key, e.Value); err == nil && len(d) > 0 {
-				a.vars = make(map[string]any, len(d))
-				for _, v := range d {
-					a.vars[v.Key] = v.Value
-				}
-			}
+			a.vars, err = parseLet(cmd, e.Value)
 		default:
 			if !genericFields[e.Key] {
 				err = unknownField(cmd, e.Key)
@@ -129,4 +123,17 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		return nil, err
 	}
 	return s.newCursor(ctx, req, ns.String(), newSliceSource(docs), a.copts)
+}
+
+// parseLet reads a command's "let" variables.
+func parseLet(cmd string, v any) (map[string]any, error) {
+	d, err := argOptDoc(cmd, "let", v)
+	if err != nil || len(d) == 0 {
+		return nil, err
+	}
+	vars := make(map[string]any, len(d))
+	for _, e := range d {
+		vars[e.Key] = e.Value
+	}
+	return vars, nil
 }

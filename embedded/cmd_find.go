@@ -18,6 +18,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		hint  any
 		copts = cursorOptions{BatchSize: -1}
 		limit int64
+		vars  map[string]any
 	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
@@ -44,7 +45,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		case "collation":
 			err = checkCollation(cmd, e.Value)
 		case "let":
-			err = rejectLet(cmd, e.Value)
+			vars, err = parseLet(cmd, e.Value)
 		case "comment":
 			copts.Comment = e.Value
 		case "allowDiskUse", "noCursorTimeout", "allowPartialResults", "readOnce", "oplogReplay":
@@ -85,8 +86,10 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	var docs []bson.Raw
-	if isView {
-		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(args)...)})
+	// Variables only reach expressions through the pipeline evaluator, so a
+	// find with "let" runs as the equivalent aggregation, as views do.
+	if isView || len(vars) > 0 {
+		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(args)...), Vars: vars})
 		if err != nil {
 			return nil, err
 		}

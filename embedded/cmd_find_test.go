@@ -121,3 +121,15 @@ func TestFindRejectsBadOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFindWithLet(t *testing.T) {
+	db := testDB(t)
+	coll := db.Collection("c")
+	ctx := testCtx(t)
+	seedNumbers(t, coll, 3)
+	docs := all(t)(coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$lte", Value: 2}}}}, options.Find().
+		SetLet(bson.D{{Key: "k", Value: 100}}).
+		SetProjection(bson.D{{Key: "y", Value: bson.D{{Key: "$add", Value: bson.A{"$x", "$$k"}}}}}).
+		SetSort(bson.D{{Key: "_id", Value: -1}})))
+	wantJSON(t, docs, `[{"_id":2,"y":122},{"_id":1,"y":111}]`)
+}

@@ -58,8 +58,8 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 			_, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: "copy"}}}}})
 			return err
 		}, "$merge"},
-		{"find let", func() error {
-			_, err := coll.Find(ctx, bson.D{}, options.Find().SetLet(bson.D{{Key: "x", Value: 1}}))
+		{"update let", func() error {
+			_, err := coll.UpdateOne(ctx, bson.D{}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}}, options.UpdateOne().SetLet(bson.D{{Key: "x", Value: 1}}))
 			return err
 		}, "let"},
 		{"bypassDocumentValidation", func() error {
