@@ -96,12 +96,14 @@ func (e *Engine) commit(entries []Entry) (bson.Timestamp, error) {
 		entries[i].Pos = Position{TS: ts, Index: uint32(i)}
 		entries[i].Wall = wall
 	}
+	// Into the ring first: a compaction triggered by this append snapshots
+	// the ring and must see these entries.
+	for i := range entries {
+		e.oplog.push(entries[i])
+	}
 	var err error
 	if e.store != nil {
 		err = e.store.appendCommit(e, entries)
-	}
-	for i := range entries {
-		e.oplog.push(entries[i])
 	}
 	if e.notify != nil {
 		close(e.notify)

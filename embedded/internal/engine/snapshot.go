@@ -1,0 +1,328 @@
+package engine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
+)
+
+// snapshotState is what a snapshot holds: copy-on-write copies taken under
+// the engine lock, written out without it.
+type snapshotState struct {
+	nextSeq    uint64
+	last       bson.Timestamp
+	dropped    Position
+	hasDropped bool
+	colls      []*collection
+	oplog      []Entry
+}
+
+// startCompaction rotates the journal and writes a snapshot in the
+// background. Callers hold e.mu exclusively.
+func (e *Engine) startCompaction() error {
+	s := e.store
+	st := &snapshotState{
+		nextSeq: s.seq + 1, last: e.last,
+		dropped: e.oplog.dropped, hasDropped: e.oplog.hasDropped,
+		oplog: e.oplog.entries(),
+	}
+	for _, c := range e.colls {
+		st.colls = append(st.colls, c.copy())
+	}
+	// Rotate: records from now on go to the next journal, which the
+	// snapshot does not cover.
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("engine: journal flush: %w", err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("engine: journal sync: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, journalName(st.nextSeq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("engine: open journal: %w", err)
+	}
+	_ = s.f.Close()
+	s.f, s.seq, s.size = f, st.nextSeq, 0
+	s.w.Reset(f)
+	s.bgMu.Lock()
+	s.compacting = true
+	s.bgMu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := writeSnapshot(s.dir, st)
+		if err == nil {
+			// journals before nextSeq are now covered by the snapshot
+			if seqs, lerr := journalSeqs(s.dir); lerr == nil {
+				for _, q := range seqs {
+					if q < st.nextSeq {
+						_ = os.Remove(filepath.Join(s.dir, journalName(q)))
+					}
+				}
+			}
+		}
+		s.bgMu.Lock()
+		s.compacting = false
+		if err != nil {
+			s.bgErr = err
+		}
+		s.bgMu.Unlock()
+	}()
+	return nil
+}
+
+// Snapshot records: {k:"h", seq, last, dropped...} first, then per
+// collection {k:"c", ...} followed by {k:"d", docs:[...]} batches, then
+// {k:"o", e:[entries]} batches.
+
+func writeSnapshot(dir string, st *snapshotState) (err error) {
+	tmp := filepath.Join(dir, "snapshot.tmp")
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("engine: create snapshot: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	var frame []byte
+	put := func(payload []byte) error {
+		frame = appendFrame(frame[:0], payload)
+		_, err := w.Write(frame)
+		return err
+	}
+	hdr, err := bson.Marshal(bson.D{
+		{Key: "k", Value: "h"}, {Key: "v", Value: int32(1)},
+		{Key: "seq", Value: int64(st.nextSeq)}, {Key: "last", Value: st.last},
+		{Key: "dropped", Value: st.dropped.TS}, {Key: "droppedIndex", Value: int64(st.dropped.Index)},
+		{Key: "hasDropped", Value: st.hasDropped},
+	})
+	if err != nil {
+		return err
+	}
+	if err := put(hdr); err != nil {
+		return err
+	}
+	const batchBytes = 4 << 20
+	for _, c := range st.colls {
+		var idx bson.A
+		for _, ix := range c.indexes {
+			idx = append(idx, ix.spec.Doc())
+		}
+		ch, err := bson.Marshal(bson.D{
+			{Key: "k", Value: "c"}, {Key: "db", Value: c.ns.DB}, {Key: "c", Value: c.ns.Coll},
+			{Key: "uuid", Value: c.uuid}, {Key: "options", Value: c.opts.Doc()}, {Key: "indexes", Value: idx},
+		})
+		if err != nil {
+			return err
+		}
+		if err := put(ch); err != nil {
+			return err
+		}
+		var batch []byte
+		var aidx int32
+		n := 0
+		start := func() {
+			var didx int32
+			didx, batch = bsoncore.AppendDocumentStart(batch[:0])
+			_ = didx
+			batch = bsoncore.AppendStringElement(batch, "k", "d")
+			aidx, batch = bsoncore.AppendArrayElementStart(batch, "docs")
+			n = 0
+		}
+		flush := func() error {
+			batch, _ = bsoncore.AppendArrayEnd(batch, aidx)
+			batch, _ = bsoncore.AppendDocumentEnd(batch, 0)
+			return put(batch)
+		}
+		start()
+		var werr error
+		c.docs.Scan(func(r *docRec) bool {
+			batch = bsoncore.AppendDocumentElement(batch, itoa(n), r.raw)
+			n++
+			if len(batch) >= batchBytes {
+				if werr = flush(); werr != nil {
+					return false
+				}
+				start()
+			}
+			return true
+		})
+		if werr != nil {
+			return werr
+		}
+		if n > 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	for i := 0; i < len(st.oplog); {
+		var batch []byte
+		_, batch = bsoncore.AppendDocumentStart(batch)
+		batch = bsoncore.AppendStringElement(batch, "k", "o")
+		aidx, b := bsoncore.AppendArrayElementStart(batch, "e")
+		batch = b
+		n := 0
+		for ; i < len(st.oplog) && len(batch) < batchBytes; i++ {
+			if batch, err = appendEntry(batch, itoa(n), &st.oplog[i]); err != nil {
+				return err
+			}
+			n++
+		}
+		batch, _ = bsoncore.AppendArrayEnd(batch, aidx)
+		batch, _ = bsoncore.AppendDocumentEnd(batch, 0)
+		if err := put(batch); err != nil {
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("engine: write snapshot: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("engine: sync snapshot: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("engine: close snapshot: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, snapshotFile)); err != nil {
+		return fmt.Errorf("engine: install snapshot: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// loadSnapshot restores a snapshot (if any) and returns the first journal
+// sequence number it does not cover.
+func (e *Engine) loadSnapshot(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("engine: open snapshot: %w", err)
+	}
+	defer f.Close()
+	var seq uint64
+	var cur *collection
+	sawHeader := false
+	_, torn, err := readFrames(f, func(payload []byte) error {
+		doc := bsoncore.Document(payload)
+		kind, _ := doc.Lookup("k").StringValueOK()
+		switch kind {
+		case "h":
+			var h struct {
+				Seq          int64          `bson:"seq"`
+				Last         bson.Timestamp `bson:"last"`
+				Dropped      bson.Timestamp `bson:"dropped"`
+				DroppedIndex int64          `bson:"droppedIndex"`
+				HasDropped   bool           `bson:"hasDropped"`
+			}
+			if err := bson.Unmarshal(payload, &h); err != nil {
+				return err
+			}
+			seq, e.last = uint64(h.Seq), h.Last
+			e.oplog.dropped = Position{TS: h.Dropped, Index: uint32(h.DroppedIndex)}
+			e.oplog.hasDropped = h.HasDropped
+			sawHeader = true
+		case "c":
+			if cur != nil {
+				if err := e.finishLoadedCollection(cur); err != nil {
+					return err
+				}
+			}
+			var c struct {
+				DB      string      `bson:"db"`
+				C       string      `bson:"c"`
+				UUID    bson.Binary `bson:"uuid"`
+				Options bson.D      `bson:"options"`
+				Indexes []bson.D    `bson:"indexes"`
+			}
+			if err := bson.Unmarshal(payload, &c); err != nil {
+				return err
+			}
+			ns := Namespace{DB: c.DB, Coll: c.C}
+			coll, err := newCollection(ns, c.UUID, parseOptions(c.Options))
+			if err != nil {
+				return err
+			}
+			for _, d := range c.Indexes {
+				spec, err := ParseIndexSpec(d)
+				if err != nil {
+					return err
+				}
+				ix, err := newIndex(spec)
+				if err != nil {
+					return err
+				}
+				coll.indexes = append(coll.indexes, ix)
+			}
+			e.colls[ns] = coll
+			cur = coll
+		case "d":
+			if cur == nil {
+				return errors.New("documents before their collection")
+			}
+			vals, err := doc.Lookup("docs").Array().Values()
+			if err != nil {
+				return err
+			}
+			for _, v := range vals {
+				raw := cloneRaw(v.Data)
+				id, err := rawID(raw)
+				if err != nil {
+					return err
+				}
+				cur.docs.Load(&docRec{id: id, raw: raw})
+				cur.size += int64(len(raw))
+			}
+		case "o":
+			vals, err := doc.Lookup("e").Array().Values()
+			if err != nil {
+				return err
+			}
+			for _, v := range vals {
+				en, err := decodeEntry(v.Document())
+				if err != nil {
+					return err
+				}
+				e.oplog.push(en)
+			}
+		default:
+			return fmt.Errorf("unknown snapshot record %q", kind)
+		}
+		return nil
+	})
+	if err == nil && cur != nil {
+		err = e.finishLoadedCollection(cur)
+	}
+	if err == nil && (torn || !sawHeader) {
+		err = errors.New("snapshot is truncated or corrupt")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("engine: load snapshot %s: %w", path, err)
+	}
+	return seq, nil
+}
+
+// finishLoadedCollection fills unique index entries after the documents
+// were loaded.
+func (e *Engine) finishLoadedCollection(c *collection) error {
+	for _, ix := range c.indexes {
+		if err := c.buildIndex(ix); err != nil {
+			return err
+		}
+	}
+	return nil
+}
