@@ -363,10 +363,7 @@ func cmdRenameCollection(_ context.Context, s *Server, req *request) (bson.D, er
 }
 
 // collectionEntry is a collection as listCollections reports it.
-func collectionEntry(info engine.CollectionInfo, nameOnly bool) bson.D {
-	if nameOnly {
-		return bson.D{{Key: "name", Value: info.Name}, {Key: "type", Value: "collection"}}
-	}
+func collectionEntry(info engine.CollectionInfo) bson.D {
 	options := bson.D{}
 	if len(info.Options.Validator) > 0 {
 		options = append(options,
@@ -453,7 +450,7 @@ func cmdListCollections(ctx context.Context, s *Server, req *request) (bson.D, e
 	}
 	var entries []bson.D
 	for _, info := range s.engine.ListCollections(req.DB) {
-		entries = append(entries, collectionEntry(info, false))
+		entries = append(entries, collectionEntry(info))
 	}
 	entries = append(entries, views...)
 	slices.SortFunc(entries, func(a, b bson.D) int { return strings.Compare(a[0].Value.(string), b[0].Value.(string)) })
