@@ -18,7 +18,8 @@ type accState interface {
 
 func agKnownAccumulator(name string) bool {
 	switch name {
-	case "$sum", "$avg", "$min", "$max", "$first", "$last", "$push", "$addToSet", "$count", "$mergeObjects":
+	case "$sum", "$avg", "$min", "$max", "$first", "$last", "$push", "$addToSet", "$count", "$mergeObjects",
+		"$stdDevPop", "$stdDevSamp", "$firstN", "$lastN", "$maxN", "$minN":
 		return true
 	}
 	return false
@@ -46,6 +47,10 @@ func newAccumulatorState(name string) accState {
 		return &accSum{sum: int32(0), count: true}
 	case "$mergeObjects":
 		return &accMerge{out: bson.D{}}
+	case "$stdDevPop", "$stdDevSamp":
+		return &accStdDev{samp: name == "$stdDevSamp"}
+	case "$firstN", "$lastN", "$maxN", "$minN":
+		return &accN{op: name}
 	}
 	return nil
 }
@@ -273,12 +278,94 @@ func xKeyScalar(v any) string {
 	return uShort(v)
 }
 
-// sortedKeys is used by tests and error messages that need stable output.
-func sortedKeys(m map[string]any) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+
+// accStdDev is the population or sample standard deviation of the numbers
+// seen (Welford's algorithm); null without enough numbers.
+type accStdDev struct {
+	samp     bool
+	n        float64
+	mean, m2 float64
+}
+
+func (a *accStdDev) add(v any) {
+	f, ok := ToFloat(v)
+	if !ok {
+		return
 	}
-	sort.Strings(out)
-	return out
+	a.n++
+	d := f - a.mean
+	a.mean += d / a.n
+	a.m2 += d * (f - a.mean)
+}
+
+func (a *accStdDev) result() any {
+	switch {
+	case a.samp && a.n < 2, a.n == 0:
+		return nil
+	case a.samp:
+		return math.Sqrt(a.m2 / (a.n - 1))
+	}
+	return math.Sqrt(a.m2 / a.n)
+}
+
+// accNState is implemented by accumulators whose argument is {input, n}
+// and can be invalid per document.
+type accNState interface {
+	addN(v any) error
+}
+
+// accN implements $firstN, $lastN, $maxN and $minN. $maxN and $minN skip
+// null and missing inputs; $firstN and $lastN keep them as null.
+type accN struct {
+	op   string
+	n    int64
+	vals bson.A
+}
+
+func (a *accN) add(v any) { _ = a.addN(v) }
+
+func (a *accN) addN(v any) error {
+	d, ok := v.(bson.D)
+	nv, hasN := uGetField(d, "n")
+	if !ok || !hasN {
+		return Errorf(5787906, "Location5787906", "%s requires an object with 'input' and 'n'", a.op)
+	}
+	n, ok := ToInt64(nv)
+	if !ok || !IsIntegral(nv) || n <= 0 {
+		return Errorf(5787908, "Location5787908", "%s requires 'n' to be a positive integer, found %s", a.op, uShort(nv))
+	}
+	a.n = n
+	in, has := uGetField(d, "input")
+	switch a.op {
+	case "$maxN", "$minN":
+		if !has || IsNullish(in) {
+			return nil
+		}
+		a.vals = append(a.vals, in)
+		sign := 1
+		if a.op == "$minN" {
+			sign = -1
+		}
+		sort.SliceStable(a.vals, func(i, j int) bool { return sign*Compare(a.vals[i], a.vals[j]) > 0 })
+		if int64(len(a.vals)) > n {
+			a.vals = a.vals[:n]
+		}
+	case "$firstN":
+		if int64(len(a.vals)) < n {
+			a.vals = append(a.vals, in)
+		}
+	default:
+		a.vals = append(a.vals, in)
+		if int64(len(a.vals)) > n {
+			a.vals = a.vals[1:]
+		}
+	}
+	return nil
+}
+
+func (a *accN) result() any {
+	if a.vals == nil {
+		return bson.A{}
+	}
+	return a.vals
 }

@@ -218,6 +218,12 @@ func (g *agGroup) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 			if err != nil {
 				return nil, err
 			}
+			if n, ok := grp.accs[i].(accNState); ok {
+				if err := n.addN(v); err != nil {
+					return nil, err
+				}
+				continue
+			}
 			grp.accs[i].add(v)
 		}
 	}

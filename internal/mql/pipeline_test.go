@@ -257,3 +257,17 @@ func BenchmarkPipelineMatchProject(b *testing.B) {
 		}
 	}
 }
+
+func TestPipelineMoreAccumulators(t *testing.T) {
+	runPipelineCases(t, []pipelineCase{
+		{name: "stdDev", docs: `[{"v":2},{"v":4},{"v":4},{"v":4},{"v":5},{"v":5},{"v":7},{"v":9},{"v":"x"}]`,
+			pipeline: `[{"$group":{"_id":null,"pop":{"$stdDevPop":"$v"},"one":{"$stdDevSamp":{"$literal":1}}}}]`,
+			want:     `[{"_id":null,"pop":2.0,"one":0.0}]`},
+		{name: "stdDevSamp of one value is null", docs: `[{"v":1}]`, pipeline: `[{"$group":{"_id":null,"s":{"$stdDevSamp":"$v"}}}]`,
+			want: `[{"_id":null,"s":null}]`},
+		{name: "firstN lastN maxN minN", docs: `[{"v":3},{"v":1},{},{"v":5},{"v":4}]`,
+			pipeline: `[{"$group":{"_id":null,"f":{"$firstN":{"input":"$v","n":3}},"l":{"$lastN":{"input":"$v","n":2}},"mx":{"$maxN":{"input":"$v","n":2}},"mn":{"$minN":{"input":"$v","n":10}}}}]`,
+			want:     `[{"_id":null,"f":[3,1,null],"l":[5,4],"mx":[5,4],"mn":[1,3,4,5]}]`},
+		{name: "firstN bad n", docs: `[{"v":1}]`, pipeline: `[{"$group":{"_id":null,"f":{"$firstN":{"input":"$v","n":0}}}}]`, code: 5787908},
+	})
+}
