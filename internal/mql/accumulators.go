@@ -278,7 +278,6 @@ func xKeyScalar(v any) string {
 	return uShort(v)
 }
 
-
 // accStdDev is the population or sample standard deviation of the numbers
 // seen (Welford's algorithm); null without enough numbers.
 type accStdDev struct {
