@@ -221,7 +221,11 @@ func (c *conn) serveMsg(ctx context.Context, m *wire.Msg) bool {
 		}
 		// Exhaust: act as if the client sent the same hello again, answering
 		// after the next maxAwaitTimeMS, until the connection or server ends.
+		// Like MongoDB, the next round awaits a change from the
+		// topologyVersion just sent, not the client's original one (which,
+		// if stale, would make every round answer at once).
 		responseTo = id
+		req.Body = withTopologyVersion(req.Body, c.s.topologyVersionElem().Value)
 		res = c.runCommand(ctx, req, true)
 		if res.closeConn || c.s.ctx.Err() != nil {
 			return false
@@ -276,4 +280,16 @@ func (c *conn) waitIdle(ctx context.Context, d time.Duration) error {
 		return errClientGone
 	}
 	return result
+}
+
+// withTopologyVersion returns body with its topologyVersion replaced.
+func withTopologyVersion(body bson.D, tv any) bson.D {
+	out := make(bson.D, len(body))
+	copy(out, body)
+	for i := range out {
+		if out[i].Key == "topologyVersion" {
+			out[i].Value = tv
+		}
+	}
+	return out
 }

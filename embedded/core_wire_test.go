@@ -294,3 +294,26 @@ func TestAwaitingHelloAnswersAfterWaitOnLiveConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestExhaustHelloWithStaleTopologyVersion: a stale topologyVersion gets
+// one immediate answer; the stream then waits from the current one instead
+// of answering again at once forever.
+func TestExhaustHelloWithStaleTopologyVersion(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	r := dialRaw(t, srv.Addr())
+	const await = 200 * time.Millisecond
+	stale := bson.D{{Key: "processId", Value: bson.NewObjectID()}, {Key: "counter", Value: int64(0)}}
+	start := time.Now()
+	r.msg(wire.FlagExhaustAllowed, bson.D{{Key: "hello", Value: 1}, {Key: "topologyVersion", Value: stale},
+		{Key: "maxAwaitTimeMS", Value: int64(await / time.Millisecond)}, {Key: "$db", Value: "admin"}})
+	r.read()
+	if el := time.Since(start); el > await/2 {
+		t.Fatalf("stale topologyVersion answered after %v, want at once", el)
+	}
+	for i := 1; i <= 3; i++ {
+		r.read()
+		if el := time.Since(start); el < time.Duration(i)*await*8/10 {
+			t.Fatalf("streamed reply %d after %v: the stream does not wait from the current topologyVersion", i, el)
+		}
+	}
+}
