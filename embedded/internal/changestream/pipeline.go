@@ -56,32 +56,58 @@ func stageKnown(name string) bool {
 	return false
 }
 
-// parseStages validates the stages after $changeStream as MongoDB does.
+// liteParseStages is the first look MongoDB takes at a pipeline, before the
+// $changeStream spec is parsed: stage documents must have one field and name
+// a known stage.
+func liteParseStages(stages []bson.D) error {
+	for _, st := range stages {
+		if len(st) != 1 {
+			return location(40323, "A pipeline stage specification object must contain exactly one field.")
+		}
+		name := st[0].Key
+		if !stageAllowed(name) && !stageKnown(name) && name != "$changeStream" && name != "$changeStreamSplitLargeEvent" {
+			return location(CodeUnrecognizedStage, "Unrecognized pipeline stage name: '%s'", name)
+		}
+	}
+	return nil
+}
+
+// parseStages validates the stages after $changeStream in MongoDB's order:
+// each stage's own spec, then whether the stage may run in a change stream,
+// then stage positions.
 func parseStages(stages []bson.D) (userStages, error) {
 	var u userStages
 	var perEvent []bson.D
-	for i, st := range stages {
-		if len(st) != 1 {
-			return u, location(40323, "A pipeline stage specification object must contain exactly one field.")
-		}
+	for _, st := range stages {
 		name := st[0].Key
 		switch {
-		case name == "$changeStream":
-			return u, location(CodeNotFirstStage, "$changeStream is only valid as the first stage in a pipeline")
 		case name == "$changeStreamSplitLargeEvent":
 			if d, ok := asDoc(st[0].Value); !ok || len(d) != 0 {
 				return u, location(CodeSplitSpecNotEmpty, "$changeStreamSplitLargeEvent spec should be an empty object")
 			}
+		case stageAllowed(name):
+			// Compile one by one so that the first bad stage is reported.
+			if _, err := mql.NewPipeline([]bson.D{st}, mql.PipelineOptions{}); err != nil {
+				return u, err
+			}
+			perEvent = append(perEvent, st)
+		}
+	}
+	for _, st := range stages {
+		name := st[0].Key
+		if name != "$changeStream" && name != "$changeStreamSplitLargeEvent" && !stageAllowed(name) {
+			return u, errorf(CodeIllegalOperation, "IllegalOperation", "%s is not permitted in a $changeStream pipeline", name)
+		}
+	}
+	for i, st := range stages {
+		switch st[0].Key {
+		case "$changeStream":
+			return u, location(CodeNotFirstStage, "$changeStream is only valid as the first stage in a pipeline")
+		case "$changeStreamSplitLargeEvent":
 			if i != len(stages)-1 {
 				return u, location(CodeSplitNotLast, "$changeStreamSplitLargeEvent must be the last stage in the pipeline")
 			}
 			u.split = true
-		case stageAllowed(name):
-			perEvent = append(perEvent, st)
-		case stageKnown(name):
-			return u, errorf(CodeIllegalOperation, "IllegalOperation", "%s is not permitted in a $changeStream pipeline", name)
-		default:
-			return u, location(CodeUnrecognizedStage, "Unrecognized pipeline stage name: '%s'", name)
 		}
 	}
 	if len(perEvent) > 0 {

@@ -91,6 +91,9 @@ func Open(eng *engine.Engine, scope Scope, specDoc bson.D, stages []bson.D) (*St
 }
 
 func open(log oplog, scope Scope, specDoc bson.D, stages []bson.D) (*Stream, error) {
+	if err := liteParseStages(stages); err != nil {
+		return nil, err
+	}
 	sp, err := parseSpec(specDoc)
 	if err != nil {
 		return nil, err

@@ -83,3 +83,33 @@ func TestOpenAcceptsValidOptions(t *testing.T) {
 		t.Errorf("allowToRunOnSystemNS: %v", err)
 	}
 }
+
+func TestValidationOrder(t *testing.T) {
+	coll := Scope{DB: "db", Coll: "a"}
+	cases := []struct {
+		name   string
+		spec   bson.D
+		stages []bson.D
+		code   int32
+	}{
+		// An unknown stage is found before the $changeStream spec is read.
+		{"unknown stage before bad spec", bson.D{{Key: "foo", Value: 1}}, []bson.D{{{Key: "$nope", Value: 1}}}, CodeUnrecognizedStage},
+		// A known but forbidden stage is found after the spec.
+		{"bad spec before forbidden stage", bson.D{{Key: "foo", Value: 1}}, []bson.D{{{Key: "$group", Value: bson.D{}}}}, CodeUnknownField},
+		// A stage's own spec is checked before the change-stream allow list.
+		{"bad match before forbidden stage", bson.D{}, []bson.D{{{Key: "$group", Value: bson.D{}}}, {{Key: "$match", Value: "x"}}}, 0},
+		{"forbidden stage before split position", bson.D{}, []bson.D{{{Key: "$changeStreamSplitLargeEvent", Value: bson.D{}}}, {{Key: "$sort", Value: bson.D{}}}}, CodeIllegalOperation},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := open(newFakeLog(), coll, c.spec, c.stages)
+			if c.code == 0 {
+				if err == nil || codeOf(err) == CodeIllegalOperation {
+					t.Fatalf("got %v, want the $match spec error", err)
+				}
+				return
+			}
+			wantCode(t, err, c.code)
+		})
+	}
+}
