@@ -55,7 +55,6 @@ const (
 	codeConflictingOperationInProgress int32 = 117
 	codeMissingDB                      int32 = 40571
 	codeTxnNumberNotAllowed            int32 = 50768
-	codeInvalidReadConcern             int32 = 72
 )
 
 // codeNames maps codes a failpoint may inject to their names, so the reply
