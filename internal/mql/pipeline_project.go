@@ -225,6 +225,10 @@ func agCompileAddFields(stage string, spec any) (agStage, error) {
 				return err
 			}
 			full := append(append([]string{}, prefix...), segs...)
+			if dd, ok := asDoc(e.Value); ok && len(dd) == 0 {
+				return Errorf(51282, "Location51282", "Invalid %s :: caused by :: An empty sub-projection is not a valid value. Found empty object at path %s",
+					stage, strings.Join(full, "."))
+			}
 			if sub, ok := agIsSubSpec(e.Value); ok {
 				if err := walk(sub, full); err != nil {
 					return err

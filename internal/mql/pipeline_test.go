@@ -138,6 +138,8 @@ func TestPipelineAddFieldsReplaceRoot(t *testing.T) {
 		{name: "dotted path replaces scalar", docs: `[{"_id":1,"a":5}]`, pipeline: `[{"$set":{"a.b":1}}]`, want: `[{"_id":1,"a":{"b":1}}]`},
 		{name: "remove with $$REMOVE", docs: `[{"_id":1,"a":1,"b":2}]`, pipeline: `[{"$set":{"a":"$$REMOVE"}}]`, want: `[{"_id":1,"b":2}]`},
 		{name: "literal numbers are values", docs: `[{"_id":1}]`, pipeline: `[{"$addFields":{"one":1,"f":false}}]`, want: `[{"_id":1,"one":1,"f":false}]`},
+		{name: "empty object needs $literal", pipeline: `[{"$set":{"a":{}}}]`, code: 51282},
+		{name: "literal empty object", docs: `[{"_id":1}]`, pipeline: `[{"$set":{"a":{"$literal":{}}}}]`, want: `[{"_id":1,"a":{}}]`},
 		{name: "replaceRoot", docs: `[{"_id":1,"s":{"x":1}}]`, pipeline: `[{"$replaceRoot":{"newRoot":"$s"}}]`, want: `[{"x":1}]`},
 		{name: "replaceWith expression", docs: `[{"_id":1,"s":{"x":1}}]`, pipeline: `[{"$replaceWith":{"$mergeObjects":[{"_id":"$_id"},"$s"]}}]`,
 			want: `[{"_id":1,"x":1}]`},
