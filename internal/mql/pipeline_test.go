@@ -273,3 +273,23 @@ func TestPipelineMoreAccumulators(t *testing.T) {
 		{name: "firstN bad n", docs: `[{"v":1}]`, pipeline: `[{"$group":{"_id":null,"f":{"$firstN":{"input":"$v","n":0}}}}]`, code: 5787908},
 	})
 }
+
+// TestPipelineChangeStreamProjections runs the $project stages of the
+// change-streams spec tests over a change event.
+func TestPipelineChangeStreamProjections(t *testing.T) {
+	const event = `[{"_id":{"_data":"82"},"operationType":"insert","clusterTime":{"$timestamp":{"t":1,"i":1}},
+		"fullDocument":{"_id":1},"ns":{"db":"database0","coll":"collection0"},"documentKey":{"_id":1}}]`
+	runPipelineCases(t, []pipelineCase{
+		{name: "unknown operationType", docs: event, pipeline: `[{"$project":{"operationType":"addedInFutureMongoDBVersion","ns":1}}]`,
+			want: `[{"_id":{"_data":"82"},"ns":{"db":"database0","coll":"collection0"},"operationType":"addedInFutureMongoDBVersion"}]`},
+		{name: "new field", docs: event, pipeline: `[{"$project":{"operationType":1,"ns":1,"newField":"newFieldValue"}}]`,
+			want: `[{"_id":{"_data":"82"},"operationType":"insert","ns":{"db":"database0","coll":"collection0"},"newField":"newFieldValue"}]`},
+		{name: "new structure in ns", docs: event, pipeline: `[{"$project":{"operationType":"insert","ns.viewOn":"db.coll"}}]`,
+			want: `[{"_id":{"_data":"82"},"ns":{"viewOn":"db.coll"},"operationType":"insert"}]`},
+		{name: "modified structure in ns", docs: event,
+			pipeline: `[{"$project":{"operationType":"insert","ns":{"db":"$ns.db","coll":"$ns.coll","viewOn":"db.coll"}}}]`,
+			want:     `[{"_id":{"_data":"82"},"ns":{"db":"database0","coll":"collection0","viewOn":"db.coll"},"operationType":"insert"}]`},
+		{name: "renamed field", docs: event, pipeline: `[{"$project":{"optype":"$operationType","ns":1,"newField":"value"}}]`,
+			want: `[{"_id":{"_data":"82"},"ns":{"db":"database0","coll":"collection0"},"optype":"insert","newField":"value"}]`},
+	})
+}
