@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -136,4 +137,60 @@ func TestEngineResumeAndHistoryLost(t *testing.T) {
 	wantCode(t, err, CodeChangeStreamHistory)
 	_, _, err = s.Next(ctx(t), 0, 0)
 	wantCode(t, err, CodeChangeStreamHistory)
+}
+
+func TestEngineConcurrentStreamsSeeEveryWriteInOrder(t *testing.T) {
+	eng := openEngine(t, engine.Options{})
+	const streams, writes = 8, 400
+	var ss []*Stream
+	for i := 0; i < streams; i++ {
+		scope := Scope{DB: "db", Coll: "a"}
+		if i%2 == 1 {
+			scope = Scope{DB: "db"}
+		}
+		ss = append(ss, openEng(t, eng, scope, nil))
+	}
+	writerDone := make(chan error, 1)
+	go func() {
+		for i := 0; i < writes; i++ {
+			if _, err := eng.Insert(nsA, bson.D{{Key: "_id", Value: int32(i)}}); err != nil {
+				writerDone <- err
+				return
+			}
+		}
+		writerDone <- nil
+	}()
+	results := make(chan error, streams)
+	for _, s := range ss {
+		go func(s *Stream) {
+			next := int32(0)
+			for next < writes {
+				docs, _, err := s.Next(t.Context(), 50, 5*time.Second)
+				if err != nil {
+					results <- err
+					return
+				}
+				if len(docs) == 0 {
+					results <- fmt.Errorf("no event within 5s after %d", next)
+					return
+				}
+				for _, d := range docs {
+					if id := d.Lookup("documentKey", "_id").Int32(); id != next {
+						results <- fmt.Errorf("got _id %d, want %d", id, next)
+						return
+					}
+					next++
+				}
+			}
+			results <- nil
+		}(s)
+	}
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	for range ss {
+		if err := <-results; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
