@@ -194,3 +194,27 @@ func TestEngineConcurrentStreamsSeeEveryWriteInOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestEngineUpdateLookupByAnyIDType(t *testing.T) {
+	eng := openEngine(t, engine.Options{})
+	s := openEng(t, eng, Scope{DB: "db", Coll: "a"}, bson.D{{Key: "fullDocument", Value: "updateLookup"}})
+	ids := []any{bson.NewObjectID(), "str", int64(7), bson.D{{Key: "k", Value: int32(1)}, {Key: "j", Value: "x"}}, 2.5}
+	for _, id := range ids {
+		_, err := eng.Insert(nsA, bson.D{{Key: "_id", Value: id}, {Key: "v", Value: int32(0)}})
+		must(t, err)
+		_, err = eng.Update(nsA, engine.UpdateArgs{Filter: bson.D{{Key: "_id", Value: id}},
+			Update: bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: int32(1)}}}}})
+		must(t, err)
+	}
+	docs, _ := nextAll(t, s)
+	if len(docs) != 2*len(ids) {
+		t.Fatalf("%d events", len(docs))
+	}
+	for i := range ids {
+		upd := docs[2*i+1]
+		fd, ok := upd.Lookup("fullDocument").DocumentOK()
+		if !ok || fd.Lookup("v").Int32() != 1 {
+			t.Fatalf("updateLookup for _id %v: %s", ids[i], upd.Lookup("fullDocument"))
+		}
+	}
+}
