@@ -190,12 +190,17 @@ func (u *Update) UsesPositional() bool {
 //     reports the whole array; $unset and the source of $rename are
 //     removedFields, except that unsetting an array element sets it to null
 //     and reports it as updated.
+//   - updatedFields are listed in the order of the server's diff: per
+//     document level updates of existing fields, then new fields, then
+//     changes inside sub-documents; array elements by index.
 //   - pipeline updates and replacements are diffed as the server's document
-//     differ does: changed scalars and new fields are updated at their path,
-//     sub-documents and arrays are diffed recursively, arrays that shrank are
-//     reported in truncatedArrays, fields whose order changed are reported as
-//     updated. Unlike the server we never fall back to a replacement event
-//     when the diff is larger than the document.
+//     differ does (see update_diff.go): changed scalars and new fields are
+//     updated at their path, sub-documents and arrays are diffed recursively
+//     unless the sub-diff would be larger than the new value, arrays that
+//     shrank are reported in truncatedArrays, fields whose order changed are
+//     reported as updated, and desc.Replaced is set when the server would log
+//     a replacement (a "replace" change event) because the whole diff is
+//     larger than the new document.
 //
 // Values in the description share memory with newDoc.
 func (u *Update) Apply(doc bson.D, ctx ApplyContext) (bson.D, *UpdateDescription, error) {
