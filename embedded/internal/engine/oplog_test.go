@@ -119,3 +119,29 @@ func TestOplogNotify(t *testing.T) {
 		t.Fatalf("insert after close: %v", err)
 	}
 }
+
+func TestOplogRingChunksWrap(t *testing.T) {
+	// a capacity spanning several chunks, not a multiple of the chunk size
+	const capacity = ringChunk*2 + 7
+	r := newOplogRing(capacity)
+	total := capacity*2 + 123
+	for i := 1; i <= total; i++ {
+		r.push(Entry{Pos: Position{TS: bson.Timestamp{T: 1, I: uint32(i)}}})
+	}
+	if r.n != capacity || len(r.chunks) != 3 {
+		t.Fatalf("n %d chunks %d", r.n, len(r.chunks))
+	}
+	es := r.entries()
+	for i, e := range es {
+		if want := uint32(total - capacity + 1 + i); e.Pos.TS.I != want {
+			t.Fatalf("entry %d has I %d, want %d", i, e.Pos.TS.I, want)
+		}
+	}
+	got, err := r.read(es[100].Pos, 10)
+	if err != nil || len(got) != 10 || got[0].Pos != es[101].Pos {
+		t.Fatalf("read: %v %v", got, err)
+	}
+	if _, err := r.read(Position{TS: bson.Timestamp{T: 1, I: 5}}, 1); !errors.Is(err, ErrHistoryLost) {
+		t.Fatalf("old read: %v", err)
+	}
+}
