@@ -63,7 +63,7 @@ func parseAggregate(req *request) (aggregateArgs, error) {
 		case "let":
 			a.vars, err = parseLet(cmd, e.Value)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}

@@ -14,28 +14,17 @@ import (
 // Command documents are parsed strictly, like MongoDB's IDL parser: a field a
 // handler does not know is rejected with code 40415, because silently
 // ignoring an option the client relies on would return wrong results.
-// The fields below never change a command's result here, so every handler
-// accepts them.
-var genericFields = map[string]bool{
-	"$db":                    true,
-	"lsid":                   true,
-	"txnNumber":              true,
-	"autocommit":             true,
-	"startTransaction":       true,
-	"stmtId":                 true,
-	"stmtIds":                true,
-	"$clusterTime":           true,
-	"readConcern":            true,
-	"writeConcern":           true,
-	"comment":                true,
-	"$readPreference":        true,
-	"apiVersion":             true,
-	"apiStrict":              true,
-	"apiDeprecationErrors":   true,
-	"maxTimeMS":              true,
-	"$audit":                 true,
-	"$client":                true,
-	"mayBypassWriteBlocking": true,
+// isGenericField reports the fields that never change a command's result
+// here, so every handler accepts them.
+func isGenericField(key string) bool {
+	switch key {
+	case "$db", "lsid", "txnNumber", "autocommit", "startTransaction", "stmtId", "stmtIds",
+		"$clusterTime", "readConcern", "writeConcern", "comment", "$readPreference",
+		"apiVersion", "apiStrict", "apiDeprecationErrors", "maxTimeMS",
+		"$audit", "$client", "mayBypassWriteBlocking":
+		return true
+	}
+	return false
 }
 
 // Error codes the handlers use, named as MongoDB names them.

@@ -164,7 +164,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		case "cursor":
 			err = parseCursorOption(cmd, e.Value, &copts)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}

@@ -13,7 +13,7 @@ import (
 // checkOnlyGeneric rejects every field after the first that is not generic.
 func checkOnlyGeneric(cmd string, body bson.D) error {
 	for _, e := range body[1:] {
-		if !genericFields[e.Key] {
+		if !isGenericField(e.Key) {
 			return unknownField(cmd, e.Key)
 		}
 	}
@@ -151,7 +151,7 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		case "storageEngine", "indexOptionDefaults", "idIndex", "autoIndexId", "flags":
 			// Storage tuning with no effect on results.
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}
@@ -248,7 +248,7 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 			"clusteredIndex":
 			err = notSupported("BSON field 'collMod.%s'", e.Key)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}
@@ -336,7 +336,7 @@ func cmdRenameCollection(_ context.Context, s *Server, req *request) (bson.D, er
 		case "stayTemp":
 			_, err = argBool(cmd, e.Key, e.Value)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}
@@ -430,7 +430,7 @@ func cmdListCollections(ctx context.Context, s *Server, req *request) (bson.D, e
 		case "comment":
 			copts.Comment = e.Value
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}
@@ -495,7 +495,7 @@ func cmdListDatabases(_ context.Context, s *Server, req *request) (bson.D, error
 		case "authorizedDatabases":
 			_, err = argBool(cmd, e.Key, e.Value)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}

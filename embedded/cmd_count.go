@@ -45,7 +45,7 @@ func cmdCount(_ context.Context, s *Server, req *request) (bson.D, error) {
 		case "fields":
 			// Legacy and ignored by MongoDB as well.
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}
@@ -104,7 +104,7 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 		case "collation":
 			err = checkCollation(cmd, e.Value)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}

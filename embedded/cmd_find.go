@@ -59,7 +59,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 				err = notSupported("BSON field 'find.%s'", e.Key)
 			}
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}

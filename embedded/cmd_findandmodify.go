@@ -62,7 +62,7 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 		case "bypassDocumentValidation":
 			err = rejectTrue(cmd, e.Key, e.Value)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}

@@ -136,7 +136,7 @@ func cmdCreateIndexes(_ context.Context, s *Server, req *request) (bson.D, error
 		case "commitQuorum":
 			// A single node: every quorum is met at once.
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				return nil, unknownField(cmd, e.Key)
 			}
 		}
@@ -209,7 +209,7 @@ func cmdListIndexes(ctx context.Context, s *Server, req *request) (bson.D, error
 		case "includeBuildUUIDs", "includeIndexBuildInfo":
 			_, err = argBool(cmd, e.Key, e.Value)
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
 			}
 		}
@@ -254,7 +254,7 @@ func cmdDropIndexes(_ context.Context, s *Server, req *request) (bson.D, error) 
 		case "index":
 			index, haveIndex = e.Value, true
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				return nil, unknownField(cmd, e.Key)
 			}
 		}

@@ -25,7 +25,7 @@ func parseScale(cmd string, body bson.D) (int64, error) {
 				return 0, err
 			}
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				return 0, unknownField(cmd, e.Key)
 			}
 		}

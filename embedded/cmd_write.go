@@ -103,7 +103,7 @@ func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
 			}
 			haveDocs = true
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				return nil, unknownField(cmd, e.Key)
 			}
 		}
@@ -250,7 +250,7 @@ func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 			}
 			haveUpdates = true
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				return nil, unknownField(cmd, e.Key)
 			}
 		}
@@ -379,7 +379,7 @@ func cmdDelete(_ context.Context, s *Server, req *request) (bson.D, error) {
 			}
 			haveDeletes = true
 		default:
-			if !genericFields[e.Key] {
+			if !isGenericField(e.Key) {
 				return nil, unknownField(cmd, e.Key)
 			}
 		}
