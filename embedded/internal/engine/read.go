@@ -148,7 +148,8 @@ func aggregateTree(tree *btree.BTreeG[*docRec], args AggregateArgs, vars map[str
 	var filter bson.D
 	var m *mql.Matcher
 	if len(stages) > 0 && len(stages[0]) == 1 && stages[0][0].Key == "$match" {
-		if f, ok := stages[0][0].Value.(bson.D); ok {
+		// $expr may use pipeline variables ($$NOW, let): leave those to the pipeline.
+		if f, ok := stages[0][0].Value.(bson.D); ok && !hasKey(f, "$expr") {
 			if mm, err := mql.NewMatcher(f); err == nil {
 				filter, m, stages = f, mm, stages[1:]
 			}
@@ -177,4 +178,23 @@ func findByIDTree(tree *btree.BTreeG[*docRec], id any) (bson.Raw, bool) {
 		return nil, false
 	}
 	return rec.raw, true
+}
+
+// hasKey reports whether key appears anywhere in v.
+func hasKey(v any, key string) bool {
+	switch x := v.(type) {
+	case bson.D:
+		for _, e := range x {
+			if e.Key == key || hasKey(e.Value, key) {
+				return true
+			}
+		}
+	case bson.A:
+		for _, el := range x {
+			if hasKey(el, key) {
+				return true
+			}
+		}
+	}
+	return false
 }
