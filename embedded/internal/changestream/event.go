@@ -30,6 +30,16 @@ func opTypeName(op engine.OpType) string {
 	return ""
 }
 
+// eventOp is the kind of event an entry produces. A pipeline-style update
+// whose diff would be larger than the new document is reported as a
+// replacement, as MongoDB logs it (mql marks it UpdateDescription.Replaced).
+func eventOp(e *engine.Entry) engine.OpType {
+	if e.Op == engine.OpUpdate && e.UpdateDescription != nil && e.UpdateDescription.Replaced {
+		return engine.OpReplace
+	}
+	return e.Op
+}
+
 // imageLookup finds the current version of a document for
 // fullDocument: updateLookup.
 type imageLookup func(ns engine.Namespace, id any) (bson.Raw, bool)
@@ -45,9 +55,10 @@ type imageLookup func(ns engine.Namespace, id any) (bson.Raw, bool)
 // resume token; the post-image fills a slot reserved after wallTime; the
 // pre-image is appended last.)
 func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageLookup) ([]byte, error) {
+	op := eventOp(e)
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 
-	if e.Op == engine.OpRename {
+	if op == engine.OpRename {
 		dst = appendNS(dst, "to", e.To)
 	}
 	if e.TxnNumber != nil {
@@ -58,11 +69,11 @@ func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageL
 	}
 	dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, "_id")
 	dst = tok.appendDoc(dst)
-	dst = bsoncore.AppendStringElement(dst, "operationType", opTypeName(e.Op))
+	dst = bsoncore.AppendStringElement(dst, "operationType", opTypeName(op))
 	dst = bsoncore.AppendTimestampElement(dst, "clusterTime", e.Pos.TS.T, e.Pos.TS.I)
 	dst = bsoncore.AppendDateTimeElement(dst, "wallTime", e.Wall.UnixMilli())
 
-	switch e.Op {
+	switch op {
 	case engine.OpInsert, engine.OpReplace:
 		dst = appendDocOrNull(dst, "fullDocument", e.Document)
 	case engine.OpUpdate:
@@ -89,17 +100,17 @@ func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageL
 		}
 	}
 
-	if e.Op == engine.OpDropDatabase {
+	if op == engine.OpDropDatabase {
 		dst = appendNS(dst, "ns", engine.Namespace{DB: e.NS.DB})
 	} else {
 		dst = appendNS(dst, "ns", e.NS)
 	}
 
-	switch e.Op {
+	switch op {
 	case engine.OpInsert, engine.OpUpdate, engine.OpReplace, engine.OpDelete:
 		dst = appendDocOrNull(dst, "documentKey", e.DocumentKey)
 	}
-	if e.Op == engine.OpUpdate {
+	if op == engine.OpUpdate {
 		var err error
 		if dst, err = appendUpdateDescription(dst, e.UpdateDescription); err != nil {
 			return nil, err
@@ -107,7 +118,7 @@ func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageL
 	}
 
 	if sp.preImage != preImageOff {
-		switch e.Op {
+		switch op {
 		case engine.OpUpdate, engine.OpReplace, engine.OpDelete:
 			if e.PreImage == nil && sp.preImage == preImageRequired {
 				return nil, errorf(CodeNoMatchingDocument, "NoMatchingDocument",
@@ -205,7 +216,7 @@ func documentID(key bson.Raw) (any, bool) {
 // imageErrorContext renders the event summary MongoDB puts in image errors.
 func imageErrorContext(e *engine.Entry) string {
 	d := bson.D{
-		{Key: "operationType", Value: opTypeName(e.Op)},
+		{Key: "operationType", Value: opTypeName(eventOp(e))},
 		{Key: "ns", Value: bson.D{{Key: "db", Value: e.NS.DB}, {Key: "coll", Value: e.NS.Coll}}},
 		{Key: "clusterTime", Value: e.Pos.TS},
 	}

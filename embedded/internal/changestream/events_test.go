@@ -254,3 +254,19 @@ func TestScopeFiltering(t *testing.T) {
 		t.Fatalf("postBatchResumeToken %+v, want high-water mark at %+v", tok, log.OplogLast())
 	}
 }
+
+func TestReplacedUpdateIsAReplaceEvent(t *testing.T) {
+	log := newFakeLog()
+	s := openT(t, log, Scope{DB: "db", Coll: "a"}, nil)
+	doc := raw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "a", Value: bson.D{{Key: "b", Value: int32(5)}}}})
+	log.commit(engine.Entry{Op: engine.OpUpdate, NS: nsA, DocumentKey: raw(t, bson.D{{Key: "_id", Value: int32(1)}}), Document: doc,
+		UpdateDescription: &mql.UpdateDescription{UpdatedFields: []mql.Field{{Path: "a.b", Value: int32(5)}}, Replaced: true}})
+	docs, _ := nextAll(t, s)
+	if got := opTypes(t, docs); len(got) != 1 || got[0] != "replace" {
+		t.Fatalf("%v", got)
+	}
+	wantKeys(t, docs[0], "_id", "operationType", "clusterTime", "wallTime", "fullDocument", "ns", "documentKey")
+	if !bytes.Equal(docs[0].Lookup("fullDocument").Document(), doc) {
+		t.Fatalf("fullDocument %s", docs[0].Lookup("fullDocument"))
+	}
+}
