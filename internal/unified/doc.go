@@ -55,7 +55,9 @@
 // errorLabelsOmit, expectResult); saveResultAsEntity; ignoreResultAndError;
 // expectEvents for command events (command, reply, commandName, databaseName,
 // hasServiceId, hasServerConnectionId, ignoreExtraEvents); outcome (exact,
-// sorted by _id, key order ignored).
+// sorted by _id, key order ignored). After each test the runner disables its
+// fail points, closes change streams, ends sessions, disconnects clients and,
+// when the test failed, runs killAllSessions.
 //
 // # Skip list
 //

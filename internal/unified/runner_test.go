@@ -66,7 +66,7 @@ func TestRunnerSelfTest(t *testing.T) {
 			}
 		}
 	}
-	if got, want := sum.Line(), "unified spec: 6 passed, 5 failed, 4 skipped"; got != want {
+	if got, want := sum.Line(), "unified spec: 7 passed, 5 failed, 4 skipped"; got != want {
 		t.Errorf("summary %q, want %q\n%s", got, want, sum.Report())
 	}
 	report := sum.Report()
