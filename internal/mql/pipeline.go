@@ -88,7 +88,7 @@ func agKnownStage(name string) bool {
 func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
 	p := &Pipeline{streaming: true, vars: opts.Vars}
 	for _, st := range stages {
-		s, err := agCompileStage(st, false)
+		s, err := agCompileStage(st, false, opts.Vars)
 		if err != nil {
 			return nil, err
 		}
@@ -100,14 +100,14 @@ func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
 	return p, nil
 }
 
-func agCompileStage(st bson.D, inFacet bool) (agStage, error) {
+func agCompileStage(st bson.D, inFacet bool, vars map[string]any) (agStage, error) {
 	if len(st) != 1 {
 		return nil, Errorf(40323, "Location40323", "A pipeline stage specification object must contain exactly one field.")
 	}
 	name, spec := st[0].Key, st[0].Value
 	switch name {
 	case "$match":
-		return agCompileMatch(spec)
+		return agCompileMatch(spec, vars)
 	case "$sort":
 		return agCompileSort(spec)
 	case "$skip", "$limit":
@@ -132,7 +132,7 @@ func agCompileStage(st bson.D, inFacet bool) (agStage, error) {
 		if inFacet {
 			return nil, Errorf(40600, "Location40600", "$facet is not allowed to be used within a $facet stage")
 		}
-		return agCompileFacet(spec)
+		return agCompileFacet(spec, vars)
 	}
 	if agUnsupportedStage(name) {
 		return nil, Errorf(CodeCommandNotSupported, "CommandNotSupported",

@@ -9,10 +9,13 @@ import (
 
 type agMatch struct{ m *Matcher }
 
-func agCompileMatch(spec any) (agStage, error) {
+func agCompileMatch(spec any, vars map[string]any) (agStage, error) {
 	d, ok := asDoc(spec)
 	if !ok {
 		return nil, Errorf(15959, "Location15959", "the match filter must be an expression in an object")
+	}
+	if len(vars) > 0 {
+		d = agBindExprVars(d, vars).(bson.D)
 	}
 	m, err := NewMatcher(d)
 	if err != nil {
@@ -426,7 +429,7 @@ type agFacet struct {
 	subs  []*agSeq
 }
 
-func agCompileFacet(spec any) (agStage, error) {
+func agCompileFacet(spec any, vars map[string]any) (agStage, error) {
 	d, ok := asDoc(spec)
 	if !ok || len(d) == 0 {
 		return nil, Errorf(40169, "Location40169", "the $facet specification must be a non-empty object")
@@ -443,7 +446,7 @@ func agCompileFacet(spec any) (agStage, error) {
 			if !ok {
 				return nil, Errorf(40171, "Location40171", "subpipeline of $facet stage must contain only objects")
 			}
-			s, err := agCompileStage(sd, true)
+			s, err := agCompileStage(sd, true, vars)
 			if err != nil {
 				return nil, err
 			}
@@ -469,4 +472,76 @@ func (f *agFacet) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 		out = append(out, bson.E{Key: f.names[i], Value: arr})
 	}
 	return []bson.D{out}, nil
+}
+
+// agBindExprVars replaces references to the pipeline's variables inside
+// the $expr clauses of a $match filter by their values, since the matcher
+// evaluates $expr without pipeline variables. Variables are constant for
+// the whole pipeline, so the substitution is exact; a name rebound by $let,
+// $map, $filter or $reduce inside the expression is left alone.
+func agBindExprVars(v any, vars map[string]any) any {
+	switch x := v.(type) {
+	case bson.D:
+		out := make(bson.D, len(x))
+		for i, e := range x {
+			if e.Key == "$expr" {
+				e.Value = agSubstVars(e.Value, vars)
+			} else if e.Key == "$and" || e.Key == "$or" || e.Key == "$nor" {
+				e.Value = agBindExprVars(e.Value, vars)
+			}
+			out[i] = e
+		}
+		return out
+	case bson.A:
+		out := make(bson.A, len(x))
+		for i, e := range x {
+			out[i] = agBindExprVars(e, vars)
+		}
+		return out
+	}
+	return v
+}
+
+func agSubstVars(v any, vars map[string]any) any {
+	switch x := v.(type) {
+	case string:
+		if !strings.HasPrefix(x, "$$") {
+			return x
+		}
+		name, rest, hasPath := strings.Cut(x[2:], ".")
+		val, ok := vars[name]
+		if !ok {
+			return x
+		}
+		if hasPath {
+			val = xTraverse(val, strings.Split(rest, "."))
+			if xIsMissing(val) {
+				return "$$REMOVE"
+			}
+		}
+		return bson.D{{Key: "$literal", Value: val}}
+	case bson.D:
+		if len(x) == 1 {
+			switch x[0].Key {
+			case "$literal":
+				return x
+			case "$let", "$map", "$filter", "$reduce":
+				// Scoped names could shadow pipeline variables: leave the
+				// whole operator to run-time lookup.
+				return x
+			}
+		}
+		out := make(bson.D, len(x))
+		for i, e := range x {
+			out[i] = bson.E{Key: e.Key, Value: agSubstVars(e.Value, vars)}
+		}
+		return out
+	case bson.A:
+		out := make(bson.A, len(x))
+		for i, e := range x {
+			out[i] = agSubstVars(e, vars)
+		}
+		return out
+	}
+	return v
 }

@@ -293,3 +293,18 @@ func TestPipelineChangeStreamProjections(t *testing.T) {
 			want: `[{"_id":{"_data":"82"},"ns":{"db":"database0","coll":"collection0"},"optype":"insert","newField":"value"}]`},
 	})
 }
+
+func TestPipelineVarsInMatchExpr(t *testing.T) {
+	p, err := NewPipeline(stagesOf(t, `[{"$match":{"$expr":{"$gt":["$qty","$$min"]}}},{"$match":{"$and":[{"$expr":{"$eq":["$cat","$$c.name"]}}]}},{"$project":{"_id":1}}]`),
+		PipelineOptions{Vars: map[string]any{"min": int32(2), "c": bson.D{{Key: "name", Value: "a"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Run(stagesOf(t, pipelineDocs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || !uIdentical(out[0], ujd(t, `{"_id":1}`)) {
+		t.Fatalf("got %v", out)
+	}
+}
