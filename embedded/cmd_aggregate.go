@@ -109,16 +109,41 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	if err := s.checkHint("aggregate", ns, a.hint); err != nil {
 		return nil, err
 	}
+	stages := a.pipeline
+	var out *engine.Namespace
+	for i, st := range stages {
+		if len(st) == 0 || st[0].Key != "$out" {
+			continue
+		}
+		if i != len(stages)-1 {
+			return nil, cmdError(40601, "Location40601", "$out can only be the final stage in the pipeline")
+		}
+		if err := notInTxn(req); err != nil {
+			return nil, err
+		}
+		target, err := parseOut(req.DB, st[0].Value)
+		if err != nil {
+			return nil, err
+		}
+		out, stages = &target, stages[:i]
+	}
 	base, viewPipeline, _, err := s.resolveView(ns)
 	if err != nil {
 		return nil, err
 	}
 	// The result's namespace stays the view's, as in MongoDB.
-	out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, a.pipeline...), Vars: a.vars})
+	result, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, stages...), Vars: a.vars})
 	if err != nil {
 		return nil, err
 	}
-	docs, err := toRaw(out)
+	if out != nil {
+		// $out returns an empty cursor once the target is replaced.
+		if err := s.writeOut(*out, result); err != nil {
+			return nil, err
+		}
+		result = nil
+	}
+	docs, err := toRaw(result)
 	if err != nil {
 		return nil, err
 	}

@@ -42,9 +42,9 @@ func (s *Server) openChangeStream(ctx context.Context, req *request, a aggregate
 	return s.newCursor(ctx, req, ns, stream, opts)
 }
 
-// checkNoChangeStream refuses $changeStream anywhere but first, and the
-// writing stages, which MongoDB has but the embedded server does not (a
-// clear refusal rather than "unrecognized stage").
+// checkNoChangeStream refuses $changeStream anywhere but first, and
+// $merge, which MongoDB has but the embedded server does not (a clear
+// refusal rather than "unrecognized stage").
 func checkNoChangeStream(pipeline []bson.D) error {
 	for _, st := range pipeline {
 		if len(st) == 0 {
@@ -53,7 +53,7 @@ func checkNoChangeStream(pipeline []bson.D) error {
 		switch st[0].Key {
 		case "$changeStream":
 			return cmdError(40602, "Location40602", "$changeStream is only valid as the first stage in a pipeline")
-		case "$out", "$merge":
+		case "$merge":
 			return notSupported("aggregation stage %s", st[0].Key)
 		}
 	}

@@ -50,10 +50,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 		{"aggregate explain", func() error {
 			return db.RunCommand(ctx, bson.D{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{}}, {Key: "explain", Value: true}}).Err()
 		}, "explain"},
-		{"$out", func() error {
-			_, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$out", Value: "copy"}}})
-			return err
-		}, "$out"},
 		{"$merge", func() error {
 			_, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: "copy"}}}}})
 			return err
