@@ -169,3 +169,42 @@ func TestDriverServerErrors(t *testing.T) {
 		t.Fatalf("projecting out _id: %v", cs.Err())
 	}
 }
+
+func TestDriverInvalidateAndStartAfter(t *testing.T) {
+	client := testenv.Client(t)
+	db := client.Database(dbName(t))
+	coll := db.Collection("c")
+	insertN(t, coll, 0, 1) // the collection exists before the stream opens
+	cs, err := coll.Watch(t.Context(), mongo.Pipeline{}, options.ChangeStream().SetMaxAwaitTime(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close(context.Background())
+	insertN(t, coll, 1, 2)
+	if err := coll.Drop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var ops []string
+	for cs.Next(ctx) {
+		ops = append(ops, cs.Current.Lookup("operationType").StringValue())
+	}
+	if fmt.Sprint(ops) != "[insert drop invalidate]" || cs.Err() != nil || cs.ID() != 0 {
+		t.Fatalf("events %v, err %v, cursor id %d", ops, cs.Err(), cs.ID())
+	}
+	invalidate := cs.ResumeToken()
+
+	_, err = coll.Watch(t.Context(), mongo.Pipeline{}, options.ChangeStream().SetResumeAfter(invalidate))
+	var ce mongo.CommandError
+	if !asCommandError(err, &ce) || ce.Code != 260 {
+		t.Fatalf("resumeAfter an invalidate: %v", err)
+	}
+	r, err := coll.Watch(t.Context(), mongo.Pipeline{}, options.ChangeStream().SetStartAfter(invalidate).SetMaxAwaitTime(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("startAfter an invalidate: %v", err)
+	}
+	defer r.Close(context.Background())
+	insertN(t, coll, 10, 12)
+	wantSeq(t, readIDs(t, r, 2), 10, 12)
+}
