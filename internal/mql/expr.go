@@ -294,7 +294,3 @@ func xCmp(a, b any) int {
 	}
 	return Compare(a, b)
 }
-
-func xErr(code int32, codeName, format string, args ...any) *Error {
-	return Errorf(code, codeName, format, args...)
-}

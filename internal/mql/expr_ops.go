@@ -385,13 +385,6 @@ func xCompileNamed(m map[string]any, key string) (xNode, error) {
 	return xCompile(v)
 }
 
-func xEvalOpt(c *xCtx, n xNode) (any, error) {
-	if n == nil {
-		return xMissing{}, nil
-	}
-	return n.eval(c)
-}
-
 func xCompileCond(arg any) (xNode, error) {
 	var ifN, thenN, elseN xNode
 	var err error
