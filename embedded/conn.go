@@ -126,8 +126,8 @@ func (c *conn) write(msg []byte) bool {
 // serveQuery answers a legacy OP_QUERY: only the handshake (isMaster/hello
 // on <db>.$cmd) is accepted, as on MongoDB 6+.
 func (c *conn) serveQuery(ctx context.Context, q *wire.Query) bool {
-	var cmd bson.D
-	if err := bson.Unmarshal(q.Query, &cmd); err != nil {
+	cmd, err := decodeDoc(q.Query)
+	if err != nil {
 		c.logger.Warn("closing connection: malformed OP_QUERY document", "reason", err.Error())
 		return false
 	}

@@ -26,8 +26,8 @@ type result struct {
 // decodeMsg turns an OP_MSG into a request: the body decoded, document
 // sequences merged in as arrays, the command name and $db extracted.
 func decodeMsg(m *wire.Msg) (*request, *commandError) {
-	var body bson.D
-	if err := bson.Unmarshal(m.Body, &body); err != nil {
+	body, err := decodeDoc(m.Body)
+	if err != nil {
 		return nil, errorf(codeFailedToParse, "FailedToParse", "cannot decode the command document: %v", err)
 	}
 	for _, seq := range m.Sequences {
@@ -39,8 +39,8 @@ func decodeMsg(m *wire.Msg) (*request, *commandError) {
 		}
 		arr := make(bson.A, 0, len(seq.Documents))
 		for _, raw := range seq.Documents {
-			var d bson.D
-			if err := bson.Unmarshal(raw, &d); err != nil {
+			d, err := decodeDoc(raw)
+			if err != nil {
 				return nil, errorf(codeFailedToParse, "FailedToParse", "cannot decode a document of sequence %q: %v", seq.Identifier, err)
 			}
 			arr = append(arr, d)
