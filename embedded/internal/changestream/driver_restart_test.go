@@ -50,3 +50,34 @@ func TestDriverResumeAcrossServerRestart(t *testing.T) {
 	defer r.Close(context.Background())
 	wantSeq(t, readIDs(t, r, 5), 3, 8)
 }
+
+func TestDriverHistoryLost(t *testing.T) {
+	testenv.SkipIfExternal(t, "needs a tiny oplog")
+	srv := testenv.StartEmbedded(t, embedded.Config{OplogCapacity: 10})
+	client := testenv.Connect(t, srv.URI(), nil)
+	coll := client.Database(dbName(t)).Collection("c")
+	cs, err := coll.Watch(t.Context(), mongo.Pipeline{}, options.ChangeStream().SetMaxAwaitTime(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertN(t, coll, 0, 3)
+	wantSeq(t, readIDs(t, cs, 1), 0, 1)
+	old := cs.ResumeToken()
+	insertN(t, coll, 3, 30)
+
+	// The open stream fell behind the oplog: its next getMore fails with 286.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for cs.Next(ctx) {
+	}
+	var se mongo.ServerError
+	if !asServerError(cs.Err(), &se) || !se.HasErrorCode(286) || !se.HasErrorLabel("NonResumableChangeStreamError") {
+		t.Fatalf("lagging stream: %v", cs.Err())
+	}
+	_ = cs.Close(t.Context())
+
+	_, err = coll.Watch(t.Context(), mongo.Pipeline{}, options.ChangeStream().SetResumeAfter(old))
+	if !asServerError(err, &se) || !se.HasErrorCode(286) {
+		t.Fatalf("resume from a lost position: %v", err)
+	}
+}
