@@ -287,3 +287,16 @@ func TestStartOnBusyAddressFails(t *testing.T) {
 		t.Fatalf("error %q does not name the address", err)
 	}
 }
+
+// TestCredentialsGetAClearError: the server has no users; a client with
+// credentials must learn that instead of hanging or half-working.
+func TestCredentialsGetAClearError(t *testing.T) {
+	testenv.SkipIfExternal(t, "checks the embedded server's refusal of authentication")
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	uri := strings.Replace(srv.URI(), "mongodb://", "mongodb://user:pass@", 1)
+	c := testenv.Connect(t, uri, options.Client().SetServerSelectionTimeout(2*time.Second))
+	err := c.Ping(context.Background(), nil)
+	if err == nil || !strings.Contains(err.Error(), "authentication is not supported") {
+		t.Fatalf("ping with credentials: %v, want the authentication-not-supported error", err)
+	}
+}

@@ -263,7 +263,7 @@ func cmdConnectionStatus(context.Context, *Server, *request) (bson.D, error) {
 }
 
 func cmdSaslStart(context.Context, *Server, *request) (bson.D, error) {
-	return nil, errorf(codeOperationFailed, "AuthenticationFailed", "authentication is not supported by the embedded server; connect without credentials")
+	return nil, errorf(18, "AuthenticationFailed", "authentication is not supported by the embedded server; connect without credentials")
 }
 
 func cmdListCommands(_ context.Context, s *Server, _ *request) (bson.D, error) {
