@@ -110,22 +110,34 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		return nil, err
 	}
 	stages := a.pipeline
-	var out *engine.Namespace
+	var (
+		out   *engine.Namespace
+		merge *mergeSpec
+	)
 	for i, st := range stages {
-		if len(st) == 0 || st[0].Key != "$out" {
+		if len(st) == 0 || (st[0].Key != "$out" && st[0].Key != "$merge") {
 			continue
 		}
 		if i != len(stages)-1 {
-			return nil, cmdError(40601, "Location40601", "$out can only be the final stage in the pipeline")
+			return nil, cmdError(40601, "Location40601", "%s can only be the final stage in the pipeline", st[0].Key)
 		}
 		if err := notInTxn(req); err != nil {
 			return nil, err
 		}
-		target, err := parseOut(req.DB, st[0].Value)
-		if err != nil {
-			return nil, err
+		if st[0].Key == "$out" {
+			target, err := parseOut(req.DB, st[0].Value)
+			if err != nil {
+				return nil, err
+			}
+			out = &target
+		} else {
+			m, err := parseMerge(req.DB, st[0].Value)
+			if err != nil {
+				return nil, err
+			}
+			merge = &m
 		}
-		out, stages = &target, stages[:i]
+		stages = stages[:i]
 	}
 	base, viewPipeline, _, err := s.resolveView(ns)
 	if err != nil {
@@ -136,9 +148,15 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	if err != nil {
 		return nil, err
 	}
-	if out != nil {
-		// $out returns an empty cursor once the target is replaced.
+	// $out and $merge return an empty cursor once the target is written.
+	switch {
+	case out != nil:
 		if err := s.writeOut(*out, result); err != nil {
+			return nil, err
+		}
+		result = nil
+	case merge != nil:
+		if err := s.writeMerge(*merge, result); err != nil {
 			return nil, err
 		}
 		result = nil

@@ -42,19 +42,11 @@ func (s *Server) openChangeStream(ctx context.Context, req *request, a aggregate
 	return s.newCursor(ctx, req, ns, stream, opts)
 }
 
-// checkNoChangeStream refuses $changeStream anywhere but first, and
-// $merge, which MongoDB has but the embedded server does not (a clear
-// refusal rather than "unrecognized stage").
+// checkNoChangeStream refuses $changeStream anywhere but first.
 func checkNoChangeStream(pipeline []bson.D) error {
 	for _, st := range pipeline {
-		if len(st) == 0 {
-			continue
-		}
-		switch st[0].Key {
-		case "$changeStream":
+		if len(st) > 0 && st[0].Key == "$changeStream" {
 			return cmdError(40602, "Location40602", "$changeStream is only valid as the first stage in a pipeline")
-		case "$merge":
-			return notSupported("aggregation stage %s", st[0].Key)
 		}
 	}
 	return nil
