@@ -69,7 +69,7 @@
 //   - it uses a maxTimeMS argument: driver v2 removed the per-operation
 //     option (it derives maxTimeMS from context deadlines minus the round
 //     trip), so the exact value the test expects in the command cannot be sent;
-//   - it is one of the driver deviations listed in driverDeviations
+//   - it is one of the driver deviations listed in driverDeviation
 //     (runner.go): a test the v2 driver itself fails against any server and
 //     that the driver's own runner skips; today only crud/find.json "Find
 //     with batchSize equal to limit" (GODRIVER-3395);

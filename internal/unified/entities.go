@@ -159,11 +159,15 @@ type cmdEvent struct {
 	serviceID    *bson.ObjectID
 }
 
-// sensitiveCommands are never observed unless observeSensitiveCommands is set
+// sensitiveCommand names commands never observed unless observeSensitiveCommands is set
 // (command logging and monitoring spec, "Security").
-var sensitiveCommands = map[string]bool{
-	"authenticate": true, "saslstart": true, "saslcontinue": true, "getnonce": true,
-	"createuser": true, "updateuser": true, "copydbgetnonce": true, "copydbsaslstart": true, "copydb": true,
+func sensitiveCommand(lower string) bool {
+	switch lower {
+	case "authenticate", "saslstart", "saslcontinue", "getnonce", "createuser", "updateuser",
+		"copydbgetnonce", "copydbsaslstart", "copydb":
+		return true
+	}
+	return false
 }
 
 func (c *clientEntity) record(ev cmdEvent, redacted bool) {
@@ -172,7 +176,7 @@ func (c *clientEntity) record(ev cmdEvent, redacted bool) {
 	}
 	if !c.observeSensitive {
 		lower := strings.ToLower(ev.name)
-		if sensitiveCommands[lower] || ((lower == "hello" || lower == "ismaster") && redacted) {
+		if sensitiveCommand(lower) || ((lower == "hello" || lower == "ismaster") && redacted) {
 			return
 		}
 	}
