@@ -207,6 +207,13 @@ func (u *Update) Apply(doc bson.D, ctx ApplyContext) (bson.D, *UpdateDescription
 	switch u.kind {
 	case uKindReplacement:
 		out := uCloneD(u.replacement)
+		// Top-level zero timestamps are set to the current cluster time, as
+		// the server does for replacement documents (not for pipelines).
+		for i, e := range out {
+			if ts, ok := e.Value.(bson.Timestamp); ok && e.Key != "_id" && ts.IsZero() {
+				out[i].Value = ctx.clusterTime()
+			}
+		}
 		out, err := uKeepID(doc, out, ctx.Insert)
 		if err != nil {
 			return nil, nil, err
@@ -230,8 +237,9 @@ func (u *Update) Apply(doc bson.D, ctx ApplyContext) (bson.D, *UpdateDescription
 	return u.applyOperators(doc, ctx)
 }
 
-// uKeepID makes the result of a replacement or pipeline carry the original
-// _id first, rejecting a changed _id.
+// uKeepID gives the result of a replacement or pipeline the original _id
+// when it has none, and rejects a changed _id, as the server's
+// ObjectReplaceExecutor does.
 func uKeepID(orig, out bson.D, insert bool) (bson.D, error) {
 	oldID, hadID := uGetField(orig, "_id")
 	newID, hasID := uGetField(out, "_id")
@@ -242,14 +250,18 @@ func uKeepID(orig, out bson.D, insert bool) (bson.D, error) {
 	}
 	switch {
 	case hadID && hasID && !insert:
+		// The server compares ignoring numeric type, and keeps the
+		// replacement's own field order (it does not move _id first).
 		if !Equal(oldID, newID) {
 			return nil, Errorf(CodeImmutableField, "ImmutableField",
 				"After applying the update, the (immutable) field '_id' was found to have been altered to _id: %s", uShort(newID))
 		}
-		return uIDFirst(out, oldID), nil
+		return out, nil
 	case hadID && !hasID:
+		// The original _id stays; every other field is replaced after it.
 		return uIDFirst(out, oldID), nil
-	case hasID:
+	case hasID && insert:
+		// Inserted documents always start with _id.
 		return uIDFirst(out, newID), nil
 	}
 	return out, nil
