@@ -289,9 +289,6 @@ func (e *Engine) createIndexes(ns Namespace, specs []IndexSpec) (res CreateIndex
 					return errorf(CodeIndexOptionsConflict, "IndexOptionsConflict", "Index already exists with a different name: %s", x.Name)
 				}
 			}
-			if sameKey(s.Key, idIndexSpec.Key) && (s.Unique == false || s.Sparse) {
-				return errorf(CodeBadValue, "BadValue", "The field 'unique' is not valid for an _id index specification")
-			}
 			ix, err := newIndex(s)
 			if err != nil {
 				return err

@@ -50,6 +50,16 @@ func populate(t *testing.T, e *Engine) {
 	if err := e.RenameCollection(Namespace{DB: "db", Coll: "old"}, Namespace{DB: "db2", Coll: "new"}, false); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.CreateIndexes(testNS, []IndexSpec{{Key: bson.D{{Key: "tmp", Value: int32(1)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DropIndexes(testNS, []string{"tmp_1"}); err != nil {
+		t.Fatal(err)
+	}
+	validator := bson.D{{Key: "v", Value: bson.D{{Key: "$exists", Value: true}}}}
+	if err := e.CollMod(Namespace{DB: "db", Coll: "t"}, CollModArgs{Validator: &validator}); err != nil {
+		t.Fatal(err)
+	}
 	mustInsert(t, e, Namespace{DB: "gone", Coll: "x"}, bson.D{})
 	if err := e.DropDatabase("gone"); err != nil {
 		t.Fatal(err)
@@ -87,6 +97,8 @@ func checkPopulated(t *testing.T, e *Engine) {
 	}
 	_, err = e.Insert(testNS, bson.D{{Key: "u", Value: int32(5)}})
 	wantCode(t, err, 11000) // unique index still enforced
+	_, err = e.Insert(Namespace{DB: "db", Coll: "t"}, bson.D{{Key: "no", Value: int32(1)}})
+	wantCode(t, err, CodeDocumentValidationFailure) // validator from collMod survived
 }
 
 func TestPersistenceRestart(t *testing.T) {

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func TestUpsertUniqueViolation(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	if _, err := e.CreateIndexes(testNS, []IndexSpec{{Key: bson.D{{Key: "u", Value: int32(1)}}, Unique: true}}); err != nil {
+		t.Fatal(err)
+	}
+	mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: int32(1)}, {Key: "u", Value: int32(1)}})
+	_, err := e.Update(testNS, UpdateArgs{Filter: bson.D{{Key: "_id", Value: int32(2)}}, Update: bson.D{{Key: "$set", Value: bson.D{{Key: "u", Value: int32(1)}}}}, Upsert: true})
+	wantCode(t, err, 11000)
+	if n := e.EstimatedCount(testNS); n != 1 {
+		t.Fatalf("count %d", n)
+	}
+}
+
+func TestUpsertSeedsFromFilter(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	res, err := e.Update(testNS, UpdateArgs{
+		Filter: bson.D{{Key: "_id", Value: int32(5)}, {Key: "a", Value: "x"}, {Key: "n", Value: bson.D{{Key: "$gt", Value: 1}}}},
+		Update: bson.D{{Key: "$set", Value: bson.D{{Key: "b", Value: int32(1)}}}, {Key: "$setOnInsert", Value: bson.D{{Key: "c", Value: true}}}},
+		Upsert: true,
+	})
+	if err != nil || res.UpsertedID != int32(5) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	raw, _ := e.FindByID(testNS, int32(5))
+	d := decode(t, raw)
+	if field(d, "a") != "x" || field(d, "b") != int32(1) || field(d, "c") != true || field(d, "n") != nil || d[0].Key != "_id" {
+		t.Fatalf("upserted %v", d)
+	}
+	// second time it matches, $setOnInsert does not apply again
+	res, err = e.Update(testNS, UpdateArgs{Filter: bson.D{{Key: "_id", Value: int32(5)}}, Update: bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "c", Value: false}}}}, Upsert: true})
+	if err != nil || res.Matched != 1 || res.Modified != 0 || res.UpsertedID != nil {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestUpdatePositionalAndArrayFilters(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: int32(1)}, {Key: "a", Value: bson.A{int32(1), int32(2), int32(3)}}})
+	if _, err := e.Update(testNS, UpdateArgs{Filter: bson.D{{Key: "a", Value: int32(2)}}, Update: bson.D{{Key: "$set", Value: bson.D{{Key: "a.$", Value: int32(20)}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Update(testNS, UpdateArgs{Filter: bson.D{}, Update: bson.D{{Key: "$inc", Value: bson.D{{Key: "a.$[x]", Value: int32(100)}}}},
+		ArrayFilters: []bson.D{{{Key: "x", Value: bson.D{{Key: "$gte", Value: int32(3)}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := e.FindByID(testNS, int32(1))
+	if got := field(decode(t, raw), "a"); !equalA(got, bson.A{int32(1), int32(120), int32(103)}) {
+		t.Fatalf("a = %v", got)
+	}
+	es := mustOplog(t, e, Position{})
+	last := es[len(es)-1]
+	if last.Op != OpUpdate || last.UpdateDescription == nil || last.UpdateDescription.Empty() {
+		t.Fatalf("last entry %+v", last)
+	}
+}
+
+func equalA(v any, want bson.A) bool {
+	a, ok := v.(bson.A)
+	if !ok || len(a) != len(want) {
+		return false
+	}
+	for i := range a {
+		if a[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTxnFindAndModifyAndReads(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	seed(t, e, 4)
+	tx := e.Begin(txnMeta(1))
+	res, err := tx.FindAndModify(testNS, FindAndModifyArgs{Query: bson.D{{Key: "_id", Value: int32(1)}}, Update: bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: int32(9)}}}}, New: true})
+	if err != nil || field(decode(t, res.Value), "x") != int32(9) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if n, err := tx.Count(testNS, CountArgs{Filter: bson.D{{Key: "x", Value: int32(9)}}}); err != nil || n != 1 {
+		t.Fatalf("txn count %d %v", n, err)
+	}
+	if n, err := e.Count(testNS, CountArgs{Filter: bson.D{{Key: "x", Value: int32(9)}}}); err != nil || n != 0 {
+		t.Fatalf("outside count %d %v", n, err)
+	}
+	vals, err := tx.Distinct(testNS, "x", nil)
+	if err != nil || len(vals) != 4 { // 9 (own write), 2, 0, 1
+		t.Fatalf("distinct %v %v", vals, err)
+	}
+	out, err := tx.Aggregate(testNS, AggregateArgs{Stages: []bson.D{{{Key: "$match", Value: bson.D{{Key: "x", Value: int32(9)}}}}}})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("aggregate %v %v", out, err)
+	}
+	if docs, err := tx.Find(Namespace{DB: "db", Coll: "none"}, FindArgs{}); err != nil || len(docs) != 0 {
+		t.Fatalf("find on missing %v %v", docs, err)
+	}
+	// a no-op write inside a transaction logs nothing
+	if r, err := tx.Update(testNS, UpdateArgs{Filter: bson.D{{Key: "_id", Value: int32(2)}}, Update: bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: int32(2)}}}}}); err != nil || r.Modified != 0 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	last := e.OplogLast()
+	if _, err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if es := mustOplog(t, e, last); len(es) != 1 {
+		t.Fatalf("%d entries, want 1", len(es))
+	}
+}
+
+func TestEmptyTxnCommit(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	seed(t, e, 1)
+	last := e.OplogLast()
+	tx := e.Begin(txnMeta(1))
+	findAll(t, tx, testNS, nil)
+	ts, err := tx.Commit()
+	if err != nil || ts != e.ClusterTime() || e.OplogLast() != last {
+		t.Fatalf("ts %v err %v", ts, err)
+	}
+}
+
+func TestAggregateExprMatch(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	seed(t, e, 3)
+	out, err := e.Aggregate(testNS, AggregateArgs{
+		Stages: []bson.D{{{Key: "$match", Value: bson.D{{Key: "$expr", Value: bson.D{{Key: "$eq", Value: bson.A{"$_id", "$$want"}}}}}}}},
+		Vars:   map[string]any{"want": int32(2)},
+	})
+	if err != nil || len(out) != 1 || field(out[0], "_id") != int32(2) {
+		t.Fatalf("%v %v", out, err)
+	}
+}
