@@ -8,9 +8,9 @@ import (
 
 // UpsertSeed returns the document an upsert starts from when no document
 // matched filter: the filter's equality conditions ({a: 1}, {a: {$eq: 1}},
-// {a: {$in: [1]}}, and the same inside $and), dotted paths expanded into
-// sub-documents, _id first. Other conditions ($gt, $or, regexes, ...)
-// contribute nothing, as on the server. A path constrained twice, or a path
+// {a: {$in: [1]}}, and the same inside $and or a one-clause $or), dotted
+// paths expanded into sub-documents, _id first. Other conditions ($gt,
+// $or of several clauses, regexes, ...) contribute nothing, as on the server. A path constrained twice, or a path
 // and one of its prefixes, is an error (code 54 NotSingleValueField).
 func UpsertSeed(filter bson.D) (bson.D, error) {
 	var eqs []Field
@@ -48,10 +48,12 @@ func UpsertSeed(filter bson.D) (bson.D, error) {
 
 func uCollectEqualities(filter bson.D, out *[]Field) error {
 	for _, e := range filter {
-		if e.Key == "$and" {
-			arr, ok := asArray(e.Value)
-			if !ok {
-				return uBadValue("$and must be an array")
+		arr, isArr := asArray(e.Value)
+		// The server's query optimizer turns a one-clause $or into that
+		// clause, so its equalities seed the upsert too.
+		if e.Key == "$and" || (e.Key == "$or" && isArr && len(arr) == 1) {
+			if !isArr {
+				return uBadValue("%s must be an array", e.Key)
 			}
 			for _, c := range arr {
 				d, ok := asDoc(c)
