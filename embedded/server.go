@@ -52,9 +52,6 @@ type Server struct {
 	stopped  chan struct{}
 }
 
-// ErrServerStopped is returned by operations on a stopped server.
-var ErrServerStopped = errors.New("embedded: server stopped")
-
 // Start opens the storage engine and starts listening. The returned server
 // runs until Stop; ctx only bounds startup.
 func Start(ctx context.Context, cfg Config) (*Server, error) { return start(ctx, cfg, nil) }
