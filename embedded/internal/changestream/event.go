@@ -56,6 +56,13 @@ type imageLookup func(ns engine.Namespace, id any) (bson.Raw, bool)
 // pre-image is appended last.)
 func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageLookup) ([]byte, error) {
 	op := eventOp(e)
+	hasPreImage := op == engine.OpUpdate || op == engine.OpReplace || op == engine.OpDelete
+	// MongoDB looks the pre-image up before the post-image: its error wins.
+	if sp.preImage == preImageRequired && hasPreImage && e.PreImage == nil {
+		return nil, errorf(CodeNoMatchingDocument, "NoMatchingDocument",
+			"Change stream was configured to require a pre-image for all update, delete and "+
+				"replace events, but the pre-image was not found for event: %s", imageErrorContext(e))
+	}
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 
 	if op == engine.OpRename {
@@ -117,22 +124,14 @@ func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageL
 		}
 	}
 
-	if sp.preImage != preImageOff {
-		switch op {
-		case engine.OpUpdate, engine.OpReplace, engine.OpDelete:
-			if e.PreImage == nil && sp.preImage == preImageRequired {
-				return nil, errorf(CodeNoMatchingDocument, "NoMatchingDocument",
-					"Change stream was configured to require a pre-image for all update, delete and "+
-						"replace events, but the pre-image was not found for event: %s", imageErrorContext(e))
-			}
-			dst = appendDocOrNull(dst, "fullDocumentBeforeChange", e.PreImage)
-		}
+	if sp.preImage != preImageOff && hasPreImage {
+		dst = appendDocOrNull(dst, "fullDocumentBeforeChange", e.PreImage)
 	}
 	return bsoncore.AppendDocumentEnd(dst, idx)
 }
 
-// appendInvalidate appends the invalidate event that follows the event at
-// tok's position.
+// appendInvalidate appends the invalidate event that follows the event of e
+// (same cluster time, a token that sorts right after the event's).
 func appendInvalidate(dst []byte, e *engine.Entry) []byte {
 	idx, dst := bsoncore.AppendDocumentStart(dst)
 	dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, "_id")

@@ -2,6 +2,7 @@ package changestream
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
@@ -124,4 +125,18 @@ func TestFullDocumentBeforeChangeModes(t *testing.T) {
 	// Both images together: fullDocument in its slot, the pre-image last.
 	docs, _ = nextAll(t, opener(bson.D{{Key: "fullDocument", Value: "whenAvailable"}, {Key: "fullDocumentBeforeChange", Value: "whenAvailable"}}))
 	wantKeys(t, docs[0], "_id", "operationType", "clusterTime", "wallTime", "fullDocument", "ns", "documentKey", "updateDescription", "fullDocumentBeforeChange")
+}
+
+func TestRequiredPreImageErrorComesFirst(t *testing.T) {
+	log, opener := imageLog(t)
+	_ = log
+	s := opener(bson.D{{Key: "fullDocument", Value: "required"}, {Key: "fullDocumentBeforeChange", Value: "required"}})
+	if docs, _, err := s.Next(ctx(t), 3, 0); err != nil || len(docs) != 3 {
+		t.Fatalf("images enabled: %d docs, %v", len(docs), err)
+	}
+	_, _, err := s.Next(ctx(t), 0, 0)
+	wantCode(t, err, CodeNoMatchingDocument)
+	if !strings.Contains(err.Error(), "pre-image") {
+		t.Fatalf("want the pre-image error first, got %v", err)
+	}
 }
