@@ -128,8 +128,7 @@ func TestFullDocumentBeforeChangeModes(t *testing.T) {
 }
 
 func TestRequiredPreImageErrorComesFirst(t *testing.T) {
-	log, opener := imageLog(t)
-	_ = log
+	_, opener := imageLog(t)
 	s := opener(bson.D{{Key: "fullDocument", Value: "required"}, {Key: "fullDocumentBeforeChange", Value: "required"}})
 	if docs, _, err := s.Next(ctx(t), 3, 0); err != nil || len(docs) != 3 {
 		t.Fatalf("images enabled: %d docs, %v", len(docs), err)
