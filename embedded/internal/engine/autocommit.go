@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"github.com/tidwall/btree"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -20,17 +19,17 @@ func (e *Engine) writeOp(fn func(st *opState) error) error {
 
 // readTree returns a B-tree of ns that no writer will mutate (nil when the
 // collection does not exist).
-func (e *Engine) readTree(ns Namespace) (*btree.BTreeG[*docRec], error) {
+func (e *Engine) readTree(ns Namespace) (view, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return nil, ErrClosed
+		return view{}, ErrClosed
 	}
 	c := e.colls[ns]
 	if c == nil {
-		return nil, nil
+		return view{}, nil
 	}
-	return c.docs.Copy(), nil
+	return c.snapshotView(), nil
 }
 
 // Insert implements Ops.
@@ -103,7 +102,7 @@ func (e *Engine) FindByID(ns Namespace, id any) (bson.Raw, bool) {
 	if c == nil || e.closed {
 		return nil, false
 	}
-	return findByIDTree(c.docs, id)
+	return findByIDTree(c.view(), id)
 }
 
 // Count implements Ops.
@@ -114,11 +113,11 @@ func (e *Engine) Count(ns Namespace, args CountArgs) (int64, error) {
 		if e.closed {
 			return 0, ErrClosed
 		}
-		var tree *btree.BTreeG[*docRec]
+		var v view
 		if c := e.colls[ns]; c != nil {
-			tree = c.docs
+			v = c.view()
 		}
-		return countTree(tree, args)
+		return countTree(v, args)
 	}
 	tree, err := e.readTree(ns)
 	if err != nil {

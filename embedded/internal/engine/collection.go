@@ -14,6 +14,25 @@ type docRec struct {
 	// ver is the timestamp of the commit that wrote this version (zero
 	// while it exists only inside an uncommitted transaction).
 	ver bson.Timestamp
+	// rid orders documents naturally (insertion order, as MongoDB returns
+	// them without a sort); an update keeps the rid of the old version.
+	rid int64
+}
+
+func lessRID(a, b *docRec) bool { return a.rid < b.rid }
+
+// view is a collection's documents in both orders. Views handed to readers
+// are copy-on-write snapshots that no writer mutates.
+type view struct {
+	byID    *btree.BTreeG[*docRec]
+	natural *btree.BTreeG[*docRec]
+}
+
+func (v view) len() int {
+	if v.byID == nil {
+		return 0
+	}
+	return v.byID.Len()
 }
 
 func lessDoc(a, b *docRec) bool { return mql.Compare(a.id, b.id) < 0 }
@@ -29,7 +48,9 @@ type collection struct {
 	uuid      bson.Binary
 	opts      CollectionOptions
 	validator *mql.Matcher
-	docs      *btree.BTreeG[*docRec]
+	docs      *btree.BTreeG[*docRec] // by _id
+	natural   *btree.BTreeG[*docRec] // by rid
+	nextRID   int64
 	// indexes are the secondary indexes, in creation order (_id_ is
 	// implicit: docs is ordered by _id).
 	indexes []*index
@@ -78,7 +99,8 @@ func compareVals(a, b []any) int {
 }
 
 func newCollection(ns Namespace, uuid bson.Binary, opts CollectionOptions) (*collection, error) {
-	c := &collection{ns: ns, uuid: uuid, docs: newDocTree()}
+	c := &collection{ns: ns, uuid: uuid, docs: newDocTree(),
+		natural: btree.NewBTreeGOptions(lessRID, btree.Options{NoLocks: true})}
 	if err := c.setOptions(opts); err != nil {
 		return nil, err
 	}
@@ -102,6 +124,7 @@ func (c *collection) setOptions(opts CollectionOptions) error {
 func (c *collection) copy() *collection {
 	c2 := *c
 	c2.docs = c.docs.Copy()
+	c2.natural = c.natural.Copy()
 	c2.indexes = make([]*index, len(c.indexes))
 	for i, ix := range c.indexes {
 		ix2 := *ix
@@ -126,6 +149,15 @@ func newIndex(spec IndexSpec) (*index, error) {
 		ix.keys = btree.NewBTreeGOptions(lessIKey, btree.Options{NoLocks: true})
 	}
 	return ix, nil
+}
+
+// view returns the live trees (callers hold the engine lock or own c).
+func (c *collection) view() view { return view{byID: c.docs, natural: c.natural} }
+
+// snapshotView returns copy-on-write copies. Callers hold Engine.mu
+// exclusively (copying a B-tree marks the original).
+func (c *collection) snapshotView() view {
+	return view{byID: c.docs.Copy(), natural: c.natural.Copy()}
 }
 
 func (c *collection) get(id any) (*docRec, bool) {
@@ -250,7 +282,14 @@ func (c *collection) put(old *docRec, oldDoc bson.D, rec *docRec, doc bson.D) er
 			}
 		}
 	}
+	if old != nil {
+		rec.rid = old.rid
+	} else {
+		c.nextRID++
+		rec.rid = c.nextRID
+	}
 	c.docs.Set(rec)
+	c.natural.Set(rec)
 	if old != nil {
 		c.size -= int64(len(old.raw))
 	}
@@ -281,6 +320,7 @@ func (c *collection) remove(old *docRec, doc bson.D) error {
 		c.removeKeys(doc, old.id)
 	}
 	c.docs.Delete(old)
+	c.natural.Delete(old)
 	c.size -= int64(len(old.raw))
 	return nil
 }
@@ -292,7 +332,7 @@ func (c *collection) buildIndex(ix *index) error {
 		return nil
 	}
 	var err error
-	c.docs.Scan(func(r *docRec) bool {
+	c.natural.Scan(func(r *docRec) bool {
 		var doc bson.D
 		if doc, err = decodeDoc(r.raw); err != nil {
 			return false

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -134,5 +136,35 @@ func TestAggregateExprMatch(t *testing.T) {
 	})
 	if err != nil || len(out) != 1 || field(out[0], "_id") != int32(2) {
 		t.Fatalf("%v %v", out, err)
+	}
+}
+
+func TestNaturalOrder(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir, Options{CompactBytes: 300})
+	for _, id := range []int32{3, 1, 2} {
+		mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: id}})
+	}
+	if _, err := e.Update(testNS, UpdateArgs{Filter: bson.D{{Key: "_id", Value: int32(1)}}, Update: bson.D{{Key: "a", Value: int32(1)}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []any{int32(3), int32(1), int32(2)}
+	if got := ids(findAll(t, e, testNS, nil)); !equalA(bson.A(got), bson.A(want)) {
+		t.Fatalf("natural order %v, want %v (insertion order, kept by updates)", got, want)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, snapshotFile)); err != nil {
+		t.Fatalf("expected a snapshot: %v", err)
+	}
+	e = openDir(t, dir, Options{})
+	defer e.Close()
+	if got := ids(findAll(t, e, testNS, nil)); !equalA(bson.A(got), bson.A(want)) {
+		t.Fatalf("natural order after restart %v, want %v", got, want)
+	}
+	mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: int32(0)}})
+	if got := ids(findAll(t, e, testNS, nil)); got[3] != int32(0) {
+		t.Fatalf("insert after restart not last: %v", got)
 	}
 }

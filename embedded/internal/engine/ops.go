@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/mongotide/mongotide/internal/mql"
-	"github.com/tidwall/btree"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -198,12 +197,12 @@ func idEquality(filter bson.D) (any, bool) {
 // scan calls fn for each document of tree matching filter (m compiled from
 // it), in _id order, until fn returns false.
 // needDoc false lets an empty filter skip decoding (match.doc is then nil).
-func scan(tree *btree.BTreeG[*docRec], filter bson.D, m *mql.Matcher, needDoc bool, fn func(match) bool) error {
-	if tree == nil {
+func scan(v view, filter bson.D, m *mql.Matcher, needDoc bool, fn func(match) bool) error {
+	if v.byID == nil {
 		return nil
 	}
 	if id, ok := idEquality(filter); ok {
-		rec, found := tree.Get(&docRec{id: id})
+		rec, found := v.byID.Get(&docRec{id: id})
 		if !found {
 			return nil
 		}
@@ -217,7 +216,7 @@ func scan(tree *btree.BTreeG[*docRec], filter bson.D, m *mql.Matcher, needDoc bo
 		return nil
 	}
 	var err error
-	tree.Scan(func(rec *docRec) bool {
+	v.natural.Scan(func(rec *docRec) bool {
 		if len(filter) == 0 && !needDoc {
 			return fn(match{rec: rec})
 		}
@@ -235,9 +234,9 @@ func scan(tree *btree.BTreeG[*docRec], filter bson.D, m *mql.Matcher, needDoc bo
 
 // candidates returns the documents a write statement acts on: at most
 // limit (0 = all), the first ones by sort when sort is given.
-func candidates(tree *btree.BTreeG[*docRec], filter bson.D, m *mql.Matcher, srt *mql.Sort, limit int) ([]match, error) {
+func candidates(v view, filter bson.D, m *mql.Matcher, srt *mql.Sort, limit int) ([]match, error) {
 	var out []match
-	err := scan(tree, filter, m, true, func(mt match) bool {
+	err := scan(v, filter, m, true, func(mt match) bool {
 		out = append(out, mt)
 		return srt != nil || limit == 0 || len(out) < limit
 	})
@@ -282,7 +281,7 @@ func (st *opState) update(ns Namespace, args UpdateArgs) (UpdateResult, error) {
 		if args.Multi {
 			limit = 0
 		}
-		cands, err := candidates(c.docs, args.Filter, m, srt, limit)
+		cands, err := candidates(c.view(), args.Filter, m, srt, limit)
 		if err != nil {
 			return res, err
 		}
@@ -395,7 +394,7 @@ func (st *opState) delete(ns Namespace, filter bson.D, limit int) (int64, error)
 	if c == nil {
 		return 0, nil
 	}
-	cands, err := candidates(c.docs, filter, m, nil, limit)
+	cands, err := candidates(c.view(), filter, m, nil, limit)
 	if err != nil {
 		return 0, err
 	}
@@ -455,7 +454,7 @@ func (st *opState) findAndModify(ns Namespace, args FindAndModifyArgs) (FindAndM
 	}
 	var cands []match
 	if c := st.coll(ns); c != nil {
-		if cands, err = candidates(c.docs, args.Query, m, srt, 1); err != nil {
+		if cands, err = candidates(c.view(), args.Query, m, srt, 1); err != nil {
 			return res, err
 		}
 	}

@@ -4,14 +4,13 @@ import (
 	"sort"
 
 	"github.com/mongotide/mongotide/internal/mql"
-	"github.com/tidwall/btree"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Reads work on a B-tree that no writer mutates while they run: a
 // copy-on-write snapshot (auto-commit) or a transaction's private copy.
 
-func findTree(tree *btree.BTreeG[*docRec], args FindArgs) ([]bson.Raw, error) {
+func findTree(v view, args FindArgs) ([]bson.Raw, error) {
 	m, err := mql.NewMatcher(args.Filter)
 	if err != nil {
 		return nil, err
@@ -32,7 +31,7 @@ func findTree(tree *btree.BTreeG[*docRec], args FindArgs) ([]bson.Raw, error) {
 	var out []match
 	if srt == nil {
 		skip, limit := args.Skip, args.Limit
-		err = scan(tree, args.Filter, m, proj != nil, func(mt match) bool {
+		err = scan(v, args.Filter, m, proj != nil, func(mt match) bool {
 			if skip > 0 {
 				skip--
 				return true
@@ -41,7 +40,7 @@ func findTree(tree *btree.BTreeG[*docRec], args FindArgs) ([]bson.Raw, error) {
 			return limit <= 0 || int64(len(out)) < limit
 		})
 	} else {
-		err = scan(tree, args.Filter, m, true, func(mt match) bool {
+		err = scan(v, args.Filter, m, true, func(mt match) bool {
 			out = append(out, mt)
 			return true
 		})
@@ -77,21 +76,19 @@ func window[T any](s []T, skip, limit int64) []T {
 	return s
 }
 
-func countTree(tree *btree.BTreeG[*docRec], args CountArgs) (int64, error) {
+func countTree(v view, args CountArgs) (int64, error) {
 	if args.Skip < 0 {
 		return 0, errorf(CodeBadValue, "BadValue", "skip value must be non-negative, but received: %d", args.Skip)
 	}
 	var n int64
 	if len(args.Filter) == 0 {
-		if tree != nil {
-			n = int64(tree.Len())
-		}
+		n = int64(v.len())
 	} else {
 		m, err := mql.NewMatcher(args.Filter)
 		if err != nil {
 			return 0, err
 		}
-		if err := scan(tree, args.Filter, m, false, func(match) bool { n++; return true }); err != nil {
+		if err := scan(v, args.Filter, m, false, func(match) bool { n++; return true }); err != nil {
 			return 0, err
 		}
 	}
@@ -105,7 +102,7 @@ func countTree(tree *btree.BTreeG[*docRec], args CountArgs) (int64, error) {
 	return n, nil
 }
 
-func distinctTree(tree *btree.BTreeG[*docRec], key string, filter bson.D) ([]any, error) {
+func distinctTree(v view, key string, filter bson.D) ([]any, error) {
 	if key == "" {
 		return nil, errorf(CodeInvalidOptions, "InvalidOptions", "distinct key must not be empty")
 	}
@@ -114,7 +111,7 @@ func distinctTree(tree *btree.BTreeG[*docRec], key string, filter bson.D) ([]any
 		return nil, err
 	}
 	var vals []any
-	err = scan(tree, filter, m, true, func(mt match) bool {
+	err = scan(v, filter, m, true, func(mt match) bool {
 		vs, found := keyValues(mt.doc, key)
 		if !found {
 			return true
@@ -141,7 +138,7 @@ func distinctTree(tree *btree.BTreeG[*docRec], key string, filter bson.D) ([]any
 	return out, nil
 }
 
-func aggregateTree(tree *btree.BTreeG[*docRec], args AggregateArgs, vars map[string]any) ([]bson.D, error) {
+func aggregateTree(v view, args AggregateArgs, vars map[string]any) ([]bson.D, error) {
 	stages := args.Stages
 	// A leading $match filters during the scan instead of after decoding
 	// everything into the pipeline.
@@ -160,7 +157,7 @@ func aggregateTree(tree *btree.BTreeG[*docRec], args AggregateArgs, vars map[str
 		return nil, err
 	}
 	var docs []bson.D
-	if err := scan(tree, filter, m, true, func(mt match) bool {
+	if err := scan(v, filter, m, true, func(mt match) bool {
 		docs = append(docs, mt.doc)
 		return true
 	}); err != nil {
@@ -169,11 +166,11 @@ func aggregateTree(tree *btree.BTreeG[*docRec], args AggregateArgs, vars map[str
 	return p.Run(docs)
 }
 
-func findByIDTree(tree *btree.BTreeG[*docRec], id any) (bson.Raw, bool) {
-	if tree == nil {
+func findByIDTree(v view, id any) (bson.Raw, bool) {
+	if v.byID == nil {
 		return nil, false
 	}
-	rec, ok := tree.Get(&docRec{id: id})
+	rec, ok := v.byID.Get(&docRec{id: id})
 	if !ok {
 		return nil, false
 	}

@@ -145,7 +145,7 @@ func writeSnapshot(dir string, st *snapshotState) (err error) {
 		}
 		start()
 		var werr error
-		c.docs.Scan(func(r *docRec) bool {
+		c.natural.Scan(func(r *docRec) bool { // natural order survives the restart
 			batch = bsoncore.AppendDocumentElement(batch, itoa(n), r.raw)
 			n++
 			if len(batch) >= batchBytes {
@@ -284,7 +284,10 @@ func (e *Engine) loadSnapshot(path string) (uint64, error) {
 				if err != nil {
 					return err
 				}
-				cur.docs.Load(&docRec{id: id, raw: raw})
+				cur.nextRID++
+				rec := &docRec{id: id, raw: raw, rid: cur.nextRID}
+				cur.docs.Set(rec)
+				cur.natural.Load(rec)
 				cur.size += int64(len(raw))
 			}
 		case "o":

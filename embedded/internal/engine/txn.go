@@ -301,7 +301,7 @@ func (t *Txn) Find(ns Namespace, args FindArgs) (out []bson.Raw, err error) {
 		if c == nil {
 			return nil
 		}
-		out, err = findTree(c.docs, args)
+		out, err = findTree(c.view(), args)
 		return err
 	})
 	return out, err
@@ -311,7 +311,7 @@ func (t *Txn) Find(ns Namespace, args FindArgs) (out []bson.Raw, err error) {
 func (t *Txn) FindByID(ns Namespace, id any) (raw bson.Raw, ok bool) {
 	_ = t.op(func(st *opState) error {
 		if c := st.coll(ns); c != nil {
-			raw, ok = findByIDTree(c.docs, id)
+			raw, ok = findByIDTree(c.view(), id)
 		}
 		return nil
 	})
@@ -323,10 +323,10 @@ func (t *Txn) Count(ns Namespace, args CountArgs) (n int64, err error) {
 	err = t.op(func(st *opState) error {
 		c := st.coll(ns)
 		if c == nil {
-			n, err = countTree(nil, args)
+			n, err = countTree(view{}, args)
 			return err
 		}
-		n, err = countTree(c.docs, args)
+		n, err = countTree(c.view(), args)
 		return err
 	})
 	return n, err
@@ -337,10 +337,10 @@ func (t *Txn) Distinct(ns Namespace, key string, filter bson.D) (out []any, err 
 	err = t.op(func(st *opState) error {
 		c := st.coll(ns)
 		if c == nil {
-			out, err = distinctTree(nil, key, filter)
+			out, err = distinctTree(view{}, key, filter)
 			return err
 		}
-		out, err = distinctTree(c.docs, key, filter)
+		out, err = distinctTree(c.view(), key, filter)
 		return err
 	})
 	return out, err
@@ -352,10 +352,10 @@ func (t *Txn) Aggregate(ns Namespace, args AggregateArgs) (out []bson.D, err err
 	err = t.op(func(st *opState) error {
 		c := st.coll(ns)
 		if c == nil {
-			out, err = aggregateTree(nil, args, vars)
+			out, err = aggregateTree(view{}, args, vars)
 			return err
 		}
-		out, err = aggregateTree(c.docs, args, vars)
+		out, err = aggregateTree(c.view(), args, vars)
 		return err
 	})
 	return out, err
