@@ -70,7 +70,10 @@ func TestListCollectionsNameOnlyAndBatches(t *testing.T) {
 	if len(batch) != 2 || asInt(t, get(cur, "id")) == 0 || get(cur, "ns") != db.Name()+".$cmd.listCollections" {
 		t.Fatalf("cursor %v", cur)
 	}
-	wantJSON(t, batch[0], `{"name":"c1","type":"collection"}`)
+	first := batch[0].(bson.D)
+	if name := get(first, "name"); len(first) != 2 || (name != "c1" && name != "c2" && name != "c3") || get(first, "type") != "collection" {
+		t.Fatalf("nameOnly entry %v", first)
+	}
 	_, err := runCommand(t, db, bson.D{{Key: "listCollections", Value: 1}, {Key: "bogus", Value: 1}})
 	wantCode(t, err, 40415, "BSON field 'listCollections.bogus' is an unknown field.")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"github.com/mongotide/mongotide/internal/mql"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -89,9 +90,30 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	// Variables only reach expressions through the pipeline evaluator, so a
 	// find with "let" runs as the equivalent aggregation, as views do.
 	if isView || len(vars) > 0 {
-		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(args)...), Vars: vars})
+		// Without variables the find projection is applied as find
+		// applies it ($elemMatch, $slice and positional projections
+		// have no $project equivalent).
+		stagesArgs := args
+		var proj *mql.Projection
+		if len(vars) == 0 && len(args.Projection) > 0 {
+			if proj, err = mql.NewProjection(args.Projection); err != nil {
+				return nil, err
+			}
+			if proj.NeedsPosition() {
+				return nil, notSupported("positional projection on a view")
+			}
+			stagesArgs.Projection = nil
+		}
+		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(stagesArgs)...), Vars: vars})
 		if err != nil {
 			return nil, err
+		}
+		if proj != nil {
+			for i, d := range out {
+				if out[i], err = proj.Apply(d); err != nil {
+					return nil, err
+				}
+			}
 		}
 		if docs, err = toRaw(out); err != nil {
 			return nil, err
