@@ -158,3 +158,17 @@ func TestFailCommandOnHandshakeByAppName(t *testing.T) {
 		t.Fatalf("failpoint entered %v times, want 2 (the victim's handshakes)", off["count"])
 	}
 }
+
+// TestBlockConnectionHonoursMaxTimeMS: a command blocked by the failpoint
+// longer than its maxTimeMS fails with MaxTimeMSExpired, as on MongoDB.
+func TestBlockConnectionHonoursMaxTimeMS(t *testing.T) {
+	c := testenv.Client(t)
+	setFailPoint(t, c, failCommand(bson.D{{Key: "times", Value: 1}}, bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: 2000},
+	}))
+	// Had the block ignored maxTimeMS, buildInfo would succeed after 2 s.
+	err := c.Database("admin").RunCommand(context.Background(), bson.D{{Key: "buildInfo", Value: 1}, {Key: "maxTimeMS", Value: 100}}).Err()
+	if ce := cmdErr(t, err); ce.Code != 50 || ce.Name != "MaxTimeMSExpired" {
+		t.Fatalf("blocked buildInfo with maxTimeMS 100: %+v, want 50 MaxTimeMSExpired", ce)
+	}
+}

@@ -96,6 +96,12 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 		// handshake that announces it.
 		c.appName = clientAppName(req.Body)
 	}
+	// The deadline covers a failpoint's block too, as on MongoDB.
+	if maxMS, ok := maxTimeMS(req.Body); ok && maxMS > 0 && req.Name != "getMore" && !isHello(req.Name) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(maxMS)*time.Millisecond)
+		defer cancel()
+	}
 	var wce bson.D
 	if act := s.failpoints.match(req.Name, c.appName); act != nil {
 		// MongoDB's order: close, then block, then fail.
@@ -108,6 +114,7 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
+				return s.finishReply(nil, asCommandError(s.mapContextError(ctx, ctx.Err())))
 			}
 		}
 		if act.errorCode != nil {
@@ -128,12 +135,6 @@ func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool
 			return s.finishReply(nil, fe)
 		}
 		wce = act.wce
-	}
-
-	if maxMS, ok := maxTimeMS(req.Body); ok && maxMS > 0 && req.Name != "getMore" && !isHello(req.Name) {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(maxMS)*time.Millisecond)
-		defer cancel()
 	}
 
 	if ce := s.checkConcerns(req); ce != nil {
