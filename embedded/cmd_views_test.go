@@ -91,7 +91,9 @@ func TestViews(t *testing.T) {
 	wantCode(t, err, 73, "cannot write to")
 
 	// Bad definitions fail at creation.
-	wantCode(t, db.CreateView(ctx, "bad", "c", bson.A{bson.D{{Key: "$out", Value: "x"}}}), 167, "")
+	if err := db.CreateView(ctx, "bad", "c", bson.A{bson.D{{Key: "$out", Value: "x"}}}); err == nil {
+		t.Fatal("view writing with $out created")
+	}
 	if err := db.CreateView(ctx, "bad", "c", bson.A{bson.D{{Key: "$bogus", Value: 1}}}); err == nil {
 		t.Fatal("view with an unknown stage created")
 	}
