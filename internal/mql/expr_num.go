@@ -3,6 +3,7 @@ package mql
 import (
 	"math"
 	"math/big"
+	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -131,9 +132,10 @@ func xArith(op xArithOp, a, b any, strict bool) (any, error) {
 			return x * y, nil
 		}
 	default:
-		x, y := xToBigFloat(a), xToBigFloat(b)
-		if x == nil || y == nil {
-			// NaN or infinity in decimal arithmetic: fall back to doubles.
+		xc, xe, okx := xDecParts(a)
+		yc, ye, oky := xDecParts(b)
+		if !okx || !oky {
+			// NaN or infinity in decimal arithmetic: IEEE rules via doubles.
 			fx, _ := ToFloat(a)
 			fy, _ := ToFloat(b)
 			var r float64
@@ -147,17 +149,58 @@ func xArith(op xArithOp, a, b any, strict bool) (any, error) {
 			}
 			return xFloatToDecimal(r), nil
 		}
-		r := new(big.Float).SetPrec(256)
-		switch op {
-		case xOpAdd:
-			r.Add(x, y)
-		case xOpSub:
-			r.Sub(x, y)
-		default:
-			r.Mul(x, y)
+		// Exact decimal arithmetic on coefficient and exponent, as the
+		// server's Decimal128 does (1.5 * 2 is 3.0, not 3).
+		if op == xOpMul {
+			return xDecFrom(new(big.Int).Mul(xc, yc), xe+ye), nil
 		}
-		return xBigFloatToDecimal(r), nil
+		e := min(xe, ye)
+		xs := new(big.Int).Mul(xc, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(xe-e)), nil))
+		ys := new(big.Int).Mul(yc, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(ye-e)), nil))
+		if op == xOpSub {
+			ys.Neg(ys)
+		}
+		return xDecFrom(xs.Add(xs, ys), e), nil
 	}
+}
+
+// xDecParts returns the coefficient and exponent of a number converted to
+// decimal128; ok is false for NaN and infinities.
+func xDecParts(v any) (*big.Int, int, bool) {
+	d := xToDecimal(v)
+	if d.IsNaN() || d.IsInf() != 0 {
+		return nil, 0, false
+	}
+	bi, exp, err := d.BigInt()
+	if err != nil {
+		return nil, 0, false
+	}
+	return bi, exp, true
+}
+
+// xDecFrom builds a decimal128 from a coefficient and exponent, rounding
+// the coefficient half-to-even to the 34 digits decimal128 holds.
+func xDecFrom(c *big.Int, exp int) bson.Decimal128 {
+	if k := len(new(big.Int).Abs(c).String()) - 34; k > 0 {
+		div := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(k)), nil)
+		q, r := new(big.Int).QuoRem(c, div, new(big.Int))
+		half := new(big.Int).Rsh(div, 1)
+		cmp := new(big.Int).Abs(r).Cmp(half)
+		if cmp > 0 || (cmp == 0 && q.Bit(0) == 1) {
+			if c.Sign() < 0 {
+				q.Sub(q, big.NewInt(1))
+			} else {
+				q.Add(q, big.NewInt(1))
+			}
+		}
+		c, exp = q, exp+k
+	}
+	if d, ok := bson.ParseDecimal128FromBigInt(c, exp); ok {
+		return d
+	}
+	f := new(big.Float).SetPrec(256).SetInt(c)
+	f.Mul(f, new(big.Float).SetPrec(256).SetFloat64(math.Pow(10, float64(exp))))
+	return xBigFloatToDecimal(f)
 }
 
 // xToBigFloat returns a finite number as a big.Float, nil for NaN/Inf.
@@ -192,6 +235,8 @@ func xBigFloatToDecimal(f *big.Float) bson.Decimal128 {
 	return d
 }
 
+// xFloatToDecimal converts a double to decimal128 the way the server does
+// in arithmetic: rounded to 15 significant digits (0.1 -> 0.100000000000000).
 func xFloatToDecimal(f float64) bson.Decimal128 {
 	var s string
 	switch {
@@ -201,8 +246,10 @@ func xFloatToDecimal(f float64) bson.Decimal128 {
 		s = "Infinity"
 	case math.IsInf(f, -1):
 		s = "-Infinity"
+	case f == 0:
+		s = "0"
 	default:
-		s = big.NewFloat(f).Text('g', 15)
+		s = strconv.FormatFloat(f, 'e', 14, 64)
 	}
 	d, _ := bson.ParseDecimal128(s)
 	return d

@@ -308,3 +308,19 @@ func TestPipelineVarsInMatchExpr(t *testing.T) {
 		t.Fatalf("got %v", out)
 	}
 }
+
+func TestPipelineGroupKeysAndMerge(t *testing.T) {
+	runPipelineCases(t, []pipelineCase{
+		{name: "keys of many types", docs: `[{"k":{"$oid":"5ab9cbfa31c2ab715d42129e"}},{"k":{"$oid":"5ab9cbfa31c2ab715d42129e"}},
+			{"k":true},{"k":{"$date":"2021-01-01T00:00:00Z"}},{"k":{"$timestamp":{"t":1,"i":2}}},{"k":{"$binary":{"base64":"AQI=","subType":"00"}}},
+			{"k":{"$regularExpression":{"pattern":"a","options":"i"}}},{"k":[1,2]},{"k":[1,2.0]},{"k":1.5},{"k":{"$numberDecimal":"2.5"}},{"k":"s"},{}]`,
+			pipeline: `[{"$group":{"_id":"$k","n":{"$sum":1}}},{"$project":{"_id":0,"n":1}}]`,
+			want:     `[{"n":2},{"n":1},{"n":1},{"n":1},{"n":1},{"n":1},{"n":2},{"n":1},{"n":1},{"n":1},{"n":1}]`},
+		{name: "mergeObjects accumulator", docs: `[{"g":1,"d":{"a":1}},{"g":1,"d":{"b":2,"a":3}},{"g":1,"d":null}]`,
+			pipeline: `[{"$group":{"_id":"$g","m":{"$mergeObjects":"$d"}}}]`, want: `[{"_id":1,"m":{"a":3,"b":2}}]`},
+		{name: "avg of decimals", docs: `[{"v":{"$numberDecimal":"1"}},{"v":2}]`, pipeline: `[{"$group":{"_id":null,"a":{"$avg":"$v"}}}]`,
+			want: `[{"_id":null,"a":{"$numberDecimal":"1.5"}}]`},
+		{name: "count name with dot", pipeline: `[{"$count":"a.b"}]`, code: 40160},
+		{name: "count empty name", pipeline: `[{"$count":""}]`, code: 40157},
+	})
+}

@@ -568,3 +568,23 @@ func TestUpdateDocumentedExamples(t *testing.T) {
 			updated: `{"status":"D","cancellation":{"date":{"$timestamp":{"t":5,"i":1}},"reason":"user request"},"lastModified":{"$date":"2024-05-06T07:08:09Z"}}`},
 	})
 }
+
+func TestUpdateKindsAndPositional(t *testing.T) {
+	for _, tc := range []struct {
+		update               string
+		pipeline, positional bool
+	}{
+		{`{"$set":{"a.$.b":1}}`, false, true},
+		{`{"$set":{"a.$[].b":1}}`, false, false},
+		{`[{"$set":{"a":1}}]`, true, false},
+		{`{"a":1}`, false, false},
+	} {
+		u, err := NewUpdate(uj(t, tc.update), UpdateOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.update, err)
+		}
+		if u.IsPipeline() != tc.pipeline || u.UsesPositional() != tc.positional {
+			t.Errorf("%s: IsPipeline %v UsesPositional %v", tc.update, u.IsPipeline(), u.UsesPositional())
+		}
+	}
+}
