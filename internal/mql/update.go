@@ -238,8 +238,9 @@ func (u *Update) Apply(doc bson.D, ctx ApplyContext) (bson.D, *UpdateDescription
 }
 
 // uKeepID gives the result of a replacement or pipeline the original _id
-// when it has none, and rejects a changed _id, as the server's
-// ObjectReplaceExecutor does.
+// when it has none and rejects a changed _id, as the server's
+// ObjectReplaceExecutor does; like the server's update stage
+// (ensureIdFieldIsFirst, run after every update) it moves _id first.
 func uKeepID(orig, out bson.D, insert bool) (bson.D, error) {
 	oldID, hadID := uGetField(orig, "_id")
 	newID, hasID := uGetField(out, "_id")
@@ -250,18 +251,16 @@ func uKeepID(orig, out bson.D, insert bool) (bson.D, error) {
 	}
 	switch {
 	case hadID && hasID && !insert:
-		// The server compares ignoring numeric type, and keeps the
-		// replacement's own field order (it does not move _id first).
+		// The server compares ignoring numeric type and keeps the new
+		// value.
 		if !Equal(oldID, newID) {
 			return nil, Errorf(CodeImmutableField, "ImmutableField",
 				"After applying the update, the (immutable) field '_id' was found to have been altered to _id: %s", uShort(newID))
 		}
-		return out, nil
+		return uIDFirst(out, newID), nil
 	case hadID && !hasID:
-		// The original _id stays; every other field is replaced after it.
 		return uIDFirst(out, oldID), nil
-	case hasID && insert:
-		// Inserted documents always start with _id.
+	case hasID:
 		return uIDFirst(out, newID), nil
 	}
 	return out, nil

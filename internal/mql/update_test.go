@@ -325,8 +325,8 @@ func TestUpdateReplacementAndPipeline(t *testing.T) {
 	runUpdateCases(t, []updateCase{
 		{name: "replacement keeps _id first", doc: `{"_id":1,"a":1}`, update: `{"b":2}`,
 			want: `{"_id":1,"b":2}`, updated: `{"b":2}`, removed: []string{"a"}, replaced: true},
-		{name: "replacement keeps its own _id position", doc: `{"_id":1,"a":1}`, update: `{"b":2,"_id":1}`,
-			want: `{"b":2,"_id":1}`, updated: `{"b":2,"_id":1}`, removed: []string{"a"}, replaced: true},
+		{name: "replacement _id is moved first", doc: `{"_id":1,"a":1}`, update: `{"b":2,"_id":1}`,
+			want: `{"_id":1,"b":2}`, updated: `{"b":2}`, removed: []string{"a"}, replaced: true},
 		{name: "replacement _id compared across numeric types", doc: `{"_id":1,"a":1}`, update: `{"_id":1.0,"a":2}`,
 			want: `{"_id":1.0,"a":2}`, updated: `{"_id":1.0,"a":2}`, replaced: true},
 		{name: "replacement zero timestamp gets cluster time", doc: `{"_id":1}`, update: `{"t":{"$timestamp":{"t":0,"i":0}}}`,
