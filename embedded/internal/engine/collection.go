@@ -179,6 +179,26 @@ func (ix *index) keysOf(doc bson.D) [][]any {
 	if ix.partial != nil && !ix.partial.Match(doc) {
 		return nil
 	}
+	if len(ix.spec.Key) == 1 { // common case: no cartesian product
+		vals, found := keyValues(doc, ix.spec.Key[0].Key)
+		if ix.spec.Sparse && !found {
+			return nil
+		}
+		out := make([][]any, 0, len(vals))
+		for i, v := range vals {
+			dup := false
+			for _, p := range vals[:i] {
+				if mql.Compare(p, v) == 0 {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				out = append(out, vals[i:i+1:i+1])
+			}
+		}
+		return out
+	}
 	per := make([][]any, len(ix.spec.Key))
 	anyFound := false
 	for i, k := range ix.spec.Key {
@@ -221,14 +241,18 @@ func (ix *index) keysOf(doc bson.D) [][]any {
 	return out
 }
 
-// checkUnique returns a duplicate key error if doc (with _id id) collides
-// with another document in a unique index.
-func (c *collection) checkUnique(doc bson.D, id any) error {
-	for _, ix := range c.indexes {
+// uniqueKeys computes doc's entries in every unique index (nil for other
+// indexes) and returns a duplicate key error if one of them belongs to
+// another document.
+func (c *collection) uniqueKeys(doc bson.D, id any) ([][][]any, error) {
+	all := make([][][]any, len(c.indexes))
+	for i, ix := range c.indexes {
 		if ix.keys == nil {
 			continue
 		}
-		for _, k := range ix.keysOf(doc) {
+		keys := ix.keysOf(doc)
+		all[i] = keys
+		for _, k := range keys {
 			dup := false
 			ix.keys.Ascend(ikey{vals: k, min: true}, func(it ikey) bool {
 				if compareVals(it.vals, k) != 0 {
@@ -241,11 +265,11 @@ func (c *collection) checkUnique(doc bson.D, id any) error {
 				return true
 			})
 			if dup {
-				return dupKeyError(c.ns, ix.spec.Name, ix.spec.Key, k)
+				return nil, dupKeyError(c.ns, ix.spec.Name, ix.spec.Key, k)
 			}
 		}
 	}
-	return nil
+	return all, nil
 }
 
 // put stores rec (replacing old when not nil; old and rec have the same
@@ -261,7 +285,8 @@ func (c *collection) put(old *docRec, oldDoc bson.D, rec *docRec, doc bson.D) er
 				return err
 			}
 		}
-		if err := c.checkUnique(doc, rec.id); err != nil {
+		keys, err := c.uniqueKeys(doc, rec.id)
+		if err != nil {
 			return err
 		}
 		if old != nil {
@@ -273,11 +298,8 @@ func (c *collection) put(old *docRec, oldDoc bson.D, rec *docRec, doc bson.D) er
 			}
 			c.removeKeys(oldDoc, old.id)
 		}
-		for _, ix := range c.indexes {
-			if ix.keys == nil {
-				continue
-			}
-			for _, k := range ix.keysOf(doc) {
+		for i, ix := range c.indexes {
+			for _, k := range keys[i] {
 				ix.keys.Set(ikey{vals: k, id: rec.id})
 			}
 		}
