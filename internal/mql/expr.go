@@ -28,6 +28,8 @@ type xCtx struct {
 	root  bson.D
 	vars  map[string]any
 	scope *xScope
+	// now is the default $$NOW: one instant per operation, as on the server.
+	now time.Time
 }
 
 type xScope struct {
@@ -37,7 +39,7 @@ type xScope struct {
 }
 
 func (c *xCtx) with(name string, v any) *xCtx {
-	return &xCtx{root: c.root, vars: c.vars, scope: &xScope{name: name, val: v, next: c.scope}}
+	return &xCtx{root: c.root, vars: c.vars, scope: &xScope{name: name, val: v, next: c.scope}, now: c.now}
 }
 
 func (c *xCtx) lookup(name string) (any, bool) {
@@ -55,9 +57,9 @@ func (c *xCtx) lookup(name string) (any, bool) {
 	case "REMOVE":
 		return xMissing{}, true
 	case "NOW":
-		return bson.NewDateTimeFromTime(time.Now()), true
+		return bson.NewDateTimeFromTime(c.now), true
 	case "CLUSTER_TIME":
-		return bson.Timestamp{T: uint32(time.Now().Unix()), I: 1}, true
+		return bson.Timestamp{T: uint32(c.now.Unix()), I: 1}, true
 	}
 	return nil, false
 }
@@ -77,7 +79,7 @@ func NewExpr(v any) (*Expr, error) {
 // given variables (names without "$$"; NOW and CLUSTER_TIME may be set here,
 // otherwise the current time is used). A missing result is returned as nil.
 func (e *Expr) Eval(root bson.D, vars map[string]any) (any, error) {
-	v, err := e.n.eval(&xCtx{root: root, vars: vars})
+	v, err := e.n.eval(&xCtx{root: root, vars: vars, now: time.Now()})
 	if _, ok := v.(xMissing); ok {
 		return nil, err
 	}
@@ -87,7 +89,7 @@ func (e *Expr) Eval(root bson.D, vars map[string]any) (any, error) {
 // EvalMissing is Eval that reports a missing result (a missing field,
 // $$REMOVE) as ok == false instead of nil.
 func (e *Expr) EvalMissing(root bson.D, vars map[string]any) (v any, ok bool, err error) {
-	v, err = e.n.eval(&xCtx{root: root, vars: vars})
+	v, err = e.n.eval(&xCtx{root: root, vars: vars, now: time.Now()})
 	if _, miss := v.(xMissing); miss {
 		return nil, false, err
 	}

@@ -2,6 +2,7 @@ package mql
 
 import (
 	"maps"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -16,7 +17,8 @@ const CodeCommandNotSupported int32 = 115
 type PipelineOptions struct {
 	// Vars are variables visible to every expression as $$name, for example
 	// an aggregate command's "let" values, NOW or CLUSTER_TIME. When NOW or
-	// CLUSTER_TIME are not given they are the time of evaluation.
+	// CLUSTER_TIME are not given they are taken once per Run or ApplyOne
+	// call.
 	Vars map[string]any
 }
 
@@ -155,7 +157,7 @@ func (p *Pipeline) ctx(extra map[string]any) *xCtx {
 		}
 		maps.Copy(vars, extra)
 	}
-	return &xCtx{vars: vars}
+	return &xCtx{vars: vars, now: time.Now()}
 }
 
 // Run executes the pipeline over docs, which it does not modify.
@@ -209,5 +211,5 @@ func (p *Pipeline) applyOneVars(doc bson.D, vars map[string]any) (bson.D, bool, 
 
 // rootCtx returns the evaluation context for one document.
 func (c *xCtx) forDoc(doc bson.D) *xCtx {
-	return &xCtx{root: doc, vars: c.vars, scope: c.scope}
+	return &xCtx{root: doc, vars: c.vars, scope: c.scope, now: c.now}
 }

@@ -324,3 +324,18 @@ func TestPipelineGroupKeysAndMerge(t *testing.T) {
 		{name: "count empty name", pipeline: `[{"$count":""}]`, code: 40157},
 	})
 }
+
+func TestPipelineNowIsOneInstantPerRun(t *testing.T) {
+	p, err := NewPipeline(stagesOf(t, `[{"$set":{"t":"$$NOW"}},{"$group":{"_id":"$t","n":{"$sum":1}}}]`), PipelineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]bson.D, 500)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: int32(i)}}
+	}
+	out, err := p.Run(docs)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("want one $$NOW value for the whole run, got %d groups (%v)", len(out), err)
+	}
+}
