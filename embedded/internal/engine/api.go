@@ -273,9 +273,11 @@ func (e *Engine) DropCollection(ns Namespace) (existed bool, err error) {
 // OpDropDatabase when the database existed).
 func (e *Engine) DropDatabase(db string) error { return e.dropDatabase(db) }
 
-// RenameCollection renames from to to. A missing source fails with code 26
-// NamespaceNotFound; an existing target fails with code 48 NamespaceExists
-// unless dropTarget is set.
+// RenameCollection renames from to to (one OpRename entry; when dropTarget
+// replaces an existing target, the entry's Object is {dropTarget: true} and,
+// as on MongoDB, there is no separate OpDrop for the target). A missing
+// source fails with code 26 NamespaceNotFound; an existing target fails with
+// code 48 NamespaceExists unless dropTarget is set.
 func (e *Engine) RenameCollection(from, to Namespace, dropTarget bool) error {
 	return e.renameCollection(from, to, dropTarget)
 }

@@ -114,19 +114,20 @@ func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
 		if from == to {
 			return errorf(CodeIllegalOperation, "IllegalOperation", "Can't rename a collection to itself")
 		}
+		en := Entry{Op: OpRename, NS: from, To: to}
 		if e.colls[to] != nil {
 			if !dropTarget {
 				return errorf(CodeNamespaceExists, "NamespaceExists", "target namespace exists")
 			}
+			// As on MongoDB, the dropped target gets no drop entry of its
+			// own: the rename entry (To = target) is what its watchers see.
+			en.Object, _ = bson.Marshal(bson.D{{Key: "dropTarget", Value: true}})
 			delete(e.colls, to)
-			if _, err := e.commit([]Entry{{Op: OpDrop, NS: to}}); err != nil {
-				return err
-			}
 		}
 		delete(e.colls, from)
 		c.ns = to
 		e.colls[to] = c
-		_, err := e.commit([]Entry{{Op: OpRename, NS: from, To: to}})
+		_, err := e.commit([]Entry{en})
 		return err
 	})
 }

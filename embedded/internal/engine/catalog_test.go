@@ -88,7 +88,7 @@ func TestRenameCollection(t *testing.T) {
 		t.Fatal(err)
 	}
 	es := mustOplog(t, e, last)
-	if len(es) != 2 || es[0].Op != OpDrop || es[0].NS != b || es[1].Op != OpRename || es[1].NS != a || es[1].To != b {
+	if len(es) != 1 || es[0].Op != OpRename || es[0].NS != a || es[0].To != b || es[0].Object == nil {
 		t.Fatalf("oplog %+v", es)
 	}
 	got, ok := e.Collection(b)

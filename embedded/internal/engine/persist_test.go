@@ -60,6 +60,11 @@ func populate(t *testing.T, e *Engine) {
 	if err := e.CollMod(Namespace{DB: "db", Coll: "t"}, CollModArgs{Validator: &validator}); err != nil {
 		t.Fatal(err)
 	}
+	mustInsert(t, e, Namespace{DB: "db2", Coll: "victim"}, bson.D{})
+	mustInsert(t, e, Namespace{DB: "db2", Coll: "src"}, bson.D{{Key: "_id", Value: "moved"}})
+	if err := e.RenameCollection(Namespace{DB: "db2", Coll: "src"}, Namespace{DB: "db2", Coll: "victim"}, true); err != nil {
+		t.Fatal(err)
+	}
 	mustInsert(t, e, Namespace{DB: "gone", Coll: "x"}, bson.D{})
 	if err := e.DropDatabase("gone"); err != nil {
 		t.Fatal(err)
@@ -83,6 +88,12 @@ func checkPopulated(t *testing.T, e *Engine) {
 	}
 	if _, ok := e.FindByID(Namespace{DB: "db2", Coll: "new"}, int32(1)); !ok {
 		t.Fatal("renamed collection lost")
+	}
+	if cs := e.ListCollections("db2"); len(cs) != 2 || cs[1].Name != "victim" || cs[1].Count != 1 {
+		t.Fatalf("db2 collections %+v", cs)
+	}
+	if _, ok := e.FindByID(Namespace{DB: "db2", Coll: "victim"}, "moved"); !ok {
+		t.Fatal("rename with dropTarget not replayed")
 	}
 	if dbs := e.ListDatabases(); len(dbs) != 2 {
 		t.Fatalf("databases %+v", dbs)

@@ -249,6 +249,7 @@ func (e *Engine) replayEntry(en *Entry) error {
 			return errors.New("rename of a missing collection")
 		}
 		delete(e.colls, en.NS)
+		delete(e.colls, en.To) // dropTarget
 		c.ns = en.To
 		e.colls[en.To] = c
 	case OpDropDatabase:
