@@ -21,9 +21,10 @@ func (n Namespace) String() string {
 	return n.DB + "." + n.Coll
 }
 
-// Position orders oplog entries. All entries written by one commit (one
-// write command outside a transaction, or one whole transaction) share TS;
-// Index numbers them 0, 1, 2... in the order they were applied.
+// Position orders oplog entries. All entries written by one commit share
+// TS; Index numbers them 0, 1, 2... in the order they were applied. Outside
+// a transaction every document write (and every catalog change) is its own
+// commit, as on MongoDB; a transaction is one commit.
 type Position struct {
 	TS    bson.Timestamp
 	Index uint32
