@@ -56,6 +56,9 @@ func (c *xCtx) lookup(name string) (any, bool) {
 		return c.root, true
 	case "REMOVE":
 		return xMissing{}, true
+	case "DESCEND", "PRUNE", "KEEP":
+		// $redact's answers, as the server defines them.
+		return strings.ToLower(name), true
 	case "NOW":
 		return bson.NewDateTimeFromTime(c.now), true
 	case "CLUSTER_TIME":

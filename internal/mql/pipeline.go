@@ -66,7 +66,7 @@ func agUnsupportedStage(name string) bool {
 	case "$lookup", "$graphLookup", "$unionWith", "$out", "$merge", "$geoNear", "$search",
 		"$searchMeta", "$vectorSearch", "$indexStats", "$collStats", "$currentOp", "$listSessions",
 		"$listLocalSessions", "$planCacheStats", "$changeStream", "$changeStreamSplitLargeEvent",
-		"$documents", "$bucket", "$bucketAuto", "$densify", "$fill", "$setWindowFields", "$redact",
+		"$documents", "$bucket", "$bucketAuto", "$densify", "$fill", "$setWindowFields",
 		"$sample", "$listSearchIndexes", "$shardedDataDistribution", "$queryStats", "$listSampledQueries":
 		return true
 	}
@@ -76,7 +76,7 @@ func agUnsupportedStage(name string) bool {
 func agKnownStage(name string) bool {
 	switch name {
 	case "$match", "$sort", "$skip", "$limit", "$project", "$addFields", "$set", "$unset",
-		"$replaceRoot", "$replaceWith", "$group", "$count", "$unwind", "$sortByCount", "$facet":
+		"$replaceRoot", "$replaceWith", "$group", "$count", "$unwind", "$sortByCount", "$facet", "$redact":
 		return true
 	}
 	return agUnsupportedStage(name)
@@ -84,7 +84,8 @@ func agKnownStage(name string) bool {
 
 // NewPipeline compiles an aggregation pipeline. Supported stages: $match,
 // $sort, $skip, $limit, $project, $addFields/$set, $unset,
-// $replaceRoot/$replaceWith, $group, $count, $unwind, $sortByCount, $facet.
+// $replaceRoot/$replaceWith, $group, $count, $unwind, $sortByCount, $facet,
+// $redact.
 // An unknown stage is error 40324; a stage MongoDB has but we do not run is
 // error 115 (CodeCommandNotSupported).
 func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
@@ -130,6 +131,8 @@ func agCompileStage(st bson.D, inFacet bool, vars map[string]any) (agStage, erro
 		return agCompileUnwind(spec)
 	case "$sortByCount":
 		return agCompileSortByCount(spec)
+	case "$redact":
+		return agCompileRedact(spec)
 	case "$facet":
 		if inFacet {
 			return nil, Errorf(40600, "Location40600", "$facet is not allowed to be used within a $facet stage")
@@ -144,7 +147,8 @@ func agCompileStage(st bson.D, inFacet bool, vars map[string]any) (agStage, erro
 }
 
 // Streaming reports whether every stage works on one document at a time
-// ($match, $project, $addFields/$set, $unset, $replaceRoot/$replaceWith),
+// ($match, $project, $addFields/$set, $unset, $replaceRoot/$replaceWith,
+// $redact),
 // so that ApplyOne can run the pipeline per document.
 func (p *Pipeline) Streaming() bool { return p.streaming }
 

@@ -339,3 +339,23 @@ func TestPipelineNowIsOneInstantPerRun(t *testing.T) {
 		t.Fatalf("want one $$NOW value for the whole run, got %d groups (%v)", len(out), err)
 	}
 }
+
+func TestPipelineRedact(t *testing.T) {
+	// The example of the MongoDB manual's $redact page, reduced.
+	const doc = `[{"_id":1,"tags":["G","STLW"],"year":2014,"subsections":[
+		{"subtitle":"Section 1","tags":["SI","G"],"content":"c1"},
+		{"subtitle":"Section 2","tags":["STLW"],"content":"c2"},
+		{"subtitle":"Section 3","tags":["TK"],"content":{"text":"c3","tags":["SI"]}}]}]`
+	const expr = `{"$cond":{"if":{"$gt":[{"$size":{"$setIntersection":["$tags",["STLW","G"]]}},0]},"then":"$$DESCEND","else":"$$PRUNE"}}`
+	runPipelineCases(t, []pipelineCase{
+		{name: "descend and prune", docs: doc, pipeline: `[{"$redact":` + expr + `}]`,
+			want: `[{"_id":1,"tags":["G","STLW"],"year":2014,"subsections":[{"subtitle":"Section 1","tags":["SI","G"],"content":"c1"},{"subtitle":"Section 2","tags":["STLW"],"content":"c2"}]}]`},
+		{name: "keep", docs: doc, pipeline: `[{"$redact":"$$KEEP"},{"$project":{"year":1}}]`, want: `[{"_id":1,"year":2014}]`},
+		{name: "prune top level", docs: doc, pipeline: `[{"$redact":"$$PRUNE"}]`, want: `[]`},
+		{name: "bad answer", docs: doc, pipeline: `[{"$redact":"x"}]`, code: 17053},
+	})
+	p, err := NewPipeline(stagesOf(t, `[{"$redact":"$$KEEP"}]`), PipelineOptions{})
+	if err != nil || !p.Streaming() {
+		t.Fatalf("$redact should compile and stream: %v", err)
+	}
+}
