@@ -35,6 +35,9 @@ type conn struct {
 	// r is the connection's buffered reader, owned by the serve goroutine
 	// (waitIdle borrows it while that goroutine waits).
 	r *bufio.Reader
+	// endExhaust is set when the client spoke during an awaitable hello:
+	// the reply then ends any exhaust stream. Serve goroutine only.
+	endExhaust bool
 }
 
 type connKey struct{}
@@ -204,6 +207,10 @@ func (c *conn) serveMsg(ctx context.Context, m *wire.Msg) bool {
 			raw, _ = bson.Marshal(append(bson.D{{Key: "ok", Value: 0.0}},
 				errorf(10334, "BSONObjectTooLarge", "reply of %d bytes exceeds the maximum message size", len(raw)).body()...))
 		}
+		if c.endExhaust {
+			res.exhaust = false
+			c.endExhaust = false
+		}
 		var flags uint32
 		if res.exhaust {
 			flags = wire.FlagMoreToCome
@@ -268,6 +275,9 @@ func (c *conn) waitIdle(ctx context.Context, d time.Duration) error {
 		if err != nil {
 			return errClientGone
 		}
+		// The client sent a new request: answer now, and stop any exhaust
+		// stream so the serve loop gets to read it.
+		c.endExhaust = true
 		return nil
 	}
 	// Unblock the peek, wait for it, and restore blocking reads. bufio

@@ -317,3 +317,24 @@ func TestExhaustHelloWithStaleTopologyVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestExhaustStreamEndsWhenClientSpeaks: a request arriving during an
+// exhaust hello stream ends the stream (last reply without moreToCome) and
+// is then served, instead of the stream spinning on unread input.
+func TestExhaustStreamEndsWhenClientSpeaks(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	r := dialRaw(t, srv.Addr())
+	r.msg(0, bson.D{{Key: "hello", Value: 1}, {Key: "$db", Value: "admin"}})
+	_, _, first := r.read()
+	r.msg(wire.FlagExhaustAllowed, bson.D{{Key: "hello", Value: 1}, {Key: "topologyVersion", Value: first.Lookup("topologyVersion").Document()},
+		{Key: "maxAwaitTimeMS", Value: int64(60000)}, {Key: "$db", Value: "admin"}})
+	pingID := r.msg(0, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}})
+	_, flags, doc := r.read()
+	if flags&wire.FlagMoreToCome != 0 || doc.Lookup("isWritablePrimary").Boolean() != true {
+		t.Fatalf("hello reply after the client spoke: flags %x %v, want a final reply", flags, doc)
+	}
+	h, _, doc := r.read()
+	if h.ResponseTo != pingID || doc.Lookup("ok").Double() != 1 {
+		t.Fatalf("ping reply %v to %d, want reply to %d", doc, h.ResponseTo, pingID)
+	}
+}
