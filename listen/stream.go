@@ -155,8 +155,14 @@ func (s *stream) run() {
 
 	// fail handles an error from open or next; it reports whether run
 	// should continue.
+	var split splitAssembler
 	fail := func(err error) bool {
 		s.closeCS()
+		if pending, at := split.pending(); pending {
+			// Re-read the partly received event from its start.
+			s.resumeToken = at
+			split.reset()
+		}
 		if ctx.Err() != nil {
 			return false
 		}
@@ -199,8 +205,16 @@ func (s *stream) run() {
 			bo.Reset()
 		}
 		if s.cs.TryNext(ctx) {
-			raw := clone(s.cs.Current)
+			before := s.resumeToken
+			raw, err := split.add(clone(s.cs.Current), before)
 			s.resumeToken = clone(s.cs.ResumeToken())
+			if err != nil {
+				s.failAll(err)
+				return
+			}
+			if raw == nil {
+				continue // more fragments to come
+			}
 			ev := parseEvent(raw)
 			s.dispatch(ctx, ev)
 			if ev.op == Invalidate {
@@ -220,6 +234,9 @@ func (s *stream) run() {
 		if s.cs.ID() == 0 {
 			s.closeCS()
 			continue
+		}
+		if pending, _ := split.pending(); pending {
+			continue // never checkpoint into the middle of an event
 		}
 		if pbrt := s.cs.ResumeToken(); pbrt != nil && !bytes.Equal(pbrt, lastProgress) {
 			lastProgress = clone(pbrt)
