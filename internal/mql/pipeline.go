@@ -66,8 +66,7 @@ func agUnsupportedStage(name string) bool {
 	case "$lookup", "$graphLookup", "$unionWith", "$out", "$merge", "$geoNear", "$search",
 		"$searchMeta", "$vectorSearch", "$indexStats", "$collStats", "$currentOp", "$listSessions",
 		"$listLocalSessions", "$planCacheStats", "$changeStream", "$changeStreamSplitLargeEvent",
-		"$documents", "$bucket", "$bucketAuto", "$densify", "$fill", "$setWindowFields",
-		"$sample", "$listSearchIndexes", "$shardedDataDistribution", "$queryStats", "$listSampledQueries":
+		"$documents", "$bucketAuto", "$densify", "$fill", "$setWindowFields", "$listSearchIndexes", "$shardedDataDistribution", "$queryStats", "$listSampledQueries":
 		return true
 	}
 	return false
@@ -76,7 +75,8 @@ func agUnsupportedStage(name string) bool {
 func agKnownStage(name string) bool {
 	switch name {
 	case "$match", "$sort", "$skip", "$limit", "$project", "$addFields", "$set", "$unset",
-		"$replaceRoot", "$replaceWith", "$group", "$count", "$unwind", "$sortByCount", "$facet", "$redact":
+		"$replaceRoot", "$replaceWith", "$group", "$count", "$unwind", "$sortByCount", "$facet", "$redact",
+		"$bucket", "$sample":
 		return true
 	}
 	return agUnsupportedStage(name)
@@ -85,7 +85,7 @@ func agKnownStage(name string) bool {
 // NewPipeline compiles an aggregation pipeline. Supported stages: $match,
 // $sort, $skip, $limit, $project, $addFields/$set, $unset,
 // $replaceRoot/$replaceWith, $group, $count, $unwind, $sortByCount, $facet,
-// $redact.
+// $redact, $bucket, $sample.
 // An unknown stage is error 40324; a stage MongoDB has but we do not run is
 // error 115 (CodeCommandNotSupported).
 func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
@@ -133,6 +133,10 @@ func agCompileStage(st bson.D, inFacet bool, vars map[string]any) (agStage, erro
 		return agCompileSortByCount(spec)
 	case "$redact":
 		return agCompileRedact(spec)
+	case "$bucket":
+		return agCompileBucket(spec)
+	case "$sample":
+		return agCompileSample(spec)
 	case "$facet":
 		if inFacet {
 			return nil, Errorf(40600, "Location40600", "$facet is not allowed to be used within a $facet stage")

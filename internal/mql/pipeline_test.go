@@ -359,3 +359,23 @@ func TestPipelineRedact(t *testing.T) {
 		t.Fatalf("$redact should compile and stream: %v", err)
 	}
 }
+
+func TestPipelineBucketSample(t *testing.T) {
+	const docs = `[{"p":5},{"p":15},{"p":12},{"p":40},{"p":"x"},{}]`
+	runPipelineCases(t, []pipelineCase{
+		{name: "bucket with default and output", docs: docs,
+			pipeline: `[{"$bucket":{"groupBy":"$p","boundaries":[0,10,20],"default":"other","output":{"n":{"$sum":1},"ps":{"$push":"$p"}}}}]`,
+			want:     `[{"_id":0,"n":1,"ps":[5]},{"_id":10,"n":2,"ps":[15,12]},{"_id":"other","n":3,"ps":[40,"x"]}]`},
+		{name: "bucket default count", docs: `[{"p":1},{"p":2}]`, pipeline: `[{"$bucket":{"groupBy":"$p","boundaries":[0,5]}}]`,
+			want: `[{"_id":0,"count":2}]`},
+		{name: "bucket value outside without default", docs: docs, pipeline: `[{"$bucket":{"groupBy":"$p","boundaries":[0,10]}}]`, code: 40066},
+		{name: "bucket unsorted boundaries", pipeline: `[{"$bucket":{"groupBy":"$p","boundaries":[10,0]}}]`, code: 40194},
+		{name: "bucket mixed boundary types", pipeline: `[{"$bucket":{"groupBy":"$p","boundaries":[0,"a"]}}]`, code: 40193},
+		{name: "bucket default inside range", pipeline: `[{"$bucket":{"groupBy":"$p","boundaries":[0,10],"default":5}}]`, code: 40199},
+		{name: "bucket one boundary", pipeline: `[{"$bucket":{"groupBy":"$p","boundaries":[0]}}]`, code: 40192},
+		{name: "sample all, then count", docs: docs, pipeline: `[{"$sample":{"size":10}},{"$count":"n"}]`, want: `[{"n":6}]`},
+		{name: "sample some", docs: docs, pipeline: `[{"$sample":{"size":2}},{"$count":"n"}]`, want: `[{"n":2}]`},
+		{name: "sample without size", pipeline: `[{"$sample":{}}]`, code: 28749},
+		{name: "sample negative", pipeline: `[{"$sample":{"size":-1}}]`, code: 28747},
+	})
+}
