@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -166,5 +167,32 @@ func TestNaturalOrder(t *testing.T) {
 	mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: int32(0)}})
 	if got := ids(findAll(t, e, testNS, nil)); got[3] != int32(0) {
 		t.Fatalf("insert after restart not last: %v", got)
+	}
+}
+
+func TestFindSortLimitMatchesFullSort(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	for i := 0; i < 300; i++ {
+		mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: int32(i)}, {Key: "k", Value: int32((i * 7) % 13)}})
+	}
+	srt := bson.D{{Key: "k", Value: int32(-1)}}
+	all, err := e.Find(testNS, FindArgs{Sort: srt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ skip, limit int64 }{{0, 1}, {0, 10}, {5, 20}, {290, 20}, {0, 300}, {0, 1000}} {
+		got, err := e.Find(testNS, FindArgs{Sort: srt, Skip: tc.skip, Limit: tc.limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := window(all, tc.skip, tc.limit)
+		if len(got) != len(want) {
+			t.Fatalf("%+v: %d docs, want %d", tc, len(got), len(want))
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], want[i]) { // same order, ties in natural order
+				t.Fatalf("%+v: doc %d = %v, want %v", tc, i, decode(t, got[i]), decode(t, want[i]))
+			}
+		}
 	}
 }

@@ -39,6 +39,11 @@ func findTree(v view, args FindArgs) ([]bson.Raw, error) {
 			out = append(out, mt)
 			return limit <= 0 || int64(len(out)) < limit
 		})
+	} else if args.Limit > 0 {
+		// keep only the first skip+limit documents by sort order instead of
+		// every decoded match
+		out, err = topK(v, args.Filter, m, srt, int(args.Skip+args.Limit))
+		out = window(out, args.Skip, args.Limit)
 	} else {
 		err = scan(v, args.Filter, m, true, func(mt match) bool {
 			out = append(out, mt)
@@ -194,4 +199,69 @@ func hasKey(v any, key string) bool {
 		}
 	}
 	return false
+}
+
+// topK returns the first k matches in sort order (ties in natural order)
+// holding at most k decoded documents: a max-heap whose root is the worst
+// kept match.
+func topK(v view, filter bson.D, m *mql.Matcher, srt *mql.Sort, k int) ([]match, error) {
+	type item struct {
+		match
+		seq int
+	}
+	worse := func(a, b item) bool { // a sorts after b
+		if c := srt.Compare(a.doc, b.doc); c != 0 {
+			return c > 0
+		}
+		return a.seq > b.seq
+	}
+	h := make([]item, 0, min(k, 1024))
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			j := l
+			if r := l + 1; r < len(h) && worse(h[r], h[l]) {
+				j = r
+			}
+			if !worse(h[j], h[i]) {
+				return
+			}
+			h[i], h[j] = h[j], h[i]
+			i = j
+		}
+	}
+	seq := 0
+	err := scan(v, filter, m, true, func(mt match) bool {
+		it := item{mt, seq}
+		seq++
+		if len(h) < k {
+			h = append(h, it)
+			for i := len(h) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !worse(h[i], h[p]) {
+					break
+				}
+				h[i], h[p] = h[p], h[i]
+				i = p
+			}
+			return true
+		}
+		if worse(h[0], it) {
+			h[0] = it
+			down(0)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(h, func(i, j int) bool { return worse(h[j], h[i]) })
+	out := make([]match, len(h))
+	for i := range h {
+		out[i] = h[i].match
+	}
+	return out, nil
 }
