@@ -235,6 +235,9 @@ func scan(v view, filter bson.D, m *mql.Matcher, needDoc bool, fn func(match) bo
 // candidates returns the documents a write statement acts on: at most
 // limit (0 = all), the first ones by sort when sort is given.
 func candidates(v view, filter bson.D, m *mql.Matcher, srt *mql.Sort, limit int) ([]match, error) {
+	if srt != nil && limit > 0 {
+		return topK(v, filter, m, srt, limit)
+	}
 	var out []match
 	err := scan(v, filter, m, true, func(mt match) bool {
 		out = append(out, mt)
