@@ -124,6 +124,9 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		if err := notInTxn(req); err != nil {
 			return nil, err
 		}
+		if readConcernLevel(req.Body) == "linearizable" {
+			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "%s cannot be used with a 'linearizable' read concern level", st[0].Key)
+		}
 		if st[0].Key == "$out" {
 			target, err := parseOut(req.DB, st[0].Value)
 			if err != nil {
@@ -168,15 +171,19 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	return s.newCursor(ctx, req, ns.String(), newSliceSource(docs), a.copts)
 }
 
-// parseLet reads a command's "let" variables.
-func parseLet(cmd string, v any) (map[string]any, error) {
-	d, err := argOptDoc(cmd, "let", v)
-	if err != nil || len(d) == 0 {
-		return nil, err
+// readConcernLevel is the command's readConcern.level, or "".
+func readConcernLevel(body bson.D) string {
+	for _, e := range body {
+		if e.Key != "readConcern" {
+			continue
+		}
+		rc, _ := e.Value.(bson.D)
+		for _, f := range rc {
+			if f.Key == "level" {
+				level, _ := f.Value.(string)
+				return level
+			}
+		}
 	}
-	vars := make(map[string]any, len(d))
-	for _, e := range d {
-		vars[e.Key] = e.Value
-	}
-	return vars, nil
+	return ""
 }

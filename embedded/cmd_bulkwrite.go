@@ -18,6 +18,7 @@ type bulkWriteOp struct {
 	filter bson.D
 	multi  bool
 	hint   any
+	consts map[string]any
 }
 
 func parseBulkWriteOp(i int, d bson.D, nNS int) (bulkWriteOp, error) {
@@ -75,7 +76,7 @@ func parseBulkWriteOp(i int, d bson.D, nNS int) (bulkWriteOp, error) {
 		case e.Key == "sort" && op.kind == "update":
 			op.update.Sort, err = argOptDoc(cmd, path(e.Key), e.Value)
 		case e.Key == "constants" && op.kind == "update":
-			err = rejectLet(cmd, e.Value)
+			op.consts, err = parseLet(cmd, e.Value)
 		default:
 			err = unknownField(cmd, "ops."+e.Key)
 		}
@@ -143,6 +144,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		nsInfo     []engine.Namespace
 		ordered    = true
 		errorsOnly bool
+		vars       map[string]any
 		copts      = cursorOptions{BatchSize: -1}
 		err        error
 	)
@@ -160,7 +162,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		case "bypassDocumentValidation":
 			err = rejectTrue(cmd, e.Key, e.Value)
 		case "let":
-			err = rejectLet(cmd, e.Value)
+			vars, err = parseLet(cmd, e.Value)
 		case "cursor":
 			err = parseCursorOption(cmd, e.Value, &copts)
 		default:
@@ -212,8 +214,13 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 					item = append(item, bson.E{Key: "n", Value: int32(1)})
 				}
 			case "update":
+				args := op.update
+				if v := mergeVars(vars, op.consts); len(v) > 0 {
+					args.Filter = bindFilter(args.Filter, v)
+					args.Update = bindUpdate(args.Update, v)
+				}
 				var res engine.UpdateResult
-				if res, err = store.Update(ns, op.update); err == nil {
+				if res, err = store.Update(ns, args); err == nil {
 					n := res.Matched
 					nMatched += res.Matched
 					nModified += res.Modified
@@ -232,7 +239,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 					limit = 0
 				}
 				var n int64
-				if n, err = store.Delete(ns, op.filter, limit); err == nil {
+				if n, err = store.Delete(ns, bindFilter(op.filter, vars), limit); err == nil {
 					nDeleted += n
 					item = append(item, bson.E{Key: "n", Value: int32OrInt64(n)})
 				}

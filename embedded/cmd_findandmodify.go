@@ -20,6 +20,7 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 		haveUpd   bool
 		newGiven  bool
 		upsertSet bool
+		vars      map[string]any
 	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
@@ -58,7 +59,7 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 		case "collation":
 			err = checkCollation(cmd, e.Value)
 		case "let":
-			err = rejectLet(cmd, e.Value)
+			vars, err = parseLet(cmd, e.Value)
 		case "bypassDocumentValidation":
 			err = rejectTrue(cmd, e.Key, e.Value)
 		default:
@@ -90,6 +91,8 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
 	}
+	args.Query = bindFilter(args.Query, vars)
+	args.Update = bindUpdate(args.Update, vars)
 	res, err := s.ops(req).FindAndModify(ns, args)
 	if err != nil {
 		return nil, err

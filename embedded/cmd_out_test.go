@@ -58,6 +58,11 @@ func TestAggregateOut(t *testing.T) {
 		bson.D{{Key: "$out", Value: "t"}}, bson.D{{Key: "$match", Value: bson.D{}}},
 	}}, {Key: "cursor", Value: bson.D{}}})
 	wantCode(t, err, 40601, "final stage")
+	_, err = runCommand(t, db, bson.D{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$out", Value: "t"}}}},
+		{Key: "cursor", Value: bson.D{}}, {Key: "readConcern", Value: bson.D{{Key: "level", Value: "linearizable"}}}})
+	if err == nil {
+		t.Fatal("$out with linearizable read concern succeeded")
+	}
 }
 
 func TestAggregateMerge(t *testing.T) {

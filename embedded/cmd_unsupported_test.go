@@ -54,10 +54,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 			_, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: "copy"}, {Key: "whenMatched", Value: bson.A{}}}}}})
 			return err
 		}, "$merge"},
-		{"update let", func() error {
-			_, err := coll.UpdateOne(ctx, bson.D{}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}}, options.UpdateOne().SetLet(bson.D{{Key: "x", Value: 1}}))
-			return err
-		}, "let"},
 		{"bypassDocumentValidation", func() error {
 			_, err := coll.InsertOne(ctx, bson.D{}, options.InsertOne().SetBypassDocumentValidation(true))
 			return err

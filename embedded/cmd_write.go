@@ -12,6 +12,7 @@ import (
 // writeOptions are the fields shared by insert, update and delete.
 type writeOptions struct {
 	ordered bool
+	vars    map[string]any
 }
 
 // parseWriteCommon handles a top-level field every write command accepts;
@@ -25,7 +26,8 @@ func parseWriteCommon(cmd, key string, v any, o *writeOptions) (handled bool, er
 		// Bypassing a validator would change which writes succeed.
 		return true, rejectTrue(cmd, key, v)
 	case "let":
-		return true, rejectLet(cmd, v)
+		o.vars, err = parseLet(cmd, v)
+		return true, err
 	}
 	return false, nil
 }
@@ -139,6 +141,8 @@ func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
 type updateStatement struct {
 	args engine.UpdateArgs
 	hint any
+	// consts are the statement's own variables (field "c").
+	consts map[string]any
 }
 
 func parseUpdateStatement(i int, d bson.D) (updateStatement, error) {
@@ -193,7 +197,7 @@ func parseUpdateStatement(i int, d bson.D) (updateStatement, error) {
 				return st, err
 			}
 		case "c":
-			if err := rejectLet(cmd, e.Value); err != nil {
+			if st.consts, err = parseLet(cmd, e.Value); err != nil {
 				return st, err
 			}
 		default:
@@ -273,8 +277,13 @@ func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 			err = cmdError(codeFailedToParse, "FailedToParse", "multi update is not supported for replacement-style update")
 		}
 		if err == nil {
+			args := st.args
+			if vars := mergeVars(opts.vars, st.consts); len(vars) > 0 {
+				args.Filter = bindFilter(args.Filter, vars)
+				args.Update = bindUpdate(args.Update, vars)
+			}
 			var res engine.UpdateResult
-			res, err = ops.Update(ns, st.args)
+			res, err = ops.Update(ns, args)
 			if err == nil {
 				w.n += res.Matched
 				w.nModified += res.Modified
@@ -400,7 +409,7 @@ func cmdDelete(_ context.Context, s *Server, req *request) (bson.D, error) {
 		err := s.checkHint(cmd, ns, st.hint)
 		if err == nil {
 			var n int64
-			n, err = ops.Delete(ns, st.filter, st.limit)
+			n, err = ops.Delete(ns, bindFilter(st.filter, opts.vars), st.limit)
 			if err == nil {
 				w.n += n
 				continue
