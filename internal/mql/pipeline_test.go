@@ -252,12 +252,15 @@ func BenchmarkPipelineMatchProject(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	n := 0
 	for b.Loop() {
 		out, err := p.Run(docs)
 		if err != nil || len(out) == 0 {
 			b.Fatal(err)
 		}
+		n++
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*len(docs)), "ns/doc")
 }
 
 func TestPipelineMoreAccumulators(t *testing.T) {
