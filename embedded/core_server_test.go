@@ -142,6 +142,44 @@ func TestAwaitableHelloNoBusyLoop(t *testing.T) {
 	if n := total.Load(); n > int64(elapsed/interval)+4 {
 		t.Fatalf("%d heartbeats in %v at a %v interval: busy loop", n, elapsed, interval)
 	}
+
+	// The server's own count over a ~3 s window: streamed replies plus the
+	// driver's RTT pings, a handful per interval; a busy loop makes
+	// thousands.
+	before := helloCount(t, c)
+	start = time.Now()
+	mu.Lock()
+	seen := len(awaited)
+	mu.Unlock()
+	waitFor(t, 10*time.Second, "6 more awaited heartbeats", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(awaited) >= seen+6
+	})
+	window := time.Since(start)
+	hellos := helloCount(t, c) - before
+	if max := 3*int64(window/interval) + 6; hellos > max {
+		t.Fatalf("server ran %d hellos in %v (at most %d expected at a %v heartbeat): busy loop", hellos, window, max, interval)
+	}
+	if hellos < 6 {
+		t.Fatalf("server counted %d hellos for 6 heartbeats", hellos)
+	}
+}
+
+// helloCount is the server's count of hello/isMaster commands run.
+func helloCount(t *testing.T, c *mongo.Client) int64 {
+	t.Helper()
+	res := runCmd(t, c.Database("admin"), bson.D{{Key: "serverStatus", Value: 1}})
+	m, _ := toM(res["metrics"])
+	cmds, _ := toM(m["commands"])
+	var n int64
+	for _, name := range []string{"hello", "isMaster", "ismaster"} {
+		if cm, ok := toM(cmds[name]); ok {
+			v, _ := cm["total"].(int64)
+			n += v
+		}
+	}
+	return n
 }
 
 func TestManyConcurrentClients(t *testing.T) {

@@ -78,8 +78,15 @@ func errorResult(ce *commandError) result {
 }
 
 // runCommand executes one decoded command with failpoints, sessions,
-// retryable writes and transactions applied, and builds the full reply.
+// retryable writes and transactions applied, builds the full reply, and
+// counts it for serverStatus.
 func (c *conn) runCommand(ctx context.Context, req *request, exhaustAllowed bool) result {
+	res := c.execCommand(ctx, req, exhaustAllowed)
+	c.s.stats.count(req.Name, res)
+	return res
+}
+
+func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed bool) result {
 	s := c.s
 	req.Now = time.Now()
 	h, ok := s.handlers[req.Name]

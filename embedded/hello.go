@@ -212,7 +212,10 @@ func cmdServerStatus(_ context.Context, s *Server, _ *request) (bson.D, error) {
 		{Key: "uptime", Value: time.Since(s.started).Seconds()},
 		{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
 		{Key: "connections", Value: bson.D{{Key: "current", Value: int32(current)}, {Key: "totalCreated", Value: s.nextConnID.Load()}}},
-		{Key: "metrics", Value: bson.D{{Key: "cursor", Value: bson.D{{Key: "open", Value: bson.D{{Key: "total", Value: int64(s.cursors.count())}}}}}}},
+		{Key: "metrics", Value: bson.D{
+			{Key: "commands", Value: s.stats.doc()},
+			{Key: "cursor", Value: bson.D{{Key: "open", Value: bson.D{{Key: "total", Value: int64(s.cursors.count())}}}}},
+		}},
 		{Key: "storageEngine", Value: bson.D{{Key: "name", Value: "mongotide"}, {Key: "supportsCommittedReads", Value: true}}},
 	}, nil
 }

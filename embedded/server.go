@@ -24,6 +24,7 @@ type Server struct {
 
 	// handlers is built once in Start and only read afterwards.
 	handlers map[string]handler
+	stats    *commandStats
 
 	ln   net.Listener
 	host string // "127.0.0.1:PORT" exactly as advertised in hello
@@ -98,6 +99,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 		_ = eng.Close()
 		return nil, err
 	}
+	s.stats = newCommandStats(s.handlers)
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.janitor()
