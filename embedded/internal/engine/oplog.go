@@ -1,14 +1,61 @@
 package engine
 
+import (
+	"time"
+
+	"github.com/mongotide/mongotide/internal/mql"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
 // ringChunk is the allocation unit of the oplog ring: the ring grows chunk
 // by chunk up to its capacity instead of doubling and copying a slice of
-// large Entry values.
+// large entries.
 const ringChunk = 4096
+
+// slotEntry is an Entry as the ring keeps it: the fields every entry has
+// inline, the rare ones (pre-image, update description, rename target,
+// transaction, catalog payload) behind one pointer. It is half the size of
+// an Entry, which matters at 100,000 retained entries.
+type slotEntry struct {
+	pos   Position
+	wall  int64 // UnixNano
+	ns    Namespace
+	dk    bson.Raw
+	doc   bson.Raw
+	extra *entryExtra
+	op    OpType
+	img   bool
+}
+
+type entryExtra struct {
+	pre  bson.Raw
+	ud   *mql.UpdateDescription
+	to   Namespace
+	lsid bson.Raw
+	txn  *int64
+	obj  bson.Raw
+}
+
+func toSlot(e *Entry) slotEntry {
+	s := slotEntry{pos: e.Pos, wall: e.Wall.UnixNano(), ns: e.NS, dk: e.DocumentKey, doc: e.Document, op: e.Op, img: e.ImagesEnabled}
+	if e.PreImage != nil || e.UpdateDescription != nil || e.To != (Namespace{}) || e.LSID != nil || e.TxnNumber != nil || e.Object != nil {
+		s.extra = &entryExtra{pre: e.PreImage, ud: e.UpdateDescription, to: e.To, lsid: e.LSID, txn: e.TxnNumber, obj: e.Object}
+	}
+	return s
+}
+
+func (s *slotEntry) entry() Entry {
+	e := Entry{Pos: s.pos, Wall: time.Unix(0, s.wall), Op: s.op, NS: s.ns, DocumentKey: s.dk, Document: s.doc, ImagesEnabled: s.img}
+	if x := s.extra; x != nil {
+		e.PreImage, e.UpdateDescription, e.To, e.LSID, e.TxnNumber, e.Object = x.pre, x.ud, x.to, x.lsid, x.txn, x.obj
+	}
+	return e
+}
 
 // oplogRing is the capped oplog: a ring of the newest entries, oldest
 // dropped first.
 type oplogRing struct {
-	chunks [][]Entry
+	chunks [][]slotEntry
 	cap    int
 	head   int // slot of the oldest entry
 	n      int // retained entries
@@ -23,12 +70,12 @@ func newOplogRing(capacity int) oplogRing {
 	return oplogRing{cap: capacity}
 }
 
-func (r *oplogRing) slot(s int) *Entry {
+func (r *oplogRing) slot(s int) *slotEntry {
 	return &r.chunks[s/ringChunk][s%ringChunk]
 }
 
 // at returns the i-th oldest retained entry.
-func (r *oplogRing) at(i int) *Entry {
+func (r *oplogRing) at(i int) *slotEntry {
 	s := r.head + i
 	if s >= r.cap {
 		s -= r.cap
@@ -48,15 +95,15 @@ func (r *oplogRing) push(e Entry) {
 			if rest := r.cap - len(r.chunks)*ringChunk; rest < size {
 				size = rest
 			}
-			r.chunks = append(r.chunks, make([]Entry, size))
+			r.chunks = append(r.chunks, make([]slotEntry, size))
 		}
-		*r.slot(s) = e
+		*r.slot(s) = toSlot(&e)
 		r.n++
 		return
 	}
 	old := r.slot(r.head)
-	r.dropped, r.hasDropped = old.Pos, true
-	*old = e
+	r.dropped, r.hasDropped = old.pos, true
+	*old = toSlot(&e)
 	r.head++
 	if r.head == r.cap {
 		r.head = 0
@@ -67,7 +114,7 @@ func (r *oplogRing) first() Position {
 	if r.n == 0 {
 		return Position{}
 	}
-	return r.at(0).Pos
+	return r.at(0).pos
 }
 
 func (r *oplogRing) read(after Position, max int) ([]Entry, error) {
@@ -78,7 +125,7 @@ func (r *oplogRing) read(after Position, max int) ([]Entry, error) {
 	lo, hi := 0, r.n
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if r.at(mid).Pos.Compare(after) <= 0 {
+		if r.at(mid).pos.Compare(after) <= 0 {
 			lo = mid + 1
 		} else {
 			hi = mid
@@ -93,7 +140,7 @@ func (r *oplogRing) read(after Position, max int) ([]Entry, error) {
 	}
 	out := make([]Entry, cnt)
 	for i := range out {
-		out[i] = *r.at(lo + i)
+		out[i] = r.at(lo + i).entry()
 	}
 	return out, nil
 }
@@ -102,7 +149,7 @@ func (r *oplogRing) read(after Position, max int) ([]Entry, error) {
 func (r *oplogRing) entries() []Entry {
 	out := make([]Entry, r.n)
 	for i := range out {
-		out[i] = *r.at(i)
+		out[i] = r.at(i).entry()
 	}
 	return out
 }
