@@ -289,14 +289,18 @@ loop:
 }
 
 func (l *core) workerFor(it *item, n int) int {
-	var key []byte
+	// Hash the _id value (type byte included) so that an event and a
+	// snapshot of the same document land on the same worker.
+	var src bson.Raw
 	switch it.kind {
 	case itemEvent:
-		key = it.ev.docKey
+		src = it.ev.docKey
 	case itemSnapshot:
-		if v, err := it.raw.LookupErr("_id"); err == nil {
-			key = v.Value
-		}
+		src = it.raw
+	}
+	var key []byte
+	if v, err := src.LookupErr("_id"); err == nil {
+		key = append([]byte{byte(v.Type)}, v.Value...)
 	}
 	h := fnv.New32a()
 	_, _ = h.Write(key)

@@ -53,7 +53,7 @@ func (m *Model[T]) ListenForInserts(ctx context.Context, h func(ctx context.Cont
 			return fmt.Errorf("model: insert event for %s has no fullDocument", id)
 		}
 		return h(ctx, id, *ev.FullDocument)
-	}, append(opts, listen.WithOperationTypes(listen.Insert))...)
+	}, append(opts, onlyOps(listen.Insert))...)
 }
 
 // ListenForUpdates calls h for updates and replacements. The full document
@@ -63,7 +63,7 @@ func (m *Model[T]) ListenForUpdates(ctx context.Context, h listen.Handler[T], op
 		return nil, errors.New("model: nil handler")
 	}
 	all := append([]listen.Option{listen.WithFullDocument(options.UpdateLookup)}, opts...)
-	all = append(all, listen.WithOperationTypes(listen.Update, listen.Replace))
+	all = append(all, onlyOps(listen.Update, listen.Replace))
 	return m.ListenForChanges(ctx, h, all...)
 }
 
@@ -74,5 +74,11 @@ func (m *Model[T]) ListenForDeletes(ctx context.Context, h func(ctx context.Cont
 	}
 	return m.ListenForChanges(ctx, func(ctx context.Context, id string, _ *listen.ChangeEvent[T]) error {
 		return h(ctx, id)
-	}, append(opts, listen.WithOperationTypes(listen.Delete))...)
+	}, append(opts, onlyOps(listen.Delete))...)
+}
+
+// onlyOps replaces (rather than extends, like WithOperationTypes) the
+// operation types: the typed helpers must only see what they can handle.
+func onlyOps(types ...listen.OperationType) listen.Option {
+	return func(c *listen.Config) { c.OperationTypes = types }
 }

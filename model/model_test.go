@@ -194,3 +194,33 @@ func TestNilArguments(t *testing.T) {
 		t.Fatal("nil handler accepted")
 	}
 }
+
+// The typed helpers keep their own operation types whatever options say.
+func TestHelpersOverrideOperationTypes(t *testing.T) {
+	ctx := context.Background()
+	m := books(t)
+	var ins calls
+	sub, err := m.ListenForInserts(ctx, func(_ context.Context, _ string, b Book) error { ins.add(b.Title); return nil },
+		listen.WithOperationTypes(listen.Update, listen.Delete), listen.WithErrorHandler(func(err error) { ins.add("error: " + err.Error()) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	id, err := m.Create(ctx, Book{Title: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Update(ctx, id, bson.D{{Key: "$set", Value: bson.D{{Key: "year", Value: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Create(ctx, Book{Title: "B"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second insert", func() bool { return len(ins.list()) >= 2 })
+	if got := ins.list(); len(got) != 2 || got[0] != "A" || got[1] != "B" {
+		t.Fatalf("ListenForInserts saw %v", got)
+	}
+}
