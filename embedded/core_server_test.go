@@ -338,3 +338,28 @@ func TestCredentialsGetAClearError(t *testing.T) {
 		t.Fatalf("ping with credentials: %v, want the authentication-not-supported error", err)
 	}
 }
+
+func TestServerStatusCountsCommands(t *testing.T) {
+	testenv.SkipIfExternal(t, "exact command counts need a server of its own")
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	c := testenv.Connect(t, srv.URI(), nil)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setFailPoint(t, c, failCommand(bson.D{{Key: "times", Value: 1}}, bson.D{{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "errorCode", Value: 2}}))
+	_ = c.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Err()
+	_ = c.Database("admin").RunCommand(ctx, bson.D{{Key: "noSuchThing", Value: 1}}).Err()
+	res := runCmd(t, c.Database("admin"), bson.D{{Key: "serverStatus", Value: 1}})
+	m, _ := toM(res["metrics"])
+	cmds, _ := toM(m["commands"])
+	bi, _ := toM(cmds["buildInfo"])
+	if bi["total"] != int64(4) || bi["failed"] != int64(1) {
+		t.Fatalf("metrics.commands.buildInfo = %v, want total 4 failed 1", bi)
+	}
+	if cmds["<UNKNOWN>"] != int64(1) {
+		t.Fatalf("metrics.commands.<UNKNOWN> = %v, want 1", cmds["<UNKNOWN>"])
+	}
+}
