@@ -92,6 +92,9 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		return nil, err
 	}
 	if isChangeStream(a.pipeline) {
+		if isSnapshotRead(req) {
+			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "$changeStream does not support { readConcern: { level: \"snapshot\" } }")
+		}
 		return s.openChangeStream(ctx, req, a)
 	}
 	if err := checkNoChangeStream(a.pipeline); err != nil {
@@ -124,6 +127,9 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		if err := notInTxn(req); err != nil {
 			return nil, err
 		}
+		if isSnapshotRead(req) {
+			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "%s does not support { readConcern: { level: \"snapshot\" } }", st[0].Key)
+		}
 		if readConcernLevel(req.Body) == "linearizable" {
 			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "%s cannot be used with a 'linearizable' read concern level", st[0].Key)
 		}
@@ -142,6 +148,7 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		}
 		stages = stages[:i]
 	}
+	readTime := s.engine.ClusterTime()
 	base, viewPipeline, _, err := s.resolveView(ns)
 	if err != nil {
 		return nil, err
@@ -168,7 +175,11 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	if err != nil {
 		return nil, err
 	}
-	return s.newCursor(ctx, req, ns.String(), newSliceSource(docs), a.copts)
+	reply, err := s.newCursor(ctx, req, ns.String(), newSliceSource(docs), a.copts)
+	if err != nil {
+		return nil, err
+	}
+	return snapshotReply(req, reply, readTime), nil
 }
 
 // readConcernLevel is the command's readConcern.level, or "".

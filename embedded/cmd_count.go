@@ -122,6 +122,7 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
 	}
+	readTime := s.engine.ClusterTime()
 	base, viewPipeline, isView, err := s.resolveView(ns)
 	if err != nil {
 		return nil, err
@@ -141,5 +142,5 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 	}
 	arr := make(bson.A, len(values))
 	copy(arr, values)
-	return bson.D{{Key: "values", Value: arr}}, nil
+	return snapshotReply(req, bson.D{{Key: "values", Value: arr}}, readTime), nil
 }

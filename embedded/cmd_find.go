@@ -82,6 +82,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
 	}
+	readTime := s.engine.ClusterTime()
 	base, viewPipeline, isView, err := s.resolveView(ns)
 	if err != nil {
 		return nil, err
@@ -121,5 +122,9 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	} else if docs, err = s.ops(req).Find(ns, args); err != nil {
 		return nil, err
 	}
-	return s.newCursor(ctx, req, ns.String(), newSliceSource(docs), copts)
+	reply, err := s.newCursor(ctx, req, ns.String(), newSliceSource(docs), copts)
+	if err != nil {
+		return nil, err
+	}
+	return snapshotReply(req, reply, readTime), nil
 }

@@ -1,18 +1,30 @@
 package embedded
 
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
 // registerCommands adds the data and catalog commands to r. The server
 // core registers its own commands (hello, getMore, transactions, ...) first.
 func (s *Server) registerCommands(r map[string]handler) {
+	// Only these read at a snapshot outside transactions; their replies
+	// carry atClusterTime (see snapshotReply).
+	for name, h := range map[string]handler{
+		"find":      cmdFind,
+		"aggregate": cmdAggregate,
+		"distinct":  cmdDistinct,
+	} {
+		r[name] = h
+	}
 	for name, h := range map[string]handler{
 		"insert":           cmdInsert,
 		"update":           cmdUpdate,
 		"delete":           cmdDelete,
-		"find":             cmdFind,
 		"findAndModify":    cmdFindAndModify,
 		"findandmodify":    cmdFindAndModify,
 		"count":            cmdCount,
-		"distinct":         cmdDistinct,
-		"aggregate":        cmdAggregate,
 		"create":           cmdCreate,
 		"collMod":          cmdCollMod,
 		"createIndexes":    cmdCreateIndexes,
@@ -31,6 +43,42 @@ func (s *Server) registerCommands(r map[string]handler) {
 		"explain":          cmdExplain,
 		"bulkWrite":        cmdBulkWrite,
 	} {
-		r[name] = h
+		r[name] = refuseSnapshot(h)
 	}
+}
+
+// isSnapshotRead reports readConcern level "snapshot" outside a
+// transaction (inside one, every command reads the transaction's snapshot).
+func isSnapshotRead(req *request) bool {
+	return req.Txn == nil && readConcernLevel(req.Body) == "snapshot"
+}
+
+// refuseSnapshot wraps a command that, as in MongoDB, cannot run with
+// readConcern snapshot outside a transaction.
+func refuseSnapshot(h handler) handler {
+	return func(ctx context.Context, s *Server, req *request) (bson.D, error) {
+		if isSnapshotRead(req) {
+			return nil, cmdError(codeInvalidOptions, "InvalidOptions",
+				"Command %s does not support { readConcern: { level: \"snapshot\" } } outside a transaction", req.Name)
+		}
+		return h(ctx, s, req)
+	}
+}
+
+// snapshotReply adds atClusterTime to the reply of a snapshot read, in the
+// cursor document for cursor replies and at the top level otherwise, so the
+// driver's snapshot session pins its later reads to the same time. The
+// engine reads its latest state; a later read pinned to a time that writes
+// have since passed is refused by the core rather than answered wrongly.
+func snapshotReply(req *request, reply bson.D, ts bson.Timestamp) bson.D {
+	if !isSnapshotRead(req) {
+		return reply
+	}
+	for i, e := range reply {
+		if c, ok := e.Value.(bson.D); ok && e.Key == "cursor" {
+			reply[i].Value = append(c, bson.E{Key: "atClusterTime", Value: ts})
+			return reply
+		}
+	}
+	return append(reply, bson.E{Key: "atClusterTime", Value: ts})
 }
