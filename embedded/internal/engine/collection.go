@@ -26,6 +26,14 @@ func lessRID(a, b *docRec) bool { return a.rid < b.rid }
 type view struct {
 	byID    *btree.BTreeG[*docRec]
 	natural *btree.BTreeG[*docRec]
+	// unique are the single-field, non-partial unique indexes, usable to
+	// answer equality filters without a scan.
+	unique []uniqueIndex
+}
+
+type uniqueIndex struct {
+	path string
+	keys *btree.BTreeG[ikey]
 }
 
 func (v view) len() int {
@@ -152,12 +160,93 @@ func newIndex(spec IndexSpec) (*index, error) {
 }
 
 // view returns the live trees (callers hold the engine lock or own c).
-func (c *collection) view() view { return view{byID: c.docs, natural: c.natural} }
+func (c *collection) view() view {
+	return view{byID: c.docs, natural: c.natural, unique: c.uniqueIndexes(false)}
+}
+
+func (c *collection) uniqueIndexes(copyTrees bool) []uniqueIndex {
+	var out []uniqueIndex
+	for _, ix := range c.indexes {
+		if ix.keys == nil || ix.partial != nil || len(ix.spec.Key) != 1 || hasNumericSegment(ix.spec.Key[0].Key) {
+			continue // numeric segments also match fields named "0": leave those to the matcher
+		}
+		keys := ix.keys
+		if copyTrees {
+			keys = keys.Copy()
+		}
+		out = append(out, uniqueIndex{path: ix.spec.Key[0].Key, keys: keys})
+	}
+	return out
+}
+
+// indexLookup answers a filter with an equality on a uniquely indexed field
+// from the index: it returns the only documents that can match (to be
+// checked with the matcher), in natural order. ok is false when no index
+// applies.
+func (v view) indexLookup(filter bson.D) (recs []*docRec, ok bool) {
+	if len(v.unique) == 0 {
+		return nil, false
+	}
+	for _, e := range filter {
+		if len(e.Key) == 0 || e.Key[0] == '$' {
+			continue
+		}
+		val, isEq := plainEquality(e.Value)
+		if !isEq {
+			continue
+		}
+		for _, u := range v.unique {
+			if u.path != e.Key {
+				continue
+			}
+			k := []any{val}
+			u.keys.Ascend(ikey{vals: k, min: true}, func(it ikey) bool {
+				if compareVals(it.vals, k) != 0 {
+					return false
+				}
+				if rec, found := v.byID.Get(&docRec{id: it.id}); found {
+					recs = append(recs, rec)
+				}
+				return true
+			})
+			if len(recs) > 1 { // cannot happen in a unique index; keep natural order anyway
+				sortRecs(recs)
+			}
+			return recs, true
+		}
+	}
+	return nil, false
+}
+
+// plainEquality recognises a filter value that means "equal to x" for a
+// scalar x the index stores as is (not null, which also matches missing
+// fields, nor documents, arrays or regexes, which match differently).
+func plainEquality(v any) (any, bool) {
+	if d, ok := v.(bson.D); ok {
+		if len(d) != 1 || d[0].Key != "$eq" {
+			return nil, false
+		}
+		v = d[0].Value
+	}
+	switch v.(type) {
+	case nil, bson.D, bson.A, bson.Regex, bson.Undefined, bson.MinKey, bson.MaxKey:
+		return nil, false
+	}
+	return v, true
+}
+
+func sortRecs(recs []*docRec) {
+	for i := 1; i < len(recs); i++ {
+		for j := i; j > 0 && recs[j].rid < recs[j-1].rid; j-- {
+			recs[j], recs[j-1] = recs[j-1], recs[j]
+		}
+	}
+}
 
 // snapshotView returns copy-on-write copies. Callers hold Engine.mu
 // exclusively (copying a B-tree marks the original).
 func (c *collection) snapshotView() view {
-	return view{byID: c.docs.Copy(), natural: c.natural.Copy()}
+	return view{byID: c.docs.Copy(), natural: c.natural.Copy(), unique: c.uniqueIndexes(true)}
 }
 
 func (c *collection) get(id any) (*docRec, bool) {
@@ -458,4 +547,13 @@ func arrayIndex(seg string) (int, bool) {
 		n = n*10 + int(seg[i]-'0')
 	}
 	return n, true
+}
+
+func hasNumericSegment(path string) bool {
+	for _, seg := range splitPath(path) {
+		if _, ok := arrayIndex(seg); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -196,3 +196,72 @@ func TestFindSortLimitMatchesFullSort(t *testing.T) {
 		}
 	}
 }
+
+// TestUniqueIndexLookup checks that equality filters answered from a unique
+// index give exactly what a full scan gives.
+func TestUniqueIndexLookup(t *testing.T) {
+	withIdx := newTestEngine(t, Options{})
+	noIdx := newTestEngine(t, Options{})
+	for _, spec := range []IndexSpec{
+		{Key: bson.D{{Key: "email", Value: int32(1)}}, Unique: true},
+		{Key: bson.D{{Key: "p.q", Value: int32(1)}}, Unique: true, Sparse: true},
+		{Key: bson.D{{Key: "tags", Value: int32(1)}}, Unique: true, Sparse: true},
+	} {
+		if _, err := withIdx.CreateIndexes(testNS, []IndexSpec{spec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs := []bson.D{
+		{{Key: "_id", Value: int32(1)}, {Key: "email", Value: "a@x"}, {Key: "n", Value: int32(1)}, {Key: "p", Value: bson.A{bson.D{{Key: "q", Value: int32(5)}}, bson.D{{Key: "q", Value: int32(6)}}}}},
+		{{Key: "_id", Value: int32(2)}, {Key: "email", Value: "b@x"}, {Key: "n", Value: int32(2)}, {Key: "tags", Value: bson.A{"red", "blue"}}},
+		{{Key: "_id", Value: int32(3)}, {Key: "email", Value: int64(7)}, {Key: "p", Value: bson.D{{Key: "q", Value: int32(9)}}}},
+	}
+	for _, d := range docs {
+		mustInsert(t, withIdx, testNS, d)
+		mustInsert(t, noIdx, testNS, d)
+	}
+	filters := []bson.D{
+		{{Key: "email", Value: "a@x"}},
+		{{Key: "email", Value: bson.D{{Key: "$eq", Value: "b@x"}}}},
+		{{Key: "email", Value: 7.0}},
+		{{Key: "email", Value: "a@x"}, {Key: "n", Value: int32(2)}},
+		{{Key: "email", Value: "nobody"}},
+		{{Key: "p.q", Value: int32(6)}},
+		{{Key: "p.q", Value: int32(9)}},
+		{{Key: "tags", Value: "blue"}},
+		{{Key: "tags", Value: "blue"}, {Key: "email", Value: "b@x"}},
+		{{Key: "email", Value: nil}},
+	}
+	v := withIdx.colls[testNS].view()
+	for _, f := range filters[:9] {
+		if _, used := v.indexLookup(f); !used {
+			t.Errorf("filter %v did not use the index", f)
+		}
+	}
+	if _, used := v.indexLookup(filters[9]); used {
+		t.Error("null equality used the index (it also matches missing fields)")
+	}
+	for _, f := range filters {
+		got, want := findAll(t, withIdx, testNS, f), findAll(t, noIdx, testNS, f)
+		if len(got) != len(want) || (len(got) > 0 && field(got[0], "_id") != field(want[0], "_id")) {
+			t.Errorf("filter %v: indexed %v, scan %v", f, ids(got), ids(want))
+		}
+		n, _ := withIdx.Count(testNS, CountArgs{Filter: f})
+		if int(n) != len(want) {
+			t.Errorf("filter %v: count %d, want %d", f, n, len(want))
+		}
+	}
+	// the index stays right through updates and deletes
+	if _, err := withIdx.Update(testNS, UpdateArgs{Filter: bson.D{{Key: "email", Value: "a@x"}}, Update: bson.D{{Key: "$set", Value: bson.D{{Key: "email", Value: "c@x"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := findAll(t, withIdx, testNS, bson.D{{Key: "email", Value: "a@x"}}); len(got) != 0 {
+		t.Fatalf("old key still found: %v", got)
+	}
+	if got := findAll(t, withIdx, testNS, bson.D{{Key: "email", Value: "c@x"}}); len(got) != 1 {
+		t.Fatalf("new key not found: %v", got)
+	}
+	if n, err := withIdx.Delete(testNS, bson.D{{Key: "email", Value: "c@x"}}, 1); err != nil || n != 1 {
+		t.Fatalf("delete by indexed field: %d %v", n, err)
+	}
+}

@@ -215,6 +215,18 @@ func scan(v view, filter bson.D, m *mql.Matcher, needDoc bool, fn func(match) bo
 		}
 		return nil
 	}
+	if recs, ok := v.indexLookup(filter); ok {
+		for _, rec := range recs {
+			doc, err := decodeDoc(rec.raw)
+			if err != nil {
+				return err
+			}
+			if m.Match(doc) && !fn(match{rec, doc}) {
+				return nil
+			}
+		}
+		return nil
+	}
 	var err error
 	v.natural.Scan(func(rec *docRec) bool {
 		if len(filter) == 0 && !needDoc {
