@@ -172,3 +172,31 @@ func TestBlockConnectionHonoursMaxTimeMS(t *testing.T) {
 		t.Fatalf("blocked buildInfo with maxTimeMS 100: %+v, want 50 MaxTimeMSExpired", ce)
 	}
 }
+
+func TestWaitForFailPoint(t *testing.T) {
+	c := testenv.Client(t)
+	ctx := context.Background()
+	res := runCmd(t, c.Database("admin"), failCommand(bson.D{{Key: "times", Value: 1}}, bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "errorCode", Value: 2},
+	}))
+	t.Cleanup(func() {
+		_ = c.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}).Err()
+	})
+	count, _ := res["count"].(int64)
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Database("admin").RunCommand(ctx, bson.D{{Key: "waitForFailPoint", Value: "failCommand"},
+			{Key: "timesEntered", Value: count + 1}, {Key: "maxTimeMS", Value: 10000}}).Err()
+	}()
+	if ce := cmdErr(t, buildInfoErr(c)); ce.Code != 2 {
+		t.Fatalf("buildInfo: %+v", ce)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("waitForFailPoint after the failpoint fired: %v", err)
+	}
+	err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "waitForFailPoint", Value: "failCommand"},
+		{Key: "timesEntered", Value: count + 100}, {Key: "maxTimeMS", Value: 50}}).Err()
+	if ce := cmdErr(t, err); ce.Code != 50 {
+		t.Fatalf("waitForFailPoint that cannot be satisfied: %+v, want 50 MaxTimeMSExpired", ce)
+	}
+}

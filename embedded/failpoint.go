@@ -17,10 +17,13 @@ type failpoints struct {
 	// entered counts activations per failpoint name over the server's
 	// life; configureFailPoint reports it as "count", as MongoDB does.
 	entered map[string]int64
+	// enteredCh is closed (and replaced) whenever a failpoint is entered,
+	// waking waitForFailPoint.
+	enteredCh chan struct{}
 }
 
 func newFailpoints() *failpoints {
-	return &failpoints{m: make(map[string]*failpoint), entered: make(map[string]int64)}
+	return &failpoints{m: make(map[string]*failpoint), entered: make(map[string]int64), enteredCh: make(chan struct{})}
 }
 
 // failpoint is one configured failpoint, following MongoDB's semantics:
@@ -77,6 +80,8 @@ func (f *failpoints) match(cmd, appName string) *failAction {
 			continue
 		}
 		f.entered[name]++
+		close(f.enteredCh)
+		f.enteredCh = make(chan struct{})
 		if fp.limited {
 			fp.times--
 			if fp.times <= 0 {
@@ -267,4 +272,38 @@ func parseFailData(body bson.D, fp *failpoint) *commandError {
 func blockOn(data bson.D) bool {
 	v, _ := lookup(data, "blockConnection")
 	return v == true
+}
+
+// cmdWaitForFailPoint blocks until the named failpoint has been entered
+// timesEntered times in all (configureFailPoint's count plus the number to
+// wait for), or maxTimeMS passes (MaxTimeMSExpired).
+func cmdWaitForFailPoint(ctx context.Context, s *Server, req *request) (bson.D, error) {
+	if req.DB != "admin" {
+		return nil, errorf(codeUnauthorized, "Unauthorized", "waitForFailPoint may only be run against the admin database")
+	}
+	name, ok := req.Body[0].Value.(string)
+	if !ok || !supportedFailpoints[name] {
+		return nil, errorf(codeBadValue, "BadValue", "waitForFailPoint must name a supported failpoint (failCommand, failGetMoreAfterCursorCheckout)")
+	}
+	tv, _ := lookup(req.Body, "timesEntered")
+	want, ok := asInt64(tv)
+	if !ok || want < 0 {
+		return nil, errorf(codeBadValue, "BadValue", "waitForFailPoint requires timesEntered (a non-negative integer)")
+	}
+	if _, ok := maxTimeMS(req.Body); !ok {
+		return nil, errorf(codeBadValue, "BadValue", "waitForFailPoint requires maxTimeMS")
+	}
+	for {
+		s.failpoints.mu.Lock()
+		n, ch := s.failpoints.entered[name], s.failpoints.enteredCh
+		s.failpoints.mu.Unlock()
+		if n >= want {
+			return bson.D{}, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ctx.Err() // the dispatcher maps a deadline to MaxTimeMSExpired
+		}
+	}
 }

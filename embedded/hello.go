@@ -299,6 +299,7 @@ func (s *Server) registerCore(r map[string]handler) {
 	r["killAllSessions"] = cmdKillAllSessions
 	r["refreshSessions"] = cmdRefreshSessions
 	r["configureFailPoint"] = cmdConfigureFailPoint
+	r["waitForFailPoint"] = cmdWaitForFailPoint
 	r["getMore"] = cmdGetMore
 	r["killCursors"] = cmdKillCursors
 	r["commitTransaction"] = cmdCommitTransaction
