@@ -45,6 +45,7 @@ type core struct {
 	deliver deliverFunc
 	hub     *Hub
 	parent  context.Context
+	hctx    context.Context // parent plus handlerKey
 
 	stream        *stream
 	reconnectBase uint64
@@ -99,7 +100,7 @@ type task struct {
 }
 
 func newCore(parent context.Context, coll *mongo.Collection, cfg Config, f *eventFilter, d deliverFunc, hub *Hub) *core {
-	return &core{
+	l := &core{
 		cfg: cfg, coll: coll, filter: f, deliver: d, hub: hub, parent: parent,
 		ch:      make(chan *item, cfg.BufferSize),
 		stopReq: make(chan struct{}),
@@ -109,6 +110,8 @@ func newCore(parent context.Context, coll *mongo.Collection, cfg Config, f *even
 		done:    make(chan struct{}),
 		savedAt: time.Now(),
 	}
+	l.hctx = context.WithValue(parent, handlerKey{}, l)
+	return l
 }
 
 func (l *core) accepts(ev *parsedEvent) bool {
@@ -171,6 +174,15 @@ func (l *core) report(err error) {
 }
 
 func (l *core) requestStop() { l.stopOnce.Do(func() { close(l.stopReq) }) }
+
+func (l *core) stopRequested() bool {
+	select {
+	case <-l.stopReq:
+		return true
+	default:
+		return false
+	}
+}
 
 // run is the listener's main loop.
 func (l *core) run() {
@@ -265,6 +277,7 @@ loop:
 
 	// Shut down: no new work, let in-flight handlers finish (retries are
 	// cut short), record what completed, leave the stream, save.
+	l.halted.Store(true) // queued tasks are not started any more
 	close(l.quit)
 	close(l.abort)
 	for _, w := range workers {
@@ -391,7 +404,7 @@ func (l *core) checkpoint() error {
 func (l *core) worker(tasks <-chan task, results chan<- result, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for t := range tasks {
-		if l.halted.Load() {
+		if l.halted.Load() || l.stopRequested() {
 			// Another event already stopped the subscription: do not run
 			// handlers past it.
 			results <- result{seq: t.seq, err: errAborted}
@@ -464,8 +477,12 @@ func (l *core) call(it *item) (err error) {
 			err = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return l.deliver(l.parent, it)
+	return l.deliver(l.hctx, it)
 }
+
+// handlerKey marks the context handlers receive, so that Stop called from
+// inside a handler can avoid waiting for itself.
+type handlerKey struct{}
 
 func (l *core) delivered(it *item) {
 	l.statsMu.Lock()

@@ -188,3 +188,28 @@ func TestConcurrencyKeepsPerDocumentOrder(t *testing.T) {
 		}
 	}
 }
+
+// A handler may stop its own subscription without deadlocking.
+func TestStopFromInsideHandler(t *testing.T) {
+	coll := newColl(t, testenv.Client(t))
+	var sub *listen.Subscription
+	ready := make(chan struct{})
+	var r recorder
+	sub = mustListen(t, coll, func(ctx context.Context, id string, ev *listen.ChangeEvent[Book]) error {
+		<-ready
+		if err := r.handle(ctx, id, ev); err != nil {
+			return err
+		}
+		return sub.Stop(ctx)
+	})
+	close(ready)
+	insertN(t, coll, 0, 3)
+	select {
+	case <-sub.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("Stop from the handler did not stop the subscription")
+	}
+	if sub.Err() != nil || r.len() != 1 {
+		t.Fatalf("Err = %v, handled %d events, want nil and 1", sub.Err(), r.len())
+	}
+}

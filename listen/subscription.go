@@ -56,13 +56,20 @@ func (s *Subscription) Err() error {
 
 // Unsubscribe stops the subscription, waits for the running handler(s) to
 // return and saves the final checkpoint. It returns the checkpoint error, if
-// any. Safe to call more than once and after the subscription ended.
+// any. Safe to call more than once and after the subscription ended. From
+// inside the handler, call Stop with the handler's context instead.
 func (s *Subscription) Unsubscribe() error { return s.Stop(context.Background()) }
 
 // Stop is Unsubscribe bounded by ctx. If ctx ends first the subscription
-// still stops in the background.
+// still stops in the background. Called with the context a handler received,
+// Stop only requests the stop and returns nil at once (waiting would wait for
+// the calling handler itself); the current event still counts as handled if
+// the handler returns nil.
 func (s *Subscription) Stop(ctx context.Context) error {
 	s.c.requestStop()
+	if owner, ok := ctx.Value(handlerKey{}).(*core); ok && owner == s.c {
+		return nil
+	}
 	select {
 	case <-s.c.done:
 		return s.c.finalErr
