@@ -200,3 +200,20 @@ func TestWaitForFailPoint(t *testing.T) {
 		t.Fatalf("waitForFailPoint that cannot be satisfied: %+v, want 50 MaxTimeMSExpired", ce)
 	}
 }
+
+func TestFailCommandNamespaceAndExtraInfo(t *testing.T) {
+	c := testenv.Client(t)
+	ctx := context.Background()
+	setFailPoint(t, c, failCommand("alwaysOn", bson.D{
+		{Key: "failCommands", Value: bson.A{"insert"}}, {Key: "namespace", Value: "fp.target"},
+		{Key: "errorCode", Value: 2}, {Key: "errorExtraInfo", Value: bson.D{{Key: "why", Value: "because"}}},
+	}))
+	if _, err := c.Database("fp").Collection("other").InsertOne(ctx, bson.D{{Key: "a", Value: 1}}); err != nil {
+		t.Fatalf("insert into another namespace failed: %v", err)
+	}
+	_, err := c.Database("fp").Collection("target").InsertOne(ctx, bson.D{{Key: "a", Value: 1}})
+	ce := cmdErr(t, err)
+	if ce.Code != 2 || ce.Raw.Lookup("why").StringValue() != "because" {
+		t.Fatalf("insert into the failing namespace: %+v (raw %v), want code 2 with why: because", ce, ce.Raw)
+	}
+}

@@ -63,6 +63,24 @@ func decodeMsg(m *wire.Msg) (*request, *commandError) {
 	return req, nil
 }
 
+// commandNS is the namespace a command targets: "db.coll" when its first
+// value names a collection (getMore: its collection field), else "db.$cmd".
+func commandNS(req *request) string {
+	if req.Name == "getMore" {
+		if coll, ok := lookup(req.Body, "collection"); ok {
+			if s, ok := coll.(string); ok {
+				return req.DB + "." + s
+			}
+		}
+	}
+	if len(req.Body) > 0 {
+		if coll, ok := req.Body[0].Value.(string); ok {
+			return req.DB + "." + coll
+		}
+	}
+	return req.DB + ".$cmd"
+}
+
 func lookup(d bson.D, key string) (any, bool) {
 	for _, e := range d {
 		if e.Key == key {
@@ -110,7 +128,7 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 		defer cancel()
 	}
 	var wce bson.D
-	if act := s.failpoints.match(req.Name, c.appName); act != nil {
+	if act := s.failpoints.match(req.Name, c.appName, commandNS(req)); act != nil {
 		// MongoDB's order: close, then block, then fail.
 		if act.closeConn {
 			return result{closeConn: true}
@@ -126,6 +144,7 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 		}
 		if act.errorCode != nil {
 			fe := errorf(*act.errorCode, codeName(*act.errorCode), "Failing command due to 'failCommand' failpoint")
+			fe.Extra = act.extra
 			switch {
 			case act.labels != nil:
 				fe.Labels = append([]string{}, act.labels...)

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ type failpoint struct {
 	probability float64 // 0 = always
 	commands    map[string]bool
 	appName     string
+	namespace   string // "db.coll": only commands on it fail
 	act         failAction
 }
 
@@ -53,12 +55,14 @@ type failAction struct {
 	labels    []string
 	blockTime time.Duration
 	wce       bson.D
+	// extra fields for the error reply (data.errorExtraInfo).
+	extra bson.D
 }
 
 var supportedFailpoints = map[string]bool{"failCommand": true, "failGetMoreAfterCursorCheckout": true}
 
 // match returns the action for a command, consuming one activation.
-func (f *failpoints) match(cmd, appName string) *failAction {
+func (f *failpoints) match(cmd, appName, ns string) *failAction {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.m) == 0 || cmd == "configureFailPoint" {
@@ -70,6 +74,9 @@ func (f *failpoints) match(cmd, appName string) *failAction {
 			continue
 		}
 		if fp.appName != "" && fp.appName != appName {
+			continue
+		}
+		if fp.namespace != "" && fp.namespace != ns {
 			continue
 		}
 		if fp.skip > 0 {
@@ -250,9 +257,24 @@ func parseFailData(body bson.D, fp *failpoint) *commandError {
 				return errorf(codeTypeMismatch, "TypeMismatch", "data.writeConcernError must be a document")
 			}
 			fp.act.wce = d
-		case "failInternalCommands", "namespace", "errorExtraInfo":
-			// failInternalCommands: this server runs no internal commands.
-			// namespace/errorExtraInfo are accepted and have no effect.
+		case "failInternalCommands":
+			// This server runs no internal commands, so there is nothing
+			// more to fail.
+			if _, ok := e.Value.(bool); !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.failInternalCommands must be a boolean")
+			}
+		case "namespace":
+			ns, ok := e.Value.(string)
+			if !ok || !strings.Contains(ns, ".") {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.namespace must be a \"db.collection\" string")
+			}
+			fp.namespace = ns
+		case "errorExtraInfo":
+			d, ok := e.Value.(bson.D)
+			if !ok {
+				return errorf(codeTypeMismatch, "TypeMismatch", "data.errorExtraInfo must be a document")
+			}
+			fp.act.extra = d
 		default:
 			return errorf(codeBadValue, "BadValue", "unsupported failCommand data field %q", e.Key)
 		}
