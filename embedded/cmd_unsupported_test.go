@@ -1,7 +1,6 @@
 package embedded_test
 
 import (
-	"os"
 	"testing"
 
 	"github.com/mongotide/mongotide/internal/testenv"
@@ -14,9 +13,7 @@ import (
 // does not implement is refused with 238 NotImplemented naming the feature,
 // never silently ignored. A real MongoDB supports all of it.
 func TestUnsupportedFeaturesFailClearly(t *testing.T) {
-	if os.Getenv(testenv.EnvURI) != "" {
-		t.Skip("embedded-only: checks the embedded server's documented limitations; MONGOTIDE_TEST_URI points at a real server")
-	}
+	testenv.SkipIfExternal(t, "checks the embedded server's documented limitations")
 	db := testDB(t)
 	ctx := testCtx(t)
 	coll := db.Collection("c")
