@@ -224,8 +224,10 @@ type Ops interface {
 	Delete(ns Namespace, filter bson.D, limit int) (int64, error)
 	// FindAndModify runs a findAndModify command.
 	FindAndModify(ns Namespace, args FindAndModifyArgs) (FindAndModifyResult, error)
-	// Find returns the matching documents. The returned bson.Raw values are
-	// shared with the store and must not be modified.
+	// Find returns the matching documents, in natural (insertion) order
+	// unless args.Sort is set (ties keep natural order). Equality on _id or
+	// on a uniquely indexed field is answered without a scan. The returned
+	// bson.Raw values are shared with the store and must not be modified.
 	Find(ns Namespace, args FindArgs) ([]bson.Raw, error)
 	// FindByID returns the document with the given _id.
 	FindByID(ns Namespace, id any) (bson.Raw, bool)
