@@ -100,6 +100,7 @@ func BenchmarkThroughput(b *testing.B) {
 		insertBatch(b, coll, b.N)
 		waitCount(b, &got, int64(b.N))
 		b.StopTimer()
+		b.ReportMetric(float64(sub.Stats().Checkpoints), "checkpoints")
 		if err := sub.Unsubscribe(); err != nil {
 			b.Fatal(err)
 		}
