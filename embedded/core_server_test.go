@@ -363,3 +363,16 @@ func TestServerStatusCountsCommands(t *testing.T) {
 		t.Fatalf("metrics.commands.<UNKNOWN> = %v, want 1", cmds["<UNKNOWN>"])
 	}
 }
+
+func TestStableAPIStrict(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	c := testenv.Connect(t, srv.URI(), options.Client().SetServerAPIOptions(options.ServerAPI(options.ServerAPIVersion1).SetStrict(true)))
+	ctx := context.Background()
+	if err := c.Ping(ctx, nil); err != nil {
+		t.Fatalf("ping with a strict API: %v", err)
+	}
+	err := c.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Err()
+	if ce := cmdErr(t, err); ce.Code != 323 {
+		t.Fatalf("buildInfo with apiStrict: %+v, want 323 APIStrictError", ce)
+	}
+}

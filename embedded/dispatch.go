@@ -166,6 +166,9 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 	if ce := s.checkConcerns(req); ce != nil {
 		return s.finishReply(nil, ce)
 	}
+	if ce := checkAPIVersion(req); ce != nil {
+		return s.finishReply(nil, ce)
+	}
 	op, ce := s.beginSession(ctx, req, info)
 	if ce != nil {
 		return s.finishReply(nil, ce)
@@ -396,6 +399,37 @@ func (s *Server) checkConcerns(req *request) *commandError {
 				return errorf(codeFailedToParse, "FailedToParse", "unrecognized write concern field: %s", e.Key)
 			}
 		}
+	}
+	return nil
+}
+
+// apiV1Commands are the commands of Stable API version 1 that this server
+// implements; with apiStrict: true every other command is refused.
+var apiV1Commands = map[string]bool{
+	"abortTransaction": true, "aggregate": true, "collMod": true, "commitTransaction": true, "count": true,
+	"create": true, "createIndexes": true, "delete": true, "distinct": true, "drop": true, "dropDatabase": true,
+	"dropIndexes": true, "endSessions": true, "explain": true, "find": true, "findAndModify": true, "getMore": true,
+	"hello": true, "insert": true, "killCursors": true, "listCollections": true, "listDatabases": true,
+	"listIndexes": true, "ping": true, "refreshSessions": true, "update": true, "bulkWrite": true,
+}
+
+// checkAPIVersion applies the Stable API fields: version "1" only, and
+// apiStrict limits commands to that version's.
+func checkAPIVersion(req *request) *commandError {
+	v, ok := lookup(req.Body, "apiVersion")
+	if !ok {
+		for _, f := range []string{"apiStrict", "apiDeprecationErrors"} {
+			if _, has := lookup(req.Body, f); has {
+				return errorf(322, "APIVersionError", "Cannot pass in API parameter field %s without apiVersion", f)
+			}
+		}
+		return nil
+	}
+	if v != "1" {
+		return errorf(322, "APIVersionError", "API version must be \"1\", not %v", v)
+	}
+	if strict, _ := lookup(req.Body, "apiStrict"); strict == true && !apiV1Commands[req.Name] {
+		return errorf(323, "APIStrictError", "Provided apiStrict:true, but the command %s is not in API Version 1", req.Name)
 	}
 	return nil
 }
