@@ -102,6 +102,10 @@ func TestAggregate(t *testing.T) {
 		bson.D{{Key: "$project", Value: bson.D{{Key: "hit", Value: 0}}}},
 	}, options.Aggregate().SetLet(bson.D{{Key: "target", Value: 33}})))
 	wantJSON(t, docs, `[{"_id":3,"x":33}]`)
+	docs = all(t)(coll.Aggregate(ctx, bson.A{
+		bson.D{{Key: "$match", Value: bson.D{{Key: "$expr", Value: bson.D{{Key: "$eq", Value: bson.A{"$x", "$$target"}}}}}}},
+	}, options.Aggregate().SetLet(bson.D{{Key: "target", Value: 44}})))
+	wantJSON(t, ids(docs), `[4]`)
 	docs = all(t)(db.Collection("missing").Aggregate(ctx, bson.A{}))
 	if len(docs) != 0 {
 		t.Fatalf("missing collection: %v", docs)

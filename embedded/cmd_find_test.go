@@ -132,4 +132,8 @@ func TestFindWithLet(t *testing.T) {
 		SetProjection(bson.D{{Key: "y", Value: bson.D{{Key: "$add", Value: bson.A{"$x", "$$k"}}}}}).
 		SetSort(bson.D{{Key: "_id", Value: -1}})))
 	wantJSON(t, docs, `[{"_id":2,"y":122},{"_id":1,"y":111}]`)
+	// Variables in the filter's $expr.
+	docs = all(t)(coll.Find(ctx, bson.D{{Key: "$expr", Value: bson.D{{Key: "$eq", Value: bson.A{"$x", "$$want"}}}}},
+		options.Find().SetLet(bson.D{{Key: "want", Value: 33}})))
+	wantJSON(t, ids(docs), `[3]`)
 }
