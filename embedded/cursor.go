@@ -157,17 +157,12 @@ func (c *cursor) fill(ctx context.Context, n int, wait time.Duration) ([]bson.Ra
 		}
 		c.pending = c.pending[1:]
 	}
-	if len(c.pending) > 0 || c.done || (n > 0 && len(out) >= n) {
+	// Held-back documents make a batch of their own: asking the source for
+	// more could fail after they left pending, and lose them.
+	if len(out) > 0 || c.done {
 		return out, nil
 	}
-	want := 0
-	if n > 0 {
-		want = n - len(out)
-	}
-	if len(out) > 0 {
-		wait = 0 // we already have something to return
-	}
-	docs, done, err := c.src.Next(ctx, want, wait)
+	docs, done, err := c.src.Next(ctx, max(n, 0), wait)
 	if err != nil {
 		return nil, err
 	}
