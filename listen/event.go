@@ -2,6 +2,7 @@ package listen
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,31 +113,43 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// decodeEvent turns raw (owned by the caller, never reused) into an event.
-func decodeEvent[T any](raw bson.Raw) (*ChangeEvent[T], error) {
-	var w wireEvent
-	if err := bson.Unmarshal(raw, &w); err != nil {
+// decodeEvent builds a listener's own event from the shared parsed event:
+// the metadata is parsed once per event for all listeners, then copied, so
+// that each handler owns everything it receives; only the documents are
+// decoded per listener, into its T.
+func decodeEvent[T any](pe *parsedEvent) (*ChangeEvent[T], error) {
+	w, err := pe.wire()
+	if err != nil {
+		raw := clone(pe.raw)
 		return nil, &DecodeError{Raw: raw, Err: err}
 	}
 	ev := &ChangeEvent[T]{
-		ID:                w.ID,
-		OperationType:     w.OperationType,
-		ClusterTime:       w.ClusterTime,
-		NS:                w.NS,
-		To:                w.To,
-		DocumentKey:       w.DocumentKey,
-		UpdateDescription: w.UpdateDescription,
-		Raw:               raw,
+		ID:            clone(w.ID),
+		OperationType: w.OperationType,
+		ClusterTime:   w.ClusterTime,
+		NS:            w.NS,
+		DocumentKey:   clone(w.DocumentKey),
+		Raw:           clone(pe.raw),
+	}
+	if w.To != nil {
+		to := *w.To
+		ev.To = &to
+	}
+	if u := w.UpdateDescription; u != nil {
+		ev.UpdateDescription = &UpdateDescription{
+			UpdatedFields:   clone(u.UpdatedFields),
+			RemovedFields:   append([]string(nil), u.RemovedFields...),
+			TruncatedArrays: append([]TruncatedArray(nil), u.TruncatedArrays...),
+		}
 	}
 	if w.WallTime != 0 {
 		ev.WallTime = w.WallTime.Time()
 	}
-	var err error
 	if ev.FullDocument, err = decodeDoc[T](w.FullDocument); err != nil {
-		return nil, &DecodeError{Raw: raw, Err: fmt.Errorf("fullDocument: %w", err)}
+		return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocument: %w", err)}
 	}
 	if ev.FullDocumentBeforeChange, err = decodeDoc[T](w.FullDocumentBeforeChange); err != nil {
-		return nil, &DecodeError{Raw: raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
+		return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
 	}
 	return ev, nil
 }
@@ -169,6 +182,13 @@ func idString(v bson.RawValue) string {
 	}
 	if s, ok := v.StringValueOK(); ok {
 		return s
+	}
+	// Fast paths for common numeric ids, in canonical extended JSON.
+	if i, ok := v.Int32OK(); ok {
+		return `{"$numberInt":"` + strconv.FormatInt(int64(i), 10) + `"}`
+	}
+	if i, ok := v.Int64OK(); ok {
+		return `{"$numberLong":"` + strconv.FormatInt(i, 10) + `"}`
 	}
 	b, err := bson.MarshalExtJSON(bson.D{{Key: "v", Value: v}}, true, false)
 	if err != nil {

@@ -97,12 +97,12 @@ func deliverer[T any](coll *mongo.Collection, h Handler[T]) deliverFunc {
 			ev := &ChangeEvent[T]{OperationType: Snapshot, NS: ns, DocumentKey: key, FullDocument: doc, Raw: raw}
 			return h(ctx, idString(id), ev)
 		default:
-			// Each listener decodes its own copy: handlers own their events.
-			ev, err := decodeEvent[T](clone(it.ev.raw))
+			// Each listener gets its own copy: handlers own their events.
+			ev, err := decodeEvent[T](it.ev)
 			if err != nil {
 				return err
 			}
-			return h(ctx, DocumentID(ev.DocumentKey), ev)
+			return h(ctx, it.ev.docID(), ev)
 		}
 	}
 }

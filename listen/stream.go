@@ -325,6 +325,33 @@ type parsedEvent struct {
 
 	evalOnce sync.Once
 	evalDoc  bson.D
+
+	wireOnce sync.Once
+	wireEv   *wireEvent
+	wireErr  error
+
+	idOnce sync.Once
+	id     string
+}
+
+// wire parses the event once for every listener. The result is shared
+// read-only; decodeEvent copies what it hands to a handler.
+func (ev *parsedEvent) wire() (*wireEvent, error) {
+	ev.wireOnce.Do(func() {
+		var w wireEvent
+		if err := bson.Unmarshal(ev.raw, &w); err != nil {
+			ev.wireErr = err
+			return
+		}
+		ev.wireEv = &w
+	})
+	return ev.wireEv, ev.wireErr
+}
+
+// docID is DocumentID(docKey), computed once per event.
+func (ev *parsedEvent) docID() string {
+	ev.idOnce.Do(func() { ev.id = DocumentID(ev.docKey) })
+	return ev.id
 }
 
 func parseEvent(raw bson.Raw) *parsedEvent {
