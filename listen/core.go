@@ -189,7 +189,13 @@ func (l *core) run() {
 	n := l.cfg.Concurrency
 	perWorker := l.cfg.BufferSize/n + 1
 	results := make(chan result, n*(perWorker+1))
-	workers := make([]chan task, n)
+	// With Concurrency 1 the handler runs on this goroutine: no worker, no
+	// hand-offs (it matters with a thousand listeners on one stream).
+	nWorkers := n
+	if n == 1 {
+		nWorkers = 0
+	}
+	workers := make([]chan task, nWorkers)
 	var wg sync.WaitGroup
 	for i := range workers {
 		workers[i] = make(chan task, perWorker)
@@ -202,6 +208,22 @@ func (l *core) run() {
 	var reason error
 	// submit hands a task to its worker; false means the loop must stop.
 	submit := func(t task) bool {
+		if nWorkers == 0 {
+			if l.stopRequested() {
+				return false
+			}
+			err := l.handle(t.it)
+			if err == errAborted {
+				reason = l.parent.Err() // nil after Stop
+				return false
+			}
+			if err != nil {
+				reason = err
+				return false
+			}
+			l.complete(result{seq: t.seq})
+			return true
+		}
 		w := 0
 		if n > 1 && t.it.kind != itemHistoryLost {
 			w = l.workerFor(t.it, n)
@@ -449,6 +471,12 @@ func (l *core) handle(it *item) error {
 		case <-t.C:
 			continue
 		case <-l.abort:
+			t.Stop()
+			return errAborted
+		case <-l.stopReq:
+			t.Stop()
+			return errAborted
+		case <-l.parent.Done():
 			t.Stop()
 			// Stopping mid-retry: the event stays unhandled and
 			// uncheckpointed; a restart delivers it again.
