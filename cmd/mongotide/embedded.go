@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/spf13/cobra"
+)
+
+func newEmbeddedCmd(stdout, stderr io.Writer) *cobra.Command {
+	var cfg embedded.Config
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "embedded",
+		Short: "Start an embedded MongoDB-compatible replica set and print its URI",
+		Long: `Starts the embedded single-node replica set, prints its connection URI on stdout,
+and serves until interrupted (Ctrl-C). With --dir, data and oplog persist across restarts, so
+change streams resume across them.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			level := slog.LevelWarn
+			if verbose {
+				level = slog.LevelDebug
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			srv, err := embedded.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, srv.URI())
+			<-ctx.Done()
+			return srv.Stop(context.WithoutCancel(ctx))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", embedded.DefaultAddr, "address to listen on (host:port)")
+	f.StringVar(&cfg.ReplicaSetName, "replset", embedded.DefaultReplicaSetName, "replica set name")
+	f.IntVar(&cfg.OplogCapacity, "oplog", embedded.DefaultOplogCapacity, "oplog capacity in entries")
+	f.StringVar(&cfg.Dir, "dir", "", "data directory (default: memory only)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log connections and commands to stderr")
+	return cmd
+}
+
+// startEmbeddedDefault starts the embedded server with its defaults, logging
+// nothing: commands run without --uri use it.
+func startEmbeddedDefault(ctx context.Context) (*embedded.Server, error) {
+	return embedded.Start(ctx, embedded.Config{})
+}
