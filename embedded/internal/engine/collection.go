@@ -73,22 +73,20 @@ type index struct {
 	keys    *btree.BTreeG[ikey] // unique indexes only
 }
 
-// ikey is one entry of a unique index: the indexed values and the _id.
+// ikey is one entry of a unique index: the indexed values and the _id of
+// the one document that holds them (a unique index maps each value to one
+// document, so the tree is ordered by vals alone).
 type ikey struct {
 	vals []any
 	id   any
-	// min marks a search key sorting before every entry with equal vals.
-	min bool
 }
 
-func lessIKey(a, b ikey) bool {
-	if c := compareVals(a.vals, b.vals); c != 0 {
-		return c < 0
-	}
-	if a.min != b.min {
-		return a.min
-	}
-	return mql.Compare(a.id, b.id) < 0
+func lessIKey(a, b ikey) bool { return compareVals(a.vals, b.vals) < 0 }
+
+// owner returns the _id holding vals in a unique index.
+func owner(keys *btree.BTreeG[ikey], vals []any) (any, bool) {
+	it, ok := keys.Get(ikey{vals: vals})
+	return it.id, ok
 }
 
 func compareVals(a, b []any) int {
@@ -199,18 +197,10 @@ func (v view) indexLookup(filter bson.D) (recs []*docRec, ok bool) {
 			if u.path != e.Key {
 				continue
 			}
-			k := []any{val}
-			u.keys.Ascend(ikey{vals: k, min: true}, func(it ikey) bool {
-				if compareVals(it.vals, k) != 0 {
-					return false
-				}
-				if rec, found := v.byID.Get(&docRec{id: it.id}); found {
+			if id, found := owner(u.keys, []any{val}); found {
+				if rec, ok := v.byID.Get(&docRec{id: id}); ok {
 					recs = append(recs, rec)
 				}
-				return true
-			})
-			if len(recs) > 1 { // cannot happen in a unique index; keep natural order anyway
-				sortRecs(recs)
 			}
 			return recs, true
 		}
@@ -233,14 +223,6 @@ func plainEquality(v any) (any, bool) {
 		return nil, false
 	}
 	return v, true
-}
-
-func sortRecs(recs []*docRec) {
-	for i := 1; i < len(recs); i++ {
-		for j := i; j > 0 && recs[j].rid < recs[j-1].rid; j-- {
-			recs[j], recs[j-1] = recs[j-1], recs[j]
-		}
-	}
 }
 
 // snapshotView returns copy-on-write copies. Callers hold Engine.mu
@@ -342,18 +324,7 @@ func (c *collection) uniqueKeys(doc bson.D, id any) ([][][]any, error) {
 		keys := ix.keysOf(doc)
 		all[i] = keys
 		for _, k := range keys {
-			dup := false
-			ix.keys.Ascend(ikey{vals: k, min: true}, func(it ikey) bool {
-				if compareVals(it.vals, k) != 0 {
-					return false
-				}
-				if mql.Compare(it.id, id) != 0 {
-					dup = true
-					return false
-				}
-				return true
-			})
-			if dup {
+			if other, found := owner(ix.keys, k); found && mql.Compare(other, id) != 0 {
 				return nil, dupKeyError(c.ns, ix.spec.Name, ix.spec.Key, k)
 			}
 		}
@@ -414,7 +385,9 @@ func (c *collection) removeKeys(doc bson.D, id any) {
 			continue
 		}
 		for _, k := range ix.keysOf(doc) {
-			ix.keys.Delete(ikey{vals: k, id: id})
+			if other, found := owner(ix.keys, k); found && mql.Compare(other, id) == 0 {
+				ix.keys.Delete(ikey{vals: k})
+			}
 		}
 	}
 }
@@ -449,20 +422,11 @@ func (c *collection) buildIndex(ix *index) error {
 			return false
 		}
 		for _, k := range ix.keysOf(doc) {
-			it := ikey{vals: k, id: r.id}
-			dup := false
-			ix.keys.Ascend(ikey{vals: k, min: true}, func(o ikey) bool {
-				if compareVals(o.vals, k) != 0 {
-					return false
-				}
-				dup = mql.Compare(o.id, r.id) != 0
-				return !dup
-			})
-			if dup {
+			if other, found := owner(ix.keys, k); found && mql.Compare(other, r.id) != 0 {
 				err = dupKeyError(c.ns, ix.spec.Name, ix.spec.Key, k)
 				return false
 			}
-			ix.keys.Set(it)
+			ix.keys.Set(ikey{vals: k, id: r.id})
 		}
 		return true
 	})
