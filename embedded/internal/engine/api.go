@@ -306,7 +306,8 @@ func (e *Engine) CreateIndexes(ns Namespace, specs []IndexSpec) (CreateIndexesRe
 	return e.createIndexes(ns, specs)
 }
 
-// ListIndexes lists the indexes of ns, _id_ first. A missing collection
+// ListIndexes lists the indexes of ns, _id_ first. Nested documents
+// (PartialFilterExpression) are shared with the engine: do not modify them. A missing collection
 // fails with code 26 NamespaceNotFound.
 func (e *Engine) ListIndexes(ns Namespace) ([]IndexSpec, error) { return e.listIndexes(ns) }
 

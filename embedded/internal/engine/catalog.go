@@ -205,7 +205,10 @@ func (e *Engine) collMod(ns Namespace, args CollModArgs) error {
 	})
 }
 
-var idIndexSpec = IndexSpec{Name: "_id_", Key: bson.D{{Key: "_id", Value: int32(1)}}}
+// idIndexSpec returns a fresh _id_ spec (callers may modify what they get).
+func idIndexSpec() IndexSpec {
+	return IndexSpec{Name: "_id_", Key: bson.D{{Key: "_id", Value: int32(1)}}}
+}
 
 func sameKey(a, b bson.D) bool {
 	if len(a) != len(b) {
@@ -274,7 +277,7 @@ func (e *Engine) createIndexes(ns Namespace, specs []IndexSpec) (res CreateIndex
 			if s.Name == "" {
 				s.Name = DefaultIndexName(s.Key)
 			}
-			existing := append([]IndexSpec{idIndexSpec}, c.specs()...)
+			existing := append([]IndexSpec{idIndexSpec()}, c.specs()...)
 			for _, b := range built {
 				existing = append(existing, b.spec)
 			}
@@ -330,6 +333,7 @@ func (c *collection) specs() []IndexSpec {
 	out := make([]IndexSpec, len(c.indexes))
 	for i, ix := range c.indexes {
 		out[i] = ix.spec
+		out[i].Key = append(bson.D(nil), ix.spec.Key...) // callers may edit keys
 	}
 	return out
 }
@@ -341,7 +345,7 @@ func (e *Engine) listIndexes(ns Namespace) ([]IndexSpec, error) {
 	if c == nil {
 		return nil, nsNotFound(ns)
 	}
-	return append([]IndexSpec{idIndexSpec}, c.specs()...), nil
+	return append([]IndexSpec{idIndexSpec()}, c.specs()...), nil
 }
 
 func (e *Engine) dropIndexes(ns Namespace, names []string) (was int, err error) {
@@ -398,7 +402,7 @@ func (e *Engine) dropIndexByKey(ns Namespace, key bson.D) (int, error) {
 	c := e.colls[ns]
 	name := ""
 	if c != nil {
-		if sameKey(key, idIndexSpec.Key) {
+		if sameKey(key, idIndexSpec().Key) {
 			name = "_id_"
 		}
 		for _, ix := range c.indexes {

@@ -40,10 +40,8 @@ func dupKeyError(ns Namespace, indexName string, pattern bson.D, vals []any) *Er
 	}
 }
 
-var idPattern = bson.D{{Key: "_id", Value: int32(1)}}
-
 func dupIDError(ns Namespace, id any) *Error {
-	return dupKeyError(ns, "_id_", idPattern, []any{id})
+	return dupKeyError(ns, "_id_", bson.D{{Key: "_id", Value: int32(1)}}, []any{id})
 }
 
 // formatValue renders a value the way the server's error messages do.
