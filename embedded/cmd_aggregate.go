@@ -105,6 +105,12 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		if len(a.pipeline) > 0 && len(a.pipeline[0]) > 0 {
 			stage = a.pipeline[0][0].Key
 		}
+		switch stage {
+		case "$listLocalSessions", "$listSessions", "$currentOp", "$documents", "$queryStats", "$listSampledQueries":
+			// Collection-less stages MongoDB has: say so, rather than
+			// claiming a collection is required.
+			return nil, notSupported("aggregation stage %s", stage)
+		}
 		return nil, cmdError(codeInvalidNamespace, "InvalidNamespace",
 			"{aggregate: 1} is not valid for '%s'; a collection is required.", stage)
 	}
