@@ -1,0 +1,202 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// ConflictPolicy decides which side wins when both changed a document since
+// they last agreed.
+type ConflictPolicy int
+
+const (
+	// LastWriterWins keeps the edit with the higher Version (HLC, then
+	// replica id). The default.
+	LastWriterWins ConflictPolicy = iota
+	// RemoteWins keeps the remote edit.
+	RemoteWins
+	// LocalWins keeps the local edit.
+	LocalWins
+)
+
+func (p ConflictPolicy) String() string {
+	switch p {
+	case LastWriterWins:
+		return "last-writer-wins"
+	case RemoteWins:
+		return "remote-wins"
+	case LocalWins:
+		return "local-wins"
+	}
+	return fmt.Sprintf("ConflictPolicy(%d)", int(p))
+}
+
+// Direction says which way a change went.
+type Direction string
+
+const (
+	// Upload is local to remote.
+	Upload Direction = "upload"
+	// Download is remote to local.
+	Download Direction = "download"
+)
+
+// SyncEvent describes one document that was written to the other side.
+type SyncEvent struct {
+	Collection string
+	// ID is the document's _id.
+	ID        bson.RawValue
+	Direction Direction
+	// Deleted is true when the document was deleted.
+	Deleted bool
+	// Version is the document's version after the write.
+	Version Version
+	// Conflict is true when both sides had changed the document and
+	// Config.Conflict picked this side.
+	Conflict bool
+}
+
+// BootstrapProgress reports the initial copy of one collection.
+type BootstrapProgress struct {
+	Collection string
+	// Copied counts documents copied so far, including earlier runs
+	// interrupted mid-bootstrap only from the last checkpoint on.
+	Copied int64
+	// Done is true once the copy finished and tailing starts.
+	Done bool
+}
+
+// Config configures a Syncer. Zero values take the stated defaults.
+type Config struct {
+	// Local is the database the application reads and writes. Required.
+	// Sync metadata (versions, checkpoints, bootstrap progress) is kept
+	// here, in collections named "_mongotide_sync_*".
+	Local *mongo.Database
+	// Remote is the database kept in step with Local (e.g. on Atlas).
+	// Required. It must support change streams and transactions (a replica
+	// set or sharded cluster). Remote versions are kept in its
+	// "_mongotide_sync_versions" collection.
+	Remote *mongo.Database
+	// Collections to sync (same name on both sides). Required, at least one.
+	Collections []string
+	// ReplicaID names this replica in document versions. Default: a random
+	// id generated on first start and kept in the local database.
+	ReplicaID string
+	// BatchSize is the number of documents per bootstrap batch; a
+	// checkpoint is saved after each batch. Default 500.
+	BatchSize int
+	// Backoff returns the retry policy for remote operations that fail
+	// (remote unreachable, transaction aborted) and for reopening change
+	// streams. Default: exponential from 100ms to 5s with jitter, forever.
+	Backoff func() backoff.BackOff
+	// Conflict decides concurrent edits. Default LastWriterWins.
+	Conflict ConflictPolicy
+	// OnSync is called after each document written to the other side.
+	OnSync func(SyncEvent)
+	// OnBootstrap reports bootstrap progress (after each batch).
+	OnBootstrap func(BootstrapProgress)
+	// OnOnline and OnOffline are called when the remote becomes reachable
+	// or unreachable (edges only).
+	OnOnline  func()
+	OnOffline func(err error)
+	// OnError receives every error the syncer survives (it retries them).
+	OnError func(error)
+	// Logger receives debug logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// metaPrefix starts the names of sync's own collections.
+const metaPrefix = "_mongotide_sync"
+
+// WithDefaults returns a copy of c with the defaults filled in.
+func (c Config) WithDefaults() Config {
+	if c.BatchSize == 0 {
+		c.BatchSize = 500
+	}
+	if c.Backoff == nil {
+		c.Backoff = func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval = 100 * time.Millisecond
+			b.MaxInterval = 5 * time.Second
+			b.MaxElapsedTime = 0
+			return b
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c.Collections = append([]string(nil), c.Collections...)
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf(format, args...))
+	}
+	if c.Local == nil {
+		bad("Local database is nil")
+	}
+	if c.Remote == nil {
+		bad("Remote database is nil")
+	}
+	if c.Local != nil && c.Remote != nil && c.Local.Client() == c.Remote.Client() && c.Local.Name() == c.Remote.Name() {
+		bad("Local and Remote are the same database %q", c.Local.Name())
+	}
+	if len(c.Collections) == 0 {
+		bad("Collections is empty: name at least one collection to sync")
+	}
+	seen := map[string]bool{}
+	for i, name := range c.Collections {
+		if err := CheckCollectionName(name); err != nil {
+			bad("Collections[%d]: %w", i, err)
+			continue
+		}
+		if seen[name] {
+			bad("Collections[%d]: %q is listed twice", i, name)
+		}
+		seen[name] = true
+	}
+	if c.BatchSize < 1 {
+		bad("BatchSize is %d, must be >= 1", c.BatchSize)
+	}
+	switch c.Conflict {
+	case LastWriterWins, RemoteWins, LocalWins:
+	default:
+		bad("Conflict is %v, not a known policy", c.Conflict)
+	}
+	if c.ReplicaID == RemoteReplica {
+		bad("ReplicaID %q is reserved for remote writes made without mongotide", RemoteReplica)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
+}
+
+// CheckCollectionName reports why name cannot be synced, or nil.
+func CheckCollectionName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("collection name is empty")
+	case strings.ContainsRune(name, 0):
+		return fmt.Errorf("collection name %q contains a NUL byte", name)
+	case strings.Contains(name, "$"):
+		return fmt.Errorf("collection name %q contains '$'", name)
+	case strings.HasPrefix(name, "system."):
+		return fmt.Errorf("collection name %q is a system collection", name)
+	case strings.HasPrefix(name, metaPrefix):
+		return fmt.Errorf("collection name %q is reserved for sync metadata (prefix %q)", name, metaPrefix)
+	case len(name) > 200:
+		return fmt.Errorf("collection name %q is %d bytes long, at most 200 are allowed", name[:20]+"...", len(name))
+	}
+	return nil
+}

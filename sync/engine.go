@@ -1,0 +1,202 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Both directions are state based: an event only names a document; the
+// handler reads the document on both sides and compares content hashes with
+// the base (what both sides last agreed on). A side whose hash equals the
+// base has not changed, so an echo of our own write is recognised whenever
+// it arrives, and redelivered events find nothing left to do.
+
+// upload brings a local change of (coll, id) to the remote.
+//
+// wall and ts are the commit times of the local change; the edit's version
+// is stamped from them, not from when the upload runs, so an edit made
+// offline keeps its place in last-writer-wins.
+func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wall time.Time, ts bson.Timestamp) error {
+	unlock := s.lock(cs.name, id)
+	defer unlock()
+	local := s.cfg.Local.Collection(cs.name)
+	remote := s.cfg.Remote.Collection(cs.name)
+
+	doc, err := readDoc(ctx, local, id)
+	if err != nil {
+		return fmt.Errorf("sync: read local %s: %w", cs.name, err)
+	}
+	hash := contentHash(doc)
+	base, _, err := loadMeta(ctx, s.localDocs, cs.name, id)
+	if err != nil {
+		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
+	}
+	if hash == base.Hash {
+		return nil // an echo of a downloaded write, or a no-op write
+	}
+	mine := docMeta{Version: Version{HLC: s.clock.stamp(eventHLC(wall, ts), base.Version), Replica: s.replica}, Hash: hash, Deleted: doc == nil}
+
+	// The remote version entry and document change together, guarded by
+	// the remote's current state: a concurrent writer makes one of the
+	// transactions retry and then see the other's write.
+	var (
+		agreed   docMeta  // the new base
+		theirDoc bson.Raw // the remote document when the remote side wins
+		outcome  string
+	)
+	err = s.remoteTxn(ctx, func(tctx context.Context) error {
+		rdoc, err := readDoc(tctx, remote, id)
+		if err != nil {
+			return err
+		}
+		rhash := contentHash(rdoc)
+		rmeta, rok, err := loadMeta(tctx, s.remoteVers, cs.name, id)
+		if err != nil {
+			return err
+		}
+		theirs := rmeta
+		if !rok || rmeta.Hash != rhash {
+			// Written without mongotide (or never versioned).
+			theirs = docMeta{Version: Version{HLC: base.HLC + 1, Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
+		}
+		switch {
+		case rhash == hash:
+			agreed, outcome = theirs, "same"
+			return nil
+		case rhash == base.Hash:
+			outcome = "uploaded"
+		default:
+			s.clock.Observe(theirs.HLC)
+			if !s.localWins(mine.Version, theirs.Version) {
+				agreed, theirDoc, outcome = theirs, rdoc, "remote-won"
+				return nil
+			}
+			outcome = "conflict-uploaded"
+		}
+		if err := saveMeta(tctx, s.remoteVers, cs.name, id, mine); err != nil {
+			return err
+		}
+		agreed = mine
+		return writeDoc(tctx, remote, id, doc)
+	})
+	s.remoteResult(err)
+	if err != nil {
+		return fmt.Errorf("sync: upload to %s: %w", cs.name, err)
+	}
+	if outcome == "remote-won" {
+		if err := writeDoc(ctx, local, id, theirDoc); err != nil {
+			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+		}
+	}
+	if err := saveMeta(ctx, s.localDocs, cs.name, id, agreed); err != nil {
+		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
+	}
+	switch outcome {
+	case "uploaded", "conflict-uploaded":
+		cs.uploaded.Add(1)
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: mine.Version, Conflict: outcome == "conflict-uploaded"})
+	case "remote-won":
+		cs.downloaded.Add(1)
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: theirDoc == nil, Version: agreed.Version, Conflict: true})
+	}
+	return nil
+}
+
+// localWins applies Config.Conflict to concurrent edits.
+func (s *Syncer) localWins(mine, theirs Version) bool {
+	switch s.cfg.Conflict {
+	case LocalWins:
+		return true
+	case RemoteWins:
+		return false
+	}
+	return mine.Compare(theirs) > 0
+}
+
+// download brings a remote change of (coll, id) to the local side. rdoc is
+// the remote document when the caller already has it (bootstrap); else it is
+// read. ts is the change's cluster time (zero in bootstrap).
+func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, rdoc bson.Raw, have bool, wall time.Time, ts bson.Timestamp) error {
+	unlock := s.lock(cs.name, id)
+	defer unlock()
+	local := s.cfg.Local.Collection(cs.name)
+	remote := s.cfg.Remote.Collection(cs.name)
+
+	if !have {
+		var err error
+		rdoc, err = readDoc(ctx, remote, id)
+		s.remoteResult(err)
+		if err != nil {
+			return fmt.Errorf("sync: read remote %s: %w", cs.name, err)
+		}
+	}
+	rhash := contentHash(rdoc)
+	base, _, err := loadMeta(ctx, s.localDocs, cs.name, id)
+	if err != nil {
+		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
+	}
+	if rhash == base.Hash {
+		return nil // an echo of our upload, or already applied
+	}
+	rmeta, rok, err := loadMeta(ctx, s.remoteVers, cs.name, id)
+	s.remoteResult(err)
+	if err != nil {
+		return fmt.Errorf("sync: read remote version of %s: %w", cs.name, err)
+	}
+	theirs := rmeta
+	if !rok || rmeta.Hash != rhash {
+		pt := eventHLC(wall, ts)
+		if ts.IsZero() {
+			pt = s.clock.Now()
+		}
+		theirs = docMeta{Version: Version{HLC: s.clock.stamp(pt, base.Version), Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
+	}
+	s.clock.Observe(theirs.HLC)
+
+	ldoc, err := readDoc(ctx, local, id)
+	if err != nil {
+		return fmt.Errorf("sync: read local %s: %w", cs.name, err)
+	}
+	switch lhash := contentHash(ldoc); lhash {
+	case rhash:
+		// Already equal (e.g. a crash after applying, before saving the
+		// base): only the base moves.
+	case base.Hash:
+		if err := writeDoc(ctx, local, id, rdoc); err != nil {
+			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+		}
+		cs.downloaded.Add(1)
+		defer s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: rdoc == nil, Version: theirs.Version})
+	default:
+		// A local edit is pending: its upload resolves the conflict with
+		// the local edit's own version, in one place.
+		return nil
+	}
+	if err := saveMeta(ctx, s.localDocs, cs.name, id, theirs); err != nil {
+		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
+	}
+	return nil
+}
+
+func (s *Syncer) notify(ev SyncEvent) {
+	if s.cfg.OnSync != nil {
+		s.cfg.OnSync(ev)
+	}
+}
+
+// remoteTxn runs fn in a transaction on the remote, retrying transient
+// transaction errors (the driver's WithTransaction).
+func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) error) error {
+	sess, err := s.cfg.Remote.Client().StartSession()
+	if err != nil {
+		return err
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
+		return nil, fn(tctx)
+	})
+	return err
+}

@@ -1,0 +1,121 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/internal/testenv"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// newDB returns a fresh database on its own embedded server (or, against
+// MONGOTIDE_TEST_URI, a uniquely named database on that server).
+func newDB(t *testing.T, name string) *mongo.Database {
+	t.Helper()
+	var uri string
+	if testenv.UsingExternal() {
+		uri = testenv.URI(t)
+	} else {
+		uri = testenv.StartEmbedded(t, embedded.Config{}).URI()
+	}
+	client := testenv.Connect(t, uri, options.Client())
+	dbName := fmt.Sprintf("sync_%s_%s_%d", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), name, time.Now().UnixNano()%1e6)
+	if len(dbName) > 60 {
+		dbName = dbName[len(dbName)-60:]
+	}
+	return client.Database(dbName)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// eventually polls cond until it holds or 20s pass.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %s", what, last)
+}
+
+// dump returns coll's documents as raw BSON keyed by their _id's extended
+// JSON, for exact comparisons.
+func dump(t *testing.T, ctx context.Context, coll *mongo.Collection) map[string]string {
+	t.Helper()
+	cur, err := coll.Find(ctx, bson.D{})
+	if err != nil {
+		t.Fatalf("find in %s: %v", coll.Name(), err)
+	}
+	defer cur.Close(ctx)
+	out := map[string]string{}
+	for cur.Next(ctx) {
+		out[cur.Current.Lookup("_id").String()] = string(cur.Current)
+	}
+	if err := cur.Err(); err != nil {
+		t.Fatalf("cursor on %s: %v", coll.Name(), err)
+	}
+	return out
+}
+
+// sameContents waits until a and b hold byte-identical documents.
+func sameContents(t *testing.T, ctx context.Context, a, b *mongo.Collection, wantCount int) {
+	t.Helper()
+	eventually(t, "both sides identical", func() (bool, string) {
+		da, db := dump(t, ctx, a), dump(t, ctx, b)
+		if len(da) != wantCount || len(db) != wantCount {
+			return false, fmt.Sprintf("%d and %d documents, want %d", len(da), len(db), wantCount)
+		}
+		for k, v := range da {
+			if db[k] != v {
+				return false, fmt.Sprintf("document %s differs", k)
+			}
+		}
+		return true, ""
+	})
+}
+
+func startSyncer(t *testing.T, ctx context.Context, cfg Config) *Syncer {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(context.Background()); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return s
+}
+
+func findOne(t *testing.T, ctx context.Context, coll *mongo.Collection, id any) bson.M {
+	t.Helper()
+	var m bson.M
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&m)
+	if err == mongo.ErrNoDocuments {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("findOne: %v", err)
+	}
+	return m
+}

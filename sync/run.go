@@ -1,0 +1,142 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/listen"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// runCollection bootstraps one collection (retrying until the remote is
+// reachable), then runs both directions until ctx ends.
+func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
+	if !s.retry(ctx, func() error { return s.bootstrap(ctx, cs) }) {
+		return
+	}
+	cs.bootstrapped.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.supervise(ctx, &cs.upSub, func() (*listen.Subscription, error) {
+			return s.listen(ctx, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.WallTime, ev.ClusterTime)
+				if err != nil {
+					cs.retrying.Store(1)
+					s.reportError(err)
+					return err
+				}
+				cs.retrying.Store(0)
+				ts := ev.ClusterTime
+				cs.lastUp.Store(&ts)
+				return nil
+			})
+		})
+	}()
+	s.supervise(ctx, &cs.downSub, func() (*listen.Subscription, error) {
+		return s.listen(ctx, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+			err := s.download(hctx, cs, ev.DocumentKey.Lookup("_id"), nil, false, ev.WallTime, ev.ClusterTime)
+			if err != nil {
+				s.reportError(err)
+				return err
+			}
+			ts := ev.ClusterTime
+			cs.lastDown.Store(&ts)
+			return nil
+		})
+	})
+	<-done
+}
+
+// listen subscribes h to coll's document changes with a checkpoint kept on
+// the local side. A failing handler is retried with Config.Backoff until it
+// succeeds or the syncer stops: the checkpoint never passes an unapplied
+// change, and no later write is needed to unblock it.
+func (s *Syncer) listen(ctx context.Context, coll *mongo.Collection, key string, h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
+	return listen.Listen[bson.Raw](ctx, coll,
+		func(hctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error { return h(hctx, ev) },
+		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
+		listen.WithResumeStore(s.store, key),
+		listen.WithHandlerRetry(math.MaxInt32, s.cfg.Backoff, listen.HandlerFailureStop),
+		listen.WithReconnectBackoff(s.cfg.Backoff),
+		listen.WithCheckpoint(100, 200*time.Millisecond),
+		listen.WithMaxAwaitTime(200*time.Millisecond),
+		listen.WithErrorHandler(func(err error) {
+			if !errors.Is(err, listen.ErrUnsubscribed) {
+				s.remoteResult(err)
+				s.reportError(err)
+			}
+		}),
+		listen.WithLogger(s.cfg.Logger),
+	)
+}
+
+// supervise keeps a subscription running until ctx ends, reopening it with
+// backoff when it cannot start or ends with an error.
+func (s *Syncer) supervise(ctx context.Context, slot interface {
+	Store(*listen.Subscription)
+}, open func() (*listen.Subscription, error)) {
+	bo := s.cfg.Backoff()
+	for ctx.Err() == nil {
+		sub, err := open()
+		if err == nil {
+			bo.Reset()
+			slot.Store(sub)
+			select {
+			case <-ctx.Done():
+				// Unsubscribe saves the final checkpoint.
+				if err := sub.Unsubscribe(); err != nil && !errors.Is(err, listen.ErrUnsubscribed) && !errors.Is(err, context.Canceled) {
+					s.reportError(err)
+				}
+				return
+			case <-sub.Done():
+				err = sub.Err()
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.reportError(fmt.Errorf("sync: change stream: %w", err))
+		if !sleep(ctx, bo.NextBackOff()) {
+			return
+		}
+	}
+}
+
+// retry runs f until it succeeds (true) or ctx ends (false), waiting with
+// Config.Backoff between attempts.
+func (s *Syncer) retry(ctx context.Context, f func() error) bool {
+	bo := s.cfg.Backoff()
+	for {
+		err := f()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		s.reportError(err)
+		if !sleep(ctx, bo.NextBackOff()) {
+			return false
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d == backoff.Stop {
+		d = 5 * time.Second
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

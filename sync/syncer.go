@@ -1,0 +1,261 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	gosync "sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mongotide/mongotide/listen"
+	"github.com/mongotide/mongotide/resume"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Syncer replicates Config.Collections between Config.Local and
+// Config.Remote. Create it with New; it is safe for concurrent use.
+type Syncer struct {
+	cfg   Config
+	clock hlc
+	store resume.Store
+
+	localDocs  *mongo.Collection
+	localState *mongo.Collection
+	remoteVers *mongo.Collection
+
+	// locks serialise the two directions' handlers for one document.
+	locks [64]gosync.Mutex
+
+	online atomic.Int32 // 0 unknown, 1 online, 2 offline
+
+	mu      gosync.Mutex // guards the fields below
+	running bool
+	replica string
+	cancel  context.CancelFunc
+	wg      gosync.WaitGroup
+	colls   map[string]*collState
+}
+
+// collState is the live state of one synced collection.
+type collState struct {
+	name         string
+	bootstrapped atomic.Bool
+	uploaded     atomic.Uint64
+	downloaded   atomic.Uint64
+	retrying     atomic.Int32 // uploads currently failing and retrying
+	lastUp       atomic.Pointer[bson.Timestamp]
+	lastDown     atomic.Pointer[bson.Timestamp]
+	upSub        atomic.Pointer[listen.Subscription]
+	downSub      atomic.Pointer[listen.Subscription]
+}
+
+// New validates cfg and returns a stopped Syncer.
+func New(cfg Config) (*Syncer, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Syncer{
+		cfg:        cfg,
+		clock:      hlc{wall: time.Now},
+		store:      resume.NewMongoStore(cfg.Local.Collection(localCheckpointsColl)),
+		localDocs:  cfg.Local.Collection(localDocsColl),
+		localState: cfg.Local.Collection(localStateColl),
+		remoteVers: cfg.Remote.Collection(remoteVersionsColl),
+	}
+	return s, nil
+}
+
+// Start starts syncing in the background and returns once the local side
+// is ready; it does not wait for the remote (offline-first). ctx bounds the
+// start-up only; Stop ends the syncer. Calling Start on a running Syncer
+// does nothing.
+func (s *Syncer) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return nil
+	}
+	replica, err := s.replicaID(ctx)
+	if err != nil {
+		return fmt.Errorf("sync: replica id: %w", err)
+	}
+	s.replica = replica
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.colls = map[string]*collState{}
+	for _, name := range s.cfg.Collections {
+		cs := &collState{name: name}
+		s.colls[name] = cs
+		// The upload side starts from a point captured now, before any
+		// bootstrap, so local writes made meanwhile are not missed.
+		if err := s.captureResumePoint(ctx, s.cfg.Local.Collection(name), uploadKey(name)); err != nil {
+			cancel()
+			return fmt.Errorf("sync: local change stream on %q: %w", name, err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.runCollection(runCtx, cs)
+		}()
+	}
+	s.cancel = cancel
+	s.running = true
+	return nil
+}
+
+// Stop stops syncing and waits for every goroutine to end; each direction
+// saves its checkpoint. Calling Stop on a stopped Syncer does nothing.
+func (s *Syncer) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil
+	}
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("sync: stop: %w", ctx.Err())
+	}
+	s.running = false
+	return nil
+}
+
+// CollectionStatus is the state of one synced collection.
+type CollectionStatus struct {
+	Name string
+	// Bootstrapped is true once the initial copy finished.
+	Bootstrapped bool
+	// Pending counts local changes received but not yet uploaded.
+	Pending int
+	// Uploaded and Downloaded count documents written to the other side
+	// since Start.
+	Uploaded, Downloaded uint64
+	// LastUpload and LastDownload are the cluster times (on the source
+	// side) of the last changes handled in each direction.
+	LastUpload, LastDownload bson.Timestamp
+	// UploadLag and DownloadLag are how long after its commit the last
+	// change of each direction was handled.
+	UploadLag, DownloadLag time.Duration
+}
+
+// Status is a snapshot of a Syncer.
+type Status struct {
+	Running bool
+	// Online is true when the last remote operation succeeded.
+	Online bool
+	// ReplicaID is this replica's id in document versions.
+	ReplicaID   string
+	Collections []CollectionStatus
+}
+
+// Status reports the syncer's state. It does not block on the remote.
+func (s *Syncer) Status(ctx context.Context) (Status, error) {
+	if err := ctx.Err(); err != nil {
+		return Status{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Running: s.running, Online: s.online.Load() == 1, ReplicaID: s.replica}
+	for _, name := range s.cfg.Collections {
+		cs := s.colls[name]
+		if cs == nil {
+			st.Collections = append(st.Collections, CollectionStatus{Name: name})
+			continue
+		}
+		c := CollectionStatus{
+			Name:         name,
+			Bootstrapped: cs.bootstrapped.Load(),
+			Uploaded:     cs.uploaded.Load(),
+			Downloaded:   cs.downloaded.Load(),
+			Pending:      int(cs.retrying.Load()),
+		}
+		if ts := cs.lastUp.Load(); ts != nil {
+			c.LastUpload = *ts
+		}
+		if ts := cs.lastDown.Load(); ts != nil {
+			c.LastDownload = *ts
+		}
+		if sub := cs.upSub.Load(); sub != nil {
+			stats := sub.Stats()
+			c.Pending += stats.Buffered
+			c.UploadLag = stats.Lag
+		}
+		if sub := cs.downSub.Load(); sub != nil {
+			c.DownloadLag = sub.Stats().Lag
+		}
+		st.Collections = append(st.Collections, c)
+	}
+	return st, nil
+}
+
+// replicaID returns Config.ReplicaID, else the id kept in the local state
+// collection, generating it on first use.
+func (s *Syncer) replicaID(ctx context.Context) (string, error) {
+	if s.cfg.ReplicaID != "" {
+		return s.cfg.ReplicaID, nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	var doc struct {
+		ID string `bson:"id"`
+	}
+	err := s.localState.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: "replica"}},
+		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "id", Value: hex.EncodeToString(b[:])}}}},
+		options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&doc)
+	return doc.ID, err
+}
+
+func (s *Syncer) lock(coll string, id bson.RawValue) func() {
+	h := fnv.New32a()
+	h.Write([]byte(coll))
+	h.Write(id.Value)
+	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+func (s *Syncer) reportError(err error) {
+	if s.cfg.OnError != nil {
+		s.cfg.OnError(err)
+	}
+	s.cfg.Logger.Debug("sync: error", "err", err)
+}
+
+// remoteResult records the outcome of a remote operation for the
+// online/offline state.
+func (s *Syncer) remoteResult(err error) {
+	if err == nil {
+		if s.online.Swap(1) != 1 && s.cfg.OnOnline != nil {
+			s.cfg.OnOnline()
+		}
+		return
+	}
+	if !isOffline(err) {
+		return
+	}
+	if s.online.Swap(2) != 2 && s.cfg.OnOffline != nil {
+		s.cfg.OnOffline(err)
+	}
+}
+
+func uploadKey(coll string) string   { return "upload." + coll }
+func downloadKey(coll string) string { return "download." + coll }
+
+// isOffline reports whether err means the remote could not be reached (as
+// opposed to the remote refusing an operation).
+func isOffline(err error) bool {
+	return mongo.IsNetworkError(err) || mongo.IsTimeout(err) || listen.Classify(err) == listen.Resumable
+}
