@@ -1,0 +1,161 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// twoReplicas syncs two local databases (devices A and B) with one remote
+// and returns stopped syncers after doc {_id: 1, v: "base"} reached all
+// three.
+func twoReplicas(t *testing.T, ctx context.Context, policy ConflictPolicy) (a, b *Syncer, la, lb, rc *mongo.Collection) {
+	t.Helper()
+	remote := newDB(t, "remote")
+	locA, locB := newDB(t, "a"), newDB(t, "b")
+	var err error
+	a, err = New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	la, lb, rc = locA.Collection("c"), locB.Collection("c"), remote.Collection("c")
+	for _, s := range []*Syncer{a, b} {
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = a.Stop(context.Background())
+		_ = b.Stop(context.Background())
+	})
+	if _, err := la.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
+		t.Fatal(err)
+	}
+	sameContents(t, ctx, la, rc, 1)
+	sameContents(t, ctx, lb, rc, 1)
+	for _, s := range []*Syncer{a, b} {
+		if err := s.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b, la, lb, rc
+}
+
+// laterThan waits until the wall clock is past t by a margin larger than
+// millisecond rounding, so the next write is unambiguously later.
+func laterThan(t0 time.Time) {
+	for time.Since(t0) < 20*time.Millisecond {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestConflictLastWriterWins(t *testing.T) {
+	// Both orders of reconnection: the later edit (B's) wins either way.
+	for _, bFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("B reconnects first=%v", bFirst), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b, la, lb, rc := twoReplicas(t, ctx, LastWriterWins)
+			if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			laterThan(time.Now())
+			if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			first, second := a, b
+			if bFirst {
+				first, second = b, a
+			}
+			if err := first.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "first replica uploaded", func() (bool, string) {
+				st, _ := first.Status(ctx)
+				return st.Collections[0].Uploaded == 1, fmt.Sprintf("%+v", st.Collections)
+			})
+			if err := second.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []*mongo.Collection{la, lb, rc} {
+				eventually(t, c.Database().Name()+" converged", func() (bool, string) {
+					m := findOne(t, ctx, c, 1)
+					return m != nil && m["v"] == "b", fmt.Sprintf("%v", m)
+				})
+			}
+			sameContents(t, ctx, la, rc, 1)
+			sameContents(t, ctx, lb, rc, 1)
+		})
+	}
+}
+
+func TestConflictDeleteVsUpdate(t *testing.T) {
+	ctx := testCtx(t)
+	a, b, la, lb, rc := twoReplicas(t, ctx, LastWriterWins)
+	// A deletes, then B updates later: the later update wins and the
+	// document survives everywhere.
+	if _, err := la.DeleteOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	laterThan(time.Now())
+	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Syncer{a, b} {
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sameContents(t, ctx, la, rc, 1)
+	sameContents(t, ctx, lb, rc, 1)
+	if m := findOne(t, ctx, rc, 1); m["v"] != "b" {
+		t.Fatalf("remote = %v, want the later update", m)
+	}
+}
+
+func TestConflictPolicies(t *testing.T) {
+	for _, tc := range []struct {
+		policy ConflictPolicy
+		want   string
+	}{
+		// A edits LAST, so last-writer-wins would pick A; the fixed
+		// policies ignore time. B uploads first, then A meets the conflict.
+		{RemoteWins, "b"},
+		{LocalWins, "a"},
+	} {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			ctx := testCtx(t)
+			a, b, la, lb, rc := twoReplicas(t, ctx, tc.policy)
+			if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			laterThan(time.Now())
+			if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "B uploaded", func() (bool, string) {
+				m := findOne(t, ctx, rc, 1)
+				return m != nil && m["v"] == "b", fmt.Sprintf("%v", m)
+			})
+			if err := a.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []*mongo.Collection{la, lb, rc} {
+				eventually(t, c.Database().Name()+" converged", func() (bool, string) {
+					m := findOne(t, ctx, c, 1)
+					return m != nil && m["v"] == tc.want, fmt.Sprintf("%v", m)
+				})
+			}
+		})
+	}
+}
