@@ -1,0 +1,178 @@
+// Command graphql-subscriptions serves a GraphQL subscription,
+// bookChanged, fed by a mongotide change-stream listener, over WebSocket
+// with the graphql-transport-ws protocol (the one the graphql-ws npm client
+// speaks). Each connection authenticates in connection_init and only sees
+// changes to its own books.
+//
+//	go run ./examples/graphql-subscriptions [-addr 127.0.0.1:8080]
+//
+// It runs on the embedded server unless MONGODB_URI names a replica set,
+// and writes demo books every couple of seconds so there is something to see.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/model"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// demoTokens are the connection_init tokens the demo accepts.
+var demoTokens = map[string]string{"alice-token": "alice", "bob-token": "bob"}
+
+type config struct {
+	Addr      string        // HTTP listen address
+	DemoEvery time.Duration // pace of demo writes; 0 disables them
+	Out       io.Writer
+	// ready, if set, receives the WebSocket URL once serving.
+	ready func(url string)
+}
+
+func main() {
+	cfg := config{Out: os.Stdout}
+	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
+	flag.DurationVar(&cfg.DemoEvery, "demo-every", 2*time.Second, "interval of demo writes (0: none)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "graphql-subscriptions:", err)
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx ends, then shuts everything down in reverse order.
+func run(ctx context.Context, cfg config) error {
+	uri := os.Getenv("MONGODB_URI")
+	if uri == "" {
+		srv, err := embedded.Start(ctx, embedded.Config{})
+		if err != nil {
+			return fmt.Errorf("start embedded server: %w", err)
+		}
+		defer srv.Stop(context.WithoutCancel(ctx))
+		uri = srv.URI()
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(context.WithoutCancel(ctx))
+
+	books, err := booksModel(ctx, client.Database("library"))
+	if err != nil {
+		return err
+	}
+	res := &resolver{books: books}
+	schema, err := newSchema(res)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", &Handler{Schema: schema, Auth: TokenAuth(demoTokens)})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	// WebSocket handlers run as long as their connection: the server's base
+	// context is ctx, so that shutdown cancels them (Shutdown alone does not
+	// wait for hijacked connections).
+	hs := &http.Server{Handler: mux, BaseContext: func(net.Listener) context.Context { return ctx }}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+
+	url := "ws://" + ln.Addr().String() + "/graphql"
+	fmt.Fprintf(cfg.Out, "GraphQL subscriptions at %s (subprotocol %s)\n", url, subprotocol)
+	fmt.Fprintln(cfg.Out, `connection_init payload: {"token": "alice-token"} or {"token": "bob-token"}`)
+	fmt.Fprintln(cfg.Out, `subscribe: subscription { bookChanged { op id book { title owner } } }`)
+	if cfg.ready != nil {
+		cfg.ready(url)
+	}
+
+	demoDone := make(chan error, 1)
+	go func() { demoDone <- demoWrites(ctx, cfg, books) }()
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err = errors.Join(err, hs.Shutdown(shutCtx))
+	if derr := <-demoDone; derr != nil && !errors.Is(derr, context.Canceled) {
+		err = errors.Join(err, derr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// booksModel creates the books collection with change stream pre- and
+// post-images, so that every event carries the book exactly as that change
+// left it (or, for deletes, as it was): the per-subscriber owner filter
+// needs it.
+func booksModel(ctx context.Context, db *mongo.Database) (*model.Model[Book], error) {
+	err := db.CreateCollection(ctx, "books", options.CreateCollection().
+		SetChangeStreamPreAndPostImages(bson.D{{Key: "enabled", Value: true}}))
+	var ce mongo.CommandError
+	if err != nil && !(errors.As(err, &ce) && ce.Name == "NamespaceExists") {
+		return nil, fmt.Errorf("create books collection: %w", err)
+	}
+	return model.New[Book](db.Collection("books")), nil
+}
+
+// demoWrites creates, renames and deletes books of alice and bob in turn.
+func demoWrites(ctx context.Context, cfg config, books *model.Model[Book]) error {
+	if cfg.DemoEvery <= 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	tick := time.NewTicker(cfg.DemoEvery)
+	defer tick.Stop()
+	owners := []string{"alice", "bob"}
+	var last []any
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		owner := owners[i%2]
+		var err error
+		switch {
+		case i%3 == 2 && len(last) > 0:
+			if err = books.Delete(ctx, last[0]); err == nil {
+				fmt.Fprintf(cfg.Out, "demo: deleted %v\n", last[0])
+			}
+			last = last[1:]
+		case i%3 == 1 && len(last) > 0:
+			title := fmt.Sprintf("Book %d (2nd edition)", i)
+			err = books.Update(ctx, last[len(last)-1], bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: title}}}})
+			if err == nil {
+				fmt.Fprintf(cfg.Out, "demo: retitled %v to %q\n", last[len(last)-1], title)
+			}
+		default:
+			var id any
+			if id, err = books.Create(ctx, Book{Title: fmt.Sprintf("Book %d", i), Owner: owner}); err == nil {
+				fmt.Fprintf(cfg.Out, "demo: created %v for %s\n", id, owner)
+				last = append(last, id)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("demo write: %w", err)
+		}
+	}
+}
