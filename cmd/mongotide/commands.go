@@ -11,5 +11,6 @@ func subcommands(stdout, stderr io.Writer) []*cobra.Command {
 	return []*cobra.Command{
 		newDemoCmd(stdout, stderr),
 		newEmbeddedCmd(stdout, stderr),
+		newListenCmd(stdout, stderr),
 	}
 }
