@@ -46,6 +46,9 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 		return fmt.Errorf("sync: capture remote resume point of %q: %w", cs.name, err)
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		// $expr compares in BSON order across types, unlike a plain $gt
 		// (type-bracketed), so mixed-type _ids are all copied.
 		filter := bson.D{}
