@@ -1,0 +1,98 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/internal/testenv"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func fastBackoff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 20 * time.Millisecond
+	b.MaxInterval = 200 * time.Millisecond
+	b.MaxElapsedTime = 0
+	return b
+}
+
+// The remote goes away: local writes go on, the syncer reports offline,
+// and once the remote is back (restarted on its data directory) the pending
+// local changes upload by themselves, without another local write.
+func TestOfflineThenCatchUp(t *testing.T) {
+	testenv.SkipIfExternal(t, "stopping and restarting the remote server")
+	ctx := testCtx(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := embedded.Config{Addr: addr, Dir: t.TempDir()}
+	srv, err := embedded.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := srv
+	t.Cleanup(func() { _ = running.Stop(context.Background()) })
+	rclient := testenv.Connect(t, srv.URI(), options.Client().SetServerSelectionTimeout(time.Second))
+	remote := rclient.Database("offline")
+	local := newDB(t, "local")
+	lc := local.Collection("c")
+
+	var offline, online atomic.Int64
+	s := startSyncer(t, ctx, Config{
+		Local: local, Remote: remote, Collections: []string{"c"}, Backoff: fastBackoff,
+		OnOffline: func(error) { offline.Add(1) },
+		OnOnline:  func() { online.Add(1) },
+	})
+	if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "before"}}); err != nil {
+		t.Fatal(err)
+	}
+	sameContents(t, ctx, lc, remote.Collection("c"), 1)
+
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Local writes go on while the remote is down.
+	if _, err := lc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "offline"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i <= 4; i++ {
+		if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "offline reported", func() (bool, string) {
+		st, err := s.Status(ctx)
+		return err == nil && offline.Load() > 0 && !st.Online && st.Collections[0].Pending > 0,
+			fmt.Sprintf("offline calls=%d status=%+v err=%v", offline.Load(), st, err)
+	})
+
+	srv2, err := embedded.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("restart remote on %s: %v", addr, err)
+	}
+	running = srv2
+	sameContents(t, ctx, lc, remote.Collection("c"), 4)
+	if m := findOne(t, ctx, remote.Collection("c"), 1); m["v"] != "offline" {
+		t.Fatalf("remote doc 1 = %v, want the offline edit", m)
+	}
+	eventually(t, "online again", func() (bool, string) {
+		st, err := s.Status(ctx)
+		return err == nil && st.Online && st.Collections[0].Pending == 0 && online.Load() >= 2,
+			fmt.Sprintf("online calls=%d status=%+v", online.Load(), st)
+	})
+	// The download direction reconnected too.
+	if _, err := remote.Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: "after"}}); err != nil {
+		t.Fatal(err)
+	}
+	sameContents(t, ctx, lc, remote.Collection("c"), 5)
+}
