@@ -101,6 +101,10 @@ type Config struct {
 	Conflict ConflictPolicy
 	// OnSync is called after each document written to the other side.
 	OnSync func(SyncEvent)
+	// OnConflict is called for each concurrent edit that was resolved by
+	// overwriting one side; the entry is also kept in the conflict log
+	// (Syncer.Conflicts).
+	OnConflict func(Conflict)
 	// OnBootstrap reports bootstrap progress (after each batch).
 	OnBootstrap func(BootstrapProgress)
 	// OnOnline and OnOffline are called when the remote becomes reachable

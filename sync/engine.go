@@ -43,9 +43,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 	// the remote's current state: a concurrent writer makes one of the
 	// transactions retry and then see the other's write.
 	var (
-		agreed   docMeta  // the new base
-		theirDoc bson.Raw // the remote document when the remote side wins
-		outcome  string
+		agreed     docMeta  // the new base
+		theirDoc   bson.Raw // the remote document when the remote side wins
+		lostRemote bson.Raw // the remote document overwritten by a conflicting upload
+		theirsV    Version  // the remote version met in a conflict
+		outcome    string
 	)
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
 		rdoc, err := readDoc(tctx, remote, id)
@@ -70,6 +72,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 			outcome = "uploaded"
 		default:
 			s.clock.Observe(theirs.HLC)
+			lostRemote, theirsV = rdoc, theirs.Version
 			if !s.localWins(mine.Version, theirs.Version) {
 				agreed, theirDoc, outcome = theirs, rdoc, "remote-won"
 				return nil
@@ -89,6 +92,19 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 	if outcome == "remote-won" {
 		if err := writeDoc(ctx, local, id, theirDoc); err != nil {
 			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+		}
+	}
+	// Logged before the base moves: a crash in between redelivers the
+	// change, which then finds both sides equal and logs nothing twice.
+	switch outcome {
+	case "remote-won", "conflict-uploaded":
+		kept := RemoteSide
+		if outcome == "conflict-uploaded" {
+			kept = LocalSide
+		}
+		if err := s.logConflict(ctx, Conflict{Collection: cs.name, DocumentID: id, Kept: kept,
+			Local: doc, Remote: lostRemote, LocalVersion: mine.Version, RemoteVersion: theirsV}); err != nil {
+			return err
 		}
 	}
 	if err := saveMeta(ctx, s.localDocs, cs.name, id, agreed); err != nil {
