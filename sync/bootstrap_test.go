@@ -58,12 +58,21 @@ func TestBootstrapResumesAfterInterruption(t *testing.T) {
 		OnSync:      func(SyncEvent) { downloads.Add(1) },
 	})
 	sameContents(t, ctx, lc, rc, 21)
+	eventually(t, "bootstrap done", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(progress) == 0 {
+			return false, "no progress yet"
+		}
+		last := progress[len(progress)-1]
+		return last.Done, fmt.Sprintf("%+v", last)
+	})
 	mu.Lock()
 	defer mu.Unlock()
-	if len(progress) == 0 || progress[0].Copied != 10 {
+	if progress[0].Copied != 10 {
 		t.Fatalf("second run progress %+v, want it to continue at 10", progress)
 	}
-	if last := progress[len(progress)-1]; !last.Done || last.Copied != 21 {
+	if last := progress[len(progress)-1]; last.Copied != 21 {
 		t.Fatalf("final progress %+v, want done at 21", last)
 	}
 	// 15 documents not yet copied plus "late" (it sorts after the ints, so
