@@ -80,16 +80,20 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
+	gql := &Handler{Schema: schema, Auth: TokenAuth(demoTokens)}
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", &Handler{Schema: schema, Auth: TokenAuth(demoTokens)})
+	mux.Handle("/graphql", gql)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
-	// WebSocket handlers run as long as their connection: the server's base
-	// context is ctx, so that shutdown cancels them (Shutdown alone does not
-	// wait for hijacked connections).
-	hs := &http.Server{Handler: mux, BaseContext: func(net.Listener) context.Context { return ctx }}
+	// WebSocket handlers run as long as their connection, and Shutdown
+	// neither cancels nor waits for hijacked connections: serveCtx, the base
+	// context of every request, is what ends them (on Ctrl-C, or if Serve
+	// fails).
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	hs := &http.Server{Handler: mux, BaseContext: func(net.Listener) context.Context { return serveCtx }}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
 
@@ -102,15 +106,21 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	demoDone := make(chan error, 1)
-	go func() { demoDone <- demoWrites(ctx, cfg, books) }()
+	go func() { demoDone <- demoWrites(serveCtx, cfg, books) }()
 
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():
 	}
+	stopServing()
 	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	err = errors.Join(err, hs.Shutdown(shutCtx))
+	// serveCtx is cancelled, so every connection and subscription is ending:
+	// wait for them, so that no listener outlives the client and server
+	// stopped by the deferred calls.
+	gql.Wait()
+	res.wait()
 	if derr := <-demoDone; derr != nil && !errors.Is(derr, context.Canceled) {
 		err = errors.Join(err, derr)
 	}
@@ -155,19 +165,19 @@ func demoWrites(ctx context.Context, cfg config, books *model.Model[Book]) error
 		switch {
 		case i%3 == 2 && len(last) > 0:
 			if err = books.Delete(ctx, last[0]); err == nil {
-				fmt.Fprintf(cfg.Out, "demo: deleted %v\n", last[0])
+				fmt.Fprintf(cfg.Out, "demo: deleted %s\n", hexID(last[0]))
 			}
 			last = last[1:]
 		case i%3 == 1 && len(last) > 0:
 			title := fmt.Sprintf("Book %d (2nd edition)", i)
 			err = books.Update(ctx, last[len(last)-1], bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: title}}}})
 			if err == nil {
-				fmt.Fprintf(cfg.Out, "demo: retitled %v to %q\n", last[len(last)-1], title)
+				fmt.Fprintf(cfg.Out, "demo: retitled %s to %q\n", hexID(last[len(last)-1]), title)
 			}
 		default:
 			var id any
 			if id, err = books.Create(ctx, Book{Title: fmt.Sprintf("Book %d", i), Owner: owner}); err == nil {
-				fmt.Fprintf(cfg.Out, "demo: created %v for %s\n", id, owner)
+				fmt.Fprintf(cfg.Out, "demo: created %s for %s\n", hexID(id), owner)
 				last = append(last, id)
 			}
 		}
@@ -175,4 +185,12 @@ func demoWrites(ctx context.Context, cfg config, books *model.Model[Book]) error
 			return fmt.Errorf("demo write: %w", err)
 		}
 	}
+}
+
+// hexID prints an ObjectID the way subscribers receive it.
+func hexID(id any) string {
+	if oid, ok := id.(bson.ObjectID); ok {
+		return oid.Hex()
+	}
+	return fmt.Sprint(id)
 }

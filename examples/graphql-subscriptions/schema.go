@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"sync"
 	"sync/atomic"
 
 	graphql "github.com/graph-gophers/graphql-go"
@@ -81,12 +82,23 @@ func ownerFrom(ctx context.Context) (string, bool) {
 type resolver struct {
 	books *model.Model[Book]
 	// active counts running listeners, so that tests (and metrics) can see
-	// that none leak.
+	// that none leak; wg lets shutdown wait for their Unsubscribe.
 	active atomic.Int64
+	wg     sync.WaitGroup
 }
 
+// wait blocks until every listener has been unsubscribed (their contexts
+// must have been cancelled).
+func (r *resolver) wait() { r.wg.Wait() }
+
 func newSchema(r *resolver) (*graphql.Schema, error) {
-	return graphql.ParseSchema(schemaSDL, r, graphql.UseFieldResolvers())
+	return graphql.ParseSchema(schemaSDL, r, graphql.UseFieldResolvers(),
+		// graphql-go drops an event that the transport does not take within
+		// this timeout. The transport takes the next one as soon as its
+		// previous write ended, and a write that takes longer than
+		// writeTimeout ends the connection: with a longer timeout here, a
+		// slow client is disconnected instead of silently missing events.
+		graphql.SubscribeResolverTimeout(2*writeTimeout))
 }
 
 func (r *resolver) Whoami(ctx context.Context) (string, error) {
@@ -158,7 +170,9 @@ func (r *resolver) BookChanged(ctx context.Context, args struct{ Filter *bookFil
 		return nil, err
 	}
 	r.active.Add(1)
+	r.wg.Add(1)
 	go func() {
+		defer r.wg.Done()
 		select {
 		case <-ctx.Done():
 		case <-sub.Done(): // e.g. the collection was dropped: end the GraphQL subscription too

@@ -21,15 +21,15 @@ const subprotocol = "graphql-transport-ws"
 
 // Close codes defined by the protocol.
 const (
-	closeBadRequest     websocket.StatusCode = 4400
-	closeUnauthorized   websocket.StatusCode = 4401
-	closeForbidden      websocket.StatusCode = 4403
-	closeSubprotocol    websocket.StatusCode = 4406
-	closeInitTimeout    websocket.StatusCode = 4408
-	closeDuplicateID    websocket.StatusCode = 4409
-	closeTooManyInits   websocket.StatusCode = 4429
-	defaultInitTimeout                       = 3 * time.Second
-	defaultWriteTimeout                      = 5 * time.Second
+	closeBadRequest    websocket.StatusCode = 4400
+	closeUnauthorized  websocket.StatusCode = 4401
+	closeForbidden     websocket.StatusCode = 4403
+	closeSubprotocol   websocket.StatusCode = 4406
+	closeInitTimeout   websocket.StatusCode = 4408
+	closeDuplicateID   websocket.StatusCode = 4409
+	closeTooManyInits  websocket.StatusCode = 4429
+	defaultInitTimeout                      = 3 * time.Second
+	writeTimeout                            = 5 * time.Second
 )
 
 type message struct {
@@ -77,9 +77,18 @@ type Handler struct {
 	InitTimeout time.Duration
 	// Logger receives connection errors. Default: discard.
 	Logger *slog.Logger
+
+	conns sync.WaitGroup
 }
 
+// Wait blocks until every connection handler has returned. http.Server's
+// Shutdown does not wait for WebSocket (hijacked) connections; call Wait
+// after it, once the server's base context is cancelled.
+func (h *Handler) Wait() { h.conns.Wait() }
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.conns.Add(1)
+	defer h.conns.Done()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{subprotocol}})
 	if err != nil {
 		return // Accept already wrote the HTTP error
@@ -268,7 +277,7 @@ func (cn *connection) send(m message) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cn.ctx, defaultWriteTimeout)
+	ctx, cancel := context.WithTimeout(cn.ctx, writeTimeout)
 	defer cancel()
 	return cn.c.Write(ctx, websocket.MessageText, b)
 }
