@@ -248,6 +248,8 @@ func (c *Cache[T]) invalidate(ctx context.Context, sid string, committed time.Ti
 	if err != nil {
 		// Returning the error makes the listener retry the event; its
 		// checkpoint never moves past an invalidation that did not happen.
+		// If Redis stays down past the retries (listen's default: 3), the
+		// listener stops and Get bypasses the cache: slower, never stale.
 		return fmt.Errorf("cache: invalidate %s: %w", sid, err)
 	}
 	c.invalidations.Add(1)

@@ -96,6 +96,9 @@ func TestReadThrough(t *testing.T) {
 	if !f.cached(t, id) {
 		t.Fatal("document not in Redis after a read")
 	}
+	if n := f.books.Hub().StreamCount(); n != 1 {
+		t.Fatalf("update and delete listeners use %d server streams, want 1 shared", n)
+	}
 	if _, err := f.cache.Get(ctx, bson.NewObjectID()); !errors.Is(err, model.ErrNotFound) {
 		t.Fatalf("get missing = %v, want model.ErrNotFound", err)
 	}
