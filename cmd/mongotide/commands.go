@@ -12,5 +12,6 @@ func subcommands(stdout, stderr io.Writer) []*cobra.Command {
 		newDemoCmd(stdout, stderr),
 		newEmbeddedCmd(stdout, stderr),
 		newListenCmd(stdout, stderr),
+		newBenchCmd(stdout, stderr),
 	}
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mongotide/mongotide/internal/bench"
+	"github.com/spf13/cobra"
+)
+
+func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var cfg bench.Config
+	cmd := &cobra.Command{
+		Use:       "bench [embedded|listen|all]",
+		Short:     "Measure the embedded server and the listener engine, printed as one table",
+		ValidArgs: []string{"embedded", "listen", "all"},
+		Long: `Starts one embedded server in this process and measures, side by side in one run:
+
+embedded: InsertOne/s through the driver with one change stream open and consumed; the
+  per-insert cost with --large documents stored vs --small (ratio); change-stream backlog
+  delivery (events/s); the heap held by --large 1-KiB documents (runtime.MemStats delta).
+listen: toolkit throughput vs a raw driver Watch/Next/Decode loop (ratio); p50/p99
+  insert->handler latency of both; --listeners listeners sharing one cursor vs as many raw
+  cursors (server commands and process CPU per event; ratios); the cost of Redis
+  checkpoints at the default batching (needs redis-server on PATH, else the row says
+  it was skipped).
+
+The table goes to stdout with the issue's targets; progress goes to stderr. The default
+sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 10000 --listeners 100.`,
+		Example: "  mongotide bench\n  mongotide bench listen --n 5000",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("bench takes at most one suite, got %q", strings.Join(args, " "))}
+			}
+			if len(args) == 1 && !isSuite(args[0]) {
+				return usageError{fmt.Errorf("unknown suite %q: want embedded, listen or all", args[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for name, v := range map[string]int{"--n": cfg.N, "--small": cfg.Small, "--large": cfg.Large, "--samples": cfg.Samples,
+				"--listeners": cfg.Listeners, "--fanout-events": cfg.FanoutEvents, "--rounds": cfg.Rounds} {
+				if v < 1 {
+					return usageError{fmt.Errorf("%s must be positive, got %d", name, v)}
+				}
+			}
+			suite := "all"
+			if len(args) == 1 {
+				suite = args[0]
+			}
+			groups := bench.Suites
+			if suite != "all" {
+				groups = []string{suite}
+			}
+			return runBench(cmd.Context(), cfg, groups, stdout, stderr)
+		},
+	}
+	def := bench.Config{}.WithDefaults()
+	f := cmd.Flags()
+	f.IntVar(&cfg.N, "n", def.N, "events per throughput, InsertOne and backlog measurement")
+	f.IntVar(&cfg.Small, "small", def.Small, "documents stored for the small per-insert cost")
+	f.IntVar(&cfg.Large, "large", def.Large, "documents stored for the large per-insert cost and the memory figure")
+	f.IntVar(&cfg.Samples, "samples", def.Samples, "InsertOne calls timed at each size; latency samples")
+	f.IntVar(&cfg.Listeners, "listeners", def.Listeners, "fan-out width (listeners and raw cursors)")
+	f.IntVar(&cfg.FanoutEvents, "fanout-events", def.FanoutEvents, "documents written in the fan-out measurement")
+	f.IntVar(&cfg.Rounds, "rounds", def.Rounds, "throughput runs per figure (best kept)")
+	return cmd
+}
+
+func isSuite(s string) bool {
+	if s == "all" {
+		return true
+	}
+	for _, g := range bench.Suites {
+		if s == g {
+			return true
+		}
+	}
+	return false
+}
+
+func runBench(ctx context.Context, cfg bench.Config, groups []string, stdout, stderr io.Writer) error {
+	srv, err := startEmbeddedDefault(ctx)
+	if err != nil {
+		return fmt.Errorf("start embedded server: %w", err)
+	}
+	defer srv.Stop(context.WithoutCancel(ctx))
+	fmt.Fprintf(stderr, "mongotide: embedded server at %s\n", srv.URI())
+	cfg.URI = srv.URI()
+	cfg.Progress = stderr
+	rows, err := bench.Run(ctx, cfg, groups...)
+	if len(rows) > 0 {
+		if werr := bench.WriteTable(stdout, rows); err == nil {
+			err = werr
+		}
+	}
+	return err
+}

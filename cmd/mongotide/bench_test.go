@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	code := run(ctx, []string{"bench", "all", "--n", "300", "--small", "100", "--large", "1000", "--samples", "50",
+		"--listeners", "20", "--fanout-events", "20", "--rounds", "1"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit code %d, stderr:\n%s", code, &stderr)
+	}
+	table := stdout.String()
+	for _, row := range []string{
+		"SUITE", "InsertOne/s, one change stream open and consumed", "InsertOne cost at 100 docs",
+		"InsertOne cost at 1,000 docs", "cost ratio 1,000 vs 100 docs", "change-stream backlog delivery",
+		"heap for 1,000 1-KiB docs", "raw Watch/Next/Decode throughput", "toolkit throughput",
+		"toolkit vs raw throughput", "insert->handler latency raw p50 / p99",
+		"insert->handler latency toolkit p50 / p99", "added latency p50 / p99",
+		"20 listeners, one shared cursor: cmds / CPU per event", "20 raw cursors: cmds / CPU per event",
+		"shared vs raw: server commands per event", "shared vs raw: CPU per event",
+		"Redis checkpointing cost (default batching)",
+	} {
+		if !strings.Contains(table, row) {
+			t.Errorf("table has no %q row:\n%s", row, table)
+		}
+	}
+	if n := len(stdout.lines()); n != 18 {
+		t.Errorf("table has %d lines, want 18 (header + 17 rows):\n%s", n, table)
+	}
+	if !strings.Contains(stderr.String(), "bench: listen:") {
+		t.Errorf("no progress on stderr:\n%s", &stderr)
+	}
+}
+
+func TestBenchOneSuite(t *testing.T) {
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"bench", "embedded", "--n", "100", "--small", "10", "--large", "100", "--samples", "10"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit code %d, stderr:\n%s", code, &stderr)
+	}
+	if s := stdout.String(); !strings.Contains(s, "embedded  ") || strings.Contains(s, "listen  ") {
+		t.Errorf("bench embedded printed:\n%s", s)
+	}
+}
+
+func TestBenchBadArgsExit2(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench", "nope"}, `unknown suite "nope"`},
+		{[]string{"bench", "embedded", "listen"}, "at most one suite"},
+		{[]string{"bench", "--n", "0"}, "--n must be positive"},
+		{[]string{"bench", "--listeners", "x"}, "invalid argument"},
+	} {
+		var stdout, stderr syncBuffer
+		if code := run(context.Background(), c.args, &stdout, &stderr); code != exitUsage {
+			t.Errorf("%v: exit code %d, want %d", c.args, code, exitUsage)
+		}
+		if !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: stderr %q does not contain %q", c.args, &stderr, c.want)
+		}
+	}
+}
+
+func TestHelpForEveryCommand(t *testing.T) {
+	for _, cmd := range []string{"demo", "embedded", "listen", "bench"} {
+		var stdout, stderr syncBuffer
+		if code := run(context.Background(), []string{cmd, "--help"}, &stdout, &stderr); code != exitOK {
+			t.Errorf("%s --help: exit code %d", cmd, code)
+		}
+		if !strings.Contains(stdout.String(), "Usage:") || !strings.Contains(stdout.String(), "mongotide "+cmd) {
+			t.Errorf("%s --help printed:\n%s", cmd, &stdout)
+		}
+	}
+	var stdout, stderr syncBuffer
+	if code := run(context.Background(), []string{"no-such-command"}, &stdout, &stderr); code != exitUsage {
+		t.Errorf("unknown command: exit code %d, want %d", code, exitUsage)
+	}
+	if !strings.Contains(stderr.String(), "no-such-command") {
+		t.Errorf("unknown command: stderr %q", &stderr)
+	}
+}
