@@ -114,15 +114,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	conn.wg.Wait() // no subscription goroutine outlives the connection
 	var ce closeError
-	switch {
-	case errors.As(err, &ce):
+	if errors.As(err, &ce) {
 		c.Close(ce.code, ce.reason)
-	case err == nil || websocket.CloseStatus(err) != -1 || errors.Is(err, context.Canceled):
-		c.CloseNow()
-	default:
-		logger.Debug("graphql-ws connection", "err", err)
-		c.CloseNow()
+		return
 	}
+	// A client close or a server shutdown is the normal end; anything else
+	// (a broken network, a write timeout) is worth a log line.
+	if websocket.CloseStatus(err) == -1 && !errors.Is(err, context.Canceled) {
+		logger.Debug("graphql-ws connection", "err", err)
+	}
+	c.CloseNow()
 }
 
 // closeError ends a connection with a protocol close code.
