@@ -72,12 +72,12 @@ func (st *opState) apply(c *collection, old *docRec, oldDoc bson.D, rec *docRec,
 }
 
 func (st *opState) applyContext() mql.ApplyContext {
-	ct := st.e.last // autocommit ops hold e.mu exclusively
 	if st.txn != nil {
 		// Transactions run without e.mu while other commits write e.last.
-		ct = st.e.clusterTime()
+		return mql.ApplyContext{Now: st.e.now(), ClusterTime: st.e.clusterTime()}
 	}
-	return mql.ApplyContext{Now: st.e.now(), ClusterTime: ct}
+	// Autocommit ops hold e.mu exclusively.
+	return mql.ApplyContext{Now: st.e.now(), ClusterTime: st.e.last}
 }
 
 // prepareInsert puts _id first (adding an ObjectID when missing) and checks
