@@ -6,7 +6,6 @@ import (
 
 	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/internal/testenv"
-	"github.com/mongotide/mongotide/listen"
 	"github.com/mongotide/mongotide/resume"
 )
 
@@ -36,7 +35,7 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		c    consumer
-	}{{"raw", Raw}, {"toolkit", Toolkit()}, {"toolkit-memory-checkpoints", Toolkit(listen.WithResumeStore(memStore(), "bench"))}} {
+	}{{"raw", Raw}, {"toolkit", Toolkit()}, {"toolkit-memory-checkpoints", ToolkitCheckpointing(resume.NewMemoryStore())}} {
 		b.Run(c.name, func(b *testing.B) {
 			srv := testenv.StartEmbedded(b, embedded.Config{})
 			v, err := Throughput(context.Background(), testenv.Connect(b, srv.URI(), nil), b.N, c.c)
@@ -81,5 +80,3 @@ func BenchmarkFanout1000(b *testing.B) {
 		})
 	}
 }
-
-func memStore() *resume.MemoryStore { return resume.NewMemoryStore() }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mongotide/mongotide/listen"
+	"github.com/mongotide/mongotide/resume"
 	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -60,6 +61,17 @@ func Toolkit(opts ...listen.Option) consumer {
 	}
 }
 
+// ToolkitCheckpointing is Toolkit checkpointing to store at the default
+// batching, under a fresh key per run: a key reused across runs would resume
+// the new collection's stream from another collection's token.
+func ToolkitCheckpointing(store resume.Store) consumer {
+	var runs atomic.Int64
+	return func(ctx context.Context, coll *mongo.Collection, onEvent func()) (func() error, error) {
+		key := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), runs.Add(1))
+		return Toolkit(listen.WithResumeStore(store, key))(ctx, coll, onEvent)
+	}
+}
+
 // Throughput writes n documents (InsertMany batches) and returns how many
 // events per second c delivered, from the first write to the last delivery.
 func Throughput(ctx context.Context, client *mongo.Client, n int, c consumer) (perSec float64, err error) {
@@ -82,20 +94,6 @@ func Throughput(ctx context.Context, client *mongo.Client, n int, c consumer) (p
 		return 0, err
 	}
 	return float64(n) / elapsed.Seconds(), nil
-}
-
-// BestThroughput is the best of rounds Throughput runs: on a shared machine
-// the best run is the least disturbed one.
-func BestThroughput(ctx context.Context, client *mongo.Client, n, rounds int, c consumer) (float64, error) {
-	best := 0.0
-	for i := 0; i < max(rounds, 1); i++ {
-		v, err := Throughput(ctx, client, n, c)
-		if err != nil {
-			return 0, err
-		}
-		best = max(best, v)
-	}
-	return best, nil
 }
 
 // Latency holds insert->handler latency percentiles.
