@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -40,7 +42,11 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(&Handler{Schema: schema, Auth: TokenAuth(demoTokens), InitTimeout: time.Second})
+	srv := httptest.NewUnstartedServer(&Handler{Schema: schema, Auth: TokenAuth(demoTokens), InitTimeout: time.Second, WriteTimeout: time.Second})
+	// Small socket buffers make a client that stops reading block the
+	// server's writes after a few events, not megabytes later.
+	srv.Listener = smallBufferListener{srv.Listener}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	f := &fixture{books: books, res: res, url: "ws" + strings.TrimPrefix(srv.URL, "http")}
 	// Registered after srv.Close, so it runs before it: every test must
@@ -86,7 +92,11 @@ func dial(t *testing.T, url string) *wsClient {
 // connect dials and completes connection_init with token.
 func connect(t *testing.T, url, token string) *wsClient {
 	t.Helper()
-	w := dial(t, url)
+	return initialise(t, dial(t, url), token)
+}
+
+func initialise(t *testing.T, w *wsClient, token string) *wsClient {
+	t.Helper()
 	w.send(message{Type: "connection_init", Payload: json.RawMessage(fmt.Sprintf(`{"token": %q}`, token))})
 	if m := w.read(); m.Type != "connection_ack" {
 		t.Fatalf("after connection_init got %+v, want connection_ack", m)
@@ -157,7 +167,7 @@ func (w *wsClient) next(id string) change {
 	w.t.Helper()
 	m := w.read()
 	if m.Type != "next" || m.ID != id {
-		w.t.Fatalf("got %s, want next for %s", m.Payload, id)
+		w.t.Fatalf("got %+v %s, want next for %s", m, m.Payload, id)
 	}
 	var r struct {
 		Data   struct{ BookChanged change }
@@ -386,4 +396,36 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+const smallBuffer = 8 << 10
+
+type smallBufferListener struct{ net.Listener }
+
+func (l smallBufferListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(smallBuffer)
+	}
+	return c, err
+}
+
+// dialSmall dials with a small receive buffer (see smallBufferListener).
+func dialSmall(t *testing.T, url string) *wsClient {
+	t.Helper()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(smallBuffer)
+		}
+		return c, err
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	c, _, err := websocket.Dial(t.Context(), url, &websocket.DialOptions{
+		Subprotocols: []string{subprotocol}, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return &wsClient{t: t, c: c}
 }

@@ -96,9 +96,9 @@ func newSchema(r *resolver) (*graphql.Schema, error) {
 		// graphql-go drops an event that the transport does not take within
 		// this timeout. The transport takes the next one as soon as its
 		// previous write ended, and a write that takes longer than
-		// writeTimeout ends the connection: with a longer timeout here, a
+		// Handler.WriteTimeout ends the connection: with a longer timeout here, a
 		// slow client is disconnected instead of silently missing events.
-		graphql.SubscribeResolverTimeout(2*writeTimeout))
+		graphql.SubscribeResolverTimeout(2*maxWriteTimeout))
 }
 
 func (r *resolver) Whoami(ctx context.Context) (string, error) {
@@ -139,6 +139,11 @@ func (r *resolver) BookChanged(ctx context.Context, args struct{ Filter *bookFil
 		// Pre-images let the filter see the owner of a deleted document,
 		// whose event has no fullDocument.
 		listen.WithFullDocumentBeforeChange(options.WhenAvailable),
+		// One server stream feeds every subscriber, and by default
+		// (listen.SlowListenerBlock) a full listener buffer makes it wait:
+		// no subscriber ever misses an event because of a burst. A client
+		// that stops reading stalls the others for at most the transport's
+		// WriteTimeout, after which its connection is dropped.
 	}
 	// Always name the document operations: drop/rename events pass any
 	// document filter, and the schema has no Op for them (a drop ends the

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,15 +22,20 @@ const subprotocol = "graphql-transport-ws"
 
 // Close codes defined by the protocol.
 const (
-	closeBadRequest    websocket.StatusCode = 4400
-	closeUnauthorized  websocket.StatusCode = 4401
-	closeForbidden     websocket.StatusCode = 4403
-	closeSubprotocol   websocket.StatusCode = 4406
-	closeInitTimeout   websocket.StatusCode = 4408
-	closeDuplicateID   websocket.StatusCode = 4409
-	closeTooManyInits  websocket.StatusCode = 4429
-	defaultInitTimeout                      = 3 * time.Second
-	writeTimeout                            = 5 * time.Second
+	closeBadRequest   websocket.StatusCode = 4400
+	closeUnauthorized websocket.StatusCode = 4401
+	closeForbidden    websocket.StatusCode = 4403
+	closeSubprotocol  websocket.StatusCode = 4406
+	closeInitTimeout  websocket.StatusCode = 4408
+	closeDuplicateID  websocket.StatusCode = 4409
+	closeTooManyInits websocket.StatusCode = 4429
+)
+
+const (
+	defaultInitTimeout  = 3 * time.Second
+	defaultWriteTimeout = 5 * time.Second
+	// maxWriteTimeout caps Handler.WriteTimeout (see newSchema).
+	maxWriteTimeout = 30 * time.Second
 )
 
 type message struct {
@@ -75,6 +81,9 @@ type Handler struct {
 	// InitTimeout is how long a client may take to send connection_init.
 	// Default 3s.
 	InitTimeout time.Duration
+	// WriteTimeout is how long a message may take to reach a client; a
+	// client that does not keep up is disconnected. Default 5s, at most 30s.
+	WriteTimeout time.Duration
 	// Logger receives connection errors. Default: discard.
 	Logger *slog.Logger
 
@@ -278,7 +287,8 @@ func (cn *connection) send(m message) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cn.ctx, writeTimeout)
+	timeout := min(cmp.Or(cn.h.WriteTimeout, defaultWriteTimeout), maxWriteTimeout)
+	ctx, cancel := context.WithTimeout(cn.ctx, timeout)
 	defer cancel()
 	return cn.c.Write(ctx, websocket.MessageText, b)
 }
