@@ -81,7 +81,7 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 ListenForDeletes and ListenForChanges filtered on {genre: "sci-fi"} — then inserts,
 updates and deletes books, printing each event as its listener receives it.
 It exits 0 once every scripted write was seen by the listeners it concerns, or on Ctrl-C.
-With --uri it uses the database mongotide_demo and drops its books collection first.`,
+With --uri it uses the collection mongotide_demo.books and empties it first.`,
 		Example: "  mongotide demo\n  mongotide demo --pace 1s",
 		Args:    exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -103,8 +103,10 @@ func runDemo(ctx context.Context, uri string, pace time.Duration, stdout, stderr
 	}
 	defer cleanup()
 	coll := client.Database("mongotide_demo").Collection("books")
-	if err := coll.Drop(ctx); err != nil {
-		return fmt.Errorf("drop demo collection: %w", err)
+	// Emptied rather than dropped: a drop would invalidate the change
+	// streams of anyone tailing the collection (mongotide listen).
+	if _, err := coll.DeleteMany(ctx, bson.D{}); err != nil {
+		return fmt.Errorf("empty the demo collection: %w", err)
 	}
 	books := model.New[Book](coll)
 

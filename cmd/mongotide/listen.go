@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mongotide/mongotide/internal/mql"
 	"github.com/mongotide/mongotide/listen"
 	"github.com/spf13/cobra"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -45,7 +46,8 @@ command (mongosh, a program, 'mongotide demo --uri ...') can write to it.
 --filter is a query on the changed document's fields, e.g. '{"genre": "sci-fi"}', evaluated
 against fullDocument (updates are looked up), else the pre-image, else documentKey.
 --ops keeps only the listed operation types: insert, update, replace, delete, drop,
-rename, dropDatabase, invalidate.
+rename, dropDatabase, invalidate. After a drop or rename the tail prints the invalidate event
+and keeps following the collection name.
 
 --resume-file F makes the tail resumable: F holds the resume token of the last printed
 event (raw BSON, written atomically, saved every 100 events or every second and on exit).
@@ -90,6 +92,11 @@ func (f listenFlags) options() ([]listen.Option, error) {
 		var filter bson.D
 		if err := bson.UnmarshalExtJSON([]byte(f.filter), false, &filter); err != nil {
 			return nil, fmt.Errorf("invalid --filter %q: not a JSON object: %v", f.filter, err)
+		}
+		// Checked here so that an unknown operator is a command-line
+		// mistake (exit 2), not a failure of the stream.
+		if _, err := mql.NewMatcher(filter); err != nil {
+			return nil, fmt.Errorf("invalid --filter %s: %v", f.filter, err)
 		}
 		opts = append(opts, listen.WithFilter(filter))
 	}
@@ -154,7 +161,9 @@ func runListen(ctx context.Context, f listenFlags, opts []listen.Option, stdout,
 		_, err = stdout.Write(line.Bytes())
 		return err
 	}
-	opts = append(opts, listen.WithErrorHandler(func(err error) {
+	// A tail follows the collection name: after a drop or rename it prints
+	// the invalidate event and keeps listening for the recreated collection.
+	opts = append(opts, listen.WithInvalidatePolicy(listen.InvalidateContinue), listen.WithErrorHandler(func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Fprintln(stderr, "mongotide: listen:", err)

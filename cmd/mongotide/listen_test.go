@@ -290,6 +290,7 @@ func TestListenBadFlagsExit2(t *testing.T) {
 		{[]string{"--db", "d"}, "--coll is required"},
 		{[]string{"--db", "d", "--coll", "c", "--filter", `{"genre": `}, "invalid --filter"},
 		{[]string{"--db", "d", "--coll", "c", "--filter", `[1, 2]`}, "invalid --filter"},
+		{[]string{"--db", "d", "--coll", "c", "--filter", `{"year": {"$bogus": 1}}`}, "$bogus"},
 		{[]string{"--db", "d", "--coll", "c", "--ops", "insert,upsert"}, `unknown operation type "upsert"`},
 		{[]string{"--db", "d", "--coll", "c", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 		{[]string{"--db", "d", "--coll", "c", "extra"}, "accepts 0 arg(s)"},
@@ -339,6 +340,31 @@ func TestListenWithoutURIStartsEmbedded(t *testing.T) {
 	skip := streamReady(t, r, coll)
 	if skip < 1 {
 		t.Fatal("no event printed")
+	}
+	if code := r.stop(t); code != exitOK {
+		t.Fatalf("exit code %d, stderr: %s", code, &r.stderr)
+	}
+}
+
+func TestListenFollowsADroppedCollection(t *testing.T) {
+	uri := testenv.URI(t)
+	coll := testenv.Connect(t, uri, nil).Database("clitest").Collection("listen_drop")
+	r := startListen(t, "--uri", uri, "--db", "clitest", "--coll", "listen_drop")
+	skip := streamReady(t, r, coll)
+	ctx := context.Background()
+	if err := coll.Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "after-drop"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "the insert after the drop", func() bool { return strings.Contains(r.stdout.String(), `"after-drop"`) })
+	var ops []string
+	for _, ev := range r.events(t)[skip:] {
+		ops = append(ops, fmt.Sprint(ev["operationType"]))
+	}
+	if got, want := strings.Join(ops, " "), "drop invalidate insert"; got != want {
+		t.Errorf("operation types %q, want %q", got, want)
 	}
 	if code := r.stop(t); code != exitOK {
 		t.Fatalf("exit code %d, stderr: %s", code, &r.stderr)
