@@ -429,3 +429,17 @@ func dialSmall(t *testing.T, url string) *wsClient {
 	t.Cleanup(func() { c.CloseNow() })
 	return &wsClient{t: t, c: c}
 }
+
+// TestQueryOverWebSocket: graphql-transport-ws also carries single-result
+// operations: one next, then complete.
+func TestQueryOverWebSocket(t *testing.T) {
+	f := newFixture(t)
+	w := connect(t, f.url, "bob-token")
+	w.subscribe("q", `{ whoami }`, nil)
+	if m := w.read(); m.Type != "next" || m.ID != "q" || string(m.Payload) != `{"data":{"whoami":"bob"}}` {
+		t.Fatalf("got %+v %s", m, m.Payload)
+	}
+	if m := w.read(); m.Type != "complete" || m.ID != "q" {
+		t.Fatalf("got %+v, want complete", m)
+	}
+}
