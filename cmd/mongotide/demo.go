@@ -128,7 +128,18 @@ func runDemo(ctx context.Context, uri string, pace time.Duration, stdout, stderr
 	// that Ctrl-C stops them through Unsubscribe, not mid-event.
 	lctx := context.WithoutCancel(ctx)
 	var subs []*listen.Subscription
+	// quit releases handlers blocked on a full line channel (only possible
+	// with events the script did not cause), so that Unsubscribe, which
+	// waits for running handlers, cannot hang.
+	quit := make(chan struct{})
+	emit := func(l demoListener, line string) {
+		select {
+		case lines[l] <- line:
+		case <-quit:
+		}
+	}
 	defer func() {
+		close(quit)
 		for _, s := range subs {
 			_ = s.Unsubscribe()
 		}
@@ -141,25 +152,25 @@ func runDemo(ctx context.Context, uri string, pace time.Duration, stdout, stderr
 		return nil
 	}
 	if err := add(books.ListenForInserts(lctx, func(_ context.Context, id string, b Book) error {
-		lines[lnInserts] <- fmt.Sprintf("inserted %s: %s", id, b)
+		emit(lnInserts, fmt.Sprintf("inserted %s: %s", id, b))
 		return nil
 	}, onErr)); err != nil {
 		return err
 	}
 	if err := add(books.ListenForUpdates(lctx, func(_ context.Context, id string, ev *listen.ChangeEvent[Book]) error {
-		lines[lnUpdates] <- fmt.Sprintf("%s %s: set %s -> %s", ev.OperationType, id, updatedFields(ev), docString(ev.FullDocument))
+		emit(lnUpdates, fmt.Sprintf("%s %s: set %s -> %s", ev.OperationType, id, updatedFields(ev), docString(ev.FullDocument)))
 		return nil
 	}, onErr)); err != nil {
 		return err
 	}
 	if err := add(books.ListenForDeletes(lctx, func(_ context.Context, id string) error {
-		lines[lnDeletes] <- fmt.Sprintf("deleted %s", id)
+		emit(lnDeletes, fmt.Sprintf("deleted %s", id))
 		return nil
 	}, onErr)); err != nil {
 		return err
 	}
 	if err := add(books.ListenForChanges(lctx, func(_ context.Context, id string, ev *listen.ChangeEvent[Book]) error {
-		lines[lnSciFi] <- fmt.Sprintf("%s %s: %s", ev.OperationType, id, docString(ev.FullDocument))
+		emit(lnSciFi, fmt.Sprintf("%s %s: %s", ev.OperationType, id, docString(ev.FullDocument)))
 		return nil
 	}, listen.WithFilter(bson.D{{Key: "genre", Value: "sci-fi"}}), onErr)); err != nil {
 		return err

@@ -69,3 +69,14 @@ func TestNum(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisRowSaysWhyItWasSkipped(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no redis-server on it
+	row, err := redisRow(context.Background(), Config{}.WithDefaults(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Name != redisRowName || !strings.Contains(row.Value, "skipped: redis-server is missing") {
+		t.Errorf("row %+v", row)
+	}
+}
