@@ -58,20 +58,25 @@ func laterThan(t0 time.Time) {
 }
 
 func TestConflictLastWriterWins(t *testing.T) {
-	// Both orders of reconnection: the later edit (B's) wins either way.
-	for _, bFirst := range []bool{false, true} {
-		t.Run(fmt.Sprintf("B reconnects first=%v", bFirst), func(t *testing.T) {
+	// Every order of edits and reconnections: the later edit wins. (When A
+	// edits last it also beats the replica-id tie-break, "A" < "B".)
+	for _, tc := range []struct{ aLast, bFirst bool }{{false, false}, {false, true}, {true, false}, {true, true}} {
+		t.Run(fmt.Sprintf("A edits last=%v B reconnects first=%v", tc.aLast, tc.bFirst), func(t *testing.T) {
 			ctx := testCtx(t)
 			a, b, la, lb, rc := twoReplicas(t, ctx, LastWriterWins)
-			if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
+			firstEdit, lastEdit, want := la, lb, "b"
+			if tc.aLast {
+				firstEdit, lastEdit, want = lb, la, "a"
+			}
+			if _, err := firstEdit.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "early"}}}}); err != nil {
 				t.Fatal(err)
 			}
 			laterThan(time.Now())
-			if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
+			if _, err := lastEdit.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: want}}}}); err != nil {
 				t.Fatal(err)
 			}
 			first, second := a, b
-			if bFirst {
+			if tc.bFirst {
 				first, second = b, a
 			}
 			if err := first.Start(ctx); err != nil {
@@ -87,7 +92,7 @@ func TestConflictLastWriterWins(t *testing.T) {
 			for _, c := range []*mongo.Collection{la, lb, rc} {
 				eventually(t, c.Database().Name()+" converged", func() (bool, string) {
 					m := findOne(t, ctx, c, 1)
-					return m != nil && m["v"] == "b", fmt.Sprintf("%v", m)
+					return m != nil && m["v"] == want, fmt.Sprintf("%v", m)
 				})
 			}
 			sameContents(t, ctx, la, rc, 1)
