@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,4 +178,55 @@ func tokenAtOrAfter(a, b bson.Raw) bool {
 		return false
 	}
 	return av.StringValue() >= bv.StringValue()
+}
+
+// With concurrency, the checkpoint covers only the contiguous prefix of
+// completed events: a slow event holds it back while later ones complete.
+func TestConcurrencyCheckpointsContiguousPrefix(t *testing.T) {
+	coll := newColl(t, testenv.Client(t))
+	store := &tokenLog{}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	tokens := map[int]bson.Raw{}
+	done := 0
+	mustListen(t, coll, func(_ context.Context, _ string, ev *listen.ChangeEvent[Book]) error {
+		if ev.FullDocument.N == 0 {
+			<-release
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		tokens[ev.FullDocument.N] = ev.ID
+		done++
+		return nil
+	}, listen.WithConcurrency(4), listen.WithResumeStore(store, "c"), listen.WithCheckpoint(1, 5*time.Millisecond))
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	insertN(t, coll, 0, 40)
+	// Events of other documents complete on the other workers (those
+	// behind event 0 on its worker wait, preserving per-document order).
+	waitFor(t, "later events to complete", func() bool { mu.Lock(); defer mu.Unlock(); return done >= 5 })
+	// Several checkpoint intervals (5ms) pass while event 0 still runs.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	store.mu.Lock()
+	saved := append([]bson.Raw(nil), store.tokens...)
+	store.mu.Unlock()
+	close(release)
+	waitFor(t, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return done == 40 })
+	mu.Lock()
+	first, last := tokens[0], tokens[39]
+	mu.Unlock()
+	for _, tok := range saved {
+		if tokenAtOrAfter(tok, first) {
+			t.Fatalf("checkpoint %v moved past the unfinished event %v", tok, first)
+		}
+	}
+	waitFor(t, "the checkpoint to reach the last event", func() bool { return tokenAtOrAfter(store.last(), last) })
 }
