@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -116,6 +118,14 @@ func (f listenFlags) options() ([]listen.Option, error) {
 		opts = append(opts, listen.WithOperationTypes(types...))
 	}
 	if f.resumeFile != "" {
+		// Checked up front: otherwise the first checkpoint would fail only
+		// after events were already printed.
+		if st, err := os.Stat(filepath.Dir(f.resumeFile)); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("invalid --resume-file %s: directory %s does not exist", f.resumeFile, filepath.Dir(f.resumeFile))
+		}
+		if st, err := os.Stat(f.resumeFile); err == nil && st.IsDir() {
+			return nil, fmt.Errorf("invalid --resume-file %s: it is a directory", f.resumeFile)
+		}
 		opts = append(opts, listen.WithResumeStore(tokenFile{path: f.resumeFile}, listenResumeKey))
 	}
 	return opts, nil

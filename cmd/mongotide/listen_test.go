@@ -292,6 +292,8 @@ func TestListenBadFlagsExit2(t *testing.T) {
 		{[]string{"--db", "d", "--coll", "c", "--filter", `[1, 2]`}, "invalid --filter"},
 		{[]string{"--db", "d", "--coll", "c", "--filter", `{"year": {"$bogus": 1}}`}, "$bogus"},
 		{[]string{"--db", "d", "--coll", "c", "--ops", "insert,upsert"}, `unknown operation type "upsert"`},
+		{[]string{"--db", "d", "--coll", "c", "--resume-file", "/no/such/dir/tok"}, "directory /no/such/dir does not exist"},
+		{[]string{"--db", "d", "--coll", "c", "--resume-file", os.TempDir()}, "is a directory"},
 		{[]string{"--db", "d", "--coll", "c", "--no-such-flag"}, "unknown flag: --no-such-flag"},
 		{[]string{"--db", "d", "--coll", "c", "extra"}, "accepts 0 arg(s)"},
 	}

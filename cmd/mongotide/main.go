@@ -1,6 +1,3 @@
-// Command mongotide is the CLI of the mongotide toolkit: a live demo, an
-// embedded MongoDB-compatible server, a change-stream tail, benchmarks and the
-// sync operations. Run `mongotide help` for the list.
 package main
 
 import (
