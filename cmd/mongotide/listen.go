@@ -59,7 +59,7 @@ start from now. One file per listener.
 
 Exit codes: 0 after Ctrl-C, 1 when the stream fails, 2 for a bad command line.`,
 		Example: `  mongotide listen --db shop --coll books
-  mongotide listen --uri mongodb://localhost:27017/?replicaSet=rs0 --db shop --coll books \
+  mongotide listen --uri 'mongodb://localhost:27017/?replicaSet=rs0' --db shop --coll books \
       --filter '{"genre":"sci-fi"}' --ops insert,update --resume-file books.token`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
