@@ -3,8 +3,10 @@
 #   make test                     installs what the tests need, then runs them all
 GO      ?= go
 FUZZTIME ?= 10s
+SHELL   := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 
-.PHONY: test deps lint unit fuzz bench demo
+.PHONY: test deps lint unit spec fuzz bench demo
 
 # deps installs the only system package the tests need: redis-server, from
 # Debian, for the Redis resume store and the cache-invalidation example.
@@ -20,8 +22,17 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
 
+# Every package's tests with the race detector, except the unified spec run,
+# which `spec` runs on its own so that its summary line is printed.
 unit:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m -skip '^TestUnifiedSpec$$' ./...
+
+# MongoDB's unified spec tests (../shared/spec or MONGOTIDE_SPEC_DIR) through
+# the real driver; prints the server, each skip and failure with its reason,
+# and the line "unified spec: P passed, F failed, S skipped".
+spec:
+	$(GO) test -race -count=1 -timeout 10m -run '^TestUnifiedSpec$$' -v ./embedded/ \
+		| grep -E '^(server |SKIP |FAIL|unified spec:|ok|panic)' || { echo "make: spec run failed" >&2; exit 1; }
 
 # Short fuzz runs of the wire decoder and the query matcher over their
 # committed seed corpora.
@@ -29,7 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./embedded/internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./internal/mql
 
-test: deps lint unit fuzz
+test: deps lint unit spec fuzz
 
 bench:
 	$(GO) run ./cmd/mongotide bench
