@@ -81,6 +81,13 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 			st.Copied++
 		}
 		st.Done = len(docs) < s.cfg.BatchSize
+		if st.Done {
+			// Documents that existed locally before the first sync have
+			// no change event to upload them.
+			if _, err := s.reconcileLocal(ctx, cs); err != nil {
+				return err
+			}
+		}
 		if err := s.saveBootstrap(ctx, key, st); err != nil {
 			return err
 		}

@@ -36,6 +36,15 @@ func twoReplicas(t *testing.T, ctx context.Context, policy ConflictPolicy) (a, b
 		_ = a.Stop(context.Background())
 		_ = b.Stop(context.Background())
 	})
+	// Bootstrap first: a bootstrap cut short by Stop runs again on the next
+	// Start and reconciles, stamping local differences with the time of the
+	// reconciliation, which would blur the edit times these tests compare.
+	for _, s := range []*Syncer{a, b} {
+		eventually(t, "bootstrapped", func() (bool, string) {
+			st, err := s.Status(ctx)
+			return err == nil && st.Collections[0].Bootstrapped, fmt.Sprintf("%+v %v", st, err)
+		})
+	}
 	if _, err := la.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
 		t.Fatal(err)
 	}

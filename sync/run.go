@@ -24,7 +24,7 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 	go func() {
 		defer close(done)
 		s.supervise(ctx, &cs.upSub, func() (*listen.Subscription, error) {
-			return s.listen(ctx, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+			return s.listen(ctx, cs, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
 				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.WallTime, ev.ClusterTime)
 				if err != nil {
 					cs.retrying.Store(1)
@@ -39,7 +39,7 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 		})
 	}()
 	s.supervise(ctx, &cs.downSub, func() (*listen.Subscription, error) {
-		return s.listen(ctx, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+		return s.listen(ctx, cs, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
 			err := s.download(hctx, cs, ev.DocumentKey.Lookup("_id"), nil, false, ev.WallTime, ev.ClusterTime)
 			if err != nil {
 				s.reportError(err)
@@ -57,7 +57,7 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 // the local side. A failing handler is retried with Config.Backoff until it
 // succeeds or the syncer stops: the checkpoint never passes an unapplied
 // change, and no later write is needed to unblock it.
-func (s *Syncer) listen(ctx context.Context, coll *mongo.Collection, key string, h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
+func (s *Syncer) listen(ctx context.Context, cs *collState, coll *mongo.Collection, key string, h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
 	return listen.Listen[bson.Raw](ctx, coll,
 		func(hctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error { return h(hctx, ev) },
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
@@ -73,6 +73,16 @@ func (s *Syncer) listen(ctx context.Context, coll *mongo.Collection, key string,
 			}
 		}),
 		listen.WithLogger(s.cfg.Logger),
+		// Changes lost with the history are found again by comparing
+		// documents with their bases; the gap handler runs before the
+		// events that follow the gap are delivered.
+		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
+		listen.WithGapHandler(func(listen.Gap) {
+			s.retry(ctx, func() error {
+				_, err := s.reconcile(ctx, cs)
+				return err
+			})
+		}),
 	)
 }
 
