@@ -52,8 +52,13 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 		// $expr compares in BSON order across types, unlike a plain $gt
 		// (type-bracketed), so mixed-type _ids are all copied.
 		filter := bson.D{}
+		if o := s.cfg.Owner; o != nil && o.Func == nil {
+			// Narrows the copy on the server; download checks each
+			// document exactly (same BSON type) anyway.
+			filter = append(filter, bson.E{Key: o.Field, Value: o.Value})
+		}
 		if st.HasLast {
-			filter = bson.D{{Key: "$expr", Value: bson.D{{Key: "$gt", Value: bson.A{"$_id", st.Last}}}}}
+			filter = append(filter, bson.E{Key: "$expr", Value: bson.D{{Key: "$gt", Value: bson.A{"$_id", st.Last}}}})
 		}
 		cur, err := remote.Find(ctx, filter, options.Find().
 			SetSort(bson.D{{Key: "_id", Value: 1}}).

@@ -97,6 +97,9 @@ type Config struct {
 	// (remote unreachable, transaction aborted) and for reopening change
 	// streams. Default: exponential from 100ms to 5s with jitter, forever.
 	Backoff func() backoff.BackOff
+	// Owner, when set, syncs only one tenant's documents, in both
+	// directions (see Owner). Default: every document.
+	Owner *Owner
 	// Conflict decides concurrent edits. Default LastWriterWins.
 	Conflict ConflictPolicy
 	// OnSync is called after each document written to the other side.
@@ -176,6 +179,11 @@ func (c Config) validate() error {
 	case LastWriterWins, RemoteWins, LocalWins:
 	default:
 		bad("Conflict is %v, not a known policy", c.Conflict)
+	}
+	if c.Owner != nil {
+		if err := c.Owner.validate(); err != nil {
+			bad("%w", err)
+		}
 	}
 	if c.ReplicaID == RemoteReplica {
 		bad("ReplicaID %q is reserved for remote writes made without mongotide", RemoteReplica)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -36,6 +37,12 @@ func TestConfigValidate(t *testing.T) {
 		{"duplicate", func(c *Config) { c.Collections = []string{"a", "a"} }, `Collections[1]: "a" is listed twice`},
 		{"batch", func(c *Config) { c.BatchSize = -1 }, "BatchSize is -1"},
 		{"policy", func(c *Config) { c.Conflict = 42 }, "not a known policy"},
+		{"owner empty", func(c *Config) { c.Owner = &Owner{} }, "set Field and Value, or Func"},
+		{"owner both", func(c *Config) {
+			c.Owner = &Owner{Field: "o", Value: 1, Func: func(bson.Raw) (bool, error) { return true, nil }}
+		}, "not both"},
+		{"owner nil value", func(c *Config) { c.Owner = &Owner{Field: "o"} }, `Value for field "o" is nil`},
+		{"owner _id", func(c *Config) { c.Owner = &Owner{Field: "_id", Value: 1} }, "cannot be _id"},
 		{"replica", func(c *Config) { c.ReplicaID = RemoteReplica }, "reserved for remote writes"},
 	}
 	for _, tc := range cases {

@@ -37,6 +37,16 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 	if hash == base.Hash {
 		return nil // an echo of a downloaded write, or a no-op write
 	}
+	if doc != nil {
+		owned, err := s.owns(doc)
+		if err != nil {
+			return err // fail closed: retried, never synced unchecked
+		}
+		if !owned {
+			s.reportError(fmt.Errorf("%w: local %s %s refused upload", ErrNotOwned, cs.name, id))
+			return nil
+		}
+	}
 	mine := docMeta{Version: Version{HLC: s.clock.stamp(eventHLC(wall, ts), base.Version), Replica: s.replica}, Hash: hash, Deleted: doc == nil}
 
 	// The remote version entry and document change together, guarded by
@@ -53,6 +63,16 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 		rdoc, err := readDoc(tctx, remote, id)
 		if err != nil {
 			return err
+		}
+		if rdoc != nil {
+			owned, err := s.owns(rdoc)
+			if err != nil {
+				return err
+			}
+			if !owned {
+				outcome = "refused"
+				return nil
+			}
 		}
 		rhash := contentHash(rdoc)
 		rmeta, rok, err := loadMeta(tctx, s.remoteVers, cs.name, id)
@@ -88,6 +108,10 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 	s.remoteResult(err)
 	if err != nil {
 		return fmt.Errorf("sync: upload to %s: %w", cs.name, err)
+	}
+	if outcome == "refused" {
+		s.reportError(fmt.Errorf("%w: remote %s %s belongs to another owner; local change not uploaded", ErrNotOwned, cs.name, id))
+		return nil
 	}
 	if outcome == "remote-won" {
 		if err := writeDoc(ctx, local, id, theirDoc); err != nil {
@@ -149,13 +173,24 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 			return fmt.Errorf("sync: read remote %s: %w", cs.name, err)
 		}
 	}
+	if rdoc != nil {
+		owned, err := s.owns(rdoc)
+		if err != nil {
+			return err // fail closed
+		}
+		if !owned {
+			// Someone else's document: for this replica it does not exist
+			// (one that left this owner is deleted locally below).
+			rdoc = nil
+		}
+	}
 	rhash := contentHash(rdoc)
 	base, _, err := loadMeta(ctx, s.localDocs, cs.name, id)
 	if err != nil {
 		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
 	}
 	if rhash == base.Hash {
-		return nil // an echo of our upload, or already applied
+		return nil // an echo of our upload, already applied, or not ours
 	}
 	rmeta, rok, err := loadMeta(ctx, s.remoteVers, cs.name, id)
 	s.remoteResult(err)
