@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,9 @@ const (
 	RemoteWins
 	// LocalWins keeps the local edit.
 	LocalWins
+	// Custom calls Config.Resolve, whose result becomes a new edit on both
+	// sides (not logged as a conflict: it was merged).
+	Custom
 )
 
 func (p ConflictPolicy) String() string {
@@ -35,6 +39,8 @@ func (p ConflictPolicy) String() string {
 		return "remote-wins"
 	case LocalWins:
 		return "local-wins"
+	case Custom:
+		return "custom"
 	}
 	return fmt.Sprintf("ConflictPolicy(%d)", int(p))
 }
@@ -97,6 +103,12 @@ type Config struct {
 	// (remote unreachable, transaction aborted) and for reopening change
 	// streams. Default: exponential from 100ms to 5s with jitter, forever.
 	Backoff func() backoff.BackOff
+	// Resolve merges a conflict under the Custom policy: it gets both
+	// edits (nil for a delete) and returns the document both sides get
+	// (nil to delete it; it must keep the _id). An error fails the upload,
+	// which is retried with backoff. It may be called more than once for
+	// one conflict (transaction retries), so keep it free of side effects.
+	Resolve func(ctx context.Context, c Conflict) (bson.Raw, error)
 	// Owner, when set, syncs only one tenant's documents, in both
 	// directions (see Owner). Default: every document.
 	Owner *Owner
@@ -177,6 +189,13 @@ func (c Config) validate() error {
 	}
 	switch c.Conflict {
 	case LastWriterWins, RemoteWins, LocalWins:
+		if c.Resolve != nil {
+			bad("Resolve is set but Conflict is %v (Resolve needs Custom)", c.Conflict)
+		}
+	case Custom:
+		if c.Resolve == nil {
+			bad("Conflict is custom but Resolve is nil")
+		}
 	default:
 		bad("Conflict is %v, not a known policy", c.Conflict)
 	}

@@ -43,6 +43,10 @@ func TestConfigValidate(t *testing.T) {
 		}, "not both"},
 		{"owner nil value", func(c *Config) { c.Owner = &Owner{Field: "o"} }, `Value for field "o" is nil`},
 		{"owner _id", func(c *Config) { c.Owner = &Owner{Field: "_id", Value: 1} }, "cannot be _id"},
+		{"custom without resolve", func(c *Config) { c.Conflict = Custom }, "Resolve is nil"},
+		{"resolve without custom", func(c *Config) {
+			c.Resolve = func(context.Context, Conflict) (bson.Raw, error) { return nil, nil }
+		}, "Resolve needs Custom"},
 		{"replica", func(c *Config) { c.ReplicaID = RemoteReplica }, "reserved for remote writes"},
 	}
 	for _, tc := range cases {

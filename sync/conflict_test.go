@@ -2,7 +2,9 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,16 +15,20 @@ import (
 // twoReplicas syncs two local databases (devices A and B) with one remote
 // and returns stopped syncers after doc {_id: 1, v: "base"} reached all
 // three.
-func twoReplicas(t *testing.T, ctx context.Context, policy ConflictPolicy) (a, b *Syncer, la, lb, rc *mongo.Collection) {
+func twoReplicas(t *testing.T, ctx context.Context, policy ConflictPolicy, resolve ...func(context.Context, Conflict) (bson.Raw, error)) (a, b *Syncer, la, lb, rc *mongo.Collection) {
 	t.Helper()
 	remote := newDB(t, "remote")
 	locA, locB := newDB(t, "a"), newDB(t, "b")
 	var err error
-	a, err = New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy})
+	var res func(context.Context, Conflict) (bson.Raw, error)
+	if len(resolve) > 0 {
+		res = resolve[0]
+	}
+	a, err = New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy, Resolve: res})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy})
+	b, err = New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy, Resolve: res})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,5 +177,53 @@ func TestConflictPolicies(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+func TestConflictCustomResolve(t *testing.T) {
+	ctx := testCtx(t)
+	var calls atomic.Int64
+	// Concurrent edits of different fields both survive.
+	merge := func(_ context.Context, c Conflict) (bson.Raw, error) {
+		calls.Add(1)
+		if c.Local == nil || c.Remote == nil {
+			return nil, errors.New("unexpected delete")
+		}
+		return bson.Marshal(bson.D{
+			{Key: "_id", Value: c.DocumentID},
+			{Key: "x", Value: c.Remote.Lookup("x")},
+			{Key: "y", Value: c.Local.Lookup("y")},
+		})
+	}
+	a, b, la, lb, rc := twoReplicas(t, ctx, Custom, merge)
+	if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "y", Value: "from A"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "x", Value: "from B"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B uploaded", func() (bool, string) {
+		m := findOne(t, ctx, rc, 1)
+		return m != nil && m["x"] == "from B", fmt.Sprintf("%v", m)
+	})
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*mongo.Collection{la, lb, rc} {
+		eventually(t, c.Database().Name()+" merged", func() (bool, string) {
+			m := findOne(t, ctx, c, 1)
+			return m != nil && m["x"] == "from B" && m["y"] == "from A", fmt.Sprintf("%v", m)
+		})
+	}
+	sameContents(t, ctx, la, rc, 1)
+	sameContents(t, ctx, lb, rc, 1)
+	if calls.Load() < 1 {
+		t.Fatal("Resolve was not called")
+	}
+	if list, err := a.Conflicts(ctx, ""); err != nil || len(list) != 0 {
+		t.Fatalf("a merged conflict was logged: %v, %v", list, err)
 	}
 }

@@ -57,6 +57,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 		theirDoc   bson.Raw // the remote document when the remote side wins
 		lostRemote bson.Raw // the remote document overwritten by a conflicting upload
 		theirsV    Version  // the remote version met in a conflict
+		mergedDoc  bson.Raw // the Custom policy's result
 		outcome    string
 	)
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
@@ -93,6 +94,25 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 		default:
 			s.clock.Observe(theirs.HLC)
 			lostRemote, theirsV = rdoc, theirs.Version
+			if s.cfg.Conflict == Custom {
+				merged, err := s.resolve(tctx, Conflict{Collection: cs.name, DocumentID: id,
+					Local: doc, Remote: rdoc, LocalVersion: mine.Version, RemoteVersion: theirs.Version})
+				if err != nil {
+					return err
+				}
+				// The merge is a new edit after both.
+				if theirs.HLC >= mine.HLC {
+					mine.HLC = theirs.HLC + 1
+					s.clock.Observe(mine.HLC)
+				}
+				mergedDoc, outcome = merged, "merged"
+				mine.Hash, mine.Deleted = contentHash(merged), merged == nil
+				if err := saveMeta(tctx, s.remoteVers, cs.name, id, mine); err != nil {
+					return err
+				}
+				agreed = mine
+				return writeDoc(tctx, remote, id, merged)
+			}
 			if !s.localWins(mine.Version, theirs.Version) {
 				agreed, theirDoc, outcome = theirs, rdoc, "remote-won"
 				return nil
@@ -112,6 +132,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 	if outcome == "refused" {
 		s.reportError(fmt.Errorf("%w: remote %s %s belongs to another owner; local change not uploaded", ErrNotOwned, cs.name, id))
 		return nil
+	}
+	if outcome == "merged" {
+		if err := writeDoc(ctx, local, id, mergedDoc); err != nil {
+			return fmt.Errorf("sync: apply merged %s: %w", cs.name, err)
+		}
 	}
 	if outcome == "remote-won" {
 		if err := writeDoc(ctx, local, id, theirDoc); err != nil {
@@ -135,6 +160,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}
 	switch outcome {
+	case "merged":
+		cs.uploaded.Add(1)
+		cs.downloaded.Add(1)
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: mergedDoc == nil, Version: mine.Version, Conflict: true})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: mergedDoc == nil, Version: mine.Version, Conflict: true})
 	case "uploaded", "conflict-uploaded":
 		cs.uploaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: mine.Version, Conflict: outcome == "conflict-uploaded"})
@@ -250,4 +280,23 @@ func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) err
 		return nil, fn(tctx)
 	})
 	return err
+}
+
+// resolve runs Config.Resolve and checks that its result is the same
+// document.
+func (s *Syncer) resolve(ctx context.Context, c Conflict) (bson.Raw, error) {
+	merged, err := s.cfg.Resolve(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("sync: Resolve %s %s: %w", c.Collection, c.DocumentID, err)
+	}
+	if merged == nil {
+		return nil, nil
+	}
+	if err := merged.Validate(); err != nil {
+		return nil, fmt.Errorf("sync: Resolve %s %s returned invalid BSON: %w", c.Collection, c.DocumentID, err)
+	}
+	if got := merged.Lookup("_id"); !got.Equal(c.DocumentID) {
+		return nil, fmt.Errorf("sync: Resolve %s %s returned a document with _id %s", c.Collection, c.DocumentID, got)
+	}
+	return append(bson.Raw(nil), merged...), nil
 }
