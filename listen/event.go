@@ -2,6 +2,7 @@ package listen
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -113,23 +114,60 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// decodeEvent builds a listener's own event from the shared parsed event:
-// the metadata is parsed once per event for all listeners, then copied, so
-// that each handler owns everything it receives; only the documents are
-// decoded per listener, into its T.
-func decodeEvent[T any](pe *parsedEvent) (*ChangeEvent[T], error) {
+// decodeEvent builds a listener's own event from the shared parsed event.
+// The metadata is parsed once per event and the documents are decoded once
+// per event and document type, for all listeners; each listener then gets
+// copies, so that every handler owns everything it receives.
+func decodeEvent[T any](pe *parsedEvent, cp *docCopier[T]) (*ChangeEvent[T], error) {
 	w, err := pe.wire()
 	if err != nil {
 		raw := clone(pe.raw)
 		return nil, &DecodeError{Raw: raw, Err: err}
 	}
-	ev := &ChangeEvent[T]{
-		ID:            clone(w.ID),
+	// One allocation for the three byte slices; capped so that appending
+	// to one cannot overwrite another.
+	buf := make([]byte, 0, len(pe.raw)+len(w.ID)+len(w.DocumentKey))
+	carve := func(b bson.Raw) bson.Raw {
+		if b == nil {
+			return nil
+		}
+		i := len(buf)
+		buf = append(buf, b...)
+		return bson.Raw(buf[i:len(buf):len(buf)])
+	}
+	docs := pe.docsFor(reflect.TypeFor[T](), func() (any, any, error) {
+		full, err := decodeDoc[T](w.FullDocument)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fullDocument: %w", err)
+		}
+		before, err := decodeDoc[T](w.FullDocumentBeforeChange)
+		if err != nil {
+			return nil, nil, fmt.Errorf("fullDocumentBeforeChange: %w", err)
+		}
+		return full, before, nil
+	})
+	full, _ := docs.full.(*T)
+	before, _ := docs.before.(*T)
+	// The event and its post-image are allocated together: one allocation
+	// fewer per listener and event.
+	var ev *ChangeEvent[T]
+	var fullDst *T
+	if full != nil && !cp.generic {
+		box := new(eventWithDoc[T])
+		ev, fullDst = &box.ev, &box.doc
+	} else {
+		ev = new(ChangeEvent[T])
+	}
+	*ev = ChangeEvent[T]{
+		ID:            carve(w.ID),
 		OperationType: w.OperationType,
 		ClusterTime:   w.ClusterTime,
 		NS:            w.NS,
-		DocumentKey:   clone(w.DocumentKey),
-		Raw:           clone(pe.raw),
+		DocumentKey:   carve(w.DocumentKey),
+		Raw:           carve(pe.raw),
+	}
+	if docs.err != nil {
+		return nil, &DecodeError{Raw: ev.Raw, Err: docs.err}
 	}
 	if w.To != nil {
 		to := *w.To
@@ -145,13 +183,30 @@ func decodeEvent[T any](pe *parsedEvent) (*ChangeEvent[T], error) {
 	if w.WallTime != 0 {
 		ev.WallTime = w.WallTime.Time()
 	}
-	if ev.FullDocument, err = decodeDoc[T](w.FullDocument); err != nil {
-		return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocument: %w", err)}
+	ok1 := true
+	if fullDst != nil {
+		ok1 = cp.copyInto(fullDst, full)
+		ev.FullDocument = fullDst
+	} else {
+		ev.FullDocument, ok1 = cp.copy(full)
 	}
-	if ev.FullDocumentBeforeChange, err = decodeDoc[T](w.FullDocumentBeforeChange); err != nil {
-		return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
+	var ok2 bool
+	ev.FullDocumentBeforeChange, ok2 = cp.copy(before)
+	if !ok1 || !ok2 {
+		// Not copyable (see deepcopy.go): decode this listener's own.
+		if ev.FullDocument, err = decodeDoc[T](w.FullDocument); err != nil {
+			return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocument: %w", err)}
+		}
+		if ev.FullDocumentBeforeChange, err = decodeDoc[T](w.FullDocumentBeforeChange); err != nil {
+			return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
+		}
 	}
 	return ev, nil
+}
+
+type eventWithDoc[T any] struct {
+	ev  ChangeEvent[T]
+	doc T
 }
 
 func decodeDoc[T any](v bson.RawValue) (*T, error) {

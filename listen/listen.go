@@ -81,6 +81,7 @@ func Listen[T any](ctx context.Context, coll *mongo.Collection, h Handler[T], op
 
 func deliverer[T any](coll *mongo.Collection, h Handler[T]) deliverFunc {
 	ns := Namespace{DB: coll.Database().Name(), Coll: coll.Name()}
+	cp := newDocCopier[T]()
 	return func(ctx context.Context, it *item) error {
 		switch it.kind {
 		case itemSnapshot:
@@ -98,7 +99,7 @@ func deliverer[T any](coll *mongo.Collection, h Handler[T]) deliverFunc {
 			return h(ctx, idString(id), ev)
 		default:
 			// Each listener gets its own copy: handlers own their events.
-			ev, err := decodeEvent[T](it.ev)
+			ev, err := decodeEvent(it.ev, cp)
 			if err != nil {
 				return err
 			}

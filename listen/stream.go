@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -332,6 +333,35 @@ type parsedEvent struct {
 
 	idOnce sync.Once
 	id     string
+
+	typedMu sync.Mutex
+	typed   []*typedDocs
+}
+
+// typedDocs is an event's documents decoded into one listener type: a
+// template shared read-only by the listeners of that type, which each get a
+// deep copy (see deepcopy.go). It is never handed to a handler.
+type typedDocs struct {
+	t            reflect.Type
+	full, before any // *T, nil when absent
+	err          error
+}
+
+// docsFor returns the event's documents decoded into t, decoding them on the
+// first call for t. Listeners of the same type wait for one decode rather
+// than each running their own.
+func (ev *parsedEvent) docsFor(t reflect.Type, decode func() (full, before any, err error)) *typedDocs {
+	ev.typedMu.Lock()
+	defer ev.typedMu.Unlock()
+	for _, d := range ev.typed {
+		if d.t == t {
+			return d
+		}
+	}
+	d := &typedDocs{t: t}
+	d.full, d.before, d.err = decode()
+	ev.typed = append(ev.typed, d)
+	return d
 }
 
 // wire parses the event once for every listener. The result is shared
