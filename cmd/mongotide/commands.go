@@ -13,5 +13,6 @@ func subcommands(stdout, stderr io.Writer) []*cobra.Command {
 		newEmbeddedCmd(stdout, stderr),
 		newListenCmd(stdout, stderr),
 		newBenchCmd(stdout, stderr),
+		newSyncCmd(stdout, stderr),
 	}
 }

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	mtsync "github.com/mongotide/mongotide/sync"
+)
+
+// syncFlags are the connection flags every sync command shares.
+type syncFlags struct {
+	local, remote     string
+	db, remoteDB      string
+	collections       []string
+	batch             int
+	policy, replicaID string
+}
+
+func (f *syncFlags) register(cmd *cobra.Command) {
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&f.local, "local", "", "connection URI of the local MongoDB (required)")
+	fs.StringVar(&f.remote, "remote", "", "connection URI of the remote MongoDB, e.g. Atlas (required)")
+	fs.StringVar(&f.db, "db", "", "database name (required)")
+	fs.StringVar(&f.remoteDB, "remote-db", "", "remote database name (default: --db)")
+	fs.StringSliceVarP(&f.collections, "collections", "c", nil, "collections to sync, comma separated (required)")
+	fs.IntVar(&f.batch, "batch", 0, "bootstrap batch size (default 500)")
+	fs.StringVar(&f.policy, "conflict", "last-writer-wins", "conflict policy: last-writer-wins, remote-wins, local-wins")
+	fs.StringVar(&f.replicaID, "replica-id", "", "replica id (default: generated once, kept in the local database)")
+}
+
+var policies = map[string]mtsync.ConflictPolicy{
+	"last-writer-wins": mtsync.LastWriterWins,
+	"remote-wins":      mtsync.RemoteWins,
+	"local-wins":       mtsync.LocalWins,
+}
+
+// open connects both sides and builds a Syncer (not started). close
+// disconnects the clients.
+func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer, func(), error) {
+	var missing []string
+	for name, v := range map[string]string{"--local": f.local, "--remote": f.remote, "--db": f.db} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(f.collections) == 0 {
+		missing = append(missing, "--collections")
+	}
+	if len(missing) > 0 {
+		return nil, nil, usageError{fmt.Errorf("sync: missing %s", strings.Join(slices.Sorted(slices.Values(missing)), ", "))}
+	}
+	policy, ok := policies[f.policy]
+	if !ok {
+		return nil, nil, usageError{fmt.Errorf("sync: --conflict %q is not one of last-writer-wins, remote-wins, local-wins", f.policy)}
+	}
+	lc, err := mongo.Connect(options.Client().ApplyURI(f.local))
+	if err != nil {
+		return nil, nil, fmt.Errorf("sync: connect --local: %w", err)
+	}
+	rc, err := mongo.Connect(options.Client().ApplyURI(f.remote))
+	if err != nil {
+		_ = lc.Disconnect(context.WithoutCancel(ctx))
+		return nil, nil, fmt.Errorf("sync: connect --remote: %w", err)
+	}
+	closeAll := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = lc.Disconnect(dctx)
+		_ = rc.Disconnect(dctx)
+	}
+	remoteDB := f.remoteDB
+	if remoteDB == "" {
+		remoteDB = f.db
+	}
+	cfg.Local, cfg.Remote = lc.Database(f.db), rc.Database(remoteDB)
+	cfg.Collections, cfg.BatchSize, cfg.Conflict, cfg.ReplicaID = f.collections, f.batch, policy, f.replicaID
+	s, err := mtsync.New(cfg)
+	if err != nil {
+		closeAll()
+		if errors.Is(err, mtsync.ErrInvalidConfig) {
+			return nil, nil, usageError{err}
+		}
+		return nil, nil, err
+	}
+	return s, closeAll, nil
+}
+
+func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
+	var f syncFlags
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Keep a local MongoDB and a remote one in step, both ways (offline-first)",
+		Long: `Runs the sync until interrupted (Ctrl-C): the first time, each collection is copied from
+the remote (with a progress bar), then changes flow both ways. Local writes made while the remote
+is unreachable upload when it returns. See docs/sync.md.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			bars := map[string]*progressbar.ProgressBar{}
+			cfg := mtsync.Config{
+				OnError: func(err error) { fmt.Fprintln(stderr, "sync:", err) },
+				OnOnline: func() {
+					fmt.Fprintln(stderr, "sync: remote online")
+				},
+				OnOffline: func(err error) { fmt.Fprintln(stderr, "sync: remote offline:", err) },
+			}
+			if !quiet {
+				// Called from each collection's goroutine; one bar each.
+				var mu sync.Mutex
+				cfg.OnBootstrap = func(p mtsync.BootstrapProgress) {
+					mu.Lock()
+					defer mu.Unlock()
+					bar := bars[p.Collection]
+					if bar == nil {
+						bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(stderr),
+							progressbar.OptionSetDescription("bootstrap "+p.Collection),
+							progressbar.OptionShowCount(), progressbar.OptionSetItsString("docs"), progressbar.OptionShowIts())
+						bars[p.Collection] = bar
+					}
+					_ = bar.Set64(p.Copied)
+					if p.Done {
+						_ = bar.Finish()
+						fmt.Fprintln(stderr)
+					}
+				}
+			}
+			s, closeAll, err := f.open(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			if err := s.Start(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "syncing %s (Ctrl-C to stop)\n", strings.Join(f.collections, ", "))
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			return s.Stop(sctx)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	cmd.AddCommand(newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout))
+	return cmd
+}
+
+func newSyncReconcileCmd(f *syncFlags, stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reconcile",
+		Short: "Compare both sides with the last agreed versions and sync every difference",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, closeAll, err := f.open(cmd.Context(), mtsync.Config{})
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			res, err := s.Reconcile(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "uploaded %d, downloaded %d\n", res.Uploaded, res.Downloaded)
+			return nil
+		},
+	}
+}
+
+func newSyncConflictsCmd(f *syncFlags, stdout io.Writer) *cobra.Command {
+	var coll string
+	list := func(cmd *cobra.Command, _ []string) error {
+		s, closeAll, err := f.open(cmd.Context(), mtsync.Config{})
+		if err != nil {
+			return err
+		}
+		defer closeAll()
+		cs, err := s.Conflicts(cmd.Context(), coll)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			fmt.Fprintf(stdout, "%s\t%s\t%s\tkept=%s\t%s\n", c.ID, c.Collection, c.DocumentID, c.Kept, c.At.Format(time.RFC3339))
+		}
+		return nil
+	}
+	byID := func(use, short string, do func(*mtsync.Syncer, context.Context, string) error) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " ID", Short: short, Args: exactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				s, closeAll, err := f.open(cmd.Context(), mtsync.Config{})
+				if err != nil {
+					return err
+				}
+				defer closeAll()
+				if err := do(s, cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintln(stdout, use, args[0])
+				return nil
+			},
+		}
+	}
+	cmd := &cobra.Command{
+		Use:   "conflicts",
+		Short: "List the conflict log (retry or dismiss entries with the subcommands)",
+		Args:  exactArgs(0),
+		RunE:  list,
+	}
+	cmd.Flags().StringVar(&coll, "collection", "", "only this collection")
+	cmd.AddCommand(
+		byID("retry", "Make the losing edit of a conflict win (it syncs as a new local edit)", (*mtsync.Syncer).RetryConflict),
+		byID("dismiss", "Accept a conflict's outcome and remove it from the log", (*mtsync.Syncer).DismissConflict),
+	)
+	return cmd
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/internal/testenv"
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+func TestSyncCommand(t *testing.T) {
+	localURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
+	remoteURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	remote := testenv.Connect(t, remoteURI, nil).Database("app").Collection("books")
+	local := testenv.Connect(t, localURI, nil).Database("app").Collection("books")
+	for i := range 30 {
+		if _, err := remote.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn := []string{"--local", localURI, "--remote", remoteURI, "--db", "app", "-c", "books"}
+
+	runCtx, stop := context.WithCancel(ctx)
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(runCtx, append([]string{"sync", "--batch", "7"}, conn...), &stdout, &stderr) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, err := local.CountDocuments(ctx, bson.D{})
+		if err == nil && n == 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			t.Fatalf("bootstrap did not copy 30 documents (have %d, %v); stderr:\n%s", n, err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("sync exited %d; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "bootstrap books") {
+		t.Fatalf("no bootstrap progress bar on stderr:\n%s", stderr.String())
+	}
+
+	var out, errOut syncBuffer
+	if code := run(ctx, append([]string{"sync", "reconcile"}, conn...), &out, &errOut); code != exitOK || out.String() != "uploaded 0, downloaded 0\n" {
+		t.Fatalf("reconcile: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "conflicts"}, conn...), &out, &errOut); code != exitOK || out.String() != "" {
+		t.Fatalf("conflicts: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "conflicts", "dismiss", "nope"}, conn...), &out, &errOut); code != exitError || !strings.Contains(errOut.String(), "conflict not found") {
+		t.Fatalf("dismiss unknown: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestSyncCommandUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sync"}, "missing --collections, --db, --local, --remote"},
+		{[]string{"sync", "--local", "mongodb://x", "--remote", "mongodb://y", "--db", "d", "-c", "a$b"}, `"a$b" contains '$'`},
+		{[]string{"sync", "--local", "mongodb://x", "--remote", "mongodb://y", "--db", "d", "-c", "a", "--conflict", "coin"}, `--conflict "coin"`},
+	} {
+		var out, errOut syncBuffer
+		code := run(context.Background(), tc.args, &out, &errOut)
+		if code != exitUsage || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errOut.String(), exitUsage, tc.want)
+		}
+	}
+}
