@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/wire"
+	"github.com/mongotide/mongotide/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -129,7 +130,7 @@ func (c *conn) write(msg []byte) bool {
 // serveQuery answers a legacy OP_QUERY: only the handshake (isMaster/hello
 // on <db>.$cmd) is accepted, as on MongoDB 6+.
 func (c *conn) serveQuery(ctx context.Context, q *wire.Query) bool {
-	cmd, err := decodeDoc(q.Query)
+	cmd, err := bsonx.Decode(q.Query)
 	if err != nil {
 		c.logger.Warn("closing connection: malformed OP_QUERY document", "reason", err.Error())
 		return false

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/wire"
+	"github.com/mongotide/mongotide/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -25,8 +26,11 @@ type result struct {
 
 // decodeMsg turns an OP_MSG into a request: the body decoded, document
 // sequences merged in as arrays, the command name and $db extracted.
+//
+// It decodes with bsonx.Decode, which copies binary values: parts of a
+// command (documents, filters kept by cursors) outlive the message buffer.
 func decodeMsg(m *wire.Msg) (*request, *commandError) {
-	body, err := decodeDoc(m.Body)
+	body, err := bsonx.Decode(m.Body)
 	if err != nil {
 		return nil, errorf(codeFailedToParse, "FailedToParse", "cannot decode the command document: %v", err)
 	}
@@ -39,7 +43,7 @@ func decodeMsg(m *wire.Msg) (*request, *commandError) {
 		}
 		arr := make(bson.A, 0, len(seq.Documents))
 		for _, raw := range seq.Documents {
-			d, err := decodeDoc(raw)
+			d, err := bsonx.Decode(raw)
 			if err != nil {
 				return nil, errorf(codeFailedToParse, "FailedToParse", "cannot decode a document of sequence %q: %v", seq.Identifier, err)
 			}

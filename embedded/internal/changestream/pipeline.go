@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sort"
 
+	"github.com/mongotide/mongotide/internal/bsonx"
 	"github.com/mongotide/mongotide/internal/mql"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -131,7 +132,9 @@ func (u *userStages) apply(event bson.Raw, tok token) (out bson.Raw, keep bool, 
 	if u.pipe == nil {
 		return event, true, nil
 	}
-	doc, err := decodeDoc(event)
+	// Aliasing is safe: event is never modified once built, and doc is
+	// dropped (or re-encoded into a new buffer) before apply returns.
+	doc, err := bsonx.DecodeAliased(event)
 	if err != nil {
 		return nil, false, errorf(CodeBadValue, "BadValue", "cannot decode change event: %v", err)
 	}

@@ -7,176 +7,20 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mongotide/mongotide/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// decodeDoc decodes a stored document into a bson.D with exactly the value
-// types bson.Unmarshal produces, but without reflection: matching decodes
-// documents on every scan, so this is the hot path of reads.
+// decodeDoc decodes a stored document. It copies binary values out of raw
+// (bsonx.Decode, not DecodeAliased): decoded documents are handed to
+// callers and to update operators, which may outlive or modify them, so
+// they must not share memory with the stored record.
 func decodeDoc(raw bson.Raw) (bson.D, error) {
-	d, _, err := decodeDocBytes(raw)
-	return d, err
-}
-
-func decodeDocBytes(b []byte) (bson.D, []byte, error) {
-	if len(b) < 5 {
-		return nil, nil, errCorrupt
-	}
-	n := int(int32(binary.LittleEndian.Uint32(b)))
-	if n < 5 || n > len(b) || b[n-1] != 0 {
-		return nil, nil, errCorrupt
-	}
-	body := b[4 : n-1]
-	// count elements first to allocate once
-	d := make(bson.D, 0, 8)
-	for len(body) > 0 {
-		t := bsoncore.Type(body[0])
-		body = body[1:]
-		i := 0
-		for i < len(body) && body[i] != 0 {
-			i++
-		}
-		if i == len(body) {
-			return nil, nil, errCorrupt
-		}
-		key := string(body[:i])
-		body = body[i+1:]
-		v, rest, err := decodeValue(t, body)
-		if err != nil {
-			return nil, nil, err
-		}
-		body = rest
-		d = append(d, bson.E{Key: key, Value: v})
-	}
-	return d, b[n:], nil
-}
-
-func decodeArrayBytes(b []byte) (bson.A, []byte, error) {
-	if len(b) < 5 {
-		return nil, nil, errCorrupt
-	}
-	n := int(int32(binary.LittleEndian.Uint32(b)))
-	if n < 5 || n > len(b) || b[n-1] != 0 {
-		return nil, nil, errCorrupt
-	}
-	body := b[4 : n-1]
-	a := make(bson.A, 0, 4)
-	for len(body) > 0 {
-		t := bsoncore.Type(body[0])
-		body = body[1:]
-		i := 0
-		for i < len(body) && body[i] != 0 {
-			i++
-		}
-		if i == len(body) {
-			return nil, nil, errCorrupt
-		}
-		body = body[i+1:]
-		v, rest, err := decodeValue(t, body)
-		if err != nil {
-			return nil, nil, err
-		}
-		body = rest
-		a = append(a, v)
-	}
-	return a, b[n:], nil
+	return bsonx.Decode(raw)
 }
 
 var errCorrupt = fmt.Errorf("engine: corrupt BSON document")
-
-func decodeValue(t bsoncore.Type, b []byte) (any, []byte, error) {
-	switch t {
-	case bsoncore.TypeDouble:
-		if len(b) < 8 {
-			return nil, nil, errCorrupt
-		}
-		return math.Float64frombits(binary.LittleEndian.Uint64(b)), b[8:], nil
-	case bsoncore.TypeString:
-		s, rest, ok := bsoncore.ReadString(b)
-		if !ok {
-			return nil, nil, errCorrupt
-		}
-		return s, rest, nil
-	case bsoncore.TypeEmbeddedDocument:
-		return decodeDocBytes(b)
-	case bsoncore.TypeArray:
-		return decodeArrayBytes(b)
-	case bsoncore.TypeBinary:
-		st, data, rest, ok := bsoncore.ReadBinary(b)
-		if !ok {
-			return nil, nil, errCorrupt
-		}
-		cp := make([]byte, len(data))
-		copy(cp, data)
-		return bson.Binary{Subtype: st, Data: cp}, rest, nil
-	case bsoncore.TypeUndefined:
-		return bson.Undefined{}, b, nil
-	case bsoncore.TypeObjectID:
-		if len(b) < 12 {
-			return nil, nil, errCorrupt
-		}
-		var oid bson.ObjectID
-		copy(oid[:], b)
-		return oid, b[12:], nil
-	case bsoncore.TypeBoolean:
-		if len(b) < 1 {
-			return nil, nil, errCorrupt
-		}
-		return b[0] != 0, b[1:], nil
-	case bsoncore.TypeDateTime:
-		if len(b) < 8 {
-			return nil, nil, errCorrupt
-		}
-		return bson.DateTime(int64(binary.LittleEndian.Uint64(b))), b[8:], nil
-	case bsoncore.TypeNull:
-		return nil, b, nil
-	case bsoncore.TypeRegex:
-		p, o, rest, ok := bsoncore.ReadRegex(b)
-		if !ok {
-			return nil, nil, errCorrupt
-		}
-		return bson.Regex{Pattern: p, Options: o}, rest, nil
-	case bsoncore.TypeInt32:
-		if len(b) < 4 {
-			return nil, nil, errCorrupt
-		}
-		return int32(binary.LittleEndian.Uint32(b)), b[4:], nil
-	case bsoncore.TypeTimestamp:
-		tt, ii, rest, ok := bsoncore.ReadTimestamp(b)
-		if !ok {
-			return nil, nil, errCorrupt
-		}
-		return bson.Timestamp{T: tt, I: ii}, rest, nil
-	case bsoncore.TypeInt64:
-		if len(b) < 8 {
-			return nil, nil, errCorrupt
-		}
-		return int64(binary.LittleEndian.Uint64(b)), b[8:], nil
-	case bsoncore.TypeDecimal128:
-		h, l, rest, ok := bsoncore.ReadDecimal128(b)
-		if !ok {
-			return nil, nil, errCorrupt
-		}
-		return bson.NewDecimal128(h, l), rest, nil
-	case bsoncore.TypeMinKey:
-		return bson.MinKey{}, b, nil
-	case bsoncore.TypeMaxKey:
-		return bson.MaxKey{}, b, nil
-	}
-	// Rare legacy types (JavaScript, symbol, DBPointer, code with scope):
-	// let the driver decode them so the types match exactly.
-	v, rest, ok := bsoncore.ReadValue(b, t)
-	if !ok {
-		return nil, nil, errCorrupt
-	}
-	wrapped := bsoncore.BuildDocument(nil, bsoncore.AppendValueElement(nil, "v", v))
-	var d bson.D
-	if err := bson.Unmarshal(wrapped, &d); err != nil || len(d) != 1 {
-		return nil, nil, errCorrupt
-	}
-	return d[0].Value, rest, nil
-}
 
 // encodeDoc marshals a document. It encodes the value types decodeDoc
 // produces directly (writes encode every document, and the reflection-based
@@ -289,7 +133,7 @@ func rawID(raw bson.Raw) (any, error) {
 	if err != nil {
 		return nil, errCorrupt
 	}
-	val, _, err := decodeValue(bsoncore.Type(v.Type), v.Value)
+	val, _, err := bsonx.DecodeValue(bsoncore.Type(v.Type), v.Value)
 	return val, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mongotide/mongotide/internal/bsonx"
 	"github.com/mongotide/mongotide/internal/mql"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -187,7 +188,7 @@ func decodeUpdateDescription(d bsoncore.Document) (*mql.UpdateDescription, error
 	}
 	ud := &mql.UpdateDescription{}
 	for _, u := range raw.U {
-		v, _, err := decodeValue(bsoncore.Type(u.V.Type), u.V.Value)
+		v, _, err := bsonx.DecodeValue(bsoncore.Type(u.V.Type), u.V.Value)
 		if err != nil {
 			return nil, err
 		}
