@@ -82,57 +82,102 @@ func int32OrInt64(n int64) any {
 	return n
 }
 
-func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
-	const cmd = "insert"
+// writeBatch is a parsed write command: insert, update and delete share
+// this shape, and differ only in the array of statements and what they do.
+type writeBatch[T any] struct {
+	ns    engine.Namespace
+	opts  writeOptions
+	stmts []T
+}
+
+// parseWriteBatch parses a write command whose statements are the documents
+// of the array field, each parsed by parse (with its index, for error
+// messages), and checks that the batch size is valid and the namespace
+// writable, in that order.
+func parseWriteBatch[T any](s *Server, req *request, cmd, field string, parse func(i int, d bson.D) (T, error)) (*writeBatch[T], error) {
 	coll, err := collectionArg(req)
 	if err != nil {
 		return nil, err
 	}
-	opts := writeOptions{ordered: true}
-	var docs []bson.D
-	haveDocs := false
+	b := &writeBatch[T]{opts: writeOptions{ordered: true}}
+	haveStmts := false
 	for _, e := range req.Body[1:] {
-		if handled, err := parseWriteCommon(cmd, e.Key, e.Value, &opts); handled {
+		if handled, err := parseWriteCommon(cmd, e.Key, e.Value, &b.opts); handled {
 			if err != nil {
 				return nil, err
 			}
 			continue
 		}
 		switch e.Key {
-		case "documents":
-			if docs, err = argDocs(cmd, e.Key, e.Value); err != nil {
+		case field:
+			docs, err := argDocs(cmd, e.Key, e.Value)
+			if err != nil {
 				return nil, err
 			}
-			haveDocs = true
+			// A repeated field replaces the earlier one, as every
+			// other field does.
+			b.stmts = make([]T, 0, len(docs))
+			for i, d := range docs {
+				st, err := parse(i, d)
+				if err != nil {
+					return nil, err
+				}
+				b.stmts = append(b.stmts, st)
+			}
+			haveStmts = true
 		default:
 			if !isGenericField(e.Key) {
 				return nil, unknownField(cmd, e.Key)
 			}
 		}
 	}
-	if !haveDocs {
-		return nil, missingField(cmd, "documents")
+	if !haveStmts {
+		return nil, missingField(cmd, field)
 	}
-	if err := checkBatchSize(len(docs)); err != nil {
+	if err := checkBatchSize(len(b.stmts)); err != nil {
 		return nil, err
 	}
-	ns := nsOf(req, coll)
-	if err := s.refuseViewWrite(ns); err != nil {
+	b.ns = nsOf(req, coll)
+	if err := s.refuseViewWrite(b.ns); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// run executes the statements in order, recording each failure in w as a
+// write error; an ordered batch stops at the first one. It returns an error
+// only for a failure that must fail the whole command.
+func (b *writeBatch[T]) run(w *writeReply, exec func(i int, st T) error) error {
+	for i, st := range b.stmts {
+		err := exec(i, st)
+		if err == nil {
+			continue
+		}
+		if ferr := w.fail(i, err); ferr != nil {
+			return ferr
+		}
+		if b.opts.ordered {
+			break
+		}
+	}
+	return nil
+}
+
+func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
+	b, err := parseWriteBatch(s, req, "insert", "documents", func(_ int, d bson.D) (bson.D, error) { return d, nil })
+	if err != nil {
 		return nil, err
 	}
 	ops := s.ops(req)
 	var w writeReply
-	for i, doc := range docs {
-		if _, err := ops.Insert(ns, doc); err != nil {
-			if ferr := w.fail(i, err); ferr != nil {
-				return nil, ferr
-			}
-			if opts.ordered {
-				break
-			}
-			continue
+	if err := b.run(&w, func(_ int, doc bson.D) error {
+		if _, err := ops.Insert(b.ns, doc); err != nil {
+			return err
 		}
 		w.n++
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return w.body(false), nil
 }
@@ -225,84 +270,40 @@ func isReplacement(u any) bool {
 
 func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "update"
-	coll, err := collectionArg(req)
+	b, err := parseWriteBatch(s, req, cmd, "updates", parseUpdateStatement)
 	if err != nil {
-		return nil, err
-	}
-	opts := writeOptions{ordered: true}
-	var stmts []updateStatement
-	haveUpdates := false
-	for _, e := range req.Body[1:] {
-		if handled, err := parseWriteCommon(cmd, e.Key, e.Value, &opts); handled {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		switch e.Key {
-		case "updates":
-			docs, err := argDocs(cmd, e.Key, e.Value)
-			if err != nil {
-				return nil, err
-			}
-			for i, d := range docs {
-				st, err := parseUpdateStatement(i, d)
-				if err != nil {
-					return nil, err
-				}
-				stmts = append(stmts, st)
-			}
-			haveUpdates = true
-		default:
-			if !isGenericField(e.Key) {
-				return nil, unknownField(cmd, e.Key)
-			}
-		}
-	}
-	if !haveUpdates {
-		return nil, missingField(cmd, "updates")
-	}
-	if err := checkBatchSize(len(stmts)); err != nil {
-		return nil, err
-	}
-	ns := nsOf(req, coll)
-	if err := s.refuseViewWrite(ns); err != nil {
 		return nil, err
 	}
 	ops := s.ops(req)
 	var w writeReply
-	for i, st := range stmts {
-		err := s.checkHint(cmd, ns, st.hint)
-		if err == nil && st.args.Multi && isReplacement(st.args.Update) {
-			err = cmdError(codeFailedToParse, "FailedToParse", "multi update is not supported for replacement-style update")
+	if err := b.run(&w, func(i int, st updateStatement) error {
+		if err := s.checkHint(cmd, b.ns, st.hint); err != nil {
+			return err
 		}
-		if err == nil {
-			args := st.args
-			if vars := mergeVars(opts.vars, st.consts); len(vars) > 0 {
-				args.Filter = bindFilter(args.Filter, vars)
-				args.Update = bindUpdate(args.Update, vars)
-			}
-			var res engine.UpdateResult
-			res, err = ops.Update(ns, args)
-			if err == nil {
-				w.n += res.Matched
-				w.nModified += res.Modified
-				if res.UpsertedID != nil {
-					w.n++
-					w.upserted = append(w.upserted, bson.D{
-						{Key: "index", Value: int32(i)},
-						{Key: "_id", Value: res.UpsertedID},
-					})
-				}
-				continue
-			}
+		if st.args.Multi && isReplacement(st.args.Update) {
+			return cmdError(codeFailedToParse, "FailedToParse", "multi update is not supported for replacement-style update")
 		}
-		if ferr := w.fail(i, err); ferr != nil {
-			return nil, ferr
+		args := st.args
+		if vars := mergeVars(b.opts.vars, st.consts); len(vars) > 0 {
+			args.Filter = bindFilter(args.Filter, vars)
+			args.Update = bindUpdate(args.Update, vars)
 		}
-		if opts.ordered {
-			break
+		res, err := ops.Update(b.ns, args)
+		if err != nil {
+			return err
 		}
+		w.n += res.Matched
+		w.nModified += res.Modified
+		if res.UpsertedID != nil {
+			w.n++
+			w.upserted = append(w.upserted, bson.D{
+				{Key: "index", Value: int32(i)},
+				{Key: "_id", Value: res.UpsertedID},
+			})
+		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return w.body(true), nil
 }
@@ -359,68 +360,24 @@ func parseDeleteStatement(i int, d bson.D) (deleteStatement, error) {
 
 func cmdDelete(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "delete"
-	coll, err := collectionArg(req)
+	b, err := parseWriteBatch(s, req, cmd, "deletes", parseDeleteStatement)
 	if err != nil {
-		return nil, err
-	}
-	opts := writeOptions{ordered: true}
-	var stmts []deleteStatement
-	haveDeletes := false
-	for _, e := range req.Body[1:] {
-		if handled, err := parseWriteCommon(cmd, e.Key, e.Value, &opts); handled {
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
-		switch e.Key {
-		case "deletes":
-			docs, err := argDocs(cmd, e.Key, e.Value)
-			if err != nil {
-				return nil, err
-			}
-			for i, d := range docs {
-				st, err := parseDeleteStatement(i, d)
-				if err != nil {
-					return nil, err
-				}
-				stmts = append(stmts, st)
-			}
-			haveDeletes = true
-		default:
-			if !isGenericField(e.Key) {
-				return nil, unknownField(cmd, e.Key)
-			}
-		}
-	}
-	if !haveDeletes {
-		return nil, missingField(cmd, "deletes")
-	}
-	if err := checkBatchSize(len(stmts)); err != nil {
-		return nil, err
-	}
-	ns := nsOf(req, coll)
-	if err := s.refuseViewWrite(ns); err != nil {
 		return nil, err
 	}
 	ops := s.ops(req)
 	var w writeReply
-	for i, st := range stmts {
-		err := s.checkHint(cmd, ns, st.hint)
-		if err == nil {
-			var n int64
-			n, err = ops.Delete(ns, bindFilter(st.filter, opts.vars), st.limit)
-			if err == nil {
-				w.n += n
-				continue
-			}
+	if err := b.run(&w, func(_ int, st deleteStatement) error {
+		if err := s.checkHint(cmd, b.ns, st.hint); err != nil {
+			return err
 		}
-		if ferr := w.fail(i, err); ferr != nil {
-			return nil, ferr
+		n, err := ops.Delete(b.ns, bindFilter(st.filter, b.opts.vars), st.limit)
+		if err != nil {
+			return err
 		}
-		if opts.ordered {
-			break
-		}
+		w.n += n
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return w.body(false), nil
 }
