@@ -77,6 +77,11 @@ func (s *Syncer) reconcile(ctx context.Context, cs *collState) (ReconcileResult,
 // reconcileLocal uploads every local document that differs from its base,
 // and every delete the local change stream may no longer hold.
 func (s *Syncer) reconcileLocal(ctx context.Context, cs *collState) (int, error) {
+	return s.scanLocal(ctx, cs, false)
+}
+
+// scanLocal counts (dry) or uploads the local differences from the bases.
+func (s *Syncer) scanLocal(ctx context.Context, cs *collState, dry bool) (int, error) {
 	var res ReconcileResult
 	bases, err := s.loadBases(ctx, cs.name)
 	if err != nil {
@@ -93,6 +98,9 @@ func (s *Syncer) reconcileLocal(ctx context.Context, cs *collState) (int, error)
 			return nil
 		}
 		res.Uploaded++
+		if dry {
+			return nil
+		}
 		return s.upload(ctx, cs, id, time.Now(), bson.Timestamp{})
 	})
 	if err != nil {
@@ -103,6 +111,9 @@ func (s *Syncer) reconcileLocal(ctx context.Context, cs *collState) (int, error)
 			continue
 		}
 		res.Uploaded++
+		if dry {
+			continue
+		}
 		if err := s.upload(ctx, cs, b.id, time.Now(), bson.Timestamp{}); err != nil {
 			return res.Uploaded, err
 		}
