@@ -75,7 +75,10 @@ func (s *stream) tryAdd(l *core, startToken bson.Raw) bool {
 	if startToken != nil && (s.dispatched || !bytes.Equal(startToken, s.startToken)) {
 		return false
 	}
-	s.listeners = append(slices.Clip(s.listeners), l)
+	// Appending in place is safe for snapshots taken earlier: they never
+	// look past their own length, and remove always copies. (Copying here
+	// made a thousand joins quadratic.)
+	s.listeners = append(s.listeners, l)
 	l.stream = s
 	l.reconnectBase = s.reconnects.Load()
 	return true
@@ -336,6 +339,7 @@ type parsedEvent struct {
 
 	typedMu sync.Mutex
 	typed   []*typedDocs
+	first   atomic.Pointer[typedDocs] // typed[0], once set
 }
 
 // typedDocs is an event's documents decoded into one listener type: a
@@ -351,6 +355,11 @@ type typedDocs struct {
 // first call for t. Listeners of the same type wait for one decode rather
 // than each running their own.
 func (ev *parsedEvent) docsFor(t reflect.Type, decode func() (full, before any, err error)) *typedDocs {
+	// Lock-free for the usual single document type: a thousand listeners
+	// otherwise queue on typedMu for every event.
+	if d := ev.first.Load(); d != nil && d.t == t {
+		return d
+	}
 	ev.typedMu.Lock()
 	defer ev.typedMu.Unlock()
 	for _, d := range ev.typed {
@@ -361,6 +370,9 @@ func (ev *parsedEvent) docsFor(t reflect.Type, decode func() (full, before any, 
 	d := &typedDocs{t: t}
 	d.full, d.before, d.err = decode()
 	ev.typed = append(ev.typed, d)
+	if len(ev.typed) == 1 {
+		ev.first.Store(d)
+	}
 	return d
 }
 

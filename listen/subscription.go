@@ -30,7 +30,8 @@ type Stats struct {
 	// LastClusterTime is the cluster time of the last handled event.
 	LastClusterTime bson.Timestamp
 	// Lag is how long after its commit (server wallTime) the last handled
-	// event was handled.
+	// event was handled. It is measured when the listener has emptied its
+	// buffer, or after every 64 events it handles back to back.
 	Lag time.Duration
 	// TokenAge is how long ago the stored checkpoint was last written (or
 	// the subscription started, before the first write).
