@@ -153,7 +153,7 @@ is unreachable upload when it returns. See docs/sync.md.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
-	cmd.AddCommand(newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout))
+	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout))
 	return cmd
 }
 

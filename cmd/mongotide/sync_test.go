@@ -32,7 +32,10 @@ func TestSyncCommand(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		n, err := local.CountDocuments(ctx, bson.D{})
-		if err == nil && n == 30 {
+		// The bootstrap checkpoint says done after the last batch is in.
+		done, _ := local.Database().Collection("_mongotide_sync_state").CountDocuments(ctx,
+			bson.D{{Key: "_id", Value: "bootstrap.books"}, {Key: "done", Value: true}})
+		if err == nil && n == 30 && done == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -60,6 +63,27 @@ func TestSyncCommand(t *testing.T) {
 	out, errOut = syncBuffer{}, syncBuffer{}
 	if code := run(ctx, append([]string{"sync", "conflicts", "dismiss", "nope"}, conn...), &out, &errOut); code != exitError || !strings.Contains(errOut.String(), "conflict not found") {
 		t.Fatalf("dismiss unknown: exit %d, stderr %q", code, errOut.String())
+	}
+
+	// A local write while no sync runs is pending; reset-local refuses it.
+	if _, err := local.InsertOne(ctx, bson.D{{Key: "_id", Value: "offline"}}); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "status"}, conn...), &out, &errOut); code != exitOK ||
+		out.String() != "COLLECTION\tBOOTSTRAPPED\tPENDING\tCONFLICTS\nbooks\ttrue\t1\t0\n" {
+		t.Fatalf("status: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "reset-local", "--yes"}, conn...), &out, &errOut); code != exitError || !strings.Contains(errOut.String(), "not uploaded yet") {
+		t.Fatalf("reset-local with pending: exit %d, stderr %q", code, errOut.String())
+	}
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "reset-local", "--yes", "--force"}, conn...), &out, &errOut); code != exitOK {
+		t.Fatalf("reset-local --force: exit %d, stderr %q", code, errOut.String())
+	}
+	if n, err := local.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {
+		t.Fatalf("local holds %d documents after reset-local (%v)", n, err)
 	}
 }
 
