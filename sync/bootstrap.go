@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -77,13 +76,12 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 		if err != nil {
 			return fmt.Errorf("sync: bootstrap %q: %w", cs.name, err)
 		}
-		for _, doc := range docs {
-			id := doc.Lookup("_id")
-			if err := s.download(ctx, cs, id, doc, true, time.Time{}, bson.Timestamp{}); err != nil {
-				return err
-			}
-			st.Last, st.HasLast = id, true
-			st.Copied++
+		if err := s.copyBatch(ctx, cs, docs); err != nil {
+			return err
+		}
+		if len(docs) > 0 {
+			st.Last, st.HasLast = docs[len(docs)-1].Lookup("_id"), true
+			st.Copied += int64(len(docs))
 		}
 		st.Done = len(docs) < s.cfg.BatchSize
 		if st.Done {

@@ -18,6 +18,11 @@ import (
 // MONGOTIDE_TEST_URI, a uniquely named database on that server).
 func newDB(t *testing.T, name string) *mongo.Database {
 	t.Helper()
+	return newDBTB(t, name)
+}
+
+func newDBTB(t testing.TB, name string) *mongo.Database {
+	t.Helper()
 	var uri string
 	if testenv.UsingExternal() {
 		uri = testenv.URI(t)
