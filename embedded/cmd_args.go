@@ -252,6 +252,16 @@ func notInTxn(req *request) error {
 	return nil
 }
 
+// collectionArgOutsideTxn is collectionArg for the commands MongoDB refuses
+// inside a transaction (catalog, index, count, stats), checking the
+// transaction first, as MongoDB does.
+func collectionArgOutsideTxn(req *request) (string, error) {
+	if err := notInTxn(req); err != nil {
+		return "", err
+	}
+	return collectionArg(req)
+}
+
 // nsOf is the namespace of collection coll in the request's database.
 func nsOf(req *request, coll string) engine.Namespace {
 	return engine.Namespace{DB: req.DB, Coll: coll}

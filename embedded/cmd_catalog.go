@@ -20,10 +20,7 @@ func checkOnlyGeneric(cmd string, body bson.D) error {
 }
 
 func cmdDrop(_ context.Context, s *Server, req *request) (bson.D, error) {
-	if err := notInTxn(req); err != nil {
-		return nil, err
-	}
-	coll, err := collectionArg(req)
+	coll, err := collectionArgOutsideTxn(req)
 	if err != nil {
 		return nil, err
 	}
@@ -103,10 +100,7 @@ func checkValidationMode(cmd, key string, v any) error {
 
 func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "create"
-	if err := notInTxn(req); err != nil {
-		return nil, err
-	}
-	coll, err := collectionArg(req)
+	coll, err := collectionArgOutsideTxn(req)
 	if err != nil {
 		return nil, err
 	}
@@ -201,10 +195,7 @@ func sameCollectionOptions(a, b engine.CollectionOptions) bool {
 
 func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "collMod"
-	if err := notInTxn(req); err != nil {
-		return nil, err
-	}
-	coll, err := collectionArg(req)
+	coll, err := collectionArgOutsideTxn(req)
 	if err != nil {
 		return nil, err
 	}

@@ -12,10 +12,7 @@ import (
 // estimatedDocumentCount. A missing collection counts 0.
 func cmdCount(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "count"
-	if err := notInTxn(req); err != nil {
-		return nil, err
-	}
-	coll, err := collectionArg(req)
+	coll, err := collectionArgOutsideTxn(req)
 	if err != nil {
 		return nil, err
 	}

@@ -109,10 +109,7 @@ func checkIndexKey(spec, key bson.D) error {
 
 func cmdCreateIndexes(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "createIndexes"
-	if err := notInTxn(req); err != nil {
-		return nil, err
-	}
-	coll, err := collectionArg(req)
+	coll, err := collectionArgOutsideTxn(req)
 	if err != nil {
 		return nil, err
 	}
@@ -238,10 +235,7 @@ func cmdListIndexes(ctx context.Context, s *Server, req *request) (bson.D, error
 
 func cmdDropIndexes(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "dropIndexes"
-	if err := notInTxn(req); err != nil {
-		return nil, err
-	}
-	coll, err := collectionArg(req)
+	coll, err := collectionArgOutsideTxn(req)
 	if err != nil {
 		return nil, err
 	}

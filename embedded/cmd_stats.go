@@ -75,10 +75,7 @@ func cmdDBStats(_ context.Context, s *Server, req *request) (bson.D, error) {
 }
 
 func cmdCollStats(_ context.Context, s *Server, req *request) (bson.D, error) {
-	if err := notInTxn(req); err != nil {
-		return nil, err
-	}
-	coll, err := collectionArg(req)
+	coll, err := collectionArgOutsideTxn(req)
 	if err != nil {
 		return nil, err
 	}
