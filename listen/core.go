@@ -151,15 +151,20 @@ func (l *core) offer(ctx context.Context, it *item) {
 }
 
 // offerProgress never blocks: progress is advisory and a later event or
-// progress marker carries it anyway.
-func (l *core) offerProgress(token bson.Raw) {
-	if token == nil {
+// progress marker carries it anyway. p is an itemProgress shared read-only
+// by every listener it is offered to.
+func (l *core) offerProgress(p *item) {
+	if p == nil || p.token == nil {
 		return
 	}
 	select {
-	case l.ch <- &item{kind: itemProgress, token: token}:
+	case l.ch <- p:
 	default:
 	}
+}
+
+func progressItem(token bson.Raw) *item {
+	return &item{kind: itemProgress, token: token}
 }
 
 func (l *core) kill(err error) {

@@ -245,8 +245,9 @@ func (s *stream) run() {
 		if pbrt := s.cs.ResumeToken(); pbrt != nil && !bytes.Equal(pbrt, lastProgress) {
 			lastProgress = clone(pbrt)
 			s.resumeToken = lastProgress
+			p := progressItem(lastProgress)
 			for _, l := range s.snapshot() {
-				l.offerProgress(lastProgress)
+				l.offerProgress(p)
 			}
 		}
 	}
@@ -287,6 +288,7 @@ func (s *stream) historyLost(ctx context.Context, cause error) bool {
 
 func (s *stream) dispatch(ctx context.Context, ev *parsedEvent) {
 	it := &item{kind: itemEvent, ev: ev}
+	var progress *item // one for all the listeners that skip ev
 	for _, l := range s.snapshot() {
 		if l.accepts(ev) {
 			l.offer(ctx, it)
@@ -294,7 +296,10 @@ func (s *stream) dispatch(ctx context.Context, ev *parsedEvent) {
 			// The listener does not want this event, but its checkpoint
 			// may move past it: a heavily filtered listener must not keep
 			// a stale token.
-			l.offerProgress(ev.token)
+			if progress == nil {
+				progress = progressItem(ev.token)
+			}
+			l.offerProgress(progress)
 		}
 	}
 }
