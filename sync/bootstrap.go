@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -48,31 +49,28 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		// $expr compares in BSON order across types, unlike a plain $gt
-		// (type-bracketed), so mixed-type _ids are all copied.
-		filter := bson.D{}
+		owner := bson.D{}
 		if o := s.cfg.Owner; o != nil && o.Func == nil {
-			// Narrows the copy on the server; download checks each
+			// Narrows the copy on the server; the copy checks each
 			// document exactly (same BSON type) anyway.
-			filter = append(filter, bson.E{Key: o.Field, Value: o.Value})
-		}
-		if st.HasLast {
-			filter = append(filter, bson.E{Key: "$expr", Value: bson.D{{Key: "$gt", Value: bson.A{"$_id", st.Last}}}})
-		}
-		cur, err := remote.Find(ctx, filter, options.Find().
-			SetSort(bson.D{{Key: "_id", Value: 1}}).
-			SetLimit(int64(s.cfg.BatchSize)).SetBatchSize(int32(s.cfg.BatchSize)))
-		s.remoteResult(err)
-		if err != nil {
-			return fmt.Errorf("sync: bootstrap %q: %w", cs.name, err)
+			owner = bson.D{{Key: o.Field, Value: o.Value}}
 		}
 		var docs []bson.Raw
-		for cur.Next(ctx) {
-			docs = append(docs, append(bson.Raw(nil), cur.Current...))
+		var err error
+		if !st.HasLast {
+			docs, err = s.fetchBatch(ctx, remote, owner)
+		} else {
+			// {_id: {$gt: last}} uses the _id index but is type-bracketed:
+			// it only sees _ids of last's type. When it runs short, the
+			// $expr form (BSON order across types, a collection scan)
+			// finishes the batch, so mixed-type _ids are all copied.
+			docs, err = s.fetchBatch(ctx, remote, append(slices.Clone(owner),
+				bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: st.Last}}}))
+			if err == nil && len(docs) < s.cfg.BatchSize {
+				docs, err = s.fetchBatch(ctx, remote, append(slices.Clone(owner),
+					bson.E{Key: "$expr", Value: bson.D{{Key: "$gt", Value: bson.A{"$_id", st.Last}}}}))
+			}
 		}
-		err = cur.Err()
-		_ = cur.Close(ctx)
-		s.remoteResult(err)
 		if err != nil {
 			return fmt.Errorf("sync: bootstrap %q: %w", cs.name, err)
 		}
@@ -135,4 +133,23 @@ func (s *Syncer) captureResumePoint(ctx context.Context, coll *mongo.Collection,
 func stringValue(v string) bson.RawValue {
 	t, data, _ := bson.MarshalValue(v)
 	return bson.RawValue{Type: t, Value: data}
+}
+
+// fetchBatch reads the next Config.BatchSize remote documents matching
+// filter in _id order.
+func (s *Syncer) fetchBatch(ctx context.Context, remote *mongo.Collection, filter bson.D) ([]bson.Raw, error) {
+	cur, err := remote.Find(ctx, filter, options.Find().
+		SetSort(bson.D{{Key: "_id", Value: 1}}).
+		SetLimit(int64(s.cfg.BatchSize)).SetBatchSize(int32(s.cfg.BatchSize)))
+	s.remoteResult(err)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	var docs []bson.Raw
+	for cur.Next(ctx) {
+		docs = append(docs, append(bson.Raw(nil), cur.Current...))
+	}
+	s.remoteResult(cur.Err())
+	return docs, cur.Err()
 }
