@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -19,7 +20,13 @@ import (
 // wall and ts are the commit times of the local change; the edit's version
 // is stamped from them, not from when the upload runs, so an edit made
 // offline keeps its place in last-writer-wins.
-func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wall time.Time, ts bson.Timestamp) error {
+//
+// op and evDoc are the change's operation type and post-image (insert and
+// replace; "" and nil when reconciling): a change that only re-states the
+// base is the echo of a write this replica applied, skipped even when the
+// document changed again since (that later change has its own event, with
+// its own time to stamp).
+func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op listen.OperationType, evDoc bson.Raw, wall time.Time, ts bson.Timestamp) error {
 	unlock := s.lock(cs.name, id)
 	defer unlock()
 	local := s.cfg.Local.Collection(cs.name)
@@ -36,6 +43,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, wa
 	}
 	if hash == base.Hash {
 		return nil // an echo of a downloaded write, or a no-op write
+	}
+	switch {
+	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) == base.Hash,
+		op == listen.Delete && base.Hash == absentHash:
+		return nil
 	}
 	if doc != nil {
 		owned, err := s.owns(doc)

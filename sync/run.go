@@ -25,7 +25,7 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 		defer close(done)
 		s.supervise(ctx, &cs.upSub, func() (*listen.Subscription, error) {
 			return s.listen(ctx, cs, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
-				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.WallTime, ev.ClusterTime)
+				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.OperationType, rawDoc(ev.FullDocument), ev.WallTime, ev.ClusterTime)
 				if err != nil {
 					cs.retrying.Store(1)
 					s.reportError(err)
@@ -149,4 +149,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+func rawDoc(d *bson.Raw) bson.Raw {
+	if d == nil {
+		return nil
+	}
+	return *d
 }
