@@ -135,6 +135,9 @@ func decodeEvent[T any](pe *parsedEvent, cp *docCopier[T]) (*ChangeEvent[T], err
 		buf = append(buf, b...)
 		return bson.Raw(buf[i:len(buf):len(buf)])
 	}
+	if pe.solo {
+		return decodeSolo[T](pe, w)
+	}
 	docs := pe.docsFor(reflect.TypeFor[T](), func() (any, any, error) {
 		full, err := decodeDoc[T](w.FullDocument)
 		if err != nil {
@@ -200,6 +203,66 @@ func decodeEvent[T any](pe *parsedEvent, cp *docCopier[T]) (*ChangeEvent[T], err
 		if ev.FullDocumentBeforeChange, err = decodeDoc[T](w.FullDocumentBeforeChange); err != nil {
 			return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
 		}
+	}
+	return ev, nil
+}
+
+// decodeSolo is decodeEvent for an event with a single consumer: its
+// documents are decoded directly into values only this event references.
+func decodeSolo[T any](pe *parsedEvent, w *wireEvent) (*ChangeEvent[T], error) {
+	// One allocation for the three byte slices; capped so that appending
+	// to one cannot overwrite another. The token and document key are
+	// copied too (not sub-sliced from pe): the listener checkpoints
+	// pe.token after the handler, which may mutate what it received.
+	buf := make([]byte, 0, len(pe.raw)+len(w.ID)+len(w.DocumentKey))
+	carve := func(b bson.Raw) bson.Raw {
+		if b == nil {
+			return nil
+		}
+		i := len(buf)
+		buf = append(buf, b...)
+		return bson.Raw(buf[i:len(buf):len(buf)])
+	}
+	var ev *ChangeEvent[T]
+	var fullDst *T
+	if w.FullDocument.Type == bson.TypeEmbeddedDocument {
+		box := new(eventWithDoc[T])
+		ev, fullDst = &box.ev, &box.doc
+	} else {
+		ev = new(ChangeEvent[T])
+	}
+	*ev = ChangeEvent[T]{
+		ID:            carve(w.ID),
+		OperationType: w.OperationType,
+		ClusterTime:   w.ClusterTime,
+		NS:            w.NS,
+		DocumentKey:   carve(w.DocumentKey),
+		Raw:           carve(pe.raw),
+	}
+	if fullDst != nil {
+		if err := bson.Unmarshal(w.FullDocument.Value, fullDst); err != nil {
+			return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocument: %w", err)}
+		}
+		ev.FullDocument = fullDst
+	}
+	before, err := decodeDoc[T](w.FullDocumentBeforeChange)
+	if err != nil {
+		return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
+	}
+	ev.FullDocumentBeforeChange = before
+	if w.To != nil {
+		to := *w.To
+		ev.To = &to
+	}
+	if u := w.UpdateDescription; u != nil {
+		ev.UpdateDescription = &UpdateDescription{
+			UpdatedFields:   clone(u.UpdatedFields),
+			RemovedFields:   append([]string(nil), u.RemovedFields...),
+			TruncatedArrays: append([]TruncatedArray(nil), u.TruncatedArrays...),
+		}
+	}
+	if w.WallTime != 0 {
+		ev.WallTime = w.WallTime.Time()
 	}
 	return ev, nil
 }

@@ -289,7 +289,9 @@ func (s *stream) historyLost(ctx context.Context, cause error) bool {
 func (s *stream) dispatch(ctx context.Context, ev *parsedEvent) {
 	it := &item{kind: itemEvent, ev: ev}
 	var progress *item // one for all the listeners that skip ev
-	for _, l := range s.snapshot() {
+	ls := s.snapshot()
+	ev.solo = len(ls) == 1
+	for _, l := range ls {
 		if l.accepts(ev) {
 			l.offer(ctx, it)
 		} else {
@@ -331,6 +333,11 @@ type parsedEvent struct {
 	clusterTime bson.Timestamp
 	wallTime    time.Time
 	docKey      bson.Raw
+	// solo is set before the event is offered when the stream has exactly
+	// one listener: nobody else decodes it, so the listener decodes its
+	// documents straight into its own values instead of deep-copying a
+	// shared template (which with one listener is pure overhead).
+	solo bool
 
 	evalOnce sync.Once
 	evalDoc  bson.D
@@ -385,12 +392,7 @@ func (ev *parsedEvent) docsFor(t reflect.Type, decode func() (full, before any, 
 // read-only; decodeEvent copies what it hands to a handler.
 func (ev *parsedEvent) wire() (*wireEvent, error) {
 	ev.wireOnce.Do(func() {
-		var w wireEvent
-		if err := bson.Unmarshal(ev.raw, &w); err != nil {
-			ev.wireErr = err
-			return
-		}
-		ev.wireEv = &w
+		ev.wireEv, ev.wireErr = parseWire(ev.raw)
 	})
 	return ev.wireEv, ev.wireErr
 }
