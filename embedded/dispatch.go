@@ -132,7 +132,7 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 		defer cancel()
 	}
 	var wce bson.D
-	if act := s.failpoints.match(req.Name, c.appName, commandNS(req)); act != nil {
+	if act := s.failpoints.match(req.Name, c.appName, func() string { return commandNS(req) }); act != nil {
 		// MongoDB's order: close, then block, then fail.
 		if act.closeConn {
 			return result{closeConn: true}

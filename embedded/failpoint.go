@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -13,8 +14,12 @@ import (
 // failpoints holds the configured failpoints: failCommand, and
 // failGetMoreAfterCursorCheckout (used by the change-stream spec tests).
 type failpoints struct {
-	mu sync.Mutex
-	m  map[string]*failpoint
+	// armed mirrors len(m), written under mu: every command checks
+	// failpoints, and with none set (the normal case) one atomic load
+	// spares it the mutex and the namespace string.
+	armed atomic.Int32
+	mu    sync.Mutex
+	m     map[string]*failpoint
 	// entered counts activations per failpoint name over the server's
 	// life; configureFailPoint reports it as "count", as MongoDB does.
 	entered map[string]int64
@@ -62,7 +67,10 @@ type failAction struct {
 var supportedFailpoints = map[string]bool{"failCommand": true, "failGetMoreAfterCursorCheckout": true}
 
 // match returns the action for a command, consuming one activation.
-func (f *failpoints) match(cmd, appName, ns string) *failAction {
+func (f *failpoints) match(cmd, appName string, ns func() string) *failAction {
+	if f.armed.Load() == 0 {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.m) == 0 || cmd == "configureFailPoint" {
@@ -76,7 +84,7 @@ func (f *failpoints) match(cmd, appName, ns string) *failAction {
 		if fp.appName != "" && fp.appName != appName {
 			continue
 		}
-		if fp.namespace != "" && fp.namespace != ns {
+		if fp.namespace != "" && fp.namespace != ns() {
 			continue
 		}
 		if fp.skip > 0 {
@@ -93,6 +101,7 @@ func (f *failpoints) match(cmd, appName, ns string) *failAction {
 			fp.times--
 			if fp.times <= 0 {
 				delete(f.m, name)
+				f.armed.Store(int32(len(f.m)))
 			}
 		}
 		act := fp.act
@@ -170,6 +179,7 @@ func cmdConfigureFailPoint(_ context.Context, s *Server, req *request) (bson.D, 
 	} else {
 		s.failpoints.m[name] = fp
 	}
+	s.failpoints.armed.Store(int32(len(s.failpoints.m)))
 	count := s.failpoints.entered[name]
 	s.failpoints.mu.Unlock()
 	return bson.D{{Key: "count", Value: count}}, nil
