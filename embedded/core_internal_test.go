@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -38,5 +39,24 @@ func TestHandlerPanicIsContained(t *testing.T) {
 	}
 	if err := c.Ping(ctx, nil); err != nil {
 		t.Fatalf("ping after a handler panic: %v", err)
+	}
+}
+
+// The hand-encoded $clusterTime must be byte for byte what bson.Marshal
+// made of the document it replaces.
+func TestClusterTimeDocMatchesMarshal(t *testing.T) {
+	ts := bson.Timestamp{T: 1_700_000_000, I: 42}
+	want, err := bson.Marshal(bson.D{
+		{Key: "clusterTime", Value: ts},
+		{Key: "signature", Value: bson.D{
+			{Key: "hash", Value: bson.Binary{Subtype: 0, Data: make([]byte, 20)}},
+			{Key: "keyId", Value: int64(0)},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := clusterTimeDoc(ts); !bytes.Equal(got, want) {
+		t.Fatalf("clusterTimeDoc = %v, want %v", got, bson.Raw(want))
 	}
 }

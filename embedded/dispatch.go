@@ -11,6 +11,7 @@ import (
 	"github.com/mongotide/mongotide/embedded/internal/wire"
 	"github.com/mongotide/mongotide/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 // result is what a command produced for the connection to send.
@@ -306,16 +307,28 @@ func (s *Server) finishReply(body bson.D, ce *commandError) result {
 	}
 	ts := s.engine.ClusterTime()
 	out = append(out,
-		bson.E{Key: "$clusterTime", Value: bson.D{
-			{Key: "clusterTime", Value: ts},
-			{Key: "signature", Value: bson.D{
-				{Key: "hash", Value: bson.Binary{Subtype: 0, Data: make([]byte, 20)}},
-				{Key: "keyId", Value: int64(0)},
-			}},
-		}},
+		bson.E{Key: "$clusterTime", Value: clusterTimeDoc(ts)},
 		bson.E{Key: "operationTime", Value: ts},
 	)
 	return result{body: out}
+}
+
+// clusterTimeDoc is the reply's $clusterTime,
+// {clusterTime, signature: {hash: 20 zero bytes, keyId: 0}}, encoded up
+// front: every reply carries it, and one small buffer is cheaper than
+// bson.Marshal reflecting over two nested documents and a fresh hash.
+func clusterTimeDoc(ts bson.Timestamp) bson.Raw {
+	var zeroHash [20]byte
+	b := make([]byte, 0, 96)
+	doc, b := bsoncore.AppendDocumentStart(b)
+	b = bsoncore.AppendTimestampElement(b, "clusterTime", ts.T, ts.I)
+	sig, b := bsoncore.AppendDocumentElementStart(b, "signature")
+	b = bsoncore.AppendBinaryElement(b, "hash", 0, zeroHash[:])
+	b = bsoncore.AppendInt64Element(b, "keyId", 0)
+	// AppendDocumentEnd fails only for an index outside b, impossible here.
+	b, _ = bsoncore.AppendDocumentEnd(b, sig)
+	b, _ = bsoncore.AppendDocumentEnd(b, doc)
+	return bson.Raw(b)
 }
 
 func maxTimeMS(body bson.D) (int64, bool) {
