@@ -77,3 +77,13 @@ func BenchmarkWire(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkParseEvent(b *testing.B) {
+	raw := decodeBenchRaw(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if pe := parseEvent(raw); pe.op != Insert {
+			b.Fatal(pe.op)
+		}
+	}
+}

@@ -405,6 +405,17 @@ func (ev *parsedEvent) docID() string {
 
 func parseEvent(raw bson.Raw) *parsedEvent {
 	ev := &parsedEvent{raw: raw}
+	// One pass over the event (five LookupErr scans cost four times as
+	// much), kept for decodeEvent; a malformed event falls back to the
+	// lenient lookups below and reports its error from wire().
+	if w, err := parseWire(raw); err == nil {
+		ev.token, ev.op, ev.clusterTime, ev.docKey = w.ID, w.OperationType, w.ClusterTime, w.DocumentKey
+		if w.WallTime != 0 {
+			ev.wallTime = time.UnixMilli(int64(w.WallTime))
+		}
+		ev.wireOnce.Do(func() { ev.wireEv = w })
+		return ev
+	}
 	if v, err := raw.LookupErr("_id"); err == nil {
 		if d, ok := v.DocumentOK(); ok {
 			ev.token = bson.Raw(d)
