@@ -21,25 +21,9 @@ func BenchmarkBacklogDelivery(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	events := 0
-	for b.Loop() {
-		s, err := Open(eng, Scope{DB: "db", Coll: "a"}, bson.D{{Key: "startAtOperationTime", Value: bson.Timestamp{T: 1}}}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			docs, _, err := s.Next(b.Context(), 1000, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(docs) == 0 {
-				break
-			}
-			events += len(docs)
-		}
-		s.Close()
-	}
-	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	drainBacklog(b, func() (*Stream, error) {
+		return Open(eng, Scope{DB: "db", Coll: "a"}, fromStart(), nil)
+	})
 }
 
 // BenchmarkBacklogDeliveryFiltered is BenchmarkBacklogDelivery with user
@@ -62,26 +46,40 @@ func BenchmarkBacklogDeliveryFiltered(b *testing.B) {
 	}{{"match", []bson.D{match}}, {"match+project", []bson.D{match, project}}} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
-			events := 0
-			for b.Loop() {
-				s, err := Open(eng, Scope{DB: "db", Coll: "a"}, bson.D{{Key: "startAtOperationTime", Value: bson.Timestamp{T: 1}}}, c.stages)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for {
-					docs, _, err := s.Next(b.Context(), 1000, 0)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if len(docs) == 0 {
-						break
-					}
-					events += len(docs)
-				}
-				s.Close()
-			}
-			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+			drainBacklog(b, func() (*Stream, error) {
+				return Open(eng, Scope{DB: "db", Coll: "a"}, fromStart(), c.stages)
+			})
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "entries/s")
 		})
 	}
+}
+
+// fromStart is the $changeStream spec that replays the whole backlog.
+func fromStart() bson.D {
+	return bson.D{{Key: "startAtOperationTime", Value: bson.Timestamp{T: 1}}}
+}
+
+// drainBacklog opens a stream per iteration with openStream, reads it until
+// an empty batch, and reports events/s.
+func drainBacklog(b *testing.B, openStream func() (*Stream, error)) {
+	b.Helper()
+	events := 0
+	for b.Loop() {
+		s, err := openStream()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			docs, _, err := s.Next(b.Context(), 1000, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(docs) == 0 {
+				break
+			}
+			events += len(docs)
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
