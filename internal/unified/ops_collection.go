@@ -174,20 +174,9 @@ func (st *testState) collectionOp(ctx context.Context, name string, coll *mongo.
 		filter := bson.D{}
 		opts := options.FindOneAndDelete()
 		for _, e := range args {
-			switch e.Key {
-			case "filter":
+			if e.Key == "filter" {
 				filter = asDoc(e.Value)
-			case "sort":
-				opts.SetSort(e.Value)
-			case "projection":
-				opts.SetProjection(e.Value)
-			case "hint":
-				opts.SetHint(e.Value)
-			case "comment":
-				opts.SetComment(e.Value)
-			case "let":
-				opts.SetLet(e.Value)
-			default:
+			} else if !setFindAndModify(opts, e) {
 				return opResult{}, unknownArg(name, e.Key)
 			}
 		}
@@ -202,30 +191,10 @@ func (st *testState) collectionOp(ctx context.Context, name string, coll *mongo.
 				filter = asDoc(e.Value)
 			case "replacement":
 				replacement = e.Value
-			case "sort":
-				opts.SetSort(e.Value)
-			case "projection":
-				opts.SetProjection(e.Value)
-			case "returnDocument":
-				rd, err := returnDocument(e.Value)
-				if err != nil {
+			default:
+				if err := setFindAndWrite(opts, name, e); err != nil {
 					return opResult{}, err
 				}
-				opts.SetReturnDocument(rd)
-			case "upsert":
-				b, _ := e.Value.(bool)
-				opts.SetUpsert(b)
-			case "hint":
-				opts.SetHint(e.Value)
-			case "comment":
-				opts.SetComment(e.Value)
-			case "let":
-				opts.SetLet(e.Value)
-			case "bypassDocumentValidation":
-				b, _ := e.Value.(bool)
-				opts.SetBypassDocumentValidation(b)
-			default:
-				return opResult{}, unknownArg(name, e.Key)
 			}
 		}
 		return singleResult(coll.FindOneAndReplace(ctx, filter, replacement, opts))
@@ -239,32 +208,12 @@ func (st *testState) collectionOp(ctx context.Context, name string, coll *mongo.
 				filter = asDoc(e.Value)
 			case "update":
 				update = e.Value
-			case "sort":
-				opts.SetSort(e.Value)
-			case "projection":
-				opts.SetProjection(e.Value)
-			case "returnDocument":
-				rd, err := returnDocument(e.Value)
-				if err != nil {
-					return opResult{}, err
-				}
-				opts.SetReturnDocument(rd)
-			case "upsert":
-				b, _ := e.Value.(bool)
-				opts.SetUpsert(b)
 			case "arrayFilters":
 				opts.SetArrayFilters([]any(asArray(e.Value)))
-			case "hint":
-				opts.SetHint(e.Value)
-			case "comment":
-				opts.SetComment(e.Value)
-			case "let":
-				opts.SetLet(e.Value)
-			case "bypassDocumentValidation":
-				b, _ := e.Value.(bool)
-				opts.SetBypassDocumentValidation(b)
 			default:
-				return opResult{}, unknownArg(name, e.Key)
+				if err := setFindAndWrite(opts, name, e); err != nil {
+					return opResult{}, err
+				}
 			}
 		}
 		return singleResult(coll.FindOneAndUpdate(ctx, filter, update, opts))
@@ -395,6 +344,68 @@ func asDoc(v any) bson.D {
 		return bson.D{}
 	}
 	return d
+}
+
+// findAndModifyOptions is what the driver's FindOneAndDelete, -Replace and
+// -Update option builders have in common; findAndWriteOptions adds what
+// Replace and Update share. They let one switch parse those arguments.
+type findAndModifyOptions[B any] interface {
+	SetSort(any) B
+	SetProjection(any) B
+	SetHint(any) B
+	SetComment(any) B
+	SetLet(any) B
+}
+
+type findAndWriteOptions[B any] interface {
+	findAndModifyOptions[B]
+	SetReturnDocument(options.ReturnDocument) B
+	SetUpsert(bool) B
+	SetBypassDocumentValidation(bool) B
+}
+
+// setFindAndModify applies a findOneAndX argument every variant accepts and
+// reports whether it knew the argument.
+func setFindAndModify[B findAndModifyOptions[B]](opts B, e bson.E) bool {
+	switch e.Key {
+	case "sort":
+		opts.SetSort(e.Value)
+	case "projection":
+		opts.SetProjection(e.Value)
+	case "hint":
+		opts.SetHint(e.Value)
+	case "comment":
+		opts.SetComment(e.Value)
+	case "let":
+		opts.SetLet(e.Value)
+	default:
+		return false
+	}
+	return true
+}
+
+// setFindAndWrite applies a findOneAndReplace/findOneAndUpdate argument,
+// failing on one it does not know.
+func setFindAndWrite[B findAndWriteOptions[B]](opts B, op string, e bson.E) error {
+	switch e.Key {
+	case "returnDocument":
+		rd, err := returnDocument(e.Value)
+		if err != nil {
+			return err
+		}
+		opts.SetReturnDocument(rd)
+	case "upsert":
+		b, _ := e.Value.(bool)
+		opts.SetUpsert(b)
+	case "bypassDocumentValidation":
+		b, _ := e.Value.(bool)
+		opts.SetBypassDocumentValidation(b)
+	default:
+		if !setFindAndModify(opts, e) {
+			return unknownArg(op, e.Key)
+		}
+	}
+	return nil
 }
 
 func returnDocument(v any) (options.ReturnDocument, error) {
