@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// Note is the demo's document.
+type Note struct {
+	ID      bson.ObjectID `bson:"_id"`
+	Text    string        `bson:"text"`
+	Written string        `bson:"written"` // "local" or "remote": where the app wrote it
+	Edits   int           `bson:"edits"`
+}
+
+// seedRemote writes a few notes on an empty remote collection, as if another
+// device had synced them earlier: the worker's bootstrap copies them down.
+func seedRemote(ctx context.Context, coll *mongo.Collection, lg *log.Logger) error {
+	n, err := coll.EstimatedDocumentCount(ctx)
+	if err != nil {
+		return fmt.Errorf("demo: count remote %s: %w", coll.Name(), err)
+	}
+	if n > 0 {
+		return nil
+	}
+	docs := make([]any, 3)
+	for i := range docs {
+		docs[i] = Note{ID: bson.NewObjectID(), Text: fmt.Sprintf("note %d, already on the remote", i+1), Written: "remote"}
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		return fmt.Errorf("demo: seed remote %s: %w", coll.Name(), err)
+	}
+	lg.Printf("demo: %d notes written on the remote before the worker starts", len(docs))
+	return nil
+}
+
+// demoWrites plays an app on each side until ctx ends, one write per tick:
+// a note written locally, a note written on the remote, the local note
+// edited on the remote, the remote note deleted locally. Each shows up a
+// moment later as a "synced" line in the other direction. A failed write is
+// logged, not fatal: the worker is the point, not the demo.
+func demoWrites(ctx context.Context, local, remote *mongo.Collection, every time.Duration, lg *log.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var lastLocal, lastRemote bson.ObjectID
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var err error
+		switch i % 4 {
+		case 0:
+			lastLocal = bson.NewObjectID()
+			text := fmt.Sprintf("note %d, written locally", i)
+			if _, err = local.InsertOne(ctx, Note{ID: lastLocal, Text: text, Written: "local"}); err == nil {
+				lg.Printf("demo: local  insert %s/%s %q", local.Name(), lastLocal.Hex(), text)
+			}
+		case 1:
+			lastRemote = bson.NewObjectID()
+			text := fmt.Sprintf("note %d, written on the remote", i)
+			if _, err = remote.InsertOne(ctx, Note{ID: lastRemote, Text: text, Written: "remote"}); err == nil {
+				lg.Printf("demo: remote insert %s/%s %q", remote.Name(), lastRemote.Hex(), text)
+			}
+		case 2:
+			var res *mongo.UpdateResult
+			res, err = remote.UpdateByID(ctx, lastLocal, bson.D{{Key: "$inc", Value: bson.D{{Key: "edits", Value: 1}}}})
+			switch {
+			case err == nil && res.MatchedCount == 0:
+				lg.Printf("demo: remote update %s/%s skipped: not on the remote yet", remote.Name(), lastLocal.Hex())
+			case err == nil:
+				lg.Printf("demo: remote update %s/%s (edits +1)", remote.Name(), lastLocal.Hex())
+			}
+		case 3:
+			var res *mongo.DeleteResult
+			res, err = local.DeleteOne(ctx, bson.D{{Key: "_id", Value: lastRemote}})
+			switch {
+			case err == nil && res.DeletedCount == 0:
+				lg.Printf("demo: local  delete %s/%s skipped: not local yet", local.Name(), lastRemote.Hex())
+			case err == nil:
+				lg.Printf("demo: local  delete %s/%s", local.Name(), lastRemote.Hex())
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			lg.Printf("demo: write failed: %v", err)
+		}
+	}
+}
