@@ -90,12 +90,13 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, docs []bson.Raw) 
 		default:
 			continue // a local edit is pending; its upload decides
 		}
+		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
+			return err
+		}
+		theirs.Doc = s.baseDoc(rdoc)
 		metaWrites = append(metaWrites, mongo.NewUpdateOneModel().
 			SetFilter(idFilter(keys[i].(bson.RawValue))).
-			SetUpdate(bson.D{{Key: "$set", Value: bson.D{
-				{Key: "h", Value: theirs.HLC}, {Key: "r", Value: theirs.Replica},
-				{Key: "x", Value: theirs.Hash}, {Key: "d", Value: theirs.Deleted},
-			}}}).SetUpsert(true))
+			SetUpdate(metaUpdate(theirs, true)).SetUpsert(true))
 	}
 	// Documents before bases: a crash in between leaves documents equal to
 	// the remote, which the next attempt recognises (only the base moves).

@@ -29,6 +29,18 @@ const (
 	// Custom calls Config.Resolve, whose result becomes a new edit on both
 	// sides (not logged as a conflict: it was merged).
 	Custom
+	// FieldMerge merges concurrent edits field by field against the base
+	// document both sides last agreed on: a field changed on one side only
+	// takes that side's value, so edits to different fields both survive.
+	// A field both sides changed to different values is decided by
+	// last-writer-wins and the conflict is logged with the clashing
+	// fields. A delete against an update follows the delete-vs-update rule
+	// (last writer wins, logged). The merged document is a new edit,
+	// written to both sides. Under FieldMerge the local docs entry also
+	// keeps the base document itself; where it has none (an entry written
+	// under another policy) the conflict falls back to last-writer-wins,
+	// logged. See docs/sync.md.
+	FieldMerge
 )
 
 func (p ConflictPolicy) String() string {
@@ -41,6 +53,8 @@ func (p ConflictPolicy) String() string {
 		return "local-wins"
 	case Custom:
 		return "custom"
+	case FieldMerge:
+		return "field-merge"
 	}
 	return fmt.Sprintf("ConflictPolicy(%d)", int(p))
 }
@@ -112,7 +126,9 @@ type Config struct {
 	// Owner, when set, syncs only one tenant's documents, in both
 	// directions (see Owner). Default: every document.
 	Owner *Owner
-	// Conflict decides concurrent edits. Default LastWriterWins.
+	// Conflict decides concurrent edits. Default LastWriterWins. Changing
+	// it between runs is safe; FieldMerge merges only documents synced
+	// since it was set (it needs their base document).
 	Conflict ConflictPolicy
 	// OnSync is called after each document written to the other side.
 	OnSync func(SyncEvent)
@@ -188,7 +204,7 @@ func (c Config) validate() error {
 		bad("BatchSize is %d, must be >= 1", c.BatchSize)
 	}
 	switch c.Conflict {
-	case LastWriterWins, RemoteWins, LocalWins:
+	case LastWriterWins, RemoteWins, LocalWins, FieldMerge:
 		if c.Resolve != nil {
 			bad("Resolve is set but Conflict is %v (Resolve needs Custom)", c.Conflict)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -31,18 +32,43 @@ const (
 	RemoteSide Side = "remote"
 )
 
-// Conflict is a concurrent edit whose losing side was overwritten. It stays
-// in the conflict log (a local collection) until retried or dismissed.
+// Reasons a conflict was logged (Conflict.Reason); "" for the policies
+// that always decide whole documents.
+const (
+	// ReasonFields: under FieldMerge, both sides changed the fields in
+	// Conflict.Fields to different values; those were decided by
+	// last-writer-wins, every other change was merged.
+	ReasonFields = "fields changed on both sides"
+	// ReasonDeleteVsUpdate: under FieldMerge, one side deleted the
+	// document while the other changed it; the delete-vs-update rule
+	// (last writer wins) decided.
+	ReasonDeleteVsUpdate = "delete vs update"
+	// ReasonNoBase: under FieldMerge, the base document was not kept (the
+	// document was last synced under another policy), so last-writer-wins
+	// decided the whole document.
+	ReasonNoBase = "no base document to merge against"
+)
+
+// Conflict is a concurrent edit whose losing side was overwritten, in whole
+// or (FieldMerge) in some fields. It stays in the conflict log (a local
+// collection) until retried or dismissed.
 type Conflict struct {
 	// ID identifies the entry for RetryConflict and DismissConflict. The
 	// same conflict seen twice (a redelivered change) has the same ID.
 	ID         string        `bson:"_id"`
 	Collection string        `bson:"coll"`
 	DocumentID bson.RawValue `bson:"docId"`
-	// Kept is the side whose edit won (and is now on both sides).
+	// Kept is the side whose edit won (and is now on both sides); under
+	// FieldMerge, the side whose values the clashing Fields got.
 	Kept Side `bson:"kept"`
 	// Policy is the ConflictPolicy that decided.
 	Policy string `bson:"policy"`
+	// Fields are the dotted paths both sides changed differently
+	// (FieldMerge only; every other change of both sides was merged).
+	Fields []string `bson:"fields,omitempty"`
+	// Reason says why the conflict was logged (one of the Reason
+	// constants) under FieldMerge.
+	Reason string `bson:"reason,omitempty"`
 	// Local and Remote are the two edits; nil when that edit was a delete.
 	Local         bson.Raw `bson:"local,omitempty"`
 	Remote        bson.Raw `bson:"remote,omitempty"`
@@ -66,17 +92,42 @@ func conflictID(coll string, id bson.RawValue, local, remote Version) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// logConflict records c (idempotently: its ID derives from the document and
-// both versions) and calls Config.OnConflict.
-func (s *Syncer) logConflict(ctx context.Context, c Conflict) error {
+// stampConflict fills in the ID (derived from the document and both
+// versions, so the same conflict met again has the same ID), the policy
+// and the time.
+func (s *Syncer) stampConflict(c Conflict) Conflict {
 	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion)
 	c.Policy = s.cfg.Conflict.String()
 	c.At = time.Now().UTC()
-	coll := s.cfg.Local.Collection(localConflictsColl)
-	if _, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, c, options.Replace().SetUpsert(true)); err != nil {
+	return c
+}
+
+// logConflict records c (stamped by stampConflict) in the conflict log
+// unless an entry with its ID is there already, and calls
+// Config.OnConflict for a new entry only: meeting the same conflict again
+// (a redelivered change, a retry after a failure) neither duplicates it
+// nor reports it twice.
+func (s *Syncer) logConflict(ctx context.Context, c Conflict) error {
+	raw, err := bson.Marshal(c)
+	if err != nil {
 		return fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
 	}
-	if s.cfg.OnConflict != nil {
+	var fields bson.D
+	elems, err := bson.Raw(raw).Elements()
+	if err != nil {
+		return fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
+	}
+	for _, e := range elems {
+		if e.Key() != "_id" {
+			fields = append(fields, bson.E{Key: e.Key(), Value: e.Value()})
+		}
+	}
+	coll := s.cfg.Local.Collection(localConflictsColl)
+	res, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, bson.D{{Key: "$setOnInsert", Value: fields}}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
+	}
+	if res.UpsertedCount > 0 && s.cfg.OnConflict != nil {
 		s.cfg.OnConflict(c)
 	}
 	return nil
@@ -104,16 +155,48 @@ func (s *Syncer) Conflicts(ctx context.Context, coll string) ([]Conflict, error)
 // RetryConflict makes the losing edit of conflict id win after all: it is
 // written to the local database as a new edit (newer than everything this
 // replica has seen), which then syncs to the remote like any local write,
-// and the entry leaves the log.
+// and the entry leaves the log. For a FieldMerge conflict only the clashing
+// Fields take the losing side's values (or lose the field where that side
+// had none); the rest of the current document stays.
 func (s *Syncer) RetryConflict(ctx context.Context, id string) error {
 	c, err := s.conflict(ctx, id)
 	if err != nil {
 		return err
 	}
-	if err := writeDoc(ctx, s.cfg.Local.Collection(c.Collection), c.DocumentID, c.lost()); err != nil {
+	local := s.cfg.Local.Collection(c.Collection)
+	doc := c.lost()
+	if len(c.Fields) > 0 {
+		if doc, err = s.retryFields(ctx, local, c); err != nil {
+			return fmt.Errorf("sync: retry conflict %s: %w", id, err)
+		}
+	}
+	if err := writeDoc(ctx, local, c.DocumentID, doc); err != nil {
 		return fmt.Errorf("sync: retry conflict %s: %w", id, err)
 	}
 	return s.DismissConflict(ctx, id)
+}
+
+// retryFields returns the current local document with c's clashing fields
+// set to the losing side's values.
+func (s *Syncer) retryFields(ctx context.Context, local *mongo.Collection, c Conflict) (bson.Raw, error) {
+	cur, err := readDoc(ctx, local, c.DocumentID)
+	if err != nil {
+		return nil, err
+	}
+	lost := c.lost()
+	if cur == nil || lost == nil {
+		return lost, nil
+	}
+	// Fields are sorted, so a parent is set before anything inside it.
+	for _, f := range c.Fields {
+		path := fieldPath(strings.Split(f, "."))
+		v, lerr := lost.LookupErr(path...)
+		change := fieldChange{Path: path, Value: v, Removed: lerr != nil}
+		if cur, err = applyChange(cur, path, change); err != nil {
+			return nil, err
+		}
+	}
+	return cur, nil
 }
 
 // DismissConflict accepts the outcome of conflict id and removes it from
@@ -139,4 +222,118 @@ func (s *Syncer) conflict(ctx context.Context, id string) (Conflict, error) {
 		return c, fmt.Errorf("sync: read conflict %s: %w", id, err)
 	}
 	return c, nil
+}
+
+// pendingConflict is a conflict decided by an upload, kept in the base
+// entry until its log entry is written. Result is the version both sides
+// hold if that upload took effect.
+type pendingConflict struct {
+	Conflict Conflict `bson:"c"`
+	Result   Version  `bson:"v"`
+}
+
+// settlePending logs the pending conflict of base when the base is about
+// to move to version agreed and that conflict's upload is what produced it
+// (it committed, then the process stopped or the log write failed). A
+// pending conflict whose upload did not take effect is dropped with the
+// old base. justLogged is the conflict the caller already logged.
+func (s *Syncer) settlePending(ctx context.Context, base docMeta, agreed Version, justLogged *pendingConflict) error {
+	p := base.Pending
+	if p == nil || (justLogged != nil && justLogged.Conflict.ID == p.Conflict.ID) {
+		return nil
+	}
+	if p.Result != agreed {
+		return nil
+	}
+	return s.logConflict(ctx, p.Conflict)
+}
+
+// clearPending drops the pending conflict an earlier attempt of this
+// upload's transaction recorded, if any.
+func (s *Syncer) clearPending(ctx context.Context, coll string, id bson.RawValue, marked *bool) error {
+	if !*marked {
+		return nil
+	}
+	if err := markPending(ctx, s.localDocs, coll, id, nil); err != nil {
+		return fmt.Errorf("clear pending conflict: %w", err)
+	}
+	*marked = false
+	return nil
+}
+
+// baseDoc is the base document to keep in the local docs entry: the
+// document under FieldMerge (which merges against it), nothing otherwise.
+func (s *Syncer) baseDoc(doc bson.Raw) bson.Raw {
+	if s.cfg.Conflict != FieldMerge {
+		return nil
+	}
+	return doc
+}
+
+// decision is how a concurrent edit is resolved: kept names the side whose
+// document both sides get, or is "" when doc (a merge) is a new edit. log
+// is the conflict log entry, nil when nothing was lost.
+type decision struct {
+	kept Side
+	doc  bson.Raw
+	log  *Conflict
+}
+
+// decide applies Config.Conflict to the concurrent edits doc (local, version
+// mine) and rdoc (remote, version theirs) of base; nil documents are
+// deletes.
+func (s *Syncer) decide(ctx context.Context, coll string, id bson.RawValue, base docMeta, doc, rdoc bson.Raw, mine, theirs Version) (decision, error) {
+	c := Conflict{Collection: coll, DocumentID: id, Local: doc, Remote: rdoc, LocalVersion: mine, RemoteVersion: theirs}
+	whole := func(reason string) decision {
+		c.Kept, c.Reason = RemoteSide, reason
+		if s.localWins(mine, theirs) {
+			c.Kept = LocalSide
+		}
+		c = s.stampConflict(c)
+		return decision{kept: c.Kept, log: &c}
+	}
+	switch s.cfg.Conflict {
+	case Custom:
+		merged, err := s.resolve(ctx, c)
+		if err != nil {
+			return decision{}, err
+		}
+		return decision{doc: merged}, nil
+	case FieldMerge:
+	default:
+		return whole(""), nil
+	}
+	if doc == nil || rdoc == nil {
+		return whole(ReasonDeleteVsUpdate), nil
+	}
+	baseDoc := base.Doc
+	if base.Hash == absentHash {
+		baseDoc = emptyDoc()
+	}
+	if baseDoc == nil || contentHash(baseDoc) != base.Hash {
+		return whole(ReasonNoBase), nil
+	}
+	localWins := mine.Compare(theirs) > 0
+	m, err := merge3(baseDoc, doc, rdoc, localWins)
+	if err != nil {
+		// Not mergeable BSON cannot come from a server; decide whole.
+		s.reportError(fmt.Errorf("sync: field merge of %s %s: %w; last writer wins", coll, id, err))
+		return whole(ReasonNoBase), nil
+	}
+	d := decision{doc: m.Doc}
+	switch mh := contentHash(m.Doc); mh {
+	case contentHash(rdoc):
+		d.kept = RemoteSide
+	case contentHash(doc):
+		d.kept = LocalSide
+	}
+	if len(m.Clashes) > 0 {
+		c.Kept, c.Fields, c.Reason = RemoteSide, m.Clashes, ReasonFields
+		if localWins {
+			c.Kept = LocalSide
+		}
+		c = s.stampConflict(c)
+		d.log = &c
+	}
+	return d, nil
 }

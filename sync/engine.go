@@ -65,14 +65,20 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	// the remote's current state: a concurrent writer makes one of the
 	// transactions retry and then see the other's write.
 	var (
-		agreed     docMeta  // the new base
-		theirDoc   bson.Raw // the remote document when the remote side wins
-		lostRemote bson.Raw // the remote document overwritten by a conflicting upload
-		theirsV    Version  // the remote version met in a conflict
-		mergedDoc  bson.Raw // the Custom policy's result
+		agreed    docMeta  // the new base
+		agreedDoc bson.Raw // the document both sides hold afterwards
+		// localDoc is written to the local side when the outcome is not
+		// the local document (the remote won, or a merge).
+		localDoc   bson.Raw
+		writeLocal bool
+		logged     *pendingConflict // the conflict to log
+		marked     bool             // a pending conflict was recorded locally
 		outcome    string
 	)
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
+		// Each attempt decides afresh (a retried transaction may see
+		// another remote state).
+		writeLocal, logged, localDoc, outcome = false, nil, nil, ""
 		rdoc, err := readDoc(tctx, remote, id)
 		if err != nil {
 			return err
@@ -84,7 +90,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			}
 			if !owned {
 				outcome = "refused"
-				return nil
+				return s.clearPending(ctx, cs.name, id, &marked)
 			}
 		}
 		rhash := contentHash(rdoc)
@@ -97,45 +103,62 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			// Written without mongotide (or never versioned).
 			theirs = docMeta{Version: Version{HLC: base.HLC + 1, Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
 		}
+		up, m := doc, mine
 		switch {
 		case rhash == hash:
-			agreed, outcome = theirs, "same"
-			return nil
+			agreed, agreedDoc, outcome = theirs, doc, "same"
+			return s.clearPending(ctx, cs.name, id, &marked)
 		case rhash == base.Hash:
 			outcome = "uploaded"
+			if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
+				return err
+			}
 		default:
 			s.clock.Observe(theirs.HLC)
-			lostRemote, theirsV = rdoc, theirs.Version
-			if s.cfg.Conflict == Custom {
-				merged, err := s.resolve(tctx, Conflict{Collection: cs.name, DocumentID: id,
-					Local: doc, Remote: rdoc, LocalVersion: mine.Version, RemoteVersion: theirs.Version})
-				if err != nil {
-					return err
-				}
-				// The merge is a new edit after both.
-				if theirs.HLC >= mine.HLC {
-					mine.HLC = theirs.HLC + 1
-					s.clock.Observe(mine.HLC)
-				}
-				mergedDoc, outcome = merged, "merged"
-				mine.Hash, mine.Deleted = contentHash(merged), merged == nil
-				if err := saveMeta(tctx, s.remoteVers, cs.name, id, mine); err != nil {
-					return err
-				}
-				agreed = mine
-				return writeDoc(tctx, remote, id, merged)
+			d, err := s.decide(tctx, cs.name, id, base, doc, rdoc, mine.Version, theirs.Version)
+			if err != nil {
+				return err
 			}
-			if !s.localWins(mine.Version, theirs.Version) {
-				agreed, theirDoc, outcome = theirs, rdoc, "remote-won"
+			switch d.kept {
+			case RemoteSide:
+				agreed, agreedDoc, outcome = theirs, rdoc, "remote-won"
+				localDoc, writeLocal = rdoc, true
+			case LocalSide:
+				outcome = "conflict-uploaded"
+			default:
+				// The merge is a new edit after both.
+				if theirs.HLC >= m.HLC {
+					m.HLC = theirs.HLC + 1
+					s.clock.Observe(m.HLC)
+				}
+				up, outcome = d.doc, "merged"
+				localDoc, writeLocal = d.doc, true
+				m.Hash, m.Deleted = contentHash(d.doc), d.doc == nil
+			}
+			if d.log != nil {
+				// Recorded before the remote commits: if the process
+				// stops after the commit but before the log write, the
+				// next handling of this document still logs it.
+				logged = &pendingConflict{Conflict: *d.log, Result: m.Version}
+				if d.kept == RemoteSide {
+					logged.Result = theirs.Version
+				}
+				if err := markPending(ctx, s.localDocs, cs.name, id, logged); err != nil {
+					return fmt.Errorf("record pending conflict: %w", err)
+				}
+				marked = true
+			} else if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
+				return err
+			}
+			if d.kept == RemoteSide {
 				return nil
 			}
-			outcome = "conflict-uploaded"
 		}
-		if err := saveMeta(tctx, s.remoteVers, cs.name, id, mine); err != nil {
+		if err := saveMeta(tctx, s.remoteVers, cs.name, id, m); err != nil {
 			return err
 		}
-		agreed = mine
-		return writeDoc(tctx, remote, id, doc)
+		agreed, agreedDoc = m, up
+		return writeDoc(tctx, remote, id, up)
 	})
 	s.remoteResult(err)
 	if err != nil {
@@ -145,44 +168,39 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		s.reportError(fmt.Errorf("%w: remote %s %s belongs to another owner; local change not uploaded", ErrNotOwned, cs.name, id))
 		return nil
 	}
-	if outcome == "merged" {
-		if err := writeDoc(ctx, local, id, mergedDoc); err != nil {
-			return fmt.Errorf("sync: apply merged %s: %w", cs.name, err)
+	if writeLocal {
+		if err := writeDoc(ctx, local, id, localDoc); err != nil {
+			return fmt.Errorf("sync: apply %s outcome to local %s: %w", outcome, cs.name, err)
 		}
 	}
-	if outcome == "remote-won" {
-		if err := writeDoc(ctx, local, id, theirDoc); err != nil {
-			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
-		}
-	}
-	// Logged before the base moves: a crash in between redelivers the
-	// change, which then finds both sides equal and logs nothing twice.
-	switch outcome {
-	case "remote-won", "conflict-uploaded":
-		kept := RemoteSide
-		if outcome == "conflict-uploaded" {
-			kept = LocalSide
-		}
-		if err := s.logConflict(ctx, Conflict{Collection: cs.name, DocumentID: id, Kept: kept,
-			Local: doc, Remote: lostRemote, LocalVersion: mine.Version, RemoteVersion: theirsV}); err != nil {
+	// Logged before the base moves: a failure in between leaves the
+	// pending conflict in the base entry, and the next handling of the
+	// document (a retry, the echo, a redelivery) logs it.
+	if logged != nil {
+		if err := s.logConflict(ctx, logged.Conflict); err != nil {
 			return err
 		}
 	}
+	if err := s.settlePending(ctx, base, agreed.Version, logged); err != nil {
+		return err
+	}
+	agreed.Doc = s.baseDoc(agreedDoc)
 	if err := saveMeta(ctx, s.localDocs, cs.name, id, agreed); err != nil {
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}
+	conflict := logged != nil || outcome == "merged"
 	switch outcome {
 	case "merged":
 		cs.uploaded.Add(1)
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: mergedDoc == nil, Version: mine.Version, Conflict: true})
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: mergedDoc == nil, Version: mine.Version, Conflict: true})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
 	case "uploaded", "conflict-uploaded":
 		cs.uploaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: mine.Version, Conflict: outcome == "conflict-uploaded"})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: agreed.Version, Conflict: conflict})
 	case "remote-won":
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: theirDoc == nil, Version: agreed.Version, Conflict: true})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
 	}
 	return nil
 }
@@ -268,6 +286,10 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 		// the local edit's own version, in one place.
 		return nil
 	}
+	if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
+		return err
+	}
+	theirs.Doc = s.baseDoc(rdoc)
 	if err := saveMeta(ctx, s.localDocs, cs.name, id, theirs); err != nil {
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}

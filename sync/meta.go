@@ -41,6 +41,15 @@ type docMeta struct {
 	Version `bson:",inline"`
 	Hash    string `bson:"x"`
 	Deleted bool   `bson:"d"`
+	// Doc is the base document itself (local entries, FieldMerge only):
+	// a three-way merge needs to know what each side changed, which the
+	// hash cannot tell. Nil when not kept or deleted.
+	Doc bson.Raw `bson:"b,omitempty"`
+	// Pending is a conflict an upload decided whose log entry may not be
+	// written yet (local entries only): it is set before the remote
+	// transaction commits and cleared when the base moves, so a crash in
+	// between loses no conflict (see settlePending).
+	Pending *pendingConflict `bson:"pc,omitempty"`
 }
 
 // metaKey is the _id of a meta entry; field order is fixed so equality
@@ -65,12 +74,45 @@ func loadMeta(ctx context.Context, mc *mongo.Collection, coll string, id bson.Ra
 	return m, true, nil
 }
 
+// saveMeta writes m as the entry of (coll, id) in mc. A local base entry
+// also gets m.Doc (or loses its stored document) and loses any pending
+// conflict: the base moved, so that conflict is settled.
 func saveMeta(ctx context.Context, mc *mongo.Collection, coll string, id bson.RawValue, m docMeta) error {
-	_, err := mc.UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))),
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "h", Value: m.HLC}, {Key: "r", Value: m.Replica},
-			{Key: "x", Value: m.Hash}, {Key: "d", Value: m.Deleted},
-		}}}, options.UpdateOne().SetUpsert(true))
+	_, err := mc.UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), metaUpdate(m, mc.Name() == localDocsColl),
+		options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+// metaUpdate is the update that makes an entry hold m; base entries (local)
+// also set or drop the base document and drop the pending conflict.
+func metaUpdate(m docMeta, base bool) bson.D {
+	set := bson.D{
+		{Key: "h", Value: m.HLC}, {Key: "r", Value: m.Replica},
+		{Key: "x", Value: m.Hash}, {Key: "d", Value: m.Deleted},
+	}
+	if !base {
+		return bson.D{{Key: "$set", Value: set}}
+	}
+	unset := bson.D{{Key: "pc", Value: ""}}
+	if m.Doc != nil {
+		set = append(set, bson.E{Key: "b", Value: m.Doc})
+	} else {
+		unset = append(unset, bson.E{Key: "b", Value: ""})
+	}
+	return bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: unset}}
+}
+
+// markPending records c as the pending conflict of (coll, id)'s base entry
+// (nil clears it).
+func markPending(ctx context.Context, mc *mongo.Collection, coll string, id bson.RawValue, c *pendingConflict) error {
+	up := bson.D{{Key: "$unset", Value: bson.D{{Key: "pc", Value: ""}}}}
+	if c != nil {
+		// A document never synced has no entry yet: the one created
+		// here says "absent", like no entry.
+		up = bson.D{{Key: "$set", Value: bson.D{{Key: "pc", Value: c}}},
+			{Key: "$setOnInsert", Value: bson.D{{Key: "h", Value: int64(0)}, {Key: "r", Value: ""}, {Key: "x", Value: absentHash}, {Key: "d", Value: true}}}}
+	}
+	_, err := mc.UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), up, options.UpdateOne().SetUpsert(true))
 	return err
 }
 

@@ -35,7 +35,7 @@ func (f *syncFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&f.remoteDB, "remote-db", "", "remote database name (default: --db)")
 	fs.StringSliceVarP(&f.collections, "collections", "c", nil, "collections to sync, comma separated (required)")
 	fs.IntVar(&f.batch, "batch", 0, "bootstrap batch size (default 500)")
-	fs.StringVar(&f.policy, "conflict", "last-writer-wins", "conflict policy: last-writer-wins, remote-wins, local-wins")
+	fs.StringVar(&f.policy, "conflict", "last-writer-wins", "conflict policy: last-writer-wins, field-merge, remote-wins, local-wins")
 	fs.StringVar(&f.replicaID, "replica-id", "", "replica id (default: generated once, kept in the local database)")
 }
 
@@ -43,6 +43,7 @@ var policies = map[string]mtsync.ConflictPolicy{
 	"last-writer-wins": mtsync.LastWriterWins,
 	"remote-wins":      mtsync.RemoteWins,
 	"local-wins":       mtsync.LocalWins,
+	"field-merge":      mtsync.FieldMerge,
 }
 
 // open connects both sides and builds a Syncer (not started). close
@@ -62,7 +63,7 @@ func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer
 	}
 	policy, ok := policies[f.policy]
 	if !ok {
-		return nil, nil, usageError{fmt.Errorf("sync: --conflict %q is not one of last-writer-wins, remote-wins, local-wins", f.policy)}
+		return nil, nil, usageError{fmt.Errorf("sync: --conflict %q is not one of last-writer-wins, field-merge, remote-wins, local-wins", f.policy)}
 	}
 	lc, err := mongo.Connect(options.Client().ApplyURI(f.local))
 	if err != nil {
@@ -191,7 +192,11 @@ func newSyncConflictsCmd(f *syncFlags, stdout io.Writer) *cobra.Command {
 			return err
 		}
 		for _, c := range cs {
-			fmt.Fprintf(stdout, "%s\t%s\t%s\tkept=%s\t%s\n", c.ID, c.Collection, c.DocumentID, c.Kept, c.At.Format(time.RFC3339))
+			fields := ""
+			if len(c.Fields) > 0 {
+				fields = "\tfields=" + strings.Join(c.Fields, ",")
+			}
+			fmt.Fprintf(stdout, "%s\t%s\t%s\tkept=%s\t%s%s\n", c.ID, c.Collection, c.DocumentID, c.Kept, c.At.Format(time.RFC3339), fields)
 		}
 		return nil
 	}
