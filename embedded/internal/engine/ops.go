@@ -200,7 +200,7 @@ func idEquality(filter bson.D) (any, bool) {
 }
 
 // scan calls fn for each document of tree matching filter (m compiled from
-// it), in _id order, until fn returns false.
+// it), in natural order, until fn returns false.
 // needDoc false lets an empty filter skip decoding (match.doc is then nil).
 func scan(v view, filter bson.D, m *mql.Matcher, needDoc bool, fn func(match) bool) error {
 	if v.byID == nil {
@@ -220,7 +220,11 @@ func scan(v view, filter bson.D, m *mql.Matcher, needDoc bool, fn func(match) bo
 		}
 		return nil
 	}
-	if recs, ok := v.indexLookup(filter); ok {
+	recs, ok := v.indexLookup(filter)
+	if !ok {
+		recs, ok = planID(filter).planned(v)
+	}
+	if ok {
 		for _, rec := range recs {
 			doc, err := decodeDoc(rec.raw)
 			if err != nil {

@@ -29,7 +29,9 @@ func findTree(v view, args FindArgs) ([]bson.Raw, error) {
 		return nil, errorf(CodeBadValue, "BadValue", "skip value must be non-negative, but received: %d", args.Skip)
 	}
 	var out []match
-	if srt == nil {
+	if ascendingByID(args.Sort) {
+		out, err = findByIDOrder(v, args.Filter, m, args.Skip, args.Limit)
+	} else if srt == nil {
 		skip, limit := args.Skip, args.Limit
 		err = scan(v, args.Filter, m, proj != nil, func(mt match) bool {
 			if skip > 0 {
