@@ -8,15 +8,22 @@ SHELL   := /bin/bash
 
 .PHONY: test deps lint unit spec fuzz bench demo
 
-# deps installs the only system package the tests need: redis-server, from
-# Debian, for the Redis resume store and the cache-invalidation example.
+# deps installs the system packages the tests need, from Debian, when they
+# are missing (the command and the package have the same name): redis-server
+# (the Redis resume store and the cache-invalidation example), chromium and npm
+# (the graphql-subscriptions browser test runs the graphql-ws npm client,
+# installed from the npm registry at test time, in headless Chromium).
+DEPS := redis-server chromium npm
+
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "make: installing redis-server (Debian package)"; \
+	@missing=; for d in $(DEPS); do command -v $$d >/dev/null 2>&1 || missing="$$missing $$d"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing$$missing (Debian packages)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
-	@command -v redis-server >/dev/null 2>&1 || { echo "make: redis-server is still missing" >&2; exit 1; }
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@for d in $(DEPS); do command -v $$d >/dev/null 2>&1 || { echo "make: $$d is still missing" >&2; exit 1; }; done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; fi
