@@ -75,10 +75,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		marked     bool             // a pending conflict was recorded locally
 		outcome    string
 	)
+	base0 := base
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
 		// Each attempt decides afresh (a retried transaction may see
 		// another remote state).
-		writeLocal, logged, localDoc, outcome = false, nil, nil, ""
+		writeLocal, logged, localDoc, outcome, base = false, nil, nil, "", base0
 		rdoc, err := readDoc(tctx, remote, id)
 		if err != nil {
 			return err
@@ -98,6 +99,21 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		if err != nil {
 			return err
 		}
+		if rok && rmeta.Replica == s.replica && base.Version.Compare(rmeta.Version) < 0 {
+			// An earlier upload of ours landed but its base was never
+			// saved locally (a failure after the remote commit): that
+			// write is what both sides last agreed on. Against the stale
+			// base a remote change made since would look like no change
+			// and be overwritten (a remote delete undone).
+			base = docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted, Pending: base0.Pending}
+			if rmeta.Hash == hash {
+				base.Doc = doc
+			}
+			if mine.HLC <= base.HLC {
+				mine.HLC = base.HLC + 1
+				s.clock.Observe(mine.HLC)
+			}
+		}
 		theirs := rmeta
 		if !rok || rmeta.Hash != rhash {
 			// Written without mongotide (or never versioned).
@@ -105,6 +121,12 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		}
 		up, m := doc, mine
 		switch {
+		case hash == base.Hash && rhash != hash:
+			// Only the remote changed since the landed upload: bring it
+			// down (its download was judged against the stale base).
+			agreed, agreedDoc, outcome = theirs, rdoc, "downloaded"
+			localDoc, writeLocal = rdoc, true
+			return s.clearPending(ctx, cs.name, id, &marked)
 		case rhash == hash:
 			agreed, agreedDoc, outcome = theirs, doc, "same"
 			return s.clearPending(ctx, cs.name, id, &marked)
@@ -198,6 +220,9 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	case "uploaded", "conflict-uploaded":
 		cs.uploaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: agreed.Version, Conflict: conflict})
+	case "downloaded":
+		cs.downloaded.Add(1)
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version})
 	case "remote-won":
 		cs.downloaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
