@@ -25,7 +25,11 @@ type Book struct {
 }
 
 func (b Book) String() string {
-	return fmt.Sprintf("%q by %s (%d, %s, %d copies)", b.Title, b.Author, b.Year, b.Genre, b.Copies)
+	copies := "copies"
+	if b.Copies == 1 {
+		copies = "copy"
+	}
+	return fmt.Sprintf("%q by %s (%d, %s, %d %s)", b.Title, b.Author, b.Year, b.Genre, b.Copies, copies)
 }
 
 // demoListener names one of the demo's subscriptions; its printed events
@@ -277,6 +281,11 @@ func connect(ctx context.Context, uri string, stderr io.Writer) (*mongo.Client, 
 	if err := client.Ping(pctx, nil); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
 		stopServer()
+		if ctx.Err() == nil && pctx.Err() != nil {
+			// The driver's server selection error is long; say first what
+			// it means.
+			return nil, nil, fmt.Errorf("no answer from %s within %s (is the server running, and is it a replica set?): %w", uri, connectTimeout, err)
+		}
 		return nil, nil, fmt.Errorf("connect %s: %w", uri, err)
 	}
 	return client, func() {

@@ -12,7 +12,7 @@ const wantDemo = `listening on mongotide_demo.books: inserts, updates, deletes, 
   [inserts] inserted dune: "Dune" by Frank Herbert (1965, sci-fi, 3 copies)
   [sci-fi changes] insert dune: "Dune" by Frank Herbert (1965, sci-fi, 3 copies)
 > insert emma
-  [inserts] inserted emma: "Emma" by Jane Austen (1815, classic, 1 copies)
+  [inserts] inserted emma: "Emma" by Jane Austen (1815, classic, 1 copy)
 > insert neuromancer
   [inserts] inserted neuromancer: "Neuromancer" by William Gibson (1984, sci-fi, 2 copies)
   [sci-fi changes] insert neuromancer: "Neuromancer" by William Gibson (1984, sci-fi, 2 copies)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,7 +29,7 @@ func (e usageError) Unwrap() error { return e.err }
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -37,6 +38,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// cobra reports unknown commands with a plain error; they are command
 	// line mistakes too.
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		return exitUsage
 	}
 	return exitError
@@ -51,6 +53,7 @@ local<->remote sync, and an embedded MongoDB-compatible replica set for zero-inf
 development and tests. Commands that take --uri run on the embedded default when it is omitted.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -59,6 +62,25 @@ development and tests. Commands that take --uri run on the embedded default when
 		root.AddCommand(c)
 	}
 	return root
+}
+
+// version is the module version this binary was built from ("(devel)" in a
+// checkout), with the commit when the build recorded one.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+		if s.Key == "vcs.modified" && s.Value == "true" {
+			v += "+dirty"
+		}
+	}
+	return v
 }
 
 // exactArgs is cobra.ExactArgs reporting a usage error.
