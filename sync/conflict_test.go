@@ -24,13 +24,11 @@ func twoReplicas(t *testing.T, ctx context.Context, policy ConflictPolicy, resol
 	if len(resolve) > 0 {
 		res = resolve[0]
 	}
-	a, err = New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy, Resolve: res,
-		OnSync: func(ev SyncEvent) { t.Logf("%s A sync %+v", time.Now().Format("05.000"), ev) }, OnError: func(err error) { t.Logf("%s A err %v", time.Now().Format("05.000"), err) }})
+	a, err = New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy, Resolve: res})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy, Resolve: res,
-		OnSync: func(ev SyncEvent) { t.Logf("%s B sync %+v", time.Now().Format("05.000"), ev) }, OnError: func(err error) { t.Logf("%s B err %v", time.Now().Format("05.000"), err) }})
+	b, err = New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy, Resolve: res})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -307,10 +307,10 @@ func (s *Syncer) decide(ctx context.Context, coll string, id bson.RawValue, base
 		return whole(ReasonDeleteVsUpdate), nil
 	}
 	baseDoc := base.Doc
-	if base.Hash == absentHash {
+	switch {
+	case base.Hash == absentHash:
 		baseDoc = emptyDoc()
-	}
-	if baseDoc == nil || contentHash(baseDoc) != base.Hash {
+	case baseDoc == nil || contentHash(baseDoc) != base.Hash:
 		return whole(ReasonNoBase), nil
 	}
 	localWins := mine.Compare(theirs) > 0
