@@ -132,9 +132,11 @@ type Config struct {
 	Conflict ConflictPolicy
 	// OnSync is called after each document written to the other side.
 	OnSync func(SyncEvent)
-	// OnConflict is called for each concurrent edit that was resolved by
-	// overwriting one side; the entry is also kept in the conflict log
-	// (Syncer.Conflicts).
+	// OnConflict is called once for each new conflict log entry: a
+	// concurrent edit resolved by overwriting one side, in whole or (under
+	// FieldMerge) in some fields. The entry is kept in the conflict log
+	// (Syncer.Conflicts); meeting the same conflict again (a redelivered
+	// change, a retry after a failure) neither logs nor reports it twice.
 	OnConflict func(Conflict)
 	// OnBootstrap reports bootstrap progress (after each batch).
 	OnBootstrap func(BootstrapProgress)
