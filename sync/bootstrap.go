@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -19,6 +18,9 @@ type bootstrapState struct {
 	HasLast bool          `bson:"hasLast"`
 	Copied  int64         `bson:"copied"`
 	Done    bool          `bson:"done"`
+	// LocalEmpty is true when the local collection had no documents and
+	// no bases as the copy began (see localUntouched).
+	LocalEmpty bool `bson:"localEmpty"`
 }
 
 func bootstrapKey(coll string) string { return "bootstrap." + coll }
@@ -45,44 +47,33 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 		s.remoteResult(err)
 		return fmt.Errorf("sync: capture remote resume point of %q: %w", cs.name, err)
 	}
+	if !st.HasLast && st.Copied == 0 {
+		if st.LocalEmpty, err = s.localUntouched(ctx, cs); err != nil {
+			return err
+		}
+	}
+	batches, stop := s.prefetch(ctx, cs, st.Last, st.HasLast)
+	defer stop()
 	for {
-		if err := ctx.Err(); err != nil {
+		var b remoteBatch
+		select {
+		case b = <-batches:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if b.err != nil {
+			return b.err
+		}
+		if err := s.copyBatch(ctx, cs, b); err != nil {
 			return err
 		}
-		owner := bson.D{}
-		if o := s.cfg.Owner; o != nil && o.Func == nil {
-			// Narrows the copy on the server; the copy checks each
-			// document exactly (same BSON type) anyway.
-			owner = bson.D{{Key: o.Field, Value: o.Value}}
-		}
-		var docs []bson.Raw
-		var err error
-		if !st.HasLast {
-			docs, err = s.fetchBatch(ctx, remote, owner)
-		} else {
-			// {_id: {$gt: last}} uses the _id index but is type-bracketed:
-			// it only sees _ids of last's type. When it runs short, the
-			// $expr form (BSON order across types, a collection scan)
-			// finishes the batch, so mixed-type _ids are all copied.
-			docs, err = s.fetchBatch(ctx, remote, append(slices.Clone(owner),
-				bson.E{Key: "_id", Value: bson.D{{Key: "$gt", Value: st.Last}}}))
-			if err == nil && len(docs) < s.cfg.BatchSize {
-				docs, err = s.fetchBatch(ctx, remote, append(slices.Clone(owner),
-					bson.E{Key: "$expr", Value: bson.D{{Key: "$gt", Value: bson.A{"$_id", st.Last}}}}))
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("sync: bootstrap %q: %w", cs.name, err)
-		}
-		if err := s.copyBatch(ctx, cs, docs); err != nil {
-			return err
-		}
+		docs := b.docs
 		if len(docs) > 0 {
 			st.Last, st.HasLast = docs[len(docs)-1].Lookup("_id"), true
 			st.Copied += int64(len(docs))
 		}
 		st.Done = len(docs) < s.cfg.BatchSize
-		if st.Done {
+		if st.Done && !st.LocalEmpty {
 			// Documents that existed locally before the first sync have
 			// no change event to upload them.
 			if _, err := s.reconcileLocal(ctx, cs); err != nil {
@@ -99,6 +90,39 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 			return nil
 		}
 	}
+}
+
+// localUntouched reports whether the local side has nothing the copy's
+// final local scan could find: no documents and no bases in this
+// collection, checked after the upload stream's resume point was captured
+// (Start does that first), so every local write from then on reaches the
+// upload stream. The answer is kept with the bootstrap state; without it
+// the copy ends with a scan of the whole local collection.
+func (s *Syncer) localUntouched(ctx context.Context, cs *collState) (bool, error) {
+	tok, err := s.store.Load(ctx, uploadKey(cs.name))
+	if err != nil || tok == nil {
+		return false, err
+	}
+	err = s.cfg.Local.Collection(cs.name).FindOne(ctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	switch {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return false, fmt.Errorf("sync: read local %q: %w", cs.name, err)
+	}
+	// Base keys are {c, id}: this range holds exactly coll's.
+	inColl := bson.D{{Key: "_id", Value: bson.D{
+		{Key: "$gte", Value: metaKey(cs.name, bson.RawValue{Type: bson.TypeMinKey})},
+		{Key: "$lte", Value: metaKey(cs.name, bson.RawValue{Type: bson.TypeMaxKey})},
+	}}}
+	err = s.localDocs.FindOne(ctx, inColl, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	switch {
+	case err == nil:
+		return false, nil
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return false, fmt.Errorf("sync: read bases of %q: %w", cs.name, err)
+	}
+	return true, nil
 }
 
 func (s *Syncer) saveBootstrap(ctx context.Context, key string, st bootstrapState) error {
@@ -133,23 +157,4 @@ func (s *Syncer) captureResumePoint(ctx context.Context, coll *mongo.Collection,
 func stringValue(v string) bson.RawValue {
 	t, data, _ := bson.MarshalValue(v)
 	return bson.RawValue{Type: t, Value: data}
-}
-
-// fetchBatch reads the next Config.BatchSize remote documents matching
-// filter in _id order.
-func (s *Syncer) fetchBatch(ctx context.Context, remote *mongo.Collection, filter bson.D) ([]bson.Raw, error) {
-	cur, err := remote.Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "_id", Value: 1}}).
-		SetLimit(int64(s.cfg.BatchSize)).SetBatchSize(int32(s.cfg.BatchSize)))
-	s.remoteResult(err)
-	if err != nil {
-		return nil, err
-	}
-	defer cur.Close(ctx)
-	var docs []bson.Raw
-	for cur.Next(ctx) {
-		docs = append(docs, append(bson.Raw(nil), cur.Current...))
-	}
-	s.remoteResult(cur.Err())
-	return docs, cur.Err()
 }

@@ -2,9 +2,11 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -12,10 +14,17 @@ import (
 )
 
 // copyBatch is download for a batch of remote documents (the bootstrap):
-// the same decisions, with one read per side for bases, remote versions and
-// local documents and one bulk write each for documents and bases, instead
-// of five round trips per document.
-func (s *Syncer) copyBatch(ctx context.Context, cs *collState, docs []bson.Raw) error {
+// the same decisions, with one read each for bases and local documents (the
+// remote versions come with the prefetched batch) and one bulk write each
+// for documents and bases, instead of five round trips per document.
+//
+// Documents and bases that do not exist locally yet (all of them in a first
+// bootstrap) are inserted rather than upserted: an insert is cheaper for the
+// server, and one that fails on a duplicate _id means the application wrote
+// that document locally meanwhile, a pending local edit whose upload decides
+// (its base is then left alone, as below for a local edit seen at read time).
+func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) error {
+	docs, versions := b.docs, b.versions
 	if len(docs) == 0 {
 		return nil
 	}
@@ -34,11 +43,6 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, docs []bson.Raw) 
 	if err != nil {
 		return fmt.Errorf("sync: read bases of %s: %w", cs.name, err)
 	}
-	versions, err := loadMetas(ctx, s.remoteVers, keys)
-	s.remoteResult(err)
-	if err != nil {
-		return fmt.Errorf("sync: read remote versions of %s: %w", cs.name, err)
-	}
 	local := s.cfg.Local.Collection(cs.name)
 	locals := map[string]bson.Raw{}
 	cur, err := local.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: idList}}}})
@@ -56,6 +60,9 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, docs []bson.Raw) 
 
 	var docWrites, metaWrites []mongo.WriteModel
 	var applied []SyncEvent
+	// metaOf[j] is the index in metaWrites (and applied) of the base
+	// written with docWrites[j].
+	var metaOf []int
 	for i, rdoc := range docs {
 		id := ids[i]
 		owned, err := s.owns(rdoc)
@@ -78,14 +85,19 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, docs []bson.Raw) 
 			theirs = docMeta{Version: Version{HLC: s.clock.stamp(s.clock.Now(), base.Version), Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
 		}
 		s.clock.Observe(theirs.HLC)
-		switch lhash := contentHash(locals[idKey(id)]); lhash {
+		ldoc, lexists := locals[idKey(id)]
+		switch lhash := contentHash(ldoc); lhash {
 		case rhash:
 		case base.Hash:
-			if rdoc == nil {
+			switch {
+			case rdoc == nil:
 				docWrites = append(docWrites, mongo.NewDeleteOneModel().SetFilter(idFilter(id)))
-			} else {
+			case !lexists:
+				docWrites = append(docWrites, mongo.NewInsertOneModel().SetDocument(rdoc))
+			default:
 				docWrites = append(docWrites, mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(rdoc).SetUpsert(true))
 			}
+			metaOf = append(metaOf, len(metaWrites))
 			applied = append(applied, SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: rdoc == nil, Version: theirs.Version})
 		default:
 			continue // a local edit is pending; its upload decides
@@ -94,16 +106,23 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, docs []bson.Raw) 
 			return err
 		}
 		theirs.Doc = s.baseDoc(rdoc)
-		metaWrites = append(metaWrites, mongo.NewUpdateOneModel().
-			SetFilter(idFilter(keys[i].(bson.RawValue))).
-			SetUpdate(metaUpdate(theirs, true)).SetUpsert(true))
+		_, bexists := bases[idKey(id)]
+		metaWrites = append(metaWrites, baseWrite(keys[i].(bson.RawValue), theirs, bexists))
 	}
 	// Documents before bases: a crash in between leaves documents equal to
 	// the remote, which the next attempt recognises (only the base moves).
 	if len(docWrites) > 0 {
-		if _, err := local.BulkWrite(ctx, docWrites, options.BulkWrite().SetOrdered(false)); err != nil {
+		_, err := local.BulkWrite(ctx, docWrites, options.BulkWrite().SetOrdered(false))
+		raced, err := insertsRaced(err)
+		if err != nil {
 			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
+		for _, j := range raced {
+			metaWrites[metaOf[j]] = nil
+			applied[j].Collection = "" // not applied
+		}
+		metaWrites = slices.DeleteFunc(metaWrites, func(w mongo.WriteModel) bool { return w == nil })
+		applied = slices.DeleteFunc(applied, func(ev SyncEvent) bool { return ev.Collection == "" })
 	}
 	if len(metaWrites) > 0 {
 		if _, err := s.localDocs.BulkWrite(ctx, metaWrites, options.BulkWrite().SetOrdered(false)); err != nil {
@@ -115,6 +134,46 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, docs []bson.Raw) 
 		s.notify(ev)
 	}
 	return nil
+}
+
+// baseWrite is the write that makes the base entry key hold m: an insert
+// of metaUpdate's fields when no entry exists, else metaUpdate as an
+// upsert. (Only $set carries over to the insert: $unset of a field a new
+// entry does not have is a no-op.)
+func baseWrite(key bson.RawValue, m docMeta, exists bool) mongo.WriteModel {
+	up := metaUpdate(m, true)
+	if !exists {
+		var set bson.D
+		for _, e := range up {
+			if e.Key == "$set" {
+				set, _ = e.Value.(bson.D)
+			}
+		}
+		return mongo.NewInsertOneModel().SetDocument(append(bson.D{{Key: "_id", Value: key}}, set...))
+	}
+	return mongo.NewUpdateOneModel().SetFilter(idFilter(key)).SetUpdate(up).SetUpsert(true)
+}
+
+// insertsRaced returns the indexes of the writes of a bulk write that
+// failed on a duplicate _id (a local insert won the race), or the error when
+// anything else failed (a duplicate on another unique index is a real
+// failure, retried and reported).
+func insertsRaced(err error) ([]int, error) {
+	if err == nil {
+		return nil, nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return nil, err
+	}
+	idx := make([]int, 0, len(bwe.WriteErrors))
+	for _, we := range bwe.WriteErrors {
+		if we.Code != 11000 || !dupOnID(we.WriteError) {
+			return nil, err
+		}
+		idx = append(idx, we.Index)
+	}
+	return idx, nil
 }
 
 // idKey identifies an _id by its BSON type and bytes.
@@ -158,4 +217,18 @@ func (s *Syncer) lockMany(coll string, ids []bson.RawValue) func() {
 			s.locks[i].Unlock()
 		}
 	}
+}
+
+// dupOnID reports whether a duplicate key error is on the _id index: by its
+// keyPattern, or by the index name in the message of servers that send none.
+func dupOnID(we mongo.WriteError) bool {
+	if kp, err := we.Raw.LookupErr("keyPattern"); err == nil {
+		doc, ok := kp.DocumentOK()
+		if !ok {
+			return false
+		}
+		elems, err := doc.Elements()
+		return err == nil && len(elems) == 1 && elems[0].Key() == "_id"
+	}
+	return strings.Contains(we.Message, "index: _id_ ")
 }
