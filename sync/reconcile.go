@@ -162,7 +162,9 @@ type baseEntry struct {
 
 // loadBases reads the bases of coll keyed by _id type and bytes.
 func (s *Syncer) loadBases(ctx context.Context, coll string) (map[string]baseEntry, error) {
-	cur, err := s.localDocs.Find(ctx, bson.D{{Key: "_id.c", Value: coll}})
+	// Only versions and hashes: not FieldMerge's base documents.
+	cur, err := s.localDocs.Find(ctx, bson.D{{Key: "_id.c", Value: coll}},
+		options.Find().SetProjection(bson.D{{Key: "b", Value: 0}, {Key: "pc", Value: 0}}))
 	if err != nil {
 		return nil, fmt.Errorf("sync: read bases of %q: %w", coll, err)
 	}
