@@ -10,6 +10,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // A bootstrap interrupted after its first batch resumes after the
@@ -127,5 +128,111 @@ func TestFidelity(t *testing.T) {
 				t.Fatalf("%s on %s:\n got %v\nwant %v", id, side, bson.Raw(got), bson.Raw(want))
 			}
 		}
+	}
+}
+
+// The copy pages through _ids of every type in BSON order, small batches
+// straddling the type brackets, including _ids an unwrapped $expr bound
+// would read as expressions ("$a", {k: "$x"}).
+func TestBootstrapMixedIDTypes(t *testing.T) {
+	ctx := testCtx(t)
+	local, remote := newDB(t, "local"), newDB(t, "remote")
+	ids := []any{
+		bson.MinKey{}, nil, int32(-3), int64(2), 2.5, int32(7), "", "$a", "a", "b",
+		bson.D{{Key: "k", Value: "$x"}}, bson.D{{Key: "k", Value: int32(1)}},
+		bson.Binary{Subtype: 0, Data: []byte{1}}, bson.NewObjectID(), bson.NewObjectID(),
+		false, true, bson.DateTime(5), bson.Timestamp{T: 1, I: 1}, bson.MaxKey{},
+	}
+	docs := make([]any, len(ids))
+	for i, id := range ids {
+		docs[len(ids)-1-i] = bson.D{{Key: "_id", Value: id}, {Key: "n", Value: int32(i)}}
+	}
+	for _, size := range []int{1, 3, 4, 100} {
+		t.Run(fmt.Sprint("batch", size), func(t *testing.T) {
+			l := local.Collection(fmt.Sprint("c", size))
+			r := remote.Collection(fmt.Sprint("c", size))
+			if _, err := r.InsertMany(ctx, docs); err != nil {
+				t.Fatal(err)
+			}
+			var last atomic.Int64
+			startSyncer(t, ctx, Config{Local: local, Remote: remote, Collections: []string{l.Name()}, BatchSize: size,
+				OnBootstrap: func(p BootstrapProgress) {
+					if p.Done {
+						last.Store(p.Copied)
+					}
+				}})
+			sameContents(t, ctx, l, r, len(ids))
+			eventually(t, "bootstrap done", func() (bool, string) {
+				return last.Load() == int64(len(ids)), fmt.Sprintf("done after %d copied", last.Load())
+			})
+		})
+	}
+}
+
+// Local writes made while a first bootstrap runs reach the remote through
+// the upload stream (the copy skips its final local scan when the local
+// side started empty), and a local document the copy has not reached yet
+// is not overwritten by the remote's older one.
+func TestBootstrapWithLocalWritesMeanwhile(t *testing.T) {
+	ctx := testCtx(t)
+	local, remote := newDB(t, "local"), newDB(t, "remote")
+	lc, rc := local.Collection("c"), remote.Collection("c")
+	var docs []any
+	for i := range 40 {
+		docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "v", Value: "remote"}})
+	}
+	if _, err := rc.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	var once gosync.Once
+	wrote := make(chan error, 1)
+	startSyncer(t, ctx, Config{Local: local, Remote: remote, Collections: []string{"c"}, BatchSize: 5,
+		OnBootstrap: func(BootstrapProgress) {
+			once.Do(func() {
+				_, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: "new"}, {Key: "v", Value: "local"}})
+				if err == nil {
+					_, err = lc.ReplaceOne(ctx, bson.D{{Key: "_id", Value: int32(30)}}, bson.D{{Key: "v", Value: "local"}}, options.Replace().SetUpsert(true))
+				}
+				wrote <- err
+			})
+		}})
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	sameContents(t, ctx, lc, rc, 41)
+	for _, id := range []any{"new", int32(30)} {
+		if got := findOne(t, ctx, rc, id); got["v"] != "local" {
+			t.Fatalf("remote %v = %v, want the local write", id, got)
+		}
+	}
+}
+
+// A duplicate _id from a bulk insert is recognised as a lost race with a
+// local insert; a duplicate on another unique index is not.
+func TestInsertsRaced(t *testing.T) {
+	ctx := testCtx(t)
+	c := newDB(t, "local").Collection("c")
+	if _, err := c.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "u", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(1)}, {Key: "u", Value: "taken"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.BulkWrite(ctx, []mongo.WriteModel{
+		mongo.NewInsertOneModel().SetDocument(bson.D{{Key: "_id", Value: int32(2)}}),
+		mongo.NewInsertOneModel().SetDocument(bson.D{{Key: "_id", Value: int32(1)}}),
+	}, options.BulkWrite().SetOrdered(false))
+	idx, rerr := insertsRaced(err)
+	if rerr != nil || len(idx) != 1 || idx[0] != 1 {
+		t.Fatalf("duplicate _id: raced %v, err %v (from %v), want [1], nil", idx, rerr, err)
+	}
+	_, err = c.BulkWrite(ctx, []mongo.WriteModel{
+		mongo.NewInsertOneModel().SetDocument(bson.D{{Key: "_id", Value: int32(3)}, {Key: "u", Value: "taken"}}),
+	}, options.BulkWrite().SetOrdered(false))
+	if _, rerr := insertsRaced(err); rerr == nil {
+		t.Fatalf("duplicate on a unique index other than _id passed as a race (from %v)", err)
+	}
+	if idx, rerr := insertsRaced(nil); idx != nil || rerr != nil {
+		t.Fatalf("no error: %v, %v", idx, rerr)
 	}
 }
