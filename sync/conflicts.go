@@ -69,6 +69,11 @@ type Conflict struct {
 	// Reason says why the conflict was logged (one of the Reason
 	// constants) under FieldMerge.
 	Reason string `bson:"reason,omitempty"`
+	// KeptOmitted is true when the kept side's document is not stored
+	// (Local or Remote is nil without being a delete): both edits together
+	// were too large for one entry. The kept edit is what both sides got
+	// (merged with the other's fields under FieldMerge).
+	KeptOmitted bool `bson:"keptOmitted,omitempty"`
 	// Local and Remote are the two edits; nil when that edit was a delete.
 	Local         bson.Raw `bson:"local,omitempty"`
 	Remote        bson.Raw `bson:"remote,omitempty"`
@@ -92,13 +97,33 @@ func conflictID(coll string, id bson.RawValue, local, remote Version) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
+// Size caps keep sync's own entries under MongoDB's 16 MiB document limit:
+// a write over it would fail on every retry and stall the direction.
+const (
+	// maxBaseDoc: a larger document keeps no base copy; FieldMerge
+	// decides its conflicts by last writer wins (ReasonNoBase).
+	maxBaseDoc = 4 << 20
+	// maxLoggedDocs: when both edits together are larger, a conflict
+	// entry keeps only the losing one (KeptOmitted).
+	maxLoggedDocs = 8 << 20
+)
+
 // stampConflict fills in the ID (derived from the document and both
 // versions, so the same conflict met again has the same ID), the policy
-// and the time.
+// and the time, and leaves out the kept document when both are too large
+// for one entry.
 func (s *Syncer) stampConflict(c Conflict) Conflict {
 	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion)
 	c.Policy = s.cfg.Conflict.String()
 	c.At = time.Now().UTC()
+	if len(c.Local)+len(c.Remote) > maxLoggedDocs {
+		if c.Kept == LocalSide {
+			c.Local = nil
+		} else {
+			c.Remote = nil
+		}
+		c.KeptOmitted = true
+	}
 	return c
 }
 
@@ -262,9 +287,10 @@ func (s *Syncer) clearPending(ctx context.Context, coll string, id bson.RawValue
 }
 
 // baseDoc is the base document to keep in the local docs entry: the
-// document under FieldMerge (which merges against it), nothing otherwise.
+// document under FieldMerge (which merges against it) unless it is larger
+// than maxBaseDoc, nothing otherwise.
 func (s *Syncer) baseDoc(doc bson.Raw) bson.Raw {
-	if s.cfg.Conflict != FieldMerge {
+	if s.cfg.Conflict != FieldMerge || len(doc) > maxBaseDoc {
 		return nil
 	}
 	return doc
