@@ -169,4 +169,8 @@ func TestConflictLoggedOnceWhenRemoteCommitFails(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Kept != LocalSide || e.aReported.Load() != 1 {
 		t.Fatalf("conflict log = %+v, %v (%d reported); want one kept-local entry reported once", list, err, e.aReported.Load())
 	}
+	base, _, err := loadMeta(ctx, e.a.localDocs, "c", rawID(t, 1))
+	if err != nil || base.Pending != nil {
+		t.Fatalf("base = %+v, %v; want the failed attempt's pending conflict gone", base, err)
+	}
 }
