@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/mongotide/mongotide/internal/bench"
@@ -13,10 +14,10 @@ import (
 func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var cfg bench.Config
 	cmd := &cobra.Command{
-		Use:       "bench [embedded|listen|all]",
-		Short:     "Measure the embedded server and the listener engine, printed as one table",
-		ValidArgs: []string{"embedded", "listen", "all"},
-		Long: `Starts one embedded server in this process and measures, side by side in one run:
+		Use:       "bench [embedded|listen|sync|all]",
+		Short:     "Measure the embedded server, the listener engine and sync, printed as one table",
+		ValidArgs: []string{"embedded", "listen", "sync", "all"},
+		Long: `Starts one embedded server in this process (two for sync) and measures, side by side in one run:
 
 embedded: InsertOne/s through the driver with one change stream open and consumed; the
   per-insert cost with --large documents stored vs --small (ratio); change-stream backlog
@@ -26,25 +27,34 @@ listen: toolkit throughput vs a raw driver Watch/Next/Decode loop (ratio); p50/p
   cursors (server commands and process CPU per event; ratios); the cost of Redis
   checkpoints at the default batching (needs redis-server on PATH, else the row says
   it was skipped).
+sync: a Syncer (default Config) between two embedded servers: bootstrap docs/s of --docs
+  1-KiB documents; replication lag p50/p99 in each direction while --rate documents/s are
+  inserted on one side for --lag-duration (from the write to the syncer's OnSync for it);
+  process CPU time (both servers, writer and syncer) per replicated write. About 30 s at
+  the defaults; for a quick look: mongotide bench sync --docs 20000 --lag-duration 2s.
 
 The table goes to stdout with the issue's targets; progress goes to stderr. The default
 sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 10000 --listeners 100.`,
-		Example: "  mongotide bench\n  mongotide bench listen --n 5000",
+		Example: "  mongotide bench\n  mongotide bench listen --n 5000\n  mongotide bench sync --docs 20000",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("bench takes at most one suite, got %q", strings.Join(args, " "))}
 			}
 			if len(args) == 1 && !isSuite(args[0]) {
-				return usageError{fmt.Errorf("unknown suite %q: want embedded, listen or all", args[0])}
+				return usageError{fmt.Errorf("unknown suite %q: want embedded, listen, sync or all", args[0])}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for name, v := range map[string]int{"--n": cfg.N, "--small": cfg.Small, "--large": cfg.Large, "--samples": cfg.Samples,
-				"--listeners": cfg.Listeners, "--fanout-events": cfg.FanoutEvents, "--rounds": cfg.Rounds} {
+				"--listeners": cfg.Listeners, "--fanout-events": cfg.FanoutEvents, "--rounds": cfg.Rounds,
+				"--docs": cfg.SyncDocs, "--rate": cfg.SyncRate} {
 				if v < 1 {
 					return usageError{fmt.Errorf("%s must be positive, got %d", name, v)}
 				}
+			}
+			if cfg.SyncDuration <= 0 {
+				return usageError{fmt.Errorf("--lag-duration must be positive, got %s", cfg.SyncDuration)}
 			}
 			suite := "all"
 			if len(args) == 1 {
@@ -66,6 +76,9 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 	f.IntVar(&cfg.Listeners, "listeners", def.Listeners, "fan-out width (listeners and raw cursors)")
 	f.IntVar(&cfg.FanoutEvents, "fanout-events", def.FanoutEvents, "documents written in the fan-out measurement")
 	f.IntVar(&cfg.Rounds, "rounds", def.Rounds, "throughput runs per figure (best kept)")
+	f.IntVar(&cfg.SyncDocs, "docs", def.SyncDocs, "sync: 1-KiB documents copied by the bootstrap")
+	f.IntVar(&cfg.SyncRate, "rate", def.SyncRate, "sync: writes per second of the lag measurement")
+	f.DurationVar(&cfg.SyncDuration, "lag-duration", def.SyncDuration, "sync: how long each direction is written at --rate")
 	return cmd
 }
 
@@ -90,6 +103,15 @@ func runBench(ctx context.Context, cfg bench.Config, groups []string, stdout, st
 	fmt.Fprintf(stderr, "mongotide: embedded server at %s\n", srv.URI())
 	cfg.URI = srv.URI()
 	cfg.Progress = stderr
+	if slices.Contains(groups, "sync") {
+		remote, err := startEmbeddedDefault(ctx)
+		if err != nil {
+			return fmt.Errorf("start the remote embedded server: %w", err)
+		}
+		defer remote.Stop(context.WithoutCancel(ctx))
+		fmt.Fprintf(stderr, "mongotide: remote embedded server for sync at %s\n", remote.URI())
+		cfg.RemoteURI = remote.URI()
+	}
 	rows, err := bench.Run(ctx, cfg, groups...)
 	if len(rows) > 0 {
 		if werr := bench.WriteTable(stdout, rows); err == nil {

@@ -12,7 +12,8 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 	defer cancel()
 	var stdout, stderr syncBuffer
 	code := run(ctx, []string{"bench", "all", "--n", "300", "--small", "100", "--large", "1000", "--samples", "50",
-		"--listeners", "20", "--fanout-events", "20", "--rounds", "1"}, &stdout, &stderr)
+		"--listeners", "20", "--fanout-events", "20", "--rounds", "1",
+		"--docs", "1000", "--rate", "200", "--lag-duration", "300ms"}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit code %d, stderr:\n%s", code, &stderr)
 	}
@@ -26,13 +27,15 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 		"20 listeners, one shared cursor: cmds / CPU per event", "20 raw cursors: cmds / CPU per event",
 		"shared vs raw: server commands per event", "shared vs raw: CPU per event",
 		"Redis checkpointing cost (default batching)",
+		"bootstrap of 1,000 1-KiB docs", "lag local->remote at 200 writes/s: p50 / p99",
+		"lag remote->local at 200 writes/s: p50 / p99", "process CPU per replicated write: local->remote / remote->local",
 	} {
 		if !strings.Contains(table, row) {
 			t.Errorf("table has no %q row:\n%s", row, table)
 		}
 	}
-	if n := len(stdout.lines()); n != 18 {
-		t.Errorf("table has %d lines, want 18 (header + 17 rows):\n%s", n, table)
+	if n := len(stdout.lines()); n != 22 {
+		t.Errorf("table has %d lines, want 22 (header + 21 rows):\n%s", n, table)
 	}
 	if !strings.Contains(stderr.String(), "bench: listen:") {
 		t.Errorf("no progress on stderr:\n%s", &stderr)
@@ -59,6 +62,8 @@ func TestBenchBadArgsExit2(t *testing.T) {
 		{[]string{"bench", "embedded", "listen"}, "at most one suite"},
 		{[]string{"bench", "--n", "0"}, "--n must be positive"},
 		{[]string{"bench", "--listeners", "x"}, "invalid argument"},
+		{[]string{"bench", "sync", "--docs", "0"}, "--docs must be positive"},
+		{[]string{"bench", "sync", "--lag-duration", "0s"}, "--lag-duration must be positive"},
 	} {
 		var stdout, stderr syncBuffer
 		if code := run(context.Background(), c.args, &stdout, &stderr); code != exitUsage {

@@ -37,6 +37,17 @@ type Config struct {
 	// Rounds is how many times each throughput is measured (best kept).
 	// Default 3.
 	Rounds int
+	// RemoteURI is the second server of the sync suite (the remote; URI is
+	// the local side). Required by "sync" only.
+	RemoteURI string
+	// SyncDocs is the document count of the sync bootstrap. Default 100,000.
+	SyncDocs int
+	// SyncRate is the write rate of the sync lag measurement (writes/s).
+	// Default 1,000.
+	SyncRate int
+	// SyncDuration is how long each sync direction is written at SyncRate.
+	// Default 5s.
+	SyncDuration time.Duration
 	// Progress receives one line per step. Default: discard.
 	Progress io.Writer
 }
@@ -55,6 +66,11 @@ func (c Config) WithDefaults() Config {
 	def(&c.Listeners, 1_000)
 	def(&c.FanoutEvents, 200)
 	def(&c.Rounds, 3)
+	def(&c.SyncDocs, 100_000)
+	def(&c.SyncRate, 1_000)
+	if c.SyncDuration == 0 {
+		c.SyncDuration = 5 * time.Second
+	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
@@ -66,17 +82,21 @@ func (c Config) validate() error {
 		return errors.New("bench: Config.URI is required")
 	}
 	for name, v := range map[string]int{"N": c.N, "Small": c.Small, "Large": c.Large, "Samples": c.Samples,
-		"Listeners": c.Listeners, "FanoutEvents": c.FanoutEvents, "Rounds": c.Rounds} {
+		"Listeners": c.Listeners, "FanoutEvents": c.FanoutEvents, "Rounds": c.Rounds,
+		"SyncDocs": c.SyncDocs, "SyncRate": c.SyncRate} {
 		if v < 1 {
 			return fmt.Errorf("bench: Config.%s must be positive, got %d", name, v)
 		}
+	}
+	if c.SyncDuration < 0 {
+		return fmt.Errorf("bench: Config.SyncDuration must be positive, got %s", c.SyncDuration)
 	}
 	return nil
 }
 
 // Row is one line of the table.
 type Row struct {
-	Group  string // "embedded" or "listen"
+	Group  string // "embedded", "listen" or "sync"
 	Name   string
 	Value  string
 	Target string // the target, "" if none
@@ -84,7 +104,7 @@ type Row struct {
 }
 
 // Suites names the groups Run accepts.
-var Suites = []string{"embedded", "listen"}
+var Suites = []string{"embedded", "listen", "sync"}
 
 // Run measures the groups (a subset of Suites) on the server at cfg.URI and
 // returns the rows in table order.
@@ -107,6 +127,8 @@ func Run(ctx context.Context, cfg Config, groups ...string) ([]Row, error) {
 			rs, err = runEmbedded(ctx, cfg, client)
 		case "listen":
 			rs, err = runListen(ctx, cfg, client)
+		case "sync":
+			rs, err = runSync(ctx, cfg, client)
 		default:
 			return rows, fmt.Errorf("bench: unknown suite %q (known: %s)", g, strings.Join(Suites, ", "))
 		}

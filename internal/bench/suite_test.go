@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/internal/testenv"
@@ -15,7 +16,7 @@ func TestRunSmallProducesEveryRow(t *testing.T) {
 	srv := testenv.StartEmbedded(t, embedded.Config{})
 	var progress bytes.Buffer
 	rows, err := Run(context.Background(), Config{URI: srv.URI(), N: 300, Small: 100, Large: 1000, Samples: 50,
-		Listeners: 20, FanoutEvents: 20, Rounds: 1, Progress: &progress}, Suites...)
+		Listeners: 20, FanoutEvents: 20, Rounds: 1, Progress: &progress}, "embedded", "listen")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +46,40 @@ func TestRunSmallProducesEveryRow(t *testing.T) {
 		t.Errorf("Redis row %q, redis-server on PATH: %v", redisRow, lookErr == nil)
 	}
 	if !strings.Contains(progress.String(), "bench: listen:") {
+		t.Errorf("no progress lines:\n%s", progress.String())
+	}
+}
+
+func TestRunSyncSmall(t *testing.T) {
+	local := testenv.StartEmbedded(t, embedded.Config{})
+	remote := testenv.StartEmbedded(t, embedded.Config{})
+	ctx := context.Background()
+	if _, err := Run(ctx, Config{URI: local.URI()}, "sync"); err == nil || !strings.Contains(err.Error(), "RemoteURI") {
+		t.Errorf("sync without a remote: err %v", err)
+	}
+	var progress bytes.Buffer
+	rows, err := Run(ctx, Config{URI: local.URI(), RemoteURI: remote.URI(), SyncDocs: 1500, SyncRate: 200,
+		SyncDuration: 300 * time.Millisecond, Progress: &progress}, "sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ prefix, value string }{
+		{"bootstrap of 1,500 1-KiB docs", " docs/s"},
+		{"lag local->remote at 200 writes/s: p50 / p99", "(60 writes at "},
+		{"lag remote->local at 200 writes/s: p50 / p99", "(60 writes at "},
+		{"process CPU per replicated write", " / "},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
+	}
+	for i, w := range want {
+		r := rows[i]
+		if r.Group != "sync" || !strings.HasPrefix(r.Name, w.prefix) || !strings.Contains(r.Value, w.value) ||
+			strings.Contains(r.Value, "NaN") || strings.HasPrefix(r.Value, "0 ") {
+			t.Errorf("row %d = %+v, want %q with a value containing %q", i, r, w.prefix, w.value)
+		}
+	}
+	if !strings.Contains(progress.String(), "bench: sync:") {
 		t.Errorf("no progress lines:\n%s", progress.String())
 	}
 }
