@@ -81,6 +81,9 @@ func startWorker(t *testing.T, cfg config) *worker {
 	t.Cleanup(func() {
 		cancel()
 		<-w.done
+		if t.Failed() {
+			t.Logf("worker output:\n%s", w.out.String())
+		}
 	})
 	select {
 	case dbs := <-ready:

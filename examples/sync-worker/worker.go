@@ -163,8 +163,10 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	<-ctx.Done()
 	lg.Printf("shutting down (%v)", context.Cause(ctx))
 	wg.Wait()
-	if st, err := s.Status(context.WithoutCancel(ctx)); err == nil {
-		lg.Println("final " + statusLine(st))
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if st, err := s.Status(fctx); err == nil {
+		lg.Println("final " + statusLine(st, pending(fctx, s)))
 	}
 	return nil
 }
@@ -183,14 +185,28 @@ func reportStatus(ctx context.Context, s *sync.Syncer, every time.Duration, lg *
 		if err != nil {
 			return
 		}
-		lg.Println(statusLine(st))
+		lg.Println(statusLine(st, pending(ctx, s)))
 	}
 }
 
-// statusLine renders a Status on one line:
+// pending returns Syncer.Pending: the local changes not yet on the remote,
+// counted from the local database, so exact even while an upload is stuck
+// on an unreachable remote (Status.Pending counts only what is queued in
+// memory). It scans the local collections: on large ones, lengthen
+// -status-every. nil if it failed (the line then shows Status.Pending).
+func pending(ctx context.Context, s *sync.Syncer) map[string]int {
+	p, err := s.Pending(ctx)
+	if err != nil {
+		return nil
+	}
+	return p
+}
+
+// statusLine renders a Status, with exact pending counts when known, on
+// one line:
 //
 //	status: online, notes: bootstrapped, pending 0, up 3 down 2, lag up 2ms down 1ms
-func statusLine(st sync.Status) string {
+func statusLine(st sync.Status, pending map[string]int) string {
 	var b strings.Builder
 	b.WriteString("status: ")
 	if st.Online {
@@ -203,8 +219,12 @@ func statusLine(st sync.Status) string {
 		if c.Bootstrapped {
 			state = "bootstrapped"
 		}
+		n, ok := pending[c.Name]
+		if !ok {
+			n = c.Pending
+		}
 		fmt.Fprintf(&b, ", %s: %s, pending %d, up %d down %d, lag up %v down %v",
-			c.Name, state, c.Pending, c.Uploaded, c.Downloaded,
+			c.Name, state, n, c.Uploaded, c.Downloaded,
 			c.UploadLag.Round(time.Millisecond), c.DownloadLag.Round(time.Millisecond))
 	}
 	return b.String()
