@@ -58,7 +58,9 @@ between is lost (events may repeat after a crash: delivery is at-least-once). De
 start from now. One file per listener.
 
 Exit codes: 0 after Ctrl-C, 1 when the stream fails, 2 for a bad command line.`,
-		Example: `  mongotide listen --db shop --coll books
+		Example: `  mongotide listen --db mongotide_demo --coll books
+      # prints "embedded server at mongodb://..." on stderr; in another terminal:
+      # mongotide demo --uri 'mongodb://...'   (writes to mongotide_demo.books)
   mongotide listen --uri 'mongodb://localhost:27017/?replicaSet=rs0' --db shop --coll books \
       --filter '{"genre":"sci-fi"}' --ops insert,update --resume-file books.token`,
 		Args: exactArgs(0),
