@@ -10,13 +10,22 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// Two concurrent 9 MB edits do not fit one conflict entry (or one pending
-// record) together: the entry keeps the losing edit only, and the
-// direction does not stall on a write over the 16 MiB limit.
+// Two concurrent edits too large for one conflict entry together: the entry
+// keeps the losing edit only, the base keeps no copy, and the direction does
+// not stall on a write over the size limit.
 func TestConflictOfLargeDocuments(t *testing.T) {
+	// Caps lowered so that the race detector stays fast; the !race build
+	// also runs the real sizes (TestConflictOfLargeDocumentsRealSize).
+	runLargeConflict(t, 100<<10, &sizeCaps{baseDoc: 64 << 10, loggedDocs: 128 << 10})
+}
+
+func runLargeConflict(t *testing.T, size int, caps *sizeCaps) {
 	ctx := testCtx(t)
 	e := newPairEnv(t, ctx, FieldMerge)
-	big := func(c byte) string { return string(bytes.Repeat([]byte{c}, 9<<20)) }
+	if caps != nil {
+		e.a.caps, e.b.caps = *caps, *caps
+	}
+	big := func(c byte) string { return string(bytes.Repeat([]byte{c}, size)) }
 	if _, err := e.lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "blob", Value: big('b')}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +61,8 @@ func TestConflictOfLargeDocuments(t *testing.T) {
 	if c.Kept != LocalSide || !c.KeptOmitted || c.Local != nil || c.Remote == nil || c.Remote.Lookup("blob").StringValue()[0] != 'b' {
 		t.Fatalf("conflict = kept %s omitted %v local %d bytes remote %d bytes", c.Kept, c.KeptOmitted, len(c.Local), len(c.Remote))
 	}
-	// The base keeps no copy of a document this large.
 	base, _, err := loadMeta(ctx, e.a.localDocs, "c", rawID(t, 1))
 	if err != nil || base.Doc != nil || base.Pending != nil {
-		t.Fatalf("base: doc %d bytes, pending %v, %v", len(base.Doc), base.Pending != nil, err)
+		t.Fatalf("base: doc %d bytes, pending %v, %v; want no copy of a document this large", len(base.Doc), base.Pending != nil, err)
 	}
 }

@@ -97,16 +97,20 @@ func conflictID(coll string, id bson.RawValue, local, remote Version) string {
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
-// Size caps keep sync's own entries under MongoDB's 16 MiB document limit:
+// sizeCaps keep sync's own entries under MongoDB's 16 MiB document limit:
 // a write over it would fail on every retry and stall the direction.
-const (
-	// maxBaseDoc: a larger document keeps no base copy; FieldMerge
-	// decides its conflicts by last writer wins (ReasonNoBase).
-	maxBaseDoc = 4 << 20
-	// maxLoggedDocs: when both edits together are larger, a conflict
-	// entry keeps only the losing one (KeptOmitted).
-	maxLoggedDocs = 8 << 20
-)
+type sizeCaps struct {
+	// baseDoc: a larger document keeps no base copy; FieldMerge decides
+	// its conflicts by last writer wins (ReasonNoBase).
+	baseDoc int
+	// loggedDocs: when both edits together are larger, a conflict entry
+	// keeps only the losing one (KeptOmitted).
+	loggedDocs int
+}
+
+// defaultCaps leave room for a base copy and a pending conflict (both edits
+// of at most loggedDocs together) in one base entry.
+func defaultCaps() sizeCaps { return sizeCaps{baseDoc: 4 << 20, loggedDocs: 8 << 20} }
 
 // stampConflict fills in the ID (derived from the document and both
 // versions, so the same conflict met again has the same ID), the policy
@@ -116,7 +120,7 @@ func (s *Syncer) stampConflict(c Conflict) Conflict {
 	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion)
 	c.Policy = s.cfg.Conflict.String()
 	c.At = time.Now().UTC()
-	if len(c.Local)+len(c.Remote) > maxLoggedDocs {
+	if len(c.Local)+len(c.Remote) > s.caps.loggedDocs {
 		if c.Kept == LocalSide {
 			c.Local = nil
 		} else {
@@ -288,9 +292,9 @@ func (s *Syncer) clearPending(ctx context.Context, coll string, id bson.RawValue
 
 // baseDoc is the base document to keep in the local docs entry: the
 // document under FieldMerge (which merges against it) unless it is larger
-// than maxBaseDoc, nothing otherwise.
+// than its size cap, nothing otherwise.
 func (s *Syncer) baseDoc(doc bson.Raw) bson.Raw {
-	if s.cfg.Conflict != FieldMerge || len(doc) > maxBaseDoc {
+	if s.cfg.Conflict != FieldMerge || len(doc) > s.caps.baseDoc {
 		return nil
 	}
 	return doc

@@ -39,6 +39,9 @@ type Syncer struct {
 	cancel  context.CancelFunc
 	wg      gosync.WaitGroup
 	colls   map[string]*collState
+
+	// caps limit the size of sync's own entries (see sizeCaps).
+	caps sizeCaps
 }
 
 // collState is the live state of one synced collection.
@@ -67,6 +70,7 @@ func New(cfg Config) (*Syncer, error) {
 		localDocs:  cfg.Local.Collection(localDocsColl),
 		localState: cfg.Local.Collection(localStateColl),
 		remoteVers: cfg.Remote.Collection(remoteVersionsColl),
+		caps:       defaultCaps(),
 	}
 	return s, nil
 }
