@@ -125,3 +125,125 @@ func waitHandled(t *testing.T, s *Syncer, coll string, dir Direction, ts bson.Ti
 		return last != nil && !last.Before(ts), fmt.Sprintf("last handled %v", last)
 	})
 }
+
+// The application writes a local document while the download of a remote
+// change to it is between reading the local document (unchanged since the
+// base) and replacing it: the download must not overwrite that write (it
+// was lost: its upload then found the local side equal to the new base).
+// The download's replace is held on the server until the application's
+// write is in.
+func TestDownloadDoesNotOverwriteConcurrentLocalWrite(t *testing.T) {
+	ctx := testCtx(t)
+	p := newRegressPair(t)
+	lc, rc := p.localCtl.Collection("c"), p.remoteCtl.Collection("c")
+	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
+		t.Fatal(err)
+	}
+	s := startSyncer(t, ctx, Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entered := blockSyncer(t, ctx, p.localSync, "c", "update", "insert", "delete")
+	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "remote"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	entered()
+	if _, err := lc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "app"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The application's write is the later one: last writer wins, and the
+	// remote edit it overwrote is in the conflict log.
+	for side, c := range map[string]*mongo.Collection{"local": lc, "remote": rc} {
+		if d := findOne(t, ctx, c, 1); d["v"] != "app" {
+			t.Errorf("%s document %v, want the application's later write", side, d)
+		}
+	}
+	cs, err := s.Conflicts(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Kept != LocalSide || cs[0].Remote.Lookup("v").StringValue() != "remote" {
+		t.Errorf("conflict log %v, want the remote edit lost to the local one", cs)
+	}
+}
+
+// blockSyncer holds the syncer's next command among cmds on namespace coll
+// of db's server for half a second; the returned func waits until it is
+// held.
+func blockSyncer(t *testing.T, ctx context.Context, db *mongo.Database, coll string, cmds ...string) func() {
+	t.Helper()
+	data := bson.D{{Key: "failCommands", Value: cmds}, {Key: "appName", Value: regressApp},
+		{Key: "namespace", Value: db.Name() + "." + coll}, {Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: 500}}
+	cmd := bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: bson.D{{Key: "times", Value: 1}}}, {Key: "data", Value: data}}
+	raw, err := db.Client().Database("admin").RunCommand(ctx, cmd).Raw()
+	if err != nil {
+		t.Fatalf("configureFailPoint: %v", err)
+	}
+	count, _ := raw.Lookup("count").AsInt64OK()
+	return func() {
+		t.Helper()
+		wait := bson.D{{Key: "waitForFailPoint", Value: "failCommand"}, {Key: "timesEntered", Value: count + 1}, {Key: "maxTimeMS", Value: 20000}}
+		if err := db.Client().Database("admin").RunCommand(ctx, wait).Err(); err != nil {
+			t.Fatalf("waitForFailPoint: %v", err)
+		}
+	}
+}
+
+// A downloaded document and its new base are written together: when the
+// base cannot be saved, the document is not applied either. Applied alone,
+// its echo looked like a local edit stamped after the remote edit it copies,
+// and could win last-writer-wins over a newer remote edit, overwriting it
+// with older content. Here every base save fails; once the syncer stops,
+// nothing local may differ from its base (no phantom local edit).
+func TestDownloadAppliesDocumentAndBaseTogether(t *testing.T) {
+	ctx := testCtx(t)
+	p := newRegressPair(t)
+	lc, rc := p.localCtl.Collection("c"), p.remoteCtl.Collection("c")
+	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failSyncer(t, ctx, p.localSync, "alwaysOn", localDocsColl, bson.D{{Key: "errorCode", Value: 91}}, "update")
+	wait := bson.D{{Key: "waitForFailPoint", Value: "failCommand"}, {Key: "timesEntered", Value: 2}, {Key: "maxTimeMS", Value: 20000}}
+	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Two failed base saves: the download tried, and retried.
+	if err := p.localCtl.Client().Database("admin").RunCommand(ctx, wait).Err(); err != nil {
+		t.Fatalf("waitForFailPoint: %v", err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failOff(t, ctx, p.localSync)
+	pending, err := s.Pending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending["c"] != 0 {
+		t.Fatalf("a downloaded document was applied without its base: %d phantom local edits (local %v)", pending["c"], findOne(t, ctx, lc, 1))
+	}
+	// And it all goes through once the base can be saved.
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := findOne(t, ctx, lc, 1); d["v"] != int32(1) {
+		t.Fatalf("local document %v after the restart, want v 1", d)
+	}
+}

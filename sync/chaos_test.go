@@ -142,6 +142,7 @@ type chaosHarness struct {
 	restarts   int
 	failpoints int
 
+	traces    map[string][]string // coll/id: what the syncer did, in order
 	errs      atomic.Int64
 	conflicts atomic.Int64
 	lastErrs  []string
@@ -150,7 +151,7 @@ type chaosHarness struct {
 func newChaosHarness(t *testing.T, seed uint64) *chaosHarness {
 	ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
 	t.Cleanup(cancel)
-	h := &chaosHarness{t: t, ctx: ctx, seed: seed, rng: rand.New(rand.NewPCG(seed, 0)), uncertain: map[string]bool{}}
+	h := &chaosHarness{t: t, ctx: ctx, seed: seed, rng: rand.New(rand.NewPCG(seed, 0)), uncertain: map[string]bool{}, traces: map[string][]string{}}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -202,7 +203,13 @@ func newChaosHarness(t *testing.T, seed uint64) *chaosHarness {
 			h.lastErrs = append(h.lastErrs, err.Error())
 			h.mu.Unlock()
 		},
-		OnConflict: func(Conflict) { h.conflicts.Add(1) },
+		OnConflict: func(c Conflict) {
+			h.conflicts.Add(1)
+			h.trace(c.Collection, c.DocumentID, fmt.Sprintf("conflict kept %s: local %s %v remote %s %v", c.Kept, stateOf(c.Local), c.LocalVersion, stateOf(c.Remote), c.RemoteVersion))
+		},
+		OnSync: func(ev SyncEvent) {
+			h.trace(ev.Collection, ev.ID, fmt.Sprintf("sync %s deleted=%v conflict=%v %v", ev.Direction, ev.Deleted, ev.Conflict, ev.Version))
+		},
 	})
 	return h
 }
@@ -350,6 +357,19 @@ func (h *chaosHarness) write(rng *rand.Rand, side Side, db *mongo.Database, k in
 		return
 	}
 	h.writes = append(h.writes, w)
+}
+
+// trace records what the syncer did to a document, for failure messages.
+func (h *chaosHarness) trace(coll string, id bson.RawValue, what string) {
+	n, ok := id.Int32OK()
+	if !ok {
+		return
+	}
+	seq := h.seq.Add(1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := coll + "/" + strconv.Itoa(int(n))
+	h.traces[k] = append(h.traces[k], fmt.Sprintf("  [%d] %s", seq, what))
 }
 
 // randomUpdate sets, unsets or increments some fields, nested ones
@@ -604,7 +624,7 @@ func (h *chaosHarness) checkWrites(round int, final map[string]map[int32]bson.Ra
 			if !(last[LocalSide] != nil && bytes.Equal(last[LocalSide].post, fin)) && !(last[RemoteSide] != nil && bytes.Equal(last[RemoteSide].post, fin)) {
 				bad++
 				t.Errorf("round %d: %s/%d final value %s is neither side's last write (local %s, remote %s)\n%s",
-					round, coll, id, stateOf(fin), lastMark(last[LocalSide]), lastMark(last[RemoteSide]), history(ws, lostDocs[k]))
+					round, coll, id, stateOf(fin), lastMark(last[LocalSide]), lastMark(last[RemoteSide]), history(ws, lostDocs[k])+strings.Join(h.traces[coll+"/"+strconv.Itoa(int(id))], "\n"))
 			}
 			for _, w := range ws {
 				if bytes.Equal(w.post, fin) {
@@ -622,7 +642,7 @@ func (h *chaosHarness) checkWrites(round int, final map[string]map[int32]bson.Ra
 				if !superseded && !logged && !nettedOut(w, ws, fin, lostDocs[k]) {
 					bad++
 					t.Errorf("round %d: %s/%d: %s write %s (%s on %s) was lost: not final (%s), nothing was written on top of it, no conflict logged\n%s",
-						round, coll, id, w.side, w.mark, w.op, w.pre, stateOf(fin), history(ws, lostDocs[k]))
+						round, coll, id, w.side, w.mark, w.op, w.pre, stateOf(fin), history(ws, lostDocs[k])+strings.Join(h.traces[coll+"/"+strconv.Itoa(int(id))], "\n"))
 				}
 			}
 			if bad > 5 {

@@ -99,20 +99,15 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		if err != nil {
 			return err
 		}
-		if rok && rmeta.Replica == s.replica && base.Version.Compare(rmeta.Version) < 0 {
-			// An earlier upload of ours landed but its base was never
-			// saved locally (a failure after the remote commit): that
-			// write is what both sides last agreed on. Against the stale
-			// base a remote change made since would look like no change
-			// and be overwritten (a remote delete undone).
-			base = docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted, Pending: base0.Pending}
-			if rmeta.Hash == hash {
-				base.Doc = doc
-			}
-			if mine.HLC <= base.HLC {
-				mine.HLC = base.HLC + 1
-				s.clock.Observe(mine.HLC)
-			}
+		if rok && rmeta.Replica == s.replica && rmeta.Hash == hash && base.Version.Compare(rmeta.Version) < 0 {
+			// An earlier upload of this very content landed but its base
+			// was never saved locally (a failure after the remote
+			// commit): that write is what both sides last agreed on.
+			// Against the stale base a remote change made since would
+			// look like no change and be overwritten (a remote delete
+			// undone). (A landed merge the local side does not hold yet
+			// is not agreed: it is redone.)
+			base = docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted, Doc: doc, Pending: base0.Pending}
 		}
 		theirs := rmeta
 		if !rok || rmeta.Hash != rhash {
@@ -191,8 +186,17 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return nil
 	}
 	if writeLocal {
-		if err := writeDoc(ctx, local, id, localDoc); err != nil {
+		ok, err := s.applyLocal(ctx, cs.name, id, doc, localDoc, nil)
+		if err != nil {
 			return fmt.Errorf("sync: apply %s outcome to local %s: %w", outcome, cs.name, err)
+		}
+		if !ok {
+			// The application wrote the document after it was read: that
+			// write is decided by the retry, not overwritten.
+			if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: %s %s", errLocalChanged, cs.name, id)
 		}
 	}
 	// Logged before the base moves: a failure in between leaves the
@@ -301,11 +305,22 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 		// Already equal (e.g. a crash after applying, before saving the
 		// base): only the base moves.
 	case base.Hash:
-		if err := writeDoc(ctx, local, id, rdoc); err != nil {
+		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
+			return err
+		}
+		theirs.Doc = s.baseDoc(rdoc)
+		ok, err := s.applyLocal(ctx, cs.name, id, ldoc, rdoc, &theirs)
+		if err != nil {
 			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
+		if !ok {
+			// The application wrote the document after it was read: a
+			// local edit is pending now, as below.
+			return nil
+		}
 		cs.downloaded.Add(1)
-		defer s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: rdoc == nil, Version: theirs.Version})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: rdoc == nil, Version: theirs.Version})
+		return nil
 	default:
 		// A local edit is pending: its upload resolves the conflict with
 		// the local edit's own version, in one place.

@@ -1,0 +1,62 @@
+package sync
+
+import (
+	"context"
+	"errors"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// errLocalChanged fails an upload whose outcome could not be applied
+// locally because the application wrote the document meanwhile; the retry
+// decides again with that write.
+var errLocalChanged = errors.New("sync: local document changed while its upload ran (retried)")
+
+// errStale aborts applyLocal's transaction when the document changed.
+var errStale = errors.New("sync: local document changed")
+
+// applyLocal makes the local collection coll hold doc under id (no document
+// when doc is nil) only if it still holds expect (nil: no document), and
+// saves base as the document's new base when base is not nil, all in one
+// local transaction. It reports false, writing nothing, when the document
+// changed since the caller read it.
+//
+// Conditional, because the syncer read the document before deciding, and
+// the application's write made since must not be overwritten (it would be
+// lost: its upload would then find the document equal to the new base).
+// The transaction's snapshot makes the check exact: a write committed after
+// the re-read makes ours fail with WriteConflict, and the retry sees it.
+//
+// Together with the base, because a document applied without its base (a
+// failure in between) makes the echo of the write look like a local edit,
+// stamped later than the remote edit it copies: it could then win
+// last-writer-wins over a newer remote edit and overwrite it with older
+// content.
+func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, expect, doc bson.Raw, base *docMeta) (bool, error) {
+	sess, err := s.cfg.Local.Client().StartSession()
+	if err != nil {
+		return false, err
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	local := s.cfg.Local.Collection(coll)
+	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
+		cur, err := readDoc(tctx, local, id)
+		if err != nil {
+			return nil, err
+		}
+		if contentHash(cur) != contentHash(expect) {
+			return nil, errStale
+		}
+		if err := writeDoc(tctx, local, id, doc); err != nil {
+			return nil, err
+		}
+		if base != nil {
+			return nil, saveMeta(tctx, s.localDocs, coll, id, *base)
+		}
+		return nil, nil
+	})
+	if errors.Is(err, errStale) {
+		return false, nil
+	}
+	return err == nil, err
+}
