@@ -59,10 +59,11 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	_ = cur.Close(ctx)
 
 	var docWrites, metaWrites []mongo.WriteModel
+	var inserts []bson.Raw
 	var applied []SyncEvent
-	// metaOf[j] is the index in metaWrites (and applied) of the base
-	// written with docWrites[j].
-	var metaOf []int
+	// writeOf[j] and insertOf[j] are the index in applied (and metaWrites)
+	// of docWrites[j] and inserts[j].
+	var writeOf, insertOf []int
 	for i, rdoc := range docs {
 		id := ids[i]
 		owned, err := s.owns(rdoc)
@@ -92,15 +93,23 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 			switch {
 			case rdoc == nil:
 				docWrites = append(docWrites, mongo.NewDeleteOneModel().SetFilter(idFilter(id)))
+				writeOf = append(writeOf, len(applied))
 			case !lexists:
-				docWrites = append(docWrites, mongo.NewInsertOneModel().SetDocument(rdoc))
+				inserts = append(inserts, rdoc)
+				insertOf = append(insertOf, len(applied))
 			default:
 				docWrites = append(docWrites, mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(rdoc).SetUpsert(true))
+				writeOf = append(writeOf, len(applied))
 			}
-			metaOf = append(metaOf, len(metaWrites))
 			applied = append(applied, SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: rdoc == nil, Version: theirs.Version})
 		default:
 			continue // a local edit is pending; its upload decides
+		}
+		// From here on, applied and metaWrites grow together except for
+		// the "already equal" case, which adds a base only: keep them
+		// aligned with a placeholder event.
+		if len(applied) == len(metaWrites) {
+			applied = append(applied, SyncEvent{})
 		}
 		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
 			return err
@@ -111,6 +120,16 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	}
 	// Documents before bases: a crash in between leaves documents equal to
 	// the remote, which the next attempt recognises (only the base moves).
+	var lost []int // indexes in applied of the writes a local insert beat
+	if len(inserts) > 0 {
+		raced, err := insertRaw(ctx, local, inserts)
+		if err != nil {
+			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+		}
+		for _, j := range raced {
+			lost = append(lost, insertOf[j])
+		}
+	}
 	if len(docWrites) > 0 {
 		_, err := local.BulkWrite(ctx, docWrites, options.BulkWrite().SetOrdered(false))
 		raced, err := insertsRaced(err)
@@ -118,16 +137,17 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
 		for _, j := range raced {
-			metaWrites[metaOf[j]] = nil
-			applied[j].Collection = "" // not applied
+			lost = append(lost, writeOf[j])
 		}
-		metaWrites = slices.DeleteFunc(metaWrites, func(w mongo.WriteModel) bool { return w == nil })
-		applied = slices.DeleteFunc(applied, func(ev SyncEvent) bool { return ev.Collection == "" })
 	}
-	if len(metaWrites) > 0 {
-		if _, err := s.localDocs.BulkWrite(ctx, metaWrites, options.BulkWrite().SetOrdered(false)); err != nil {
-			return fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
-		}
+	for _, i := range lost {
+		metaWrites[i] = nil
+		applied[i] = SyncEvent{}
+	}
+	metaWrites = slices.DeleteFunc(metaWrites, func(w mongo.WriteModel) bool { return w == nil })
+	applied = slices.DeleteFunc(applied, func(ev SyncEvent) bool { return ev.Collection == "" })
+	if err := writeBases(ctx, s.localDocs, metaWrites); err != nil {
+		return fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
 	}
 	cs.downloaded.Add(uint64(len(applied)))
 	for _, ev := range applied {
@@ -152,6 +172,42 @@ func baseWrite(key bson.RawValue, m docMeta, exists bool) mongo.WriteModel {
 		return mongo.NewInsertOneModel().SetDocument(append(bson.D{{Key: "_id", Value: key}}, set...))
 	}
 	return mongo.NewUpdateOneModel().SetFilter(idFilter(key)).SetUpdate(up).SetUpsert(true)
+}
+
+// writeBases runs base entry writes: the inserts as raw insert commands
+// (see insertRaw), the rest as one unordered bulk write. A duplicate _id is
+// an error here: entries are only inserted where none was found under the
+// batch's locks, so another writer got in, and the batch is retried.
+func writeBases(ctx context.Context, mc *mongo.Collection, writes []mongo.WriteModel) error {
+	var raws []bson.Raw
+	var rest []mongo.WriteModel
+	for _, w := range writes {
+		ins, ok := w.(*mongo.InsertOneModel)
+		if !ok {
+			rest = append(rest, w)
+			continue
+		}
+		raw, err := bson.Marshal(ins.Document)
+		if err != nil {
+			return err
+		}
+		raws = append(raws, raw)
+	}
+	if len(raws) > 0 {
+		raced, err := insertRaw(ctx, mc, raws)
+		if err != nil {
+			return err
+		}
+		if len(raced) > 0 {
+			return fmt.Errorf("%d base entries were created meanwhile by another writer", len(raced))
+		}
+	}
+	if len(rest) > 0 {
+		if _, err := mc.BulkWrite(ctx, rest, options.BulkWrite().SetOrdered(false)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertsRaced returns the indexes of the writes of a bulk write that

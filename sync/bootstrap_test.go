@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -234,5 +236,55 @@ func TestInsertsRaced(t *testing.T) {
 	}
 	if idx, rerr := insertsRaced(nil); idx != nil || rerr != nil {
 		t.Fatalf("no error: %v, %v", idx, rerr)
+	}
+}
+
+// Raw insert commands split by size, send an oversized document through the
+// driver, and report duplicate _ids (in any command) by their index.
+func TestInsertRaw(t *testing.T) {
+	ctx := testCtx(t)
+	c := newDB(t, "local").Collection("c")
+	if _, err := c.InsertMany(ctx, []any{bson.D{{Key: "_id", Value: int32(3)}}, bson.D{{Key: "_id", Value: int32(7)}}}); err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.Raw
+	for i := range 10 {
+		pad := strings.Repeat("p", 900)
+		if i == 5 {
+			pad = strings.Repeat("q", 5000) // larger than a command may hold here
+		}
+		raw, err := bson.Marshal(bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: pad}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, raw)
+	}
+	raced, err := insertRawMax(ctx, c, docs, 2500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(raced, []int{3, 7}) {
+		t.Fatalf("raced %v, want [3 7]", raced)
+	}
+	if n, err := c.CountDocuments(ctx, bson.D{}); err != nil || n != 10 {
+		t.Fatalf("%d documents (%v), want 10", n, err)
+	}
+	if got := findOne(t, ctx, c, int32(5)); len(got["pad"].(string)) != 5000 {
+		t.Fatalf("the oversized document was not inserted: %v", got)
+	}
+	// A duplicate _id in the oversized document's own insert is a race too.
+	raced, err = insertRawMax(ctx, c, docs[5:6], 2500)
+	if err != nil || !slices.Equal(raced, []int{0}) {
+		t.Fatalf("oversized duplicate: raced %v, err %v", raced, err)
+	}
+	// Any other write error fails the insert.
+	u := c.Database().Collection("u")
+	if _, err := u.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "u", Value: 1}}, Options: options.Index().SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+	dup, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(20)}, {Key: "u", Value: 1}})
+	dup2, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(21)}, {Key: "u", Value: 1}})
+	if _, err := insertRawMax(ctx, u, []bson.Raw{dup, dup2}, 2500); err == nil || !strings.Contains(err.Error(), "dup") {
+		t.Fatalf("duplicate on another unique index: err %v, want a duplicate key error", err)
 	}
 }
