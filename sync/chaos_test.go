@@ -623,6 +623,7 @@ func (h *chaosHarness) checkWrites(round int, final map[string]map[int32]bson.Ra
 			}
 			if !(last[LocalSide] != nil && bytes.Equal(last[LocalSide].post, fin)) && !(last[RemoteSide] != nil && bytes.Equal(last[RemoteSide].post, fin)) {
 				bad++
+				t.Logf("%s/%d local oplog:\n%s%s/%d remote oplog:\n%s", coll, id, h.oplog(h.localCtl, coll, id), coll, id, h.oplog(h.remoteCtl, coll, id))
 				t.Errorf("round %d: %s/%d final value %s is neither side's last write (local %s, remote %s)\n%s",
 					round, coll, id, stateOf(fin), lastMark(last[LocalSide]), lastMark(last[RemoteSide]), history(ws, lostDocs[k])+strings.Join(h.traces[coll+"/"+strconv.Itoa(int(id))], "\n"))
 			}
@@ -641,6 +642,9 @@ func (h *chaosHarness) checkWrites(round int, final map[string]map[int32]bson.Ra
 				})
 				if !superseded && !logged && !nettedOut(w, ws, fin, lostDocs[k]) {
 					bad++
+					if bad <= 2 {
+						t.Logf("%s/%d local oplog:\n%s%s/%d remote oplog:\n%s", coll, id, h.oplog(h.localCtl, coll, id), coll, id, h.oplog(h.remoteCtl, coll, id))
+					}
 					t.Errorf("round %d: %s/%d: %s write %s (%s on %s) was lost: not final (%s), nothing was written on top of it, no conflict logged\n%s",
 						round, coll, id, w.side, w.mark, w.op, w.pre, stateOf(fin), history(ws, lostDocs[k])+strings.Join(h.traces[coll+"/"+strconv.Itoa(int(id))], "\n"))
 				}
@@ -683,6 +687,53 @@ func nettedOut(w chaosWrite, ws []chaosWrite, fin bson.Raw, lost []struct {
 		p = ws[i].pre
 	}
 	return true
+}
+
+// oplog lists what happened to document id of coll on db's server, from
+// the change streams (user collection and sync metadata), for failure
+// messages.
+func (h *chaosHarness) oplog(db *mongo.Database, coll string, id int32) string {
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	match := bson.D{{Key: "$match", Value: bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "ns.coll", Value: coll}, {Key: "documentKey._id", Value: id}},
+		bson.D{{Key: "documentKey._id.c", Value: coll}, {Key: "documentKey._id.id", Value: id}},
+		bson.D{{Key: "ns.coll", Value: localConflictsColl}, {Key: "fullDocument.coll", Value: coll}, {Key: "fullDocument.docId", Value: id}},
+	}}}}}
+	stream, err := db.Watch(ctx, mongo.Pipeline{match}, options.ChangeStream().
+		SetStartAtOperationTime(&bson.Timestamp{T: 1}).SetMaxAwaitTime(10*time.Millisecond).SetFullDocument(options.UpdateLookup))
+	if err != nil {
+		return fmt.Sprintf("  (oplog of %s: %v)\n", db.Name(), err)
+	}
+	defer stream.Close(context.WithoutCancel(ctx))
+	var b strings.Builder
+	for stream.TryNext(ctx) {
+		ev := stream.Current
+		t, i := ev.Lookup("clusterTime").Timestamp()
+		what := ""
+		switch ev.Lookup("ns", "coll").StringValue() {
+		case coll:
+			d, ok := ev.Lookup("fullDocument").DocumentOK()
+			if !ok {
+				d = nil
+			}
+			what = stateOf(d)
+			if ev.Lookup("operationType").StringValue() == "update" {
+				what = "w=" + ev.Lookup("updateDescription", "updatedFields", "w").String()
+			}
+		case localDocsColl, remoteVersionsColl:
+			d, _ := ev.Lookup("fullDocument").DocumentOK()
+			what = fmt.Sprintf("h=%v r=%v x=%.8s pc=%v", d.Lookup("h"), d.Lookup("r"), d.Lookup("x").StringValue(), d.Lookup("pc").Type != 0)
+		default:
+			d, _ := ev.Lookup("fullDocument").DocumentOK()
+			what = fmt.Sprintf("kept %v", d.Lookup("kept"))
+		}
+		fmt.Fprintf(&b, "  %s@%d.%d %s %s %s\n", db.Name(), t, i, ev.Lookup("ns", "coll").StringValue(), ev.Lookup("operationType").StringValue(), what)
+	}
+	if err := stream.Err(); err != nil {
+		fmt.Fprintf(&b, "  (oplog of %s: %v)\n", db.Name(), err)
+	}
+	return b.String()
 }
 
 func lastMark(w *chaosWrite) string {
