@@ -18,17 +18,20 @@ type Note struct {
 	Edits   int           `bson:"edits"`
 }
 
-// seedRemote writes a few notes on an empty remote collection, as if another
-// device had synced them earlier: the worker's bootstrap copies them down.
-func seedRemote(ctx context.Context, coll *mongo.Collection, lg *log.Logger) error {
-	n, err := coll.EstimatedDocumentCount(ctx)
+// seedRemote writes n notes on an empty remote collection, as if other
+// devices had synced them earlier: the worker's bootstrap copies them down.
+func seedRemote(ctx context.Context, coll *mongo.Collection, n int, lg *log.Logger) error {
+	if n <= 0 {
+		return nil
+	}
+	have, err := coll.EstimatedDocumentCount(ctx)
 	if err != nil {
 		return fmt.Errorf("demo: count remote %s: %w", coll.Name(), err)
 	}
-	if n > 0 {
+	if have > 0 {
 		return nil
 	}
-	docs := make([]any, 3)
+	docs := make([]any, n)
 	for i := range docs {
 		docs[i] = Note{ID: bson.NewObjectID(), Text: fmt.Sprintf("note %d, already on the remote", i+1), Written: "remote"}
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,12 +14,12 @@ import (
 
 // TestDemoOnEmbeddedDefaults runs the worker as `go run` does: no URIs, so
 // two embedded servers of its own and demo writes. The seeded remote notes
-// are bootstrapped, demo writes sync both ways, and the two sides hold the
-// same notes.
+// are bootstrapped with progress lines (and no line per document), demo
+// writes sync both ways, and the two sides hold the same notes.
 func TestDemoOnEmbeddedDefaults(t *testing.T) {
 	t.Setenv("MONGODB_LOCAL_URI", "")
 	t.Setenv("MONGODB_REMOTE_URI", "")
-	cfg, err := parseFlags([]string{"-status-every", "50ms", "-demo-every", "20ms"}, t.Output())
+	cfg, err := parseFlags([]string{"-status-every", "50ms", "-demo-every", "20ms", "-seed", "1200"}, t.Output())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +30,13 @@ func TestDemoOnEmbeddedDefaults(t *testing.T) {
 	for _, want := range []string{
 		"local: embedded server at mongodb://",
 		"remote: embedded server at mongodb://",
-		"bootstrap notes: done, 3 documents copied from the remote",
+		"demo: 1200 notes written on the remote before the worker starts",
+		// Batches of 500: two progress lines, then the last one.
+		"bootstrap notes: 500 documents copied",
+		"bootstrap notes: 1000 documents copied",
+		// The demo starts writing as the copy runs: the copy may include
+		// a note or two of its own.
+		"bootstrap notes: done, 12",
 		"in sync: everything written before start-up is on both sides",
 		"demo: local  insert notes/",
 		"synced local -> remote notes/",
@@ -40,13 +48,25 @@ func TestDemoOnEmbeddedDefaults(t *testing.T) {
 	} {
 		w.out.waitLine(t, want)
 	}
+	// The copied notes were not logged one by one: only the demo's are.
+	if n := strings.Count(w.out.String(), "synced remote -> local"); n >= 1200 {
+		t.Errorf("%d download lines: the bootstrap's documents were logged one by one", n)
+	}
 	// The demo keeps writing, but touches a note only in the few ticks after
 	// creating it: compare the notes created a second or more ago (an
 	// ObjectID's time has second precision, hence the two).
+	var diff string
 	eventually(t, "older notes identical on both sides", func() bool {
 		older := bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: bson.NewObjectIDFromTimestamp(time.Now().Add(-2 * time.Second))}}}}
 		l, r := notes(t, w.local.Collection("notes"), older), notes(t, w.remote.Collection("notes"), older)
-		return len(l) >= 3 && reflect.DeepEqual(l, r)
+		if len(l) >= 1200 && reflect.DeepEqual(l, r) {
+			return true
+		}
+		if d := noteDiff(l, r); d != diff {
+			diff = d
+			t.Logf("not yet: %s", d)
+		}
+		return false
 	})
 	w.stop(t)
 }
@@ -63,4 +83,33 @@ func notes(t *testing.T, coll *mongo.Collection, filter bson.D) []bson.M {
 		t.Fatal(err)
 	}
 	return docs
+}
+
+// noteDiff describes how two _id-ordered note lists differ.
+func noteDiff(local, remote []bson.M) string {
+	byID := func(docs []bson.M) map[any]bson.M {
+		m := map[any]bson.M{}
+		for _, d := range docs {
+			m[d["_id"]] = d
+		}
+		return m
+	}
+	l, r := byID(local), byID(remote)
+	var out []string
+	for id, d := range l {
+		if rd, ok := r[id]; !ok {
+			out = append(out, fmt.Sprintf("%v only local", id))
+		} else if !reflect.DeepEqual(d, rd) {
+			out = append(out, fmt.Sprintf("%v local %v remote %v", id, d, rd))
+		}
+	}
+	for id := range r {
+		if _, ok := l[id]; !ok {
+			out = append(out, fmt.Sprintf("%v only remote", id))
+		}
+	}
+	if len(out) > 5 {
+		out = append(out[:5], fmt.Sprintf("and %d more", len(out)-5))
+	}
+	return fmt.Sprintf("%d local, %d remote: %s", len(local), len(remote), strings.Join(out, "; "))
 }

@@ -29,6 +29,9 @@ type config struct {
 	// Demo writes notes on both sides every DemoEvery.
 	Demo      bool
 	DemoEvery time.Duration
+	// Seed is the number of notes the demo writes on an empty remote
+	// before starting, for the bootstrap to copy (0: none).
+	Seed int
 	// StopTimeout bounds the clean shutdown after a signal.
 	StopTimeout time.Duration
 	// Quiet drops the line per synced document (the status keeps counting).
@@ -44,6 +47,7 @@ const (
 	defaultCollection  = "notes"
 	defaultStatusEvery = 5 * time.Second
 	defaultDemoEvery   = time.Second
+	defaultSeed        = 2000
 	defaultStopTimeout = 10 * time.Second
 )
 
@@ -73,6 +77,9 @@ func (c config) validate() error {
 	var errs []error
 	if c.LocalURI != "" && c.LocalURI == c.RemoteURI && c.DB == c.RemoteDB {
 		errs = append(errs, fmt.Errorf("local and remote are the same database %q on %s: give -remote-db another name or use another -remote-uri", c.DB, c.LocalURI))
+	}
+	if c.Seed < 0 {
+		errs = append(errs, fmt.Errorf("-seed must not be negative, got %d", c.Seed))
 	}
 	for name, d := range map[string]time.Duration{"-status-every": c.StatusEvery, "-demo-every": c.DemoEvery, "-stop-timeout": c.StopTimeout} {
 		if d < 0 {
@@ -110,6 +117,7 @@ Flags:
 	fs.DurationVar(&c.StatusEvery, "status-every", defaultStatusEvery, "period of the status line")
 	fs.BoolVar(&c.Demo, "demo", false, "write demo notes on both sides (default: true when both servers are embedded)")
 	fs.DurationVar(&c.DemoEvery, "demo-every", defaultDemoEvery, "pace of the demo writes")
+	fs.IntVar(&c.Seed, "seed", defaultSeed, "with -demo, notes written on an empty remote before starting, for the bootstrap to copy")
 	fs.DurationVar(&c.StopTimeout, "stop-timeout", defaultStopTimeout, "how long a clean shutdown may take")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no line per synced document, only the status")
 	if err := fs.Parse(args); err != nil {

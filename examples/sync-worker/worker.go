@@ -85,25 +85,39 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	}
 	if cfg.Demo {
 		// Notes that exist on the remote before the first start: the
-		// bootstrap copies them.
-		if err := seedRemote(ctx, remote.Collection(cfg.Collections[0]), lg); err != nil {
+		// bootstrap copies them, in batches, with progress lines.
+		if err := seedRemote(ctx, remote.Collection(cfg.Collections[0]), cfg.Seed, lg); err != nil {
 			return err
 		}
 	}
 
-	s, err := sync.New(sync.Config{
+	// The bootstrap copies documents through the same path as changes, so
+	// OnSync fires for each: until a collection's copy is done, the
+	// progress lines stand for its downloads.
+	var bootMu gosync.Mutex
+	bootstrapped := map[string]bool{}
+	isBootstrapped := func(coll string) bool {
+		bootMu.Lock()
+		defer bootMu.Unlock()
+		return bootstrapped[coll]
+	}
+	var s *sync.Syncer
+	s, err = sync.New(sync.Config{
 		Local:       local,
 		Remote:      remote,
 		Collections: cfg.Collections,
 		OnBootstrap: func(p sync.BootstrapProgress) {
 			if p.Done {
+				bootMu.Lock()
+				bootstrapped[p.Collection] = true
+				bootMu.Unlock()
 				lg.Printf("bootstrap %s: done, %d documents copied from the remote", p.Collection, p.Copied)
 			} else {
 				lg.Printf("bootstrap %s: %d documents copied", p.Collection, p.Copied)
 			}
 		},
 		OnSync: func(ev sync.SyncEvent) {
-			if cfg.Quiet {
+			if cfg.Quiet || ev.Direction == sync.Download && !isBootstrapped(ev.Collection) {
 				return
 			}
 			what := "written"
@@ -137,6 +151,16 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	// Collections bootstrapped by an earlier run report no progress.
+	done, err := s.Bootstrapped(ctx)
+	if err != nil {
+		return err
+	}
+	bootMu.Lock()
+	for coll, ok := range done {
+		bootstrapped[coll] = ok
+	}
+	bootMu.Unlock()
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
@@ -163,10 +187,19 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 	<-ctx.Done()
 	lg.Printf("shutting down (%v)", context.Cause(ctx))
 	wg.Wait()
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	if st, err := s.Status(context.WithoutCancel(ctx)); err == nil {
+		lg.Println("final " + statusLine(st))
+	}
+	// The exact count of what has not reached the remote, read from the
+	// local database (Syncer.Pending scans the synced collections, too
+	// slow to repeat every few seconds on large ones): it uploads on the
+	// next start.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.StopTimeout)
 	defer cancel()
-	if st, err := s.Status(fctx); err == nil {
-		lg.Println("final " + statusLine(st, pending(fctx, s)))
+	if p, err := s.Pending(pctx); err == nil {
+		for _, coll := range cfg.Collections {
+			lg.Printf("%s: %d local changes not on the remote yet", coll, p[coll])
+		}
 	}
 	return nil
 }
@@ -185,28 +218,17 @@ func reportStatus(ctx context.Context, s *sync.Syncer, every time.Duration, lg *
 		if err != nil {
 			return
 		}
-		lg.Println(statusLine(st, pending(ctx, s)))
+		lg.Println(statusLine(st))
 	}
 }
 
-// pending returns Syncer.Pending: the local changes not yet on the remote,
-// counted from the local database, so exact even while an upload is stuck
-// on an unreachable remote (Status.Pending counts only what is queued in
-// memory). It scans the local collections: on large ones, lengthen
-// -status-every. nil if it failed (the line then shows Status.Pending).
-func pending(ctx context.Context, s *sync.Syncer) map[string]int {
-	p, err := s.Pending(ctx)
-	if err != nil {
-		return nil
-	}
-	return p
-}
-
-// statusLine renders a Status, with exact pending counts when known, on
-// one line:
+// statusLine renders a Status on one line:
 //
 //	status: online, notes: bootstrapped, pending 0, up 3 down 2, lag up 2ms down 1ms
-func statusLine(st sync.Status, pending map[string]int) string {
+//
+// Status is cheap (it reads the syncer's memory); its pending count is the
+// local changes received and not uploaded yet.
+func statusLine(st sync.Status) string {
 	var b strings.Builder
 	b.WriteString("status: ")
 	if st.Online {
@@ -219,12 +241,8 @@ func statusLine(st sync.Status, pending map[string]int) string {
 		if c.Bootstrapped {
 			state = "bootstrapped"
 		}
-		n, ok := pending[c.Name]
-		if !ok {
-			n = c.Pending
-		}
 		fmt.Fprintf(&b, ", %s: %s, pending %d, up %d down %d, lag up %v down %v",
-			c.Name, state, n, c.Uploaded, c.Downloaded,
+			c.Name, state, c.Pending, c.Uploaded, c.Downloaded,
 			c.UploadLag.Round(time.Millisecond), c.DownloadLag.Round(time.Millisecond))
 	}
 	return b.String()
