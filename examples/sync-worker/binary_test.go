@@ -54,6 +54,7 @@ func TestBinary(t *testing.T) {
 		{[]string{"-no-such-flag"}, "flag provided but not defined: -no-such-flag"},
 		{[]string{"-local-uri", "mongodb://h/?replicaSet=rs0", "-remote-uri", "mongodb://h/?replicaSet=rs0"}, "local and remote are the same database"},
 		{[]string{"-collections", " , "}, "-collections names no collection"},
+		{[]string{"-conflict", "newest"}, `-conflict "newest" is not one of last-writer-wins, field-merge, remote-wins, local-wins`},
 	}
 	for _, tc := range bad {
 		t.Run("usage error "+strings.Join(tc.args, " "), func(t *testing.T) {

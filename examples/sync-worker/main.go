@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mongotide/mongotide/sync"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
@@ -24,6 +25,8 @@ type config struct {
 	// DB is the local database; RemoteDB the remote one (default: DB).
 	DB, RemoteDB string
 	Collections  []string
+	// Conflict decides concurrent edits of one document.
+	Conflict sync.ConflictPolicy
 	// StatusEvery is the period of the status line.
 	StatusEvery time.Duration
 	// Demo writes notes on both sides every DemoEvery.
@@ -108,12 +111,13 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	var colls string
+	var colls, conflict string
 	fs.StringVar(&c.LocalURI, "local-uri", os.Getenv("MONGODB_LOCAL_URI"), "local MongoDB replica set URI; $MONGODB_LOCAL_URI (default: an embedded server)")
 	fs.StringVar(&c.RemoteURI, "remote-uri", os.Getenv("MONGODB_REMOTE_URI"), "remote MongoDB replica set URI, e.g. Atlas; $MONGODB_REMOTE_URI (default: an embedded server)")
 	fs.StringVar(&c.DB, "db", defaultDB, "local database")
 	fs.StringVar(&c.RemoteDB, "remote-db", "", "remote database (default: -db)")
 	fs.StringVar(&colls, "collections", defaultCollection, "collections to sync, comma separated")
+	fs.StringVar(&conflict, "conflict", sync.LastWriterWins.String(), "conflict policy: "+policyNames())
 	fs.DurationVar(&c.StatusEvery, "status-every", defaultStatusEvery, "period of the status line")
 	fs.BoolVar(&c.Demo, "demo", false, "write demo notes on both sides (default: true when both servers are embedded)")
 	fs.DurationVar(&c.DemoEvery, "demo-every", defaultDemoEvery, "pace of the demo writes")
@@ -139,6 +143,10 @@ Flags:
 	if len(c.Collections) == 0 {
 		return config{}, fmt.Errorf("-collections names no collection")
 	}
+	var ok bool
+	if c.Conflict, ok = parsePolicy(conflict); !ok {
+		return config{}, fmt.Errorf("-conflict %q is not one of %s", conflict, policyNames())
+	}
 	c = c.withDefaults()
 	return c, c.validate()
 }
@@ -148,6 +156,27 @@ Flags:
 type printedError struct{ error }
 
 func (e printedError) Unwrap() error { return e.error }
+
+// policies are the conflict policies a command line can name (Custom needs
+// code).
+var policies = []sync.ConflictPolicy{sync.LastWriterWins, sync.FieldMerge, sync.RemoteWins, sync.LocalWins}
+
+func policyNames() string {
+	names := make([]string, len(policies))
+	for i, p := range policies {
+		names[i] = p.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+func parsePolicy(name string) (sync.ConflictPolicy, bool) {
+	for _, p := range policies {
+		if p.String() == name {
+			return p, true
+		}
+	}
+	return 0, false
+}
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)

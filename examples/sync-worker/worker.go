@@ -106,6 +106,7 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		Local:       local,
 		Remote:      remote,
 		Collections: cfg.Collections,
+		Conflict:    cfg.Conflict,
 		OnBootstrap: func(p sync.BootstrapProgress) {
 			if p.Done {
 				bootMu.Lock()
@@ -130,7 +131,9 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 			}
 			conflict := ""
 			if ev.Conflict {
-				conflict = " (conflict: this side's edit won)"
+				// Under field-merge both sides get the merged document, one
+				// line each way; otherwise OnConflict says what was kept.
+				conflict = fmt.Sprintf(" (concurrent edits, resolved by %s)", cfg.Conflict)
 			}
 			lg.Printf("synced %s %s/%s %s%s", arrow, ev.Collection, formatID(ev.ID), what, conflict)
 		},
@@ -165,8 +168,8 @@ func run(ctx context.Context, cfg config, out io.Writer) (err error) {
 		return err
 	}
 	closers = append(closers, s.Stop)
-	lg.Printf("%s [%s] between local %s and remote %s (Ctrl-C to stop)",
-		readyLine, strings.Join(cfg.Collections, ", "), local.Name(), remote.Name())
+	lg.Printf("%s [%s] between local %s and remote %s, conflicts: %s (Ctrl-C to stop)",
+		readyLine, strings.Join(cfg.Collections, ", "), local.Name(), remote.Name(), cfg.Conflict)
 	if cfg.ready != nil {
 		cfg.ready(local, remote)
 	}
