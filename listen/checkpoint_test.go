@@ -230,3 +230,68 @@ func TestConcurrencyCheckpointsContiguousPrefix(t *testing.T) {
 	}
 	waitFor(t, "the checkpoint to reach the last event", func() bool { return tokenAtOrAfter(store.last(), last) })
 }
+
+// Stats.HandledThrough and OnHandled follow the contiguous handled prefix:
+// they stay before an unfinished event while later ones complete on other
+// workers (LastClusterTime runs ahead), and reach the last event once it is
+// done.
+func TestConcurrencyHandledThrough(t *testing.T) {
+	coll := newColl(t, testenv.Client(t))
+	release := make(chan struct{})
+	var mu sync.Mutex
+	times := map[int]bson.Timestamp{}
+	var hooked []bson.Timestamp
+	sub := mustListen(t, coll, func(_ context.Context, _ string, ev *listen.ChangeEvent[Book]) error {
+		if ev.FullDocument.N == 0 {
+			<-release
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		times[ev.FullDocument.N] = ev.ClusterTime
+		return nil
+	}, listen.WithConcurrency(4), listen.WithOnHandled(func(ts bson.Timestamp) {
+		mu.Lock()
+		defer mu.Unlock()
+		hooked = append(hooked, ts)
+	}))
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	insertN(t, coll, 0, 20)
+	waitFor(t, "later events to complete", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) >= 5 })
+	if st := sub.Stats(); !st.HandledThrough.IsZero() {
+		t.Fatalf("HandledThrough %v while the first event is unfinished (LastClusterTime %v)", st.HandledThrough, st.LastClusterTime)
+	}
+	mu.Lock()
+	early := len(hooked)
+	mu.Unlock()
+	if early != 0 {
+		t.Fatalf("OnHandled called %d times while the first event is unfinished", early)
+	}
+	if st := sub.Stats(); st.Unfinished < 1 {
+		t.Fatalf("Unfinished %d while the first event runs", st.Unfinished)
+	}
+	close(release)
+	waitFor(t, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) == 20 })
+	mu.Lock()
+	last := times[19]
+	mu.Unlock()
+	waitFor(t, "HandledThrough to reach the last event", func() bool { return sub.Stats().HandledThrough == last })
+	if st := sub.Stats(); st.Unfinished != 0 {
+		t.Fatalf("Unfinished %d after every event was handled", st.Unfinished)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(hooked); i++ {
+		if !hooked[i-1].Before(hooked[i]) {
+			t.Fatalf("OnHandled went %v then %v, want increasing", hooked[i-1], hooked[i])
+		}
+	}
+	if len(hooked) == 0 || hooked[len(hooked)-1] != last {
+		t.Fatalf("OnHandled calls %v, want them to end at the last event %v", hooked, last)
+	}
+}

@@ -128,6 +128,11 @@ type Config struct {
 	// document always in order on one worker. The checkpoint only covers the
 	// contiguous prefix of completed events. Default 1.
 	Concurrency int
+	// OnHandled, when set, is called with the cluster time of the last
+	// event of the contiguous handled prefix each time that prefix moves
+	// (every event at or before it was handled), on the listener's loop:
+	// it must return quickly. Default: none.
+	OnHandled func(bson.Timestamp)
 	// BufferSize bounds the events queued for this listener. Default 256.
 	BufferSize int
 	// SlowListener applies when the buffer is full. Default Block.
@@ -206,6 +211,9 @@ func WithInvalidatePolicy(p InvalidatePolicy) Option { return func(c *Config) { 
 
 // WithConcurrency sets Config.Concurrency.
 func WithConcurrency(n int) Option { return func(c *Config) { c.Concurrency = n } }
+
+// WithOnHandled sets Config.OnHandled.
+func WithOnHandled(f func(bson.Timestamp)) Option { return func(c *Config) { c.OnHandled = f } }
 
 // WithBuffer sets the listener's buffer size and its full-buffer policy.
 func WithBuffer(size int, p SlowListenerPolicy) Option {

@@ -78,11 +78,14 @@ type core struct {
 	saved     bson.Raw
 	lastCT    bson.Timestamp
 	queue     []slot // in-flight and completed-but-uncommitted items, by seq
-	base      uint64 // seq of queue[0]
-	nextSeq   uint64
-	stopAtSeq uint64 // invalidate under InvalidateStop: stop once committed
-	stopAtErr error
-	hasStopAt bool
+	// unfinished counts the events of queue not completed yet (read by
+	// Stats from other goroutines).
+	unfinished atomic.Int64
+	base       uint64 // seq of queue[0]
+	nextSeq    uint64
+	stopAtSeq  uint64 // invalidate under InvalidateStop: stop once committed
+	stopAtErr  error
+	hasStopAt  bool
 }
 
 type slot struct {
@@ -410,6 +413,8 @@ func (l *core) enqueue(token bson.Raw, ct bson.Timestamp, done bool) uint64 {
 	l.queue = append(l.queue, slot{done: done, progress: done, token: token, ct: ct})
 	if done {
 		l.advance()
+	} else {
+		l.unfinished.Add(1)
 	}
 	return seq
 }
@@ -424,6 +429,9 @@ func (l *core) complete(r result) error {
 	i := int(r.seq - l.base)
 	if i < 0 || i >= len(l.queue) {
 		return nil
+	}
+	if !l.queue[i].done {
+		l.unfinished.Add(-1)
 	}
 	l.queue[i].done = true
 	l.advance()
@@ -452,6 +460,13 @@ func (l *core) advance() {
 	if k > 0 {
 		l.queue = append(l.queue[:0], l.queue[k:]...)
 		l.base += uint64(k)
+		l.statsMu.Lock()
+		moved := l.stats.HandledThrough != l.pendingCT
+		l.stats.HandledThrough = l.pendingCT
+		l.statsMu.Unlock()
+		if moved && l.cfg.OnHandled != nil {
+			l.cfg.OnHandled(l.pendingCT)
+		}
 	}
 }
 

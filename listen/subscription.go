@@ -27,8 +27,15 @@ type Stats struct {
 	Checkpoints uint64
 	// Buffered is how many items wait in the listener's buffer.
 	Buffered int
+	// Unfinished is how many events were taken from the buffer and are
+	// not handled yet: running, retrying, or queued for a worker.
+	Unfinished int
 	// LastClusterTime is the cluster time of the last handled event.
 	LastClusterTime bson.Timestamp
+	// HandledThrough is the cluster time of the last event of the
+	// contiguous handled prefix: every event before it was handled too.
+	// With Concurrency > 1, LastClusterTime can run ahead of it.
+	HandledThrough bson.Timestamp
 	// Lag is how long after its commit (server wallTime) the last handled
 	// event was handled. It is measured when the listener has emptied its
 	// buffer, or after every 64 events it handles back to back.
@@ -87,6 +94,7 @@ func (s *Subscription) Stats() Stats {
 	savedAt := c.savedAt
 	c.statsMu.Unlock()
 	st.Buffered = len(c.ch)
+	st.Unfinished = int(c.unfinished.Load())
 	if c.stream != nil {
 		st.Reconnects = c.stream.reconnects.Load() - c.reconnectBase
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -24,7 +25,7 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 	go func() {
 		defer close(done)
 		s.supervise(ctx, &cs.upSub, func() (*listen.Subscription, error) {
-			return s.listen(ctx, cs, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+			return s.listen(ctx, cs, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), &cs.lastUp, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
 				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.OperationType, rawDoc(ev.FullDocument), ev.WallTime, ev.ClusterTime)
 				if err != nil {
 					cs.retrying.Store(1)
@@ -32,21 +33,17 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 					return err
 				}
 				cs.retrying.Store(0)
-				ts := ev.ClusterTime
-				cs.lastUp.Store(&ts)
 				return nil
 			})
 		})
 	}()
 	s.supervise(ctx, &cs.downSub, func() (*listen.Subscription, error) {
-		return s.listen(ctx, cs, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+		return s.listen(ctx, cs, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), &cs.lastDown, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
 			err := s.download(hctx, cs, ev.DocumentKey.Lookup("_id"), nil, false, ev.WallTime, ev.ClusterTime)
 			if err != nil {
 				s.reportError(err)
 				return err
 			}
-			ts := ev.ClusterTime
-			cs.lastDown.Store(&ts)
 			return nil
 		})
 	})
@@ -57,7 +54,12 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 // the local side. A failing handler is retried with Config.Backoff until it
 // succeeds or the syncer stops: the checkpoint never passes an unapplied
 // change, and no later write is needed to unblock it.
-func (s *Syncer) listen(ctx context.Context, cs *collState, coll *mongo.Collection, key string, h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
+//
+// Changes of different documents are handled by streamWorkers workers at
+// once (one document's changes in order, on one worker); handled then holds
+// the cluster time through which every change was handled (WaitSynced and
+// Status read it), which with several workers is not the last handled one.
+func (s *Syncer) listen(ctx context.Context, cs *collState, coll *mongo.Collection, key string, handled *atomic.Pointer[bson.Timestamp], h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
 	return listen.Listen[bson.Raw](ctx, coll,
 		func(hctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error { return h(hctx, ev) },
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
@@ -66,6 +68,8 @@ func (s *Syncer) listen(ctx context.Context, cs *collState, coll *mongo.Collecti
 		listen.WithReconnectBackoff(s.cfg.Backoff),
 		listen.WithCheckpoint(100, 200*time.Millisecond),
 		listen.WithMaxAwaitTime(200*time.Millisecond),
+		listen.WithConcurrency(streamWorkers),
+		listen.WithOnHandled(func(ts bson.Timestamp) { handled.Store(&ts) }),
 		listen.WithErrorHandler(func(err error) {
 			if !errors.Is(err, listen.ErrUnsubscribed) {
 				s.remoteResult(err)

@@ -192,7 +192,9 @@ func (s *Syncer) Status(ctx context.Context) (Status, error) {
 		}
 		if sub := cs.upSub.Load(); sub != nil {
 			stats := sub.Stats()
-			c.Pending += stats.Buffered
+			// Unfinished covers the changes being uploaded, retried or
+			// queued for a worker (retrying among them).
+			c.Pending = stats.Buffered + stats.Unfinished
 			c.UploadLag = stats.Lag
 		}
 		if sub := cs.downSub.Load(); sub != nil {
