@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -172,5 +173,78 @@ func TestConflictLoggedOnceWhenRemoteCommitFails(t *testing.T) {
 	base, _, err := loadMeta(ctx, e.a.localDocs, "c", rawID(t, 1))
 	if err != nil || base.Pending != nil {
 		t.Fatalf("base = %+v, %v; want the failed attempt's pending conflict gone", base, err)
+	}
+}
+
+// A merge committed on the remote, then writing it locally failed (as if
+// the process stopped right there). The retry must finish the merge, not
+// upload the pre-merge local document over it (which would drop the other
+// side's merged-in fields).
+func TestMergeSurvivesFailureBeforeLocalWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		policy ConflictPolicy
+		clash  bool
+	}{
+		{"field-merge, silent", FieldMerge, false},
+		{"field-merge, clashing field logged", FieldMerge, true},
+		{"custom", Custom, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testCtx(t)
+			e := newPairEnv(t, ctx, tc.policy)
+			var localWriteFailed atomic.Int64
+			e.a.cfg.OnError = func(err error) {
+				if strings.Contains(err.Error(), "to local c") {
+					localWriteFailed.Add(1)
+				}
+			}
+			onB := bson.D{{Key: "b", Value: "B"}}
+			onA := bson.D{{Key: "a", Value: "A"}}
+			want := withFields(bson.E{Key: "a", Value: "A"}, bson.E{Key: "b", Value: "B"})
+			if tc.clash {
+				onB = append(onB, bson.E{Key: "n.x", Value: "B"})
+				onA = append(onA, bson.E{Key: "n.x", Value: "A"})
+				want = withFields(bson.E{Key: "a", Value: "A"}, bson.E{Key: "b", Value: "B"}, bson.E{Key: "n", Value: bson.D{{Key: "x", Value: "A"}, {Key: "y", Value: 1}}})
+			}
+			if tc.policy == Custom {
+				want = append(withFields(bson.E{Key: "b", Value: "B"}), bson.E{Key: "resolvedBy", Value: "custom"})
+			}
+			if err := opSet(1, onB)(ctx, e.lb); err != nil {
+				t.Fatal(err)
+			}
+			laterThan(time.Now())
+			if err := opSet(1, onA)(ctx, e.la); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.b.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			bDoc := withFields(onB[0])
+			if tc.clash {
+				bDoc = withFields(onB[0], bson.E{Key: "n", Value: bson.D{{Key: "x", Value: "B"}, {Key: "y", Value: 1}}})
+			}
+			docIs(t, ctx, e.rc, rawID(t, 1), mustRaw(t, bDoc))
+			// The first write to A's collection c is the merge result.
+			failCommand(t, ctx, e.localServer, 1, []string{"update"}, e.la.Database().Name()+".c", bson.D{{Key: "errorCode", Value: 8}})
+			if err := e.a.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			e.converged(t, ctx, mustRaw(t, want), e.a, e.b)
+			if localWriteFailed.Load() == 0 {
+				t.Fatal("the local write of the merge never failed: the failpoint did not fire")
+			}
+			list, err := e.a.Conflicts(ctx, "")
+			wantLogged := 0
+			if tc.clash {
+				wantLogged = 1
+			}
+			if err != nil || len(list) != wantLogged || e.aReported.Load() != int64(wantLogged) {
+				t.Fatalf("conflicts = %+v (%d reported), %v; want %d", list, e.aReported.Load(), err, wantLogged)
+			}
+			if tc.clash && (!slices.Equal(list[0].Fields, []string{"n.x"}) || list[0].Kept != LocalSide) {
+				t.Fatalf("conflict = %+v", list[0])
+			}
+		})
 	}
 }

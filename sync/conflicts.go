@@ -253,12 +253,31 @@ func (s *Syncer) conflict(ctx context.Context, id string) (Conflict, error) {
 	return c, nil
 }
 
-// pendingConflict is a conflict decided by an upload, kept in the base
-// entry until its log entry is written. Result is the version both sides
-// hold if that upload took effect.
+// pendingConflict is what an upload's remote transaction is about to
+// commit, kept in the base entry until the outcome is complete on the local
+// side too: the conflict to log (nil for a silent merge) and, for a merged
+// document, the local document it was merged from. Result is the version
+// both sides hold if that transaction took effect.
 type pendingConflict struct {
-	Conflict Conflict `bson:"c"`
-	Result   Version  `bson:"v"`
+	Conflict *Conflict `bson:"c,omitempty"`
+	Result   Version   `bson:"v"`
+	// MergedFrom is the hash of the local document a merged document
+	// (FieldMerge, Custom) was computed from; "" when the outcome is one
+	// side's own document. MergedFromDoc is that document under
+	// FieldMerge (within the base copy's size cap).
+	MergedFrom    string   `bson:"mf,omitempty"`
+	MergedFromDoc bson.Raw `bson:"md,omitempty"`
+	// Committed is true once the remote transaction is known to have
+	// committed (set when the local side could not take the merge yet).
+	Committed bool `bson:"ok,omitempty"`
+}
+
+// landedMerge reports whether p is a merge whose remote transaction
+// committed: known (Committed), or the remote still holds its version.
+// (After a crash right after the commit, a merge the remote has since
+// overwritten is not recognised: its changes then meet the remote's again.)
+func (p *pendingConflict) landedMerge(rmeta docMeta, rok bool, rhash string) bool {
+	return p != nil && p.MergedFrom != "" && (p.Committed || rok && rmeta.Version == p.Result && rmeta.Hash == rhash)
 }
 
 // settlePending logs the pending conflict of base when the base is about
@@ -266,15 +285,15 @@ type pendingConflict struct {
 // (it committed, then the process stopped or the log write failed). A
 // pending conflict whose upload did not take effect is dropped with the
 // old base. justLogged is the conflict the caller already logged.
-func (s *Syncer) settlePending(ctx context.Context, base docMeta, agreed Version, justLogged *pendingConflict) error {
+func (s *Syncer) settlePending(ctx context.Context, base docMeta, agreed Version, justLogged *Conflict) error {
 	p := base.Pending
-	if p == nil || (justLogged != nil && justLogged.Conflict.ID == p.Conflict.ID) {
+	if p == nil || p.Conflict == nil || p.Result != agreed {
 		return nil
 	}
-	if p.Result != agreed {
+	if justLogged != nil && justLogged.ID == p.Conflict.ID {
 		return nil
 	}
-	return s.logConflict(ctx, p.Conflict)
+	return s.logConflict(ctx, *p.Conflict)
 }
 
 // clearPending drops the pending conflict an earlier attempt of this

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -71,7 +72,8 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		// the local document (the remote won, or a merge).
 		localDoc   bson.Raw
 		writeLocal bool
-		logged     *pendingConflict // the conflict to log
+		logged     *pendingConflict // the outcome recorded as pending
+		landed     *pendingConflict // an earlier merge found committed
 		marked     bool             // a pending conflict was recorded locally
 		outcome    string
 	)
@@ -79,7 +81,8 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
 		// Each attempt decides afresh (a retried transaction may see
 		// another remote state).
-		writeLocal, logged, localDoc, outcome, base = false, nil, nil, "", base0
+		prev := logged
+		writeLocal, logged, landed, localDoc, outcome, base = false, nil, nil, nil, "", base0
 		rdoc, err := readDoc(tctx, remote, id)
 		if err != nil {
 			return err
@@ -99,15 +102,39 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		if err != nil {
 			return err
 		}
-		if rok && rmeta.Replica == s.replica && rmeta.Hash == hash && base.Version.Compare(rmeta.Version) < 0 {
-			// An earlier upload of this very content landed but its base
-			// was never saved locally (a failure after the remote
-			// commit): that write is what both sides last agreed on.
-			// Against the stale base a remote change made since would
-			// look like no change and be overwritten (a remote delete
-			// undone). (A landed merge the local side does not hold yet
-			// is not agreed: it is redone.)
-			base = docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted, Doc: doc, Pending: base0.Pending}
+		if p := base0.Pending; p.landedMerge(rmeta, rok, rhash) {
+			// An earlier attempt's merge committed on the remote but never
+			// reached the local side (the application kept writing the
+			// document, or the process stopped). Both sides agreed on the
+			// local document it was merged from (the merge holds all of
+			// its changes), so that is the base: the local side's changes
+			// since are new edits, the remote's (the merge, and whatever
+			// was written on top of it) remote edits. The merge's own
+			// conflict did happen: it is logged.
+			landed = p
+			base = docMeta{Version: p.Result, Hash: p.MergedFrom, Deleted: p.MergedFrom == absentHash,
+				Doc: p.MergedFromDoc, Pending: p}
+			if mine.HLC <= base.HLC {
+				mine.HLC = base.HLC + 1
+				s.clock.Observe(mine.HLC)
+			}
+		} else if rok && rmeta.Replica == s.replica && base.Version.Compare(rmeta.Version) < 0 && (rmeta.Hash == hash || p == nil || p.MergedFrom == "") {
+			// An earlier upload of ours landed but its base was never
+			// saved locally (a failure after the remote commit): that
+			// write is what both sides last agreed on. Against the stale
+			// base a remote change made since would look like no change
+			// and be overwritten (a remote delete undone), and a local
+			// edit made since, stamped with the retried event's older
+			// time, could lose to its own predecessor. (A landed merge
+			// the local side does not hold yet is handled above.)
+			base = docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted, Pending: base0.Pending}
+			if rmeta.Hash == hash {
+				base.Doc = doc
+			}
+			if mine.HLC <= base.HLC {
+				mine.HLC = base.HLC + 1
+				s.clock.Observe(mine.HLC)
+			}
 		}
 		theirs := rmeta
 		if !rok || rmeta.Hash != rhash {
@@ -115,6 +142,13 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			theirs = docMeta{Version: Version{HLC: base.HLC + 1, Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
 		}
 		up, m := doc, mine
+		if landed != nil && hash == landed.MergedFrom {
+			// Nothing changed locally since: the local side gets what the
+			// remote holds (the merge, or what was written on top of it).
+			agreed, agreedDoc, outcome = theirs, rdoc, "merged"
+			localDoc, writeLocal = rdoc, true
+			return nil
+		}
 		switch {
 		case hash == base.Hash && rhash != hash:
 			// Only the remote changed since the landed upload: bring it
@@ -124,6 +158,13 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			return s.clearPending(ctx, cs.name, id, &marked)
 		case rhash == hash:
 			agreed, agreedDoc, outcome = theirs, doc, "same"
+			if prev != nil && prev.Result == theirs.Version {
+				// The earlier attempt committed after all (its commit
+				// was reported failed, e.g. the connection dropped and
+				// the retry met a restarted server): its conflict stands.
+				logged = prev
+				return nil
+			}
 			return s.clearPending(ctx, cs.name, id, &marked)
 		case rhash == base.Hash:
 			outcome = "uploaded"
@@ -152,13 +193,17 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 				localDoc, writeLocal = d.doc, true
 				m.Hash, m.Deleted = contentHash(d.doc), d.doc == nil
 			}
-			if d.log != nil {
+			if d.log != nil || d.kept == "" {
 				// Recorded before the remote commits: if the process
-				// stops after the commit but before the log write, the
-				// next handling of this document still logs it.
-				logged = &pendingConflict{Conflict: *d.log, Result: m.Version}
-				if d.kept == RemoteSide {
+				// stops after the commit but before the local side has
+				// the outcome, the next handling of this document still
+				// logs the conflict and finishes a merge.
+				logged = &pendingConflict{Conflict: d.log, Result: m.Version}
+				switch d.kept {
+				case RemoteSide:
 					logged.Result = theirs.Version
+				case "":
+					logged.MergedFrom, logged.MergedFromDoc = hash, s.baseDoc(doc)
 				}
 				if err := markPending(ctx, s.localDocs, cs.name, id, logged); err != nil {
 					return fmt.Errorf("record pending conflict: %w", err)
@@ -186,14 +231,28 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return nil
 	}
 	if writeLocal {
-		ok, err := s.applyLocal(ctx, cs.name, id, doc, localDoc, nil)
+		var ok bool
+		if outcome == "merged" {
+			// Committed on the remote: the local side must get it, with
+			// any write the application made meanwhile merged in.
+			ok, err = s.applyMerged(ctx, cs.name, id, doc, localDoc)
+		} else {
+			ok, err = s.applyLocal(ctx, cs.name, id, doc, localDoc, nil)
+		}
 		if err != nil {
 			return fmt.Errorf("sync: apply %s outcome to local %s: %w", outcome, cs.name, err)
 		}
 		if !ok {
 			// The application wrote the document after it was read: that
-			// write is decided by the retry, not overwritten.
-			if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
+			// write is decided by the retry, not overwritten. A merge is
+			// on the remote already: its pending record stays, marked
+			// committed, so that the retry merges against it.
+			if p := cmp.Or(logged, landed); outcome == "merged" && p != nil {
+				p.Committed = true
+				if err := markPending(ctx, s.localDocs, cs.name, id, p); err != nil {
+					return fmt.Errorf("sync: record committed merge of %s: %w", cs.name, err)
+				}
+			} else if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
 				return err
 			}
 			return fmt.Errorf("%w: %s %s", errLocalChanged, cs.name, id)
@@ -202,19 +261,23 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	// Logged before the base moves: a failure in between leaves the
 	// pending conflict in the base entry, and the next handling of the
 	// document (a retry, the echo, a redelivery) logs it.
-	if logged != nil {
-		if err := s.logConflict(ctx, logged.Conflict); err != nil {
-			return err
+	var justLogged *Conflict
+	for _, p := range []*pendingConflict{landed, logged} {
+		if p != nil && p.Conflict != nil {
+			if err := s.logConflict(ctx, *p.Conflict); err != nil {
+				return err
+			}
+			justLogged = p.Conflict
 		}
 	}
-	if err := s.settlePending(ctx, base, agreed.Version, logged); err != nil {
+	if err := s.settlePending(ctx, base, agreed.Version, justLogged); err != nil {
 		return err
 	}
 	agreed.Doc = s.baseDoc(agreedDoc)
 	if err := saveMeta(ctx, s.localDocs, cs.name, id, agreed); err != nil {
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}
-	conflict := logged != nil || outcome == "merged"
+	conflict := (logged != nil && logged.Conflict != nil) || outcome == "merged"
 	switch outcome {
 	case "merged":
 		cs.uploaded.Add(1)
