@@ -2,6 +2,7 @@ package embedded_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	gosync "sync"
@@ -110,4 +111,59 @@ func TestAcknowledgedWritesSurviveRestart(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes, %d lost, %d documents", len(acked), lost, len(have))
+}
+
+// A commitTransaction retried after a restart, for a transaction the
+// server committed before it (the reply was lost with the connection), is
+// acknowledged again, as MongoDB's persisted transaction table makes it.
+// Answering NoSuchTransaction made the driver run the whole transaction a
+// second time on top of its own committed writes.
+func TestCommitRetriedAcrossRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := embedded.Config{Addr: l.Addr().String(), Dir: t.TempDir()}
+	l.Close()
+	srv, err := embedded.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Stop(context.Background()) }()
+	client := testenv.Connect(t, srv.URI(), options.Client().SetServerSelectionTimeout(5*time.Second))
+	coll := client.Database("d").Collection("c")
+	sess, err := client.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(context.Background())
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sctx := mongo.NewSessionContext(ctx, sess)
+	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.CommitTransaction(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if srv, err = embedded.Start(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.CommitTransaction(ctx); err != nil {
+		t.Fatalf("commit retried after the restart: %v", err)
+	}
+	// An unknown transaction still is one.
+	raw := client.Database("admin").RunCommand(ctx, bson.D{{Key: "commitTransaction", Value: 1},
+		{Key: "lsid", Value: bson.D{{Key: "id", Value: bson.Binary{Subtype: 4, Data: make([]byte, 16)}}}},
+		{Key: "txnNumber", Value: int64(7)}, {Key: "autocommit", Value: false}})
+	var ce mongo.CommandError
+	if err := raw.Err(); !errors.As(err, &ce) || ce.Code != 251 {
+		t.Fatalf("commit of an unknown transaction: %v, want NoSuchTransaction", err)
+	}
 }

@@ -1,7 +1,9 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
+	"math"
 	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
@@ -69,6 +71,16 @@ func (op *sessionOp) beginTxn() *commandError {
 		sess.txnState = txnInProgress
 		sess.txnStarted = op.req.Now
 		op.req.Txn = sess.txn
+		return nil
+	}
+	if name == "commitTransaction" && (f.txnNumber > sess.txnNumber || sess.txnState == txnNone) &&
+		op.s.txnCommitted(sess.lsid, f.txnNumber) {
+		// A retried commit of a transaction this server committed before
+		// a restart (the session table did not survive it; the oplog
+		// did): it succeeds again, as MongoDB's persisted transaction
+		// table makes it.
+		sess.txnNumber, sess.txnState = f.txnNumber, txnCommitted
+		op.replay = bson.D{}
 		return nil
 	}
 	if f.txnNumber != sess.txnNumber || sess.txnState == txnNone {
@@ -165,4 +177,39 @@ func cmdAbortTransaction(_ context.Context, s *Server, req *request) (bson.D, er
 	}
 	req.Session.abortTxnLocked()
 	return bson.D{}, nil
+}
+
+// txnCommitted reports whether the retained oplog holds a commit of
+// transaction txnNumber of session lsid. A commit older than the oplog
+// window is not found.
+func (s *Server) txnCommitted(lsid bson.Raw, txnNumber int64) bool {
+	first := s.engine.OplogFirst()
+	if first == (engine.Position{}) {
+		return false
+	}
+	// Just before first: OplogRead returns entries after a position.
+	after := first
+	switch {
+	case after.Index > 0:
+		after.Index--
+	case after.TS.I > 0:
+		after.TS.I--
+		after.Index = math.MaxUint32
+	default:
+		after.TS.T--
+		after.TS.I = math.MaxUint32
+		after.Index = math.MaxUint32
+	}
+	for {
+		entries, err := s.engine.OplogRead(after, 1024)
+		if err != nil || len(entries) == 0 {
+			return false
+		}
+		for _, e := range entries {
+			if e.TxnNumber != nil && *e.TxnNumber == txnNumber && bytes.Equal(e.LSID, lsid) {
+				return true
+			}
+		}
+		after = entries[len(entries)-1].Pos
+	}
 }

@@ -39,22 +39,52 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	unlock := s.lockMany(cs.name, ids)
 	defer unlock()
 
+	// One local transaction per batch: the local documents are read in its
+	// snapshot, so an application write made since makes it retry (and
+	// then counts as a pending local edit) instead of being overwritten,
+	// and documents and their bases commit together. Applied alone, a
+	// document whose base was not saved looked like a local edit when the
+	// remote changed again, and could overwrite the newer remote edit.
+	sess, err := s.cfg.Local.Client().StartSession()
+	if err != nil {
+		return err
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	var applied []SyncEvent
+	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
+		var err error
+		applied, err = s.copyBatchTxn(tctx, cs, docs, versions, ids, keys, idList)
+		return nil, err
+	})
+	if err != nil {
+		return err
+	}
+	cs.downloaded.Add(uint64(len(applied)))
+	for _, ev := range applied {
+		s.notify(ev)
+	}
+	return nil
+}
+
+// copyBatchTxn is copyBatch inside its transaction; it returns the
+// documents applied.
+func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Raw, versions map[string]docMeta, ids []bson.RawValue, keys, idList bson.A) ([]SyncEvent, error) {
 	bases, err := loadMetas(ctx, s.localDocs, keys)
 	if err != nil {
-		return fmt.Errorf("sync: read bases of %s: %w", cs.name, err)
+		return nil, fmt.Errorf("sync: read bases of %s: %w", cs.name, err)
 	}
 	local := s.cfg.Local.Collection(cs.name)
 	locals := map[string]bson.Raw{}
 	cur, err := local.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: idList}}}})
 	if err != nil {
-		return fmt.Errorf("sync: read local %s: %w", cs.name, err)
+		return nil, fmt.Errorf("sync: read local %s: %w", cs.name, err)
 	}
 	for cur.Next(ctx) {
 		locals[idKey(cur.Current.Lookup("_id"))] = append(bson.Raw(nil), cur.Current...)
 	}
 	if err := cur.Err(); err != nil {
 		_ = cur.Close(ctx)
-		return fmt.Errorf("sync: read local %s: %w", cs.name, err)
+		return nil, fmt.Errorf("sync: read local %s: %w", cs.name, err)
 	}
 	_ = cur.Close(ctx)
 
@@ -68,7 +98,7 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 		id := ids[i]
 		owned, err := s.owns(rdoc)
 		if err != nil {
-			return err // fail closed
+			return nil, err // fail closed
 		}
 		if !owned {
 			rdoc = nil
@@ -112,7 +142,7 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 			applied = append(applied, SyncEvent{})
 		}
 		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
-			return err
+			return nil, err
 		}
 		theirs.Doc = s.baseDoc(rdoc)
 		_, bexists := bases[idKey(id)]
@@ -124,7 +154,7 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	if len(inserts) > 0 {
 		raced, err := insertRaw(ctx, local, inserts)
 		if err != nil {
-			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+			return nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
 		for _, j := range raced {
 			lost = append(lost, insertOf[j])
@@ -134,7 +164,7 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 		_, err := local.BulkWrite(ctx, docWrites, options.BulkWrite().SetOrdered(false))
 		raced, err := insertsRaced(err)
 		if err != nil {
-			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+			return nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
 		for _, j := range raced {
 			lost = append(lost, writeOf[j])
@@ -147,13 +177,9 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	metaWrites = slices.DeleteFunc(metaWrites, func(w mongo.WriteModel) bool { return w == nil })
 	applied = slices.DeleteFunc(applied, func(ev SyncEvent) bool { return ev.Collection == "" })
 	if err := writeBases(ctx, s.localDocs, metaWrites); err != nil {
-		return fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
+		return nil, fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
 	}
-	cs.downloaded.Add(uint64(len(applied)))
-	for _, ev := range applied {
-		s.notify(ev)
-	}
-	return nil
+	return applied, nil
 }
 
 // baseWrite is the write that makes the base entry key hold m: an insert

@@ -247,3 +247,61 @@ func TestDownloadAppliesDocumentAndBaseTogether(t *testing.T) {
 		t.Fatalf("local document %v after the restart, want v 1", d)
 	}
 }
+
+// A conflict decided by an upload whose commit went through but was
+// reported failed with TransientTransactionError (so the driver ran the
+// transaction again, which then found the remote already equal): the
+// conflict is still logged. The retry used to drop the earlier attempt's
+// pending entry as if that attempt had never committed.
+func TestConflictLoggedWhenCommitReportedFailedButApplied(t *testing.T) {
+	ctx := testCtx(t)
+	p := newRegressPair(t)
+	lc, rc := p.localCtl.Collection("c"), p.remoteCtl.Collection("c")
+	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent edits while the syncer is away; the local one is later.
+	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "remote"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "local"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The commit runs, then its reply says it failed and may be retried
+	// from the start.
+	failSyncer(t, ctx, p.remoteSync, bson.D{{Key: "times", Value: 1}}, "", bson.D{{Key: "writeConcernError", Value: bson.D{
+		{Key: "code", Value: 112}, {Key: "codeName", Value: "WriteConflict"}, {Key: "errmsg", Value: "reported failed, applied"},
+		{Key: "errorLabels", Value: bson.A{"TransientTransactionError"}}}}}, "commitTransaction")
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for side, c := range map[string]*mongo.Collection{"local": lc, "remote": rc} {
+		if d := findOne(t, ctx, c, 1); d["v"] != "local" {
+			t.Errorf("%s document %v, want the later local edit", side, d)
+		}
+	}
+	cs, err := s.Conflicts(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Kept != LocalSide || cs[0].Remote.Lookup("v").StringValue() != "remote" {
+		t.Fatalf("conflict log %v, want the remote edit lost to the local one", cs)
+	}
+}

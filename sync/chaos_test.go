@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -196,13 +197,15 @@ func newChaosHarness(t *testing.T, seed uint64) *chaosHarness {
 		Local: local, Remote: remote, Collections: chaosColls, Backoff: fastBackoff, BatchSize: 3,
 		OnError: func(err error) {
 			h.errs.Add(1)
+			seq := h.seq.Add(1)
 			h.mu.Lock()
-			if len(h.lastErrs) == 8 {
+			if len(h.lastErrs) == 60 {
 				h.lastErrs = h.lastErrs[1:]
 			}
-			h.lastErrs = append(h.lastErrs, err.Error())
+			h.lastErrs = append(h.lastErrs, fmt.Sprintf("[%d] %.200s", seq, err.Error()))
 			h.mu.Unlock()
 		},
+		Logger: slog.New(chaosLog{h}),
 		OnConflict: func(c Conflict) {
 			h.conflicts.Add(1)
 			h.trace(c.Collection, c.DocumentID, fmt.Sprintf("conflict kept %s: local %s %v remote %s %v", c.Kept, stateOf(c.Local), c.LocalVersion, stateOf(c.Remote), c.RemoteVersion))
@@ -357,6 +360,53 @@ func (h *chaosHarness) write(rng *rand.Rand, side Side, db *mongo.Database, k in
 		return
 	}
 	h.writes = append(h.writes, w)
+}
+
+// chaosLog traces the syncer's per-document debug records.
+type chaosLog struct{ h *chaosHarness }
+
+func (l chaosLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l chaosLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l chaosLog) WithGroup(string) slog.Handler            { return l }
+func (l chaosLog) Handle(_ context.Context, r slog.Record) error {
+	var coll string
+	var id bson.RawValue
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "coll":
+			coll = a.Value.String()
+		case "id":
+			id, _ = a.Value.Any().(bson.RawValue)
+		default:
+			v := a.Value.String()
+			if m, ok := l.h.byHash(v); ok {
+				v = m
+			}
+			fmt.Fprintf(&b, " %s=%s", a.Key, v)
+		}
+		return true
+	})
+	if coll != "" && id.Type != 0 {
+		l.h.trace(coll, id, b.String())
+	}
+	return nil
+}
+
+// byHash names the write whose document has content hash x.
+func (h *chaosHarness) byHash(x string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if x == absentHash {
+		return "absent", true
+	}
+	for _, w := range h.writes {
+		if w.post != nil && contentHash(w.post) == x {
+			return w.mark, true
+		}
+	}
+	return "", false
 }
 
 // trace records what the syncer did to a document, for failure messages.
@@ -645,6 +695,9 @@ func (h *chaosHarness) checkWrites(round int, final map[string]map[int32]bson.Ra
 					if bad <= 2 {
 						t.Logf("%s/%d local oplog:\n%s%s/%d remote oplog:\n%s", coll, id, h.oplog(h.localCtl, coll, id), coll, id, h.oplog(h.remoteCtl, coll, id))
 					}
+					if bad == 1 {
+						t.Logf("last errors:\n%s", strings.Join(h.lastErrs, "\n"))
+					}
 					t.Errorf("round %d: %s/%d: %s write %s (%s on %s) was lost: not final (%s), nothing was written on top of it, no conflict logged\n%s",
 						round, coll, id, w.side, w.mark, w.op, w.pre, stateOf(fin), history(ws, lostDocs[k])+strings.Join(h.traces[coll+"/"+strconv.Itoa(int(id))], "\n"))
 				}
@@ -656,12 +709,14 @@ func (h *chaosHarness) checkWrites(round int, final map[string]map[int32]bson.Ra
 	}
 }
 
-// nettedOut reports whether delete w undid its own side's creation that
-// nothing else ever saw: the side's net change since the last agreement is
-// nothing, so (by design, state-based sync compares net changes) it is no
-// edit and does not compete with the other side's concurrent writes. The
-// states between the create and the delete must be unseen: none is final,
-// none is the base of the other side's writes, none is in the conflict log.
+// nettedOut reports whether delete w only undid what its own side did
+// since both sides last agreed, while the other side deleted too: the
+// side's net change is a delete the other side also made (or nothing, for
+// a document it created itself), so by design (state-based sync compares
+// net changes) it does not compete with the other side's later writes,
+// e.g. a re-creation. The states between the agreement and the delete
+// must be unseen by the other side: none is final, none is the base of
+// its writes, none is in the conflict log.
 func nettedOut(w chaosWrite, ws []chaosWrite, fin bson.Raw, lost []struct {
 	side Side
 	doc  bson.Raw
@@ -671,8 +726,15 @@ func nettedOut(w chaosWrite, ws []chaosWrite, fin bson.Raw, lost []struct {
 	}
 	for p := w.pre; p != "absent"; {
 		i := slices.IndexFunc(ws, func(v chaosWrite) bool { return v.mark == p })
-		if i < 0 || ws[i].side != w.side || bytes.Equal(ws[i].post, fin) {
+		if i < 0 || bytes.Equal(ws[i].post, fin) {
 			return false
+		}
+		if ws[i].side != w.side {
+			// The state came from the other side: the last agreement.
+			// Netted out if the other side deleted its own line from it.
+			return slices.ContainsFunc(ws, func(v chaosWrite) bool {
+				return v.side != w.side && v.op == "delete" && descends(ws, v.pre, p)
+			})
 		}
 		seen := slices.ContainsFunc(ws, func(v chaosWrite) bool { return v.side != w.side && v.pre == p }) ||
 			slices.ContainsFunc(lost, func(l struct {
@@ -682,11 +744,30 @@ func nettedOut(w chaosWrite, ws []chaosWrite, fin bson.Raw, lost []struct {
 				return stateOf(l.doc) == p
 			})
 		if seen {
-			return false
+			// The other side saw p: netted out only if it deleted it (or
+			// its own line from it) too.
+			return slices.ContainsFunc(ws, func(v chaosWrite) bool {
+				return v.side != w.side && v.op == "delete" && descends(ws, v.pre, p)
+			})
 		}
 		p = ws[i].pre
 	}
 	return true
+}
+
+// descends reports whether state s is a or was written on top of a.
+func descends(ws []chaosWrite, s, a string) bool {
+	for range len(ws) + 1 {
+		if s == a {
+			return true
+		}
+		i := slices.IndexFunc(ws, func(v chaosWrite) bool { return v.mark == s })
+		if i < 0 || ws[i].pre == "absent" {
+			return false
+		}
+		s = ws[i].pre
+	}
+	return false
 }
 
 // oplog lists what happened to document id of coll on db's server, from

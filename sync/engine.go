@@ -3,11 +3,13 @@ package sync
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // Both directions are state based: an event only names a document; the
@@ -223,6 +225,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return writeDoc(tctx, remote, id, up)
 	})
 	s.remoteResult(err)
+	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", outcome, "err", err, "base", base.Version, "local", hash, "agreed", agreed.Version)
 	if err != nil {
 		return fmt.Errorf("sync: upload to %s: %w", cs.name, err)
 	}
@@ -405,18 +408,75 @@ func (s *Syncer) notify(ev SyncEvent) {
 	}
 }
 
-// remoteTxn runs fn in a transaction on the remote, retrying transient
-// transaction errors (the driver's WithTransaction).
+// remoteTxn runs fn in a transaction on the remote, retrying at once only
+// when the remote answered with a transient transaction error (a write
+// conflict with a concurrent writer).
+//
+// Not the driver's WithTransaction: it retries for up to 120 s by itself,
+// through remote outages and past the cancellation of ctx, so an upload stuck
+// in it neither reports the remote offline nor lets Stop return. Here an
+// unreachable remote goes straight back to the caller, whose backoff retries
+// the whole (idempotent, state-based) upload and marks the remote offline.
 func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) error) error {
 	sess, err := s.cfg.Remote.Client().StartSession()
 	if err != nil {
 		return err
 	}
 	defer sess.EndSession(context.WithoutCancel(ctx))
-	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
-		return nil, fn(tctx)
-	})
-	return err
+	const maxConflictRetries = 10
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := remoteTxnOnce(ctx, sess, fn)
+		if err == nil || attempt >= maxConflictRetries || !conflictRetryable(err) {
+			return err
+		}
+		// Let the concurrent writer finish; a little more each time.
+		t := time.NewTimer(time.Duration(attempt+1) * 2 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// remoteTxnOnce runs one attempt of fn in a transaction of sess.
+func remoteTxnOnce(ctx context.Context, sess *mongo.Session, fn func(ctx context.Context) error) error {
+	if err := sess.StartTransaction(); err != nil {
+		return err
+	}
+	tctx := mongo.NewSessionContext(ctx, sess)
+	if err := fn(tctx); err != nil {
+		// Bounded: aborting must not outlive an outage either. A
+		// transaction the remote never saw aborts locally.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = sess.AbortTransaction(actx)
+		cancel()
+		return err
+	}
+	// The driver already retries a commit once; one more try covers a
+	// second dropped connection. An unknown result returned from here is
+	// safe: the retried upload re-reads both sides and finds its write.
+	for i := 0; ; i++ {
+		err := sess.CommitTransaction(tctx)
+		var le mongo.LabeledError
+		if err == nil || i >= 1 || ctx.Err() != nil || !errors.As(err, &le) || !le.HasErrorLabel("UnknownTransactionCommitResult") {
+			return err
+		}
+	}
+}
+
+// conflictRetryable reports whether a failed transaction met a concurrent
+// writer on a remote that is answering, so retrying at once can succeed.
+func conflictRetryable(err error) bool {
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return false
+	}
+	var le mongo.LabeledError
+	return errors.As(err, &le) && le.HasErrorLabel("TransientTransactionError")
 }
 
 // resolve runs Config.Resolve and checks that its result is the same
