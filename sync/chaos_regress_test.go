@@ -305,3 +305,37 @@ func TestConflictLoggedWhenCommitReportedFailedButApplied(t *testing.T) {
 		t.Fatalf("conflict log %v, want the remote edit lost to the local one", cs)
 	}
 }
+
+// A bootstrap batch commits its documents and their bases together. When
+// saving the bases failed after the documents were written, the copied
+// document looked like a local edit; once the remote changed it, that
+// stale copy won last-writer-wins and overwrote the newer remote edit.
+func TestBootstrapAppliesDocumentsAndBasesTogether(t *testing.T) {
+	ctx := testCtx(t)
+	p := newRegressPair(t)
+	lc, rc := p.localCtl.Collection("c"), p.remoteCtl.Collection("c")
+	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	failSyncer(t, ctx, p.localSync, "alwaysOn", localDocsColl, bson.D{{Key: "errorCode", Value: 91}}, "insert", "update")
+	s := startSyncer(t, ctx, Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
+	wait := bson.D{{Key: "waitForFailPoint", Value: "failCommand"}, {Key: "timesEntered", Value: 2}, {Key: "maxTimeMS", Value: 20000}}
+	if err := p.localCtl.Client().Database("admin").RunCommand(ctx, wait).Err(); err != nil {
+		t.Fatalf("waitForFailPoint: %v", err)
+	}
+	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	failOff(t, ctx, p.localSync)
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for side, c := range map[string]*mongo.Collection{"local": lc, "remote": rc} {
+		if d := findOne(t, ctx, c, 1); d["v"] != int32(1) {
+			t.Errorf("%s document %v, want the remote edit (v 1)", side, d)
+		}
+	}
+	if cs, err := s.Conflicts(ctx, "c"); err != nil || len(cs) != 0 {
+		t.Errorf("conflicts %v, %v: the bootstrap copy is no local edit", cs, err)
+	}
+}
