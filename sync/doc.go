@@ -22,6 +22,9 @@
 // with "_mongotide_sync". Both directions are state based and recognise
 // echoes by content hash, so a change applied from one side is never sent
 // back, under any interleaving. Concurrent edits are resolved by
-// Config.Conflict (last writer wins by HLC by default). docs/sync.md has the
-// full design.
+// Config.Conflict: last writer wins by HLC (the default), a field-level
+// merge (FieldMerge), remote wins, local wins, or a custom function; what a
+// policy overwrites goes to the conflict log (Conflicts, RetryConflict,
+// DismissConflict). docs/sync.md has the full design and the outcome of
+// every pair of concurrent operations under every policy.
 package sync
