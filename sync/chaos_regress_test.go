@@ -339,3 +339,64 @@ func TestBootstrapAppliesDocumentsAndBasesTogether(t *testing.T) {
 		t.Errorf("conflicts %v, %v: the bootstrap copy is no local edit", cs, err)
 	}
 }
+
+// An upload decided a conflict and committed, then writing the conflict
+// log failed, and the remote changed again before the retry. The retry
+// (which finds its own landed write and brings the newer remote edit down)
+// still logs the conflict: it used to drop it with the pending record.
+func TestConflictLoggedWhenLogWriteFailsAndRemoteMovesOn(t *testing.T) {
+	ctx := testCtx(t)
+	p := newRegressPair(t)
+	lc, rc := p.localCtl.Collection("c"), p.remoteCtl.Collection("c")
+	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "remote"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "local"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	failSyncer(t, ctx, p.localSync, "alwaysOn", localConflictsColl, bson.D{{Key: "errorCode", Value: 91}}, "update", "insert")
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The local edit won on the remote; its conflict is not logged yet.
+	eventually(t, "the local edit on the remote", func() (bool, string) {
+		d := findOne(t, ctx, rc, 1)
+		return d["v"] == "local", fmt.Sprintf("remote %v", d)
+	})
+	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "remote again"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	failOff(t, ctx, p.localSync)
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for side, c := range map[string]*mongo.Collection{"local": lc, "remote": rc} {
+		if d := findOne(t, ctx, c, 1); d["v"] != "remote again" {
+			t.Errorf("%s document %v, want the newest remote edit", side, d)
+		}
+	}
+	cs, err := s.Conflicts(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 1 || cs[0].Kept != LocalSide || cs[0].Remote.Lookup("v").StringValue() != "remote" {
+		t.Fatalf("conflict log %v, want the first remote edit lost to the local one", cs)
+	}
+}

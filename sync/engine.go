@@ -133,6 +133,14 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			if rmeta.Hash == hash {
 				base.Doc = doc
 			}
+			if pc := base0.Pending; pc != nil && pc.Conflict != nil && pc.Result == rmeta.Version {
+				// That upload decided a conflict whose log write failed:
+				// it took effect, so it is logged now, whatever this
+				// attempt decides (the base moves past it).
+				if err := s.logConflict(ctx, *pc.Conflict); err != nil {
+					return err
+				}
+			}
 			if mine.HLC <= base.HLC {
 				mine.HLC = base.HLC + 1
 				s.clock.Observe(mine.HLC)
