@@ -51,6 +51,14 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) == base.Hash,
 		op == listen.Delete && base.Hash == absentHash:
 		return nil
+	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) != hash,
+		op == listen.Delete && doc != nil:
+		// Superseded: the document was written again after this change
+		// (a later event, with its own commit time, follows). Uploaded
+		// now, the newer content would carry this older time and could
+		// lose last-writer-wins to an edit made before it. (An update
+		// event carries no post-image, so it cannot tell.)
+		return nil
 	}
 	if doc != nil {
 		owned, err := s.owns(doc)
