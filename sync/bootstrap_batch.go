@@ -59,6 +59,13 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	if err != nil {
 		return err
 	}
+	written := make([]bson.RawValue, len(applied))
+	for i, ev := range applied {
+		written[i] = ev.ID
+	}
+	// The upload stream, which starts from a point captured before the
+	// copy, skips these documents' insert events (see ownWrites).
+	s.ownLocal.add(sess.OperationTime(), cs.name, written...)
 	cs.downloaded.Add(uint64(len(applied)))
 	for _, ev := range applied {
 		s.notify(ev)

@@ -10,7 +10,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -286,5 +289,90 @@ func TestInsertRaw(t *testing.T) {
 	dup2, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(21)}, {Key: "u", Value: 1}})
 	if _, err := insertRawMax(ctx, u, []bson.Raw{dup, dup2}, 2500); err == nil || !strings.Contains(err.Error(), "dup") {
 		t.Fatalf("duplicate on another unique index: err %v, want a duplicate key error", err)
+	}
+}
+
+// The documents a bootstrap copies come back as insert events on the upload
+// stream (it starts from a point captured before the copy); they are known
+// to be the syncer's own writes by commit time and skipped without reading
+// anything.
+func TestBootstrapEchoesSkipped(t *testing.T) {
+	ctx := testCtx(t)
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	var finds, copied atomic.Int64
+	var done atomic.Bool
+	lclient := testenv.Connect(t, srv.URI(), options.Client().SetMonitor(&event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.CommandName == "find" && done.Load() {
+				if c, _ := e.Command.Lookup("find").StringValueOK(); c == "c" {
+					finds.Add(1)
+				}
+			}
+		}}))
+	local, remote := lclient.Database("local_echo"), newDB(t, "remote")
+	// The test's own reads go through another client.
+	lc := testenv.Connect(t, srv.URI(), nil).Database("local_echo").Collection("c")
+	var docs []any
+	for i := range 300 {
+		docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}})
+	}
+	if _, err := remote.Collection("c").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	s := startSyncer(t, ctx, Config{Local: local, Remote: remote, Collections: []string{"c"}, BatchSize: 100,
+		OnBootstrap: func(p BootstrapProgress) {
+			if p.Done {
+				copied.Store(p.Copied)
+				done.Store(true)
+			}
+		}})
+	sameContents(t, ctx, lc, remote.Collection("c"), 300)
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if copied.Load() != 300 {
+		t.Fatalf("bootstrap copied %d, want 300", copied.Load())
+	}
+	if n := finds.Load(); n != 0 {
+		t.Fatalf("%d reads of local documents after the bootstrap, want 0 (its echoes are skipped)", n)
+	}
+	// A write of the application is not an echo.
+	if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: "app"}}); err != nil {
+		t.Fatal(err)
+	}
+	sameContents(t, ctx, lc, remote.Collection("c"), 301)
+}
+
+func TestOwnWrites(t *testing.T) {
+	var o ownWrites
+	id := func(v any) bson.RawValue {
+		typ, data, err := bson.MarshalValue(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bson.RawValue{Type: typ, Value: data}
+	}
+	ts := bson.Timestamp{T: 10, I: 1}
+	o.add(&ts, "c", id(int32(1)), id("x"))
+	o.add(nil, "c", id(int32(2)))
+	for _, c := range []struct {
+		ts   bson.Timestamp
+		coll string
+		id   any
+		want bool
+	}{
+		{ts, "c", int32(1), true}, {ts, "c", "x", true},
+		{ts, "c", int32(2), false}, {ts, "d", int32(1), false}, {ts, "c", int64(1), false},
+		{bson.Timestamp{T: 10, I: 2}, "c", int32(1), false},
+	} {
+		if got := o.has(c.ts, c.coll, id(c.id)); got != c.want {
+			t.Errorf("has(%v, %s, %v) = %v, want %v", c.ts, c.coll, c.id, got, c.want)
+		}
+	}
+	for i := range ownWritesCap {
+		o.add(&bson.Timestamp{T: 20, I: uint32(i)}, "c", id(int32(1)))
+	}
+	if o.has(ts, "c", id(int32(1))) || !o.has(bson.Timestamp{T: 20, I: ownWritesCap - 1}, "c", id(int32(1))) {
+		t.Errorf("the oldest commit is not forgotten first beyond %d", ownWritesCap)
 	}
 }

@@ -26,6 +26,9 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 		defer close(done)
 		s.supervise(ctx, &cs.upSub, func() (*listen.Subscription, error) {
 			return s.listen(ctx, cs, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), &cs.lastUp, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+				if s.ownLocal.has(ev.ClusterTime, cs.name, ev.DocumentKey.Lookup("_id")) {
+					return nil // the echo of a local write of the syncer's own
+				}
 				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.OperationType, rawDoc(ev.FullDocument), ev.WallTime, ev.ClusterTime)
 				if err != nil {
 					cs.retrying.Store(1)

@@ -42,6 +42,10 @@ type Syncer struct {
 
 	// caps limit the size of sync's own entries (see sizeCaps).
 	caps sizeCaps
+
+	// ownLocal remembers the syncer's own local commits, so that the
+	// upload stream skips their echoes (see ownWrites).
+	ownLocal ownWrites
 }
 
 // collState is the live state of one synced collection.
