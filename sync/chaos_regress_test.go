@@ -3,6 +3,8 @@ package sync
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/mongotide/mongotide/embedded"
@@ -399,4 +401,82 @@ func TestConflictLoggedWhenLogWriteFailsAndRemoteMovesOn(t *testing.T) {
 	if len(cs) != 1 || cs[0].Kept != LocalSide || cs[0].Remote.Lookup("v").StringValue() != "remote" {
 		t.Fatalf("conflict log %v, want the first remote edit lost to the local one", cs)
 	}
+}
+
+// The remote won a conflict, the local side got the remote edit, but the
+// conflict log write failed; then the application wrote on top and the
+// remote changed again, a second conflict. Both are logged: the second
+// used to replace the first's pending record before it was logged.
+func TestPendingConflictLoggedBeforeTheNextReplacesIt(t *testing.T) {
+	ctx := testCtx(t)
+	p := newRegressPair(t)
+	lc, rc := p.localCtl.Collection("c"), p.remoteCtl.Collection("c")
+	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff, Conflict: RemoteWins,
+		OnError: func(err error) { t.Logf("error: %v", err) }, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	set := func(c *mongo.Collection, v string) {
+		t.Helper()
+		if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: v}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(lc, "local1")
+	set(rc, "remote1")
+	failSyncer(t, ctx, p.localSync, "alwaysOn", localConflictsColl, bson.D{{Key: "errorCode", Value: 91}}, "update", "insert")
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the remote edit applied locally", func() (bool, string) {
+		d := findOne(t, ctx, lc, 1)
+		return d["v"] == "remote1", fmt.Sprintf("local %v", d)
+	})
+	set(lc, "local2")
+	set(rc, "remote2")
+	// Let the second conflict be decided (it fails on the log too) before
+	// the log works again.
+	waitHandled(t, s, "c", Download, remoteNow(t, ctx, p.remoteCtl))
+	failOff(t, ctx, p.localSync)
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := s.Conflicts(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := map[string]bool{}
+	for _, c := range cs {
+		if c.Kept == RemoteSide {
+			lost[c.Local.Lookup("v").StringValue()] = true
+		}
+	}
+	if !lost["local1"] || !lost["local2"] {
+		t.Fatalf("conflict log loses local edits %v, want local1 and local2", lost)
+	}
+}
+
+// testLogger sends a syncer's debug records to the test log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -91,9 +91,13 @@ func (c Conflict) lost() bson.Raw {
 	return c.Local
 }
 
-func conflictID(coll string, id bson.RawValue, local, remote Version) string {
+func conflictID(coll string, id bson.RawValue, local, remote Version, localDoc, remoteDoc bson.Raw) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%x\x00%d\x00%s\x00%d\x00%s", coll, id.Value, local.HLC, local.Replica, remote.HLC, remote.Replica)
+	// The documents too: a retried change stamps whatever the document
+	// holds by then with the same version, and two different conflicts
+	// must not share one entry (the second would hide the first).
+	fmt.Fprintf(h, "%s\x00%x\x00%d\x00%s\x00%d\x00%s\x00%s\x00%s", coll, id.Value, local.HLC, local.Replica, remote.HLC, remote.Replica,
+		contentHash(localDoc), contentHash(remoteDoc))
 	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
@@ -117,7 +121,7 @@ func defaultCaps() sizeCaps { return sizeCaps{baseDoc: 4 << 20, loggedDocs: 8 <<
 // and the time, and leaves out the kept document when both are too large
 // for one entry.
 func (s *Syncer) stampConflict(c Conflict) Conflict {
-	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion)
+	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion, c.Local, c.Remote)
 	c.Policy = s.cfg.Conflict.String()
 	c.At = time.Now().UTC()
 	if len(c.Local)+len(c.Remote) > s.caps.loggedDocs {

@@ -88,7 +88,9 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		outcome    string
 	)
 	base0 := base
+	var txnSess *mongo.Session // for the commit time (see ownWrites)
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
+		txnSess = mongo.SessionFromContext(tctx)
 		// Each attempt decides afresh (a retried transaction may see
 		// another remote state).
 		prev := logged
@@ -138,8 +140,13 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			// time, could lose to its own predecessor. (A landed merge
 			// the local side does not hold yet is handled above.)
 			base = docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted, Pending: base0.Pending}
-			if rmeta.Hash == hash {
-				base.Doc = doc
+			switch {
+			case rmeta.Hash == hash:
+				base.Doc = s.baseDoc(doc)
+			case rmeta.Hash == rhash:
+				// The remote still holds that write: FieldMerge merges
+				// against it rather than falling back to last writer wins.
+				base.Doc = s.baseDoc(rdoc)
 			}
 			if pc := base0.Pending; pc != nil && pc.Conflict != nil && pc.Result == rmeta.Version {
 				// That upload decided a conflict whose log write failed:
@@ -223,6 +230,15 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 				case "":
 					logged.MergedFrom, logged.MergedFromDoc = hash, s.baseDoc(doc)
 				}
+				if old := base0.Pending; old != nil && old.Conflict != nil && (d.log == nil || old.Conflict.ID != d.log.ID) {
+					// An earlier conflict of this document is still
+					// pending (its log write failed, e.g. the remote won,
+					// then the application wrote on top): log it before
+					// its record is replaced, rather than lose it.
+					if err := s.logConflict(ctx, *old.Conflict); err != nil {
+						return err
+					}
+				}
 				if err := markPending(ctx, s.localDocs, cs.name, id, logged); err != nil {
 					return fmt.Errorf("record pending conflict: %w", err)
 				}
@@ -241,6 +257,10 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return writeDoc(tctx, remote, id, up)
 	})
 	s.remoteResult(err)
+	if err == nil && txnSess != nil {
+		// The download stream then skips this write's echo.
+		s.ownRemote.add(txnSess.OperationTime(), cs.name, id)
+	}
 	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", outcome, "err", err, "base", base.Version, "local", hash, "agreed", agreed.Version)
 	if err != nil {
 		return fmt.Errorf("sync: upload to %s: %w", cs.name, err)
@@ -386,6 +406,9 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 	case rhash:
 		// Already equal (e.g. a crash after applying, before saving the
 		// base): only the base moves.
+		if err := s.settleByContent(ctx, base, rhash); err != nil {
+			return err
+		}
 	case base.Hash:
 		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
 			return err
