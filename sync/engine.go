@@ -88,7 +88,9 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		outcome    string
 	)
 	base0 := base
+	var txnSess *mongo.Session // for the commit time (see ownWrites)
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
+		txnSess = mongo.SessionFromContext(tctx)
 		// Each attempt decides afresh (a retried transaction may see
 		// another remote state).
 		prev := logged
@@ -255,6 +257,10 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return writeDoc(tctx, remote, id, up)
 	})
 	s.remoteResult(err)
+	if err == nil && txnSess != nil {
+		// The download stream then skips this write's echo.
+		s.ownRemote.add(txnSess.OperationTime(), cs.name, id)
+	}
 	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", outcome, "err", err, "base", base.Version, "local", hash, "agreed", agreed.Version)
 	if err != nil {
 		return fmt.Errorf("sync: upload to %s: %w", cs.name, err)

@@ -3,6 +3,7 @@ package sync
 import (
 	gosync "sync"
 
+	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -61,4 +62,15 @@ func (o *ownWrites) has(ts bson.Timestamp, coll string, id bson.RawValue) bool {
 	defer o.mu.Unlock()
 	_, ok := o.byTS[ts][ownKey(coll, id)]
 	return ok
+}
+
+// ownEcho reports whether ev is the echo of one of the syncer's own writes
+// recorded in o. It takes the document's lock first: a writer records its
+// commit before it releases that lock, so an echo delivered before the
+// record is made still finds it.
+func (s *Syncer) ownEcho(o *ownWrites, coll string, ev *listen.ChangeEvent[bson.Raw]) bool {
+	id := ev.DocumentKey.Lookup("_id")
+	unlock := s.lock(coll, id)
+	defer unlock()
+	return o.has(ev.ClusterTime, coll, id)
 }

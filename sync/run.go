@@ -26,7 +26,7 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 		defer close(done)
 		s.supervise(ctx, &cs.upSub, func() (*listen.Subscription, error) {
 			return s.listen(ctx, cs, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), &cs.lastUp, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
-				if s.ownLocal.has(ev.ClusterTime, cs.name, ev.DocumentKey.Lookup("_id")) {
+				if s.ownEcho(&s.ownLocal, cs.name, ev) {
 					return nil // the echo of a local write of the syncer's own
 				}
 				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.OperationType, rawDoc(ev.FullDocument), ev.WallTime, ev.ClusterTime)
@@ -42,6 +42,9 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 	}()
 	s.supervise(ctx, &cs.downSub, func() (*listen.Subscription, error) {
 		return s.listen(ctx, cs, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), &cs.lastDown, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+			if s.ownEcho(&s.ownRemote, cs.name, ev) {
+				return nil // the echo of an upload
+			}
 			err := s.download(hctx, cs, ev.DocumentKey.Lookup("_id"), nil, false, ev.WallTime, ev.ClusterTime)
 			if err != nil {
 				s.reportError(err)

@@ -43,9 +43,10 @@ type Syncer struct {
 	// caps limit the size of sync's own entries (see sizeCaps).
 	caps sizeCaps
 
-	// ownLocal remembers the syncer's own local commits, so that the
-	// upload stream skips their echoes (see ownWrites).
-	ownLocal ownWrites
+	// ownLocal and ownRemote remember the syncer's own commits on each
+	// side, so that the other direction skips their echoes (see
+	// ownWrites).
+	ownLocal, ownRemote ownWrites
 }
 
 // collState is the live state of one synced collection.
