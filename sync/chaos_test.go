@@ -499,7 +499,7 @@ func (h *chaosHarness) armFailpoint(db *mongo.Database, which string) {
 		h.remoteMu.RLock()
 		defer h.remoteMu.RUnlock()
 	}
-	if err := db.Client().Database("admin").RunCommand(h.ctx, cmd).Err(); err != nil {
+	if err := h.admin(db, cmd); err != nil {
 		h.t.Errorf("configureFailPoint on %s: %v", which, err)
 		return
 	}
@@ -509,10 +509,35 @@ func (h *chaosHarness) armFailpoint(db *mongo.Database, which string) {
 func (h *chaosHarness) disarm() {
 	off := bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}
 	for _, db := range []*mongo.Database{h.localCtl, h.remoteCtl} {
-		if err := db.Client().Database("admin").RunCommand(h.ctx, off).Err(); err != nil {
+		if err := h.admin(db, off); err != nil {
 			h.t.Errorf("failpoint off: %v", err)
 		}
 	}
+}
+
+// opTime is operationTime, again when a connection turns out dead.
+func (h *chaosHarness) opTime(ctx context.Context, db *mongo.Database) (bson.Timestamp, error) {
+	var ts bson.Timestamp
+	var err error
+	for range 5 {
+		if ts, err = operationTime(ctx, db); err == nil || !mongo.IsNetworkError(err) {
+			return ts, err
+		}
+	}
+	return ts, err
+}
+
+// admin runs cmd on db's admin database, again when a connection turns out
+// dead (the test's own clients are not retried by the driver for commands,
+// and a remote restart leaves their pooled connections closed).
+func (h *chaosHarness) admin(db *mongo.Database, cmd bson.D) error {
+	var err error
+	for range 5 {
+		if err = db.Client().Database("admin").RunCommand(h.ctx, cmd).Err(); err == nil || !mongo.IsNetworkError(err) {
+			return err
+		}
+	}
+	return err
 }
 
 // restartRemote stops the remote and starts it again on the same address
@@ -561,11 +586,11 @@ func (h *chaosHarness) check(round int) {
 	}
 	// Everything the syncer does after the barrier must be a no-op: a
 	// write to a user collection from here on is ping-pong.
-	lt, err := operationTime(ctx, h.localCtl)
+	lt, err := h.opTime(ctx, h.localCtl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := operationTime(ctx, h.remoteCtl)
+	rt, err := h.opTime(ctx, h.remoteCtl)
 	if err != nil {
 		t.Fatal(err)
 	}
