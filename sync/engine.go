@@ -48,6 +48,10 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return nil // an echo of a downloaded write, or a no-op write
 	}
 	switch {
+	case base.Pending != nil:
+		// A conflict of this document still awaits its log entry (the
+		// write failed after the commit): the change is handled in full
+		// (it is idempotent), which settles it, rather than skipped.
 	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) == base.Hash,
 		op == listen.Delete && base.Hash == absentHash:
 		return nil
@@ -411,6 +415,9 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 		}
 	case base.Hash:
 		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
+			return err
+		}
+		if err := s.settleByContent(ctx, base, rhash); err != nil {
 			return err
 		}
 		theirs.Doc = s.baseDoc(rdoc)
