@@ -96,3 +96,86 @@ func TestOfflineThenCatchUp(t *testing.T) {
 	}
 	sameContents(t, ctx, lc, remote.Collection("c"), 5)
 }
+
+// With no local write pending, the remote's own change stream notices an
+// outage (and its return); and Stop returns while the remote is down and an
+// upload is stuck retrying, instead of waiting out the driver's own
+// transaction retry loop (up to 120 s).
+func TestOutageNoticedWithoutWritesAndStopWhileDown(t *testing.T) {
+	testenv.SkipIfExternal(t, "stopping and restarting the remote server")
+	ctx := testCtx(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := embedded.Config{Addr: addr, Dir: t.TempDir()}
+	srv, err := embedded.Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := srv
+	t.Cleanup(func() { _ = running.Stop(context.Background()) })
+	rclient := testenv.Connect(t, srv.URI(), options.Client().SetServerSelectionTimeout(time.Second))
+	remote := rclient.Database("outage")
+	local := newDB(t, "local")
+	lc := local.Collection("c")
+
+	var offline, online atomic.Int64
+	s, err := New(Config{
+		Local: local, Remote: remote, Collections: []string{"c"}, Backoff: fastBackoff,
+		OnOffline: func(error) { offline.Add(1) },
+		OnOnline:  func() { online.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop(context.Background()) })
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "online reported", func() (bool, string) {
+		return online.Load() > 0, fmt.Sprintf("online calls=%d", online.Load())
+	})
+
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "offline reported with no local write", func() (bool, string) {
+		st, err := s.Status(ctx)
+		return err == nil && offline.Load() > 0 && !st.Online, fmt.Sprintf("offline calls=%d status=%+v err=%v", offline.Load(), st, err)
+	})
+
+	srv2, err := embedded.Start(ctx, cfg)
+	if err != nil {
+		t.Fatalf("restart remote on %s: %v", addr, err)
+	}
+	running = srv2
+	eventually(t, "online again with no local write", func() (bool, string) {
+		st, err := s.Status(ctx)
+		return err == nil && st.Online && online.Load() >= 2, fmt.Sprintf("online calls=%d status=%+v", online.Load(), st)
+	})
+
+	// Down again, with an upload that cannot land.
+	if err := srv2.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: "stuck"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the upload is pending", func() (bool, string) {
+		st, err := s.Status(ctx)
+		return err == nil && st.Collections[0].Pending > 0, fmt.Sprintf("status=%+v err=%v", st, err)
+	})
+	// A bound on Stop is the behaviour under test: it must honour its
+	// context's cancellation of the work, not outlive it.
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := s.Stop(sctx); err != nil {
+		t.Fatalf("Stop while the remote is down: %v", err)
+	}
+}

@@ -24,8 +24,8 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		s.supervise(ctx, &cs.upSub, func() (*listen.Subscription, error) {
-			return s.listen(ctx, cs, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), &cs.lastUp, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+		s.supervise(ctx, &cs.upSub, LocalSide, func() (*listen.Subscription, error) {
+			return s.listen(ctx, cs, LocalSide, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), &cs.lastUp, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
 				if s.ownEcho(&s.ownLocal, cs.name, ev) {
 					return nil // the echo of a local write of the syncer's own
 				}
@@ -40,8 +40,8 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 			})
 		})
 	}()
-	s.supervise(ctx, &cs.downSub, func() (*listen.Subscription, error) {
-		return s.listen(ctx, cs, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), &cs.lastDown, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
+	s.supervise(ctx, &cs.downSub, RemoteSide, func() (*listen.Subscription, error) {
+		return s.listen(ctx, cs, RemoteSide, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), &cs.lastDown, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
 			if s.ownEcho(&s.ownRemote, cs.name, ev) {
 				return nil // the echo of an upload
 			}
@@ -65,7 +65,10 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 // once (one document's changes in order, on one worker); handled then holds
 // the cluster time through which every change was handled (WaitSynced and
 // Status read it), which with several workers is not the last handled one.
-func (s *Syncer) listen(ctx context.Context, cs *collState, coll *mongo.Collection, key string, handled *atomic.Pointer[bson.Timestamp], h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
+//
+// side names the server coll is on: only the remote's stream errors say
+// anything about whether the remote is reachable.
+func (s *Syncer) listen(ctx context.Context, cs *collState, side Side, coll *mongo.Collection, key string, handled *atomic.Pointer[bson.Timestamp], h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
 	return listen.Listen[bson.Raw](ctx, coll,
 		func(hctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error { return h(hctx, ev) },
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
@@ -78,7 +81,9 @@ func (s *Syncer) listen(ctx context.Context, cs *collState, coll *mongo.Collecti
 		listen.WithOnHandled(func(ts bson.Timestamp) { handled.Store(&ts) }),
 		listen.WithErrorHandler(func(err error) {
 			if !errors.Is(err, listen.ErrUnsubscribed) {
-				s.remoteResult(err)
+				if side == RemoteSide {
+					s.remoteResult(err)
+				}
 				s.reportError(err)
 			}
 		}),
@@ -97,13 +102,18 @@ func (s *Syncer) listen(ctx context.Context, cs *collState, coll *mongo.Collecti
 }
 
 // supervise keeps a subscription running until ctx ends, reopening it with
-// backoff when it cannot start or ends with an error.
+// backoff when it cannot start or ends with an error. A remote stream that
+// opens or fails to open also tells whether the remote is reachable (with no
+// local write pending, nothing else would notice an outage).
 func (s *Syncer) supervise(ctx context.Context, slot interface {
 	Store(*listen.Subscription)
-}, open func() (*listen.Subscription, error)) {
+}, side Side, open func() (*listen.Subscription, error)) {
 	bo := s.cfg.Backoff()
 	for ctx.Err() == nil {
 		sub, err := open()
+		if side == RemoteSide && ctx.Err() == nil {
+			s.remoteResult(err)
+		}
 		if err == nil {
 			bo.Reset()
 			slot.Store(sub)

@@ -32,6 +32,8 @@ type Syncer struct {
 	locks [64]gosync.Mutex
 
 	online atomic.Int32 // 0 unknown, 1 online, 2 offline
+	// wentOffline wakes probeRemote (buffered, 1).
+	wentOffline chan struct{}
 
 	mu      gosync.Mutex // guards the fields below
 	running bool
@@ -69,13 +71,14 @@ func New(cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 	s := &Syncer{
-		cfg:        cfg,
-		clock:      hlc{wall: time.Now},
-		store:      resume.NewMongoStore(cfg.Local.Collection(localCheckpointsColl)),
-		localDocs:  cfg.Local.Collection(localDocsColl),
-		localState: cfg.Local.Collection(localStateColl),
-		remoteVers: cfg.Remote.Collection(remoteVersionsColl),
-		caps:       defaultCaps(),
+		cfg:         cfg,
+		clock:       hlc{wall: time.Now},
+		store:       resume.NewMongoStore(cfg.Local.Collection(localCheckpointsColl)),
+		localDocs:   cfg.Local.Collection(localDocsColl),
+		localState:  cfg.Local.Collection(localStateColl),
+		remoteVers:  cfg.Remote.Collection(remoteVersionsColl),
+		caps:        defaultCaps(),
+		wentOffline: make(chan struct{}, 1),
 	}
 	return s, nil
 }
@@ -112,9 +115,41 @@ func (s *Syncer) Start(ctx context.Context) error {
 			s.runCollection(runCtx, cs)
 		}()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.probeRemote(runCtx)
+	}()
 	s.cancel = cancel
 	s.running = true
 	return nil
+}
+
+// probeRemote pings the remote with backoff while it is offline, so its
+// return is noticed (OnOnline, Status.Online) even when no change is
+// waiting to sync: a change stream reconnecting inside listen reports
+// failures, not recoveries.
+func (s *Syncer) probeRemote(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wentOffline:
+		}
+		bo := s.cfg.Backoff()
+		for s.online.Load() == 2 {
+			if !sleep(ctx, bo.NextBackOff()) {
+				return
+			}
+			err := s.cfg.Remote.Client().Ping(ctx, nil)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				s.remoteResult(nil)
+			}
+		}
+	}
 }
 
 // Stop stops syncing and waits for every goroutine to end; each direction
@@ -257,8 +292,14 @@ func (s *Syncer) remoteResult(err error) {
 	if !isOffline(err) {
 		return
 	}
-	if s.online.Swap(2) != 2 && s.cfg.OnOffline != nil {
-		s.cfg.OnOffline(err)
+	if s.online.Swap(2) != 2 {
+		select {
+		case s.wentOffline <- struct{}{}:
+		default:
+		}
+		if s.cfg.OnOffline != nil {
+			s.cfg.OnOffline(err)
+		}
 	}
 }
 
