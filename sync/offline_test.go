@@ -12,6 +12,7 @@ import (
 	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -23,27 +24,58 @@ func fastBackoff() backoff.BackOff {
 	return b
 }
 
-// The remote goes away: local writes go on, the syncer reports offline,
-// and once the remote is back (restarted on its data directory) the pending
-// local changes upload by themselves, without another local write.
-func TestOfflineThenCatchUp(t *testing.T) {
+// restartable is a remote embedded server that a test stops and restarts on
+// the same address and data directory, with a client that follows it.
+type restartable struct {
+	cfg     embedded.Config
+	running *embedded.Server
+	client  *mongo.Client
+}
+
+func startRestartable(t *testing.T, ctx context.Context) *restartable {
+	t.Helper()
 	testenv.SkipIfExternal(t, "stopping and restarting the remote server")
-	ctx := testCtx(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cfg := embedded.Config{Addr: addr, Dir: t.TempDir()}
-	srv, err := embedded.Start(ctx, cfg)
-	if err != nil {
+	rs := &restartable{cfg: embedded.Config{Addr: addr, Dir: t.TempDir()}}
+	rs.restart(t, ctx)
+	t.Cleanup(func() {
+		if rs.running != nil {
+			_ = rs.running.Stop(context.Background())
+		}
+	})
+	rs.client = testenv.Connect(t, rs.running.URI(), options.Client().SetServerSelectionTimeout(time.Second))
+	return rs
+}
+
+func (rs *restartable) stop(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := rs.running.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	running := srv
-	t.Cleanup(func() { _ = running.Stop(context.Background()) })
-	rclient := testenv.Connect(t, srv.URI(), options.Client().SetServerSelectionTimeout(time.Second))
-	remote := rclient.Database("offline")
+	rs.running = nil
+}
+
+func (rs *restartable) restart(t *testing.T, ctx context.Context) {
+	t.Helper()
+	srv, err := embedded.Start(ctx, rs.cfg)
+	if err != nil {
+		t.Fatalf("start remote on %s: %v", rs.cfg.Addr, err)
+	}
+	rs.running = srv
+}
+
+// The remote goes away: local writes go on, the syncer reports offline,
+// and once the remote is back (restarted on its data directory) the pending
+// local changes upload by themselves, without another local write.
+func TestOfflineThenCatchUp(t *testing.T) {
+	ctx := testCtx(t)
+	rs := startRestartable(t, ctx)
+	remote := rs.client.Database("offline")
 	local := newDB(t, "local")
 	lc := local.Collection("c")
 
@@ -58,9 +90,7 @@ func TestOfflineThenCatchUp(t *testing.T) {
 	}
 	sameContents(t, ctx, lc, remote.Collection("c"), 1)
 
-	if err := srv.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	rs.stop(t, ctx)
 	// Local writes go on while the remote is down.
 	if _, err := lc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "offline"}}}}); err != nil {
 		t.Fatal(err)
@@ -76,11 +106,7 @@ func TestOfflineThenCatchUp(t *testing.T) {
 			fmt.Sprintf("offline calls=%d status=%+v err=%v", offline.Load(), st, err)
 	})
 
-	srv2, err := embedded.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("restart remote on %s: %v", addr, err)
-	}
-	running = srv2
+	rs.restart(t, ctx)
 	sameContents(t, ctx, lc, remote.Collection("c"), 4)
 	if m := findOne(t, ctx, remote.Collection("c"), 1); m["v"] != "offline" {
 		t.Fatalf("remote doc 1 = %v, want the offline edit", m)
@@ -102,23 +128,9 @@ func TestOfflineThenCatchUp(t *testing.T) {
 // upload is stuck retrying, instead of waiting out the driver's own
 // transaction retry loop (up to 120 s).
 func TestOutageNoticedWithoutWritesAndStopWhileDown(t *testing.T) {
-	testenv.SkipIfExternal(t, "stopping and restarting the remote server")
 	ctx := testCtx(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cfg := embedded.Config{Addr: addr, Dir: t.TempDir()}
-	srv, err := embedded.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	running := srv
-	t.Cleanup(func() { _ = running.Stop(context.Background()) })
-	rclient := testenv.Connect(t, srv.URI(), options.Client().SetServerSelectionTimeout(time.Second))
-	remote := rclient.Database("outage")
+	rs := startRestartable(t, ctx)
+	remote := rs.client.Database("outage")
 	local := newDB(t, "local")
 	lc := local.Collection("c")
 
@@ -142,28 +154,20 @@ func TestOutageNoticedWithoutWritesAndStopWhileDown(t *testing.T) {
 		return online.Load() > 0, fmt.Sprintf("online calls=%d", online.Load())
 	})
 
-	if err := srv.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	rs.stop(t, ctx)
 	eventually(t, "offline reported with no local write", func() (bool, string) {
 		st, err := s.Status(ctx)
 		return err == nil && offline.Load() > 0 && !st.Online, fmt.Sprintf("offline calls=%d status=%+v err=%v", offline.Load(), st, err)
 	})
 
-	srv2, err := embedded.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("restart remote on %s: %v", addr, err)
-	}
-	running = srv2
+	rs.restart(t, ctx)
 	eventually(t, "online again with no local write", func() (bool, string) {
 		st, err := s.Status(ctx)
 		return err == nil && st.Online && online.Load() >= 2, fmt.Sprintf("online calls=%d status=%+v", online.Load(), st)
 	})
 
 	// Down again, with an upload that cannot land.
-	if err := srv2.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	rs.stop(t, ctx)
 	if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: "stuck"}}); err != nil {
 		t.Fatal(err)
 	}
