@@ -300,6 +300,37 @@ func (s *Syncer) settlePending(ctx context.Context, base docMeta, agreed Version
 	return s.logConflict(ctx, *p.Conflict)
 }
 
+// settleLandedUpload moves base, the base entry of (coll, id), to the
+// remote's version entry rmeta when base has a pending record of one of
+// this replica's uploads (not a merge) and rmeta is the version that upload
+// wrote: it committed, but its base was never saved (the conflict log write
+// failed, or the process stopped). Its conflict is logged first, in the
+// same way as the retried upload would. Judged against the stale base, the
+// local side could look unchanged (the application deleted the document it
+// had inserted over an absent base) and a remote change would overwrite
+// that local edit and drop the pending conflict unlogged; the download
+// echo of the upload, which would have settled it, is skipped as our own.
+// It returns the base to judge the download against.
+func (s *Syncer) settleLandedUpload(ctx context.Context, coll string, id bson.RawValue, base, rmeta docMeta, rok bool, rdoc bson.Raw) (docMeta, error) {
+	p := base.Pending
+	if p == nil || p.MergedFrom != "" || !rok || p.Result.Replica != s.replica || rmeta.Version != p.Result {
+		return base, nil
+	}
+	if p.Conflict != nil {
+		if err := s.logConflict(ctx, *p.Conflict); err != nil {
+			return base, err
+		}
+	}
+	nb := docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted}
+	if rmeta.Hash == contentHash(rdoc) {
+		nb.Doc = s.baseDoc(rdoc)
+	}
+	if err := saveMeta(ctx, s.localDocs, coll, id, nb); err != nil {
+		return base, fmt.Errorf("sync: save base of %s: %w", coll, err)
+	}
+	return nb, nil
+}
+
 // clearPending drops the pending conflict an earlier attempt of this
 // upload's transaction recorded, if any.
 func (s *Syncer) clearPending(ctx context.Context, coll string, id bson.RawValue, marked *bool) error {

@@ -44,8 +44,13 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	if err != nil {
 		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
 	}
-	if hash == base.Hash {
-		return nil // an echo of a downloaded write, or a no-op write
+	if hash == base.Hash && base.Pending == nil {
+		// An echo of a downloaded write, or a no-op write. (With a
+		// pending record the base may be stale: the upload that recorded
+		// it may have committed, and the local document may have gone
+		// back to the old base since, e.g. deleted again: that is a new
+		// edit on top of the committed one.)
+		return nil
 	}
 	switch {
 	case base.Pending != nil:
@@ -93,11 +98,13 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	)
 	base0 := base
 	var txnSess *mongo.Session // for the commit time (see ownWrites)
+	wrote := false             // the committed attempt wrote the remote
 	err = s.remoteTxn(ctx, func(tctx context.Context) error {
 		txnSess = mongo.SessionFromContext(tctx)
 		// Each attempt decides afresh (a retried transaction may see
 		// another remote state).
 		prev := logged
+		wrote = false
 		writeLocal, logged, landed, localDoc, outcome, base = false, nil, nil, nil, "", base0
 		rdoc, err := readDoc(tctx, remote, id)
 		if err != nil {
@@ -257,12 +264,14 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		if err := saveMeta(tctx, s.remoteVers, cs.name, id, m); err != nil {
 			return err
 		}
-		agreed, agreedDoc = m, up
+		agreed, agreedDoc, wrote = m, up, true
 		return writeDoc(tctx, remote, id, up)
 	})
 	s.remoteResult(err)
-	if err == nil && txnSess != nil {
-		// The download stream then skips this write's echo.
+	if err == nil && txnSess != nil && wrote {
+		// The download stream then skips this write's echo. (A
+		// transaction that only read has no echo: its commit time is
+		// another write's, maybe a remote edit of this document.)
 		s.ownRemote.add(txnSess.OperationTime(), cs.name, id)
 	}
 	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", outcome, "err", err, "base", base.Version, "local", hash, "agreed", agreed.Version)
@@ -384,13 +393,19 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 	if err != nil {
 		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
 	}
-	if rhash == base.Hash {
+	if rhash == base.Hash && base.Pending == nil {
 		return nil // an echo of our upload, already applied, or not ours
 	}
 	rmeta, rok, err := loadMeta(ctx, s.remoteVers, cs.name, id)
 	s.remoteResult(err)
 	if err != nil {
 		return fmt.Errorf("sync: read remote version of %s: %w", cs.name, err)
+	}
+	if base, err = s.settleLandedUpload(ctx, cs.name, id, base, rmeta, rok, rdoc); err != nil {
+		return err
+	}
+	if rhash == base.Hash {
+		return nil
 	}
 	theirs := rmeta
 	if !rok || rmeta.Hash != rhash {
