@@ -44,7 +44,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	if err != nil {
 		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
 	}
-	if hash == base.Hash && base.Pending == nil {
+	if hash == base.Hash && base.Pending == nil && !base.RemoteAhead {
 		// An echo of a downloaded write, or a no-op write. (With a
 		// pending record the base may be stale: the upload that recorded
 		// it may have committed, and the local document may have gone
@@ -53,10 +53,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return nil
 	}
 	switch {
-	case base.Pending != nil:
+	case base.Pending != nil, base.RemoteAhead:
 		// A conflict of this document still awaits its log entry (the
-		// write failed after the commit): the change is handled in full
-		// (it is idempotent), which settles it, rather than skipped.
+		// write failed after the commit), or a download left a remote
+		// change to this upload: the change is handled in full (it is
+		// idempotent), which settles it, rather than skipped.
 	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) == base.Hash,
 		op == listen.Delete && base.Hash == absentHash:
 		return nil
@@ -450,7 +451,15 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 		return nil
 	default:
 		// A local edit is pending: its upload resolves the conflict with
-		// the local edit's own version, in one place.
+		// the local edit's own version, in one place. Flagged, because
+		// that upload may find the edit undone by then (the local
+		// document equal to the base again), which alone would look like
+		// nothing to do.
+		if !base.RemoteAhead {
+			if err := markRemoteAhead(ctx, s.localDocs, cs.name, id); err != nil {
+				return fmt.Errorf("sync: flag remote change of %s: %w", cs.name, err)
+			}
+		}
 		return nil
 	}
 	if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {

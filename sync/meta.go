@@ -50,6 +50,12 @@ type docMeta struct {
 	// transaction commits and cleared when the base moves, so a crash in
 	// between loses no conflict (see settlePending).
 	Pending *pendingConflict `bson:"pc,omitempty"`
+	// RemoteAhead is set (local entries only) when a download left a
+	// remote change to the upload of a pending local edit; cleared when
+	// the base moves. The upload then handles the document in full even
+	// when the local edit was undone meanwhile (the local document equals
+	// the base again), so the remote change still comes down.
+	RemoteAhead bool `bson:"ra,omitempty"`
 }
 
 // metaKey is the _id of a meta entry; field order is fixed so equality
@@ -93,7 +99,7 @@ func metaUpdate(m docMeta, base bool) bson.D {
 	if !base {
 		return bson.D{{Key: "$set", Value: set}}
 	}
-	unset := bson.D{{Key: "pc", Value: ""}}
+	unset := bson.D{{Key: "pc", Value: ""}, {Key: "ra", Value: ""}}
 	if m.Doc != nil {
 		set = append(set, bson.E{Key: "b", Value: m.Doc})
 	} else {
@@ -112,6 +118,14 @@ func markPending(ctx context.Context, mc *mongo.Collection, coll string, id bson
 		up = bson.D{{Key: "$set", Value: bson.D{{Key: "pc", Value: c}}},
 			{Key: "$setOnInsert", Value: bson.D{{Key: "h", Value: int64(0)}, {Key: "r", Value: ""}, {Key: "x", Value: absentHash}, {Key: "d", Value: true}}}}
 	}
+	_, err := mc.UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), up, options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+// markRemoteAhead sets the RemoteAhead flag of (coll, id)'s base entry.
+func markRemoteAhead(ctx context.Context, mc *mongo.Collection, coll string, id bson.RawValue) error {
+	up := bson.D{{Key: "$set", Value: bson.D{{Key: "ra", Value: true}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "h", Value: int64(0)}, {Key: "r", Value: ""}, {Key: "x", Value: absentHash}, {Key: "d", Value: true}}}}
 	_, err := mc.UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), up, options.UpdateOne().SetUpsert(true))
 	return err
 }
