@@ -106,6 +106,11 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 	var mu gosync.Mutex
 	bootstrapped := make(chan struct{})
 	var once gosync.Once
+	// warm is closed when the warm-up document has synced: both change
+	// streams are open, so what follows is the steady state the target is
+	// about, not the streams' start-up after the bootstrap.
+	warm := make(chan struct{})
+	var warmOnce gosync.Once
 	s, err := sync.New(sync.Config{Local: ldb, Remote: rdb, Collections: []string{"docs"},
 		OnBootstrap: func(p sync.BootstrapProgress) {
 			if p.Done {
@@ -115,6 +120,10 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 		OnSync: func(ev sync.SyncEvent) {
 			now := time.Now()
 			if ev.Direction != dir {
+				return
+			}
+			if w, ok := ev.ID.StringValueOK(); ok && w == "warm-up" {
+				warmOnce.Do(func() { close(warm) })
 				return
 			}
 			i, ok := ev.ID.Int32OK()
@@ -145,6 +154,16 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 	coll := ldb.Collection("docs")
 	if dir == sync.Download {
 		coll = rdb.Collection("docs")
+	}
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "warm-up"}}); err != nil {
+		return Lag{}, fmt.Errorf("warm-up write: %w", err)
+	}
+	select {
+	case <-warm:
+	case <-ctx.Done():
+		return Lag{}, ctx.Err()
+	case <-time.After(waitTimeout):
+		return Lag{}, errors.New("the warm-up document did not sync in time")
 	}
 	cpu0, start := CPUTime(), time.Now()
 	interval := time.Second / time.Duration(rate)
