@@ -53,11 +53,14 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return nil
 	}
 	switch {
-	case base.Pending != nil, base.RemoteAhead:
+	case base.Pending != nil, base.RemoteAhead && hash == base.Hash:
 		// A conflict of this document still awaits its log entry (the
 		// write failed after the commit), or a download left a remote
-		// change to this upload: the change is handled in full (it is
-		// idempotent), which settles it, rather than skipped.
+		// change to a local edit that is undone now: the change is
+		// handled in full (it is idempotent), which settles it, rather
+		// than skipped. (While the local edit stands, the event that
+		// wrote it uploads it with its own time, and brings the remote
+		// change down with it: the skips below still apply.)
 	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) == base.Hash,
 		op == listen.Delete && base.Hash == absentHash:
 		return nil
