@@ -29,8 +29,8 @@ listen: toolkit throughput vs a raw driver Watch/Next/Decode loop (ratio); p50/p
   it was skipped).
 sync: a Syncer (default Config) between two embedded servers: bootstrap docs/s of --docs
   1-KiB documents; replication lag p50/p99 in each direction while --rate documents/s are
-  inserted on one side for --lag-duration (from the write to the syncer's OnSync for it);
-  process CPU time (both servers, writer and syncer) per replicated write. About 30 s at
+  inserted on one side for --lag-duration after a 1 s warm-up (from the write to the
+  syncer's OnSync for it); process CPU time (both servers, writer and syncer) per replicated write. About 30 s at
   the defaults; for a quick look: mongotide bench sync --docs 20000 --lag-duration 2s.
 
 The table goes to stdout with the issue's targets; progress goes to stderr. The default

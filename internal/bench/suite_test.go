@@ -64,10 +64,10 @@ func TestRunSyncSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []struct{ prefix, value string }{
-		{"bootstrap of 1,500 1-KiB docs", " docs/s"},
 		{"lag local->remote at 200 writes/s: p50 / p99", "(60 writes at "},
 		{"lag remote->local at 200 writes/s: p50 / p99", "(60 writes at "},
 		{"process CPU per replicated write", " / "},
+		{"bootstrap of 1,500 1-KiB docs", " docs/s"},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)

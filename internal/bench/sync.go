@@ -99,7 +99,10 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 		return Lag{}, fmt.Errorf("bench: rate %d and duration %s must be positive", rate, d)
 	}
 	ldb, rdb := freshDB(local, "sync_lag_local"), freshDB(remote, "sync_lag_remote")
-	n := int(float64(rate) * d.Seconds())
+	// The first second at the rate is a warm-up, not measured: connection
+	// pools grow, the heap finds its size, the streams' first batches pass.
+	warmN := rate
+	n := warmN + int(float64(rate)*d.Seconds())
 	sent := make([]time.Time, n)
 	got := make([]time.Duration, n)
 	var seen atomic.Int64
@@ -165,9 +168,14 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 	case <-time.After(waitTimeout):
 		return Lag{}, errors.New("the warm-up document did not sync in time")
 	}
-	cpu0, start := CPUTime(), time.Now()
+	var cpu0 time.Duration
+	var measured time.Time
+	start := time.Now()
 	interval := time.Second / time.Duration(rate)
 	for i := 0; i < n; i++ {
+		if i == warmN {
+			cpu0, measured = CPUTime(), time.Now()
+		}
 		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 			time.Sleep(wait)
 		}
@@ -178,13 +186,15 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 			return Lag{}, fmt.Errorf("write %d: %w", i, err)
 		}
 	}
-	achieved := float64(n) / time.Since(start).Seconds()
+	m := n - warmN
+	achieved := float64(m) / time.Since(measured).Seconds()
 	if err := waitCount(ctx, &seen, int64(n), "sync "+string(dir)); err != nil {
 		return Lag{}, err
 	}
 	cpu := CPUTime() - cpu0
-	slices.Sort(got)
-	return Lag{Writes: n, Rate: achieved, P50: pct(got, 0.50), P99: pct(got, 0.99), CPUPerWrite: cpu / time.Duration(n)}, nil
+	lags := got[warmN:]
+	slices.Sort(lags)
+	return Lag{Writes: m, Rate: achieved, P50: pct(lags, 0.50), P99: pct(lags, 0.99), CPUPerWrite: cpu / time.Duration(m)}, nil
 }
 
 // pct returns the q quantile of sorted durations.
@@ -217,13 +227,11 @@ func runSync(ctx context.Context, cfg Config, local *mongo.Client) ([]Row, error
 	}
 	defer remote.Disconnect(context.WithoutCancel(ctx))
 
-	step(cfg, "sync: bootstrap of %s 1-KiB documents", num(cfg.SyncDocs))
-	dps, err := SyncBootstrap(ctx, local, remote, cfg.SyncDocs)
-	if err != nil {
-		return rows, fmt.Errorf("sync bootstrap: %w", err)
-	}
-	add(fmt.Sprintf("bootstrap of %s 1-KiB docs", num(cfg.SyncDocs)), rate(dps, "docs/s"), ">= 20,000 docs/s", met(dps >= 20_000))
-
+	// Lag first: the servers run in this process, and the bootstrap leaves
+	// its 100,000 documents in both oplogs (about 200 MB of live heap),
+	// whose garbage-collection marking would then be measured as sync lag
+	// (p99 about 80-140 ms instead of 10-30 ms). A real server keeps its
+	// oplog in another process.
 	var cpu []string
 	for _, d := range []struct {
 		dir  sync.Direction
@@ -240,5 +248,12 @@ func runSync(ctx context.Context, cfg Config, local *mongo.Client) ([]Row, error
 		cpu = append(cpu, dur(l.CPUPerWrite))
 	}
 	add("process CPU per replicated write: local->remote / remote->local", strings.Join(cpu, " / "), "reported", "")
+
+	step(cfg, "sync: bootstrap of %s 1-KiB documents", num(cfg.SyncDocs))
+	dps, err := SyncBootstrap(ctx, local, remote, cfg.SyncDocs)
+	if err != nil {
+		return rows, fmt.Errorf("sync bootstrap: %w", err)
+	}
+	add(fmt.Sprintf("bootstrap of %s 1-KiB docs", num(cfg.SyncDocs)), rate(dps, "docs/s"), ">= 20,000 docs/s", met(dps >= 20_000))
 	return rows, nil
 }
