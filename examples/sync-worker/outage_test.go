@@ -46,10 +46,11 @@ func TestRemoteOutage(t *testing.T) {
 	}
 	waitDoc(t, remote, "before", "_id", "before")
 
+	// Marked before the stop: the outage can be logged at once.
+	mark := len(w.out.String())
 	if err := srv.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mark := len(w.out.String())
 	for _, id := range []string{"offline-1", "offline-2"} {
 		if _, err := local.InsertOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "text", Value: "written while offline"}}); err != nil {
 			t.Fatalf("local write while the remote is down: %v", err)
