@@ -207,17 +207,7 @@ func TestDownloadAppliesDocumentAndBaseTogether(t *testing.T) {
 	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(context.Background())
-	if err := s.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startSynced(t, ctx, Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
 	failSyncer(t, ctx, p.localSync, "alwaysOn", localDocsColl, bson.D{{Key: "errorCode", Value: 91}}, "update")
 	wait := bson.D{{Key: "waitForFailPoint", Value: "failCommand"}, {Key: "timesEntered", Value: 2}, {Key: "maxTimeMS", Value: 20000}}
 	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: 1}}}}); err != nil {
@@ -262,17 +252,7 @@ func TestConflictLoggedWhenCommitReportedFailedButApplied(t *testing.T) {
 	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(context.Background())
-	if err := s.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startSynced(t, ctx, Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -353,17 +333,7 @@ func TestConflictLoggedWhenLogWriteFailsAndRemoteMovesOn(t *testing.T) {
 	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(context.Background())
-	if err := s.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startSynced(t, ctx, Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff})
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -414,18 +384,8 @@ func TestPendingConflictLoggedBeforeTheNextReplacesIt(t *testing.T) {
 	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "base"}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff, Conflict: RemoteWins,
+	s := startSynced(t, ctx, Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, Backoff: fastBackoff, Conflict: RemoteWins,
 		OnError: func(err error) { t.Logf("error: %v", err) }, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(context.Background())
-	if err := s.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -112,6 +112,17 @@ func startSyncer(t *testing.T, ctx context.Context, cfg Config) *Syncer {
 	return s
 }
 
+// startSynced starts a Syncer (stopped at the test's end) and waits until
+// it has synced everything written before.
+func startSynced(t *testing.T, ctx context.Context, cfg Config) *Syncer {
+	t.Helper()
+	s := startSyncer(t, ctx, cfg)
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatalf("WaitSynced: %v", err)
+	}
+	return s
+}
+
 func findOne(t *testing.T, ctx context.Context, coll *mongo.Collection, id any) bson.M {
 	t.Helper()
 	var m bson.M

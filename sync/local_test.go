@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"context"
 	"errors"
 	"testing"
 
@@ -15,17 +14,7 @@ func TestPendingAndResetLocal(t *testing.T) {
 	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: "r"}}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Local: local, Remote: remote, Collections: []string{"c"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Stop(context.Background())
-	if err := s.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := startSynced(t, ctx, Config{Local: local, Remote: remote, Collections: []string{"c"}})
 	if err := s.ResetLocal(ctx, true); !errors.Is(err, ErrRunning) {
 		t.Fatalf("ResetLocal while running: %v, want ErrRunning", err)
 	}
