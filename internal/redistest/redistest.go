@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongotide/mongotide/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -42,11 +43,7 @@ func Start(tb testing.TB) *Server {
 	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		msg := "redis-server not installed: apt-get install -y redis-server"
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
+		testenv.MissingPrecondition(tb, "redis-server not installed: apt-get install -y redis-server")
 	}
 	// A port picked by listening on :0 can be taken by someone else before
 	// redis binds it; a few attempts make that race harmless.

@@ -125,6 +125,16 @@ func SkipIfExternal(tb testing.TB, why string) {
 	}
 }
 
+// MissingPrecondition skips tb naming what is missing (msg), except in CI
+// (CI=true), where every precondition must hold and the test fails instead.
+func MissingPrecondition(tb testing.TB, msg string) {
+	tb.Helper()
+	if os.Getenv("CI") == "true" {
+		tb.Fatal(msg)
+	}
+	tb.Skip(msg)
+}
+
 type tbWriter struct{ tb testing.TB }
 
 func (w tbWriter) Write(p []byte) (int, error) {
