@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/mongotide/mongotide/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -73,7 +74,7 @@ func newArrayDiff() *uDiffNode {
 
 // uValueSize is the BSON size of a value without type byte and name.
 func uValueSize(v any) int {
-	_, data, err := bson.MarshalValue(v)
+	_, data, err := bsonx.MarshalValue(v)
 	if err != nil {
 		return 0
 	}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"github.com/mongotide/mongotide/internal/bsonx"
 	"github.com/mongotide/mongotide/internal/mql"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
@@ -168,12 +169,10 @@ func appendUpdateDescription(dst []byte, u *mql.UpdateDescription) ([]byte, erro
 
 	fields, dst := bsoncore.AppendDocumentElementStart(dst, "updatedFields")
 	for _, f := range u.UpdatedFields {
-		t, val, err := bson.MarshalValue(f.Value)
-		if err != nil {
+		var err error
+		if dst, err = bsonx.AppendValueElement(dst, f.Path, f.Value); err != nil {
 			return nil, errorf(CodeBadValue, "BadValue", "cannot encode updated field %q: %v", f.Path, err)
 		}
-		dst = bsoncore.AppendHeader(dst, bsoncore.Type(t), f.Path)
-		dst = append(dst, val...)
 	}
 	dst, _ = bsoncore.AppendDocumentEnd(dst, fields)
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/mongotide/mongotide/internal/bsonx"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -27,7 +26,7 @@ var errCorrupt = fmt.Errorf("engine: corrupt BSON document")
 // bson.Marshal dominated the insert cost) and falls back to the driver for
 // anything else.
 func encodeDoc(d bson.D) (bson.Raw, error) {
-	b, err := appendDoc(make([]byte, 0, 256), d)
+	b, err := bsonx.AppendDocument(make([]byte, 0, 256), d)
 	if err != nil {
 		return nil, &Error{Code: CodeBadValue, CodeName: "BadValue", Message: "cannot encode document: " + err.Error()}
 	}
@@ -35,71 +34,6 @@ func encodeDoc(d bson.D) (bson.Raw, error) {
 		b = append(make([]byte, 0, len(b)), b...)
 	}
 	return b, nil
-}
-
-func appendDoc(dst []byte, d bson.D) ([]byte, error) {
-	idx, dst := bsoncore.AppendDocumentStart(dst)
-	var err error
-	for _, e := range d {
-		if strings.IndexByte(e.Key, 0) >= 0 {
-			return nil, fmt.Errorf("field name %q contains a null byte", e.Key)
-		}
-		if dst, err = appendValue(dst, e.Key, e.Value); err != nil {
-			return nil, err
-		}
-	}
-	return bsoncore.AppendDocumentEnd(dst, idx)
-}
-
-func appendValue(dst []byte, key string, v any) ([]byte, error) {
-	switch x := v.(type) {
-	case string:
-		return bsoncore.AppendStringElement(dst, key, x), nil
-	case int32:
-		return bsoncore.AppendInt32Element(dst, key, x), nil
-	case int64:
-		return bsoncore.AppendInt64Element(dst, key, x), nil
-	case float64:
-		return bsoncore.AppendDoubleElement(dst, key, x), nil
-	case bool:
-		return bsoncore.AppendBooleanElement(dst, key, x), nil
-	case nil:
-		return bsoncore.AppendNullElement(dst, key), nil
-	case bson.ObjectID:
-		return bsoncore.AppendObjectIDElement(dst, key, x), nil
-	case bson.DateTime:
-		return bsoncore.AppendDateTimeElement(dst, key, int64(x)), nil
-	case bson.D:
-		dst = bsoncore.AppendHeader(dst, bsoncore.TypeEmbeddedDocument, key)
-		return appendDoc(dst, x)
-	case bson.A:
-		idx, dst := bsoncore.AppendArrayElementStart(dst, key)
-		var err error
-		var buf [20]byte
-		for i, el := range x {
-			if dst, err = appendValue(dst, string(strconv.AppendInt(buf[:0], int64(i), 10)), el); err != nil {
-				return nil, err
-			}
-		}
-		return bsoncore.AppendArrayEnd(dst, idx)
-	case bson.Binary:
-		return bsoncore.AppendBinaryElement(dst, key, x.Subtype, x.Data), nil
-	case bson.Timestamp:
-		return bsoncore.AppendTimestampElement(dst, key, x.T, x.I), nil
-	case bson.Decimal128:
-		h, l := x.GetBytes()
-		return bsoncore.AppendDecimal128Element(dst, key, h, l), nil
-	case bson.Raw:
-		if err := bsoncore.Document(x).Validate(); err != nil {
-			return nil, err
-		}
-		return bsoncore.AppendDocumentElement(dst, key, x), nil
-	}
-	t, data, err := bson.MarshalValue(v)
-	if err != nil {
-		return nil, err
-	}
-	return bsoncore.AppendValueElement(dst, key, bsoncore.Value{Type: bsoncore.Type(t), Data: data}), nil
 }
 
 // idKeyRaw returns {_id: <first element of raw>} when raw starts with _id

@@ -59,13 +59,12 @@ func appendUpdateDescription(dst []byte, ud *mql.UpdateDescription) ([]byte, err
 	idx, dst := bsoncore.AppendDocumentElementStart(dst, "ud")
 	aidx, dst := bsoncore.AppendArrayElementStart(dst, "u")
 	for i, f := range ud.UpdatedFields {
-		t, data, err := bson.MarshalValue(f.Value)
+		fidx, d := bsoncore.AppendDocumentElementStart(dst, itoa(i))
+		d = bsoncore.AppendStringElement(d, "p", f.Path)
+		d, err := bsonx.AppendValueElement(d, "v", f.Value)
 		if err != nil {
 			return nil, fmt.Errorf("engine: encode updated field %q: %w", f.Path, err)
 		}
-		fidx, d := bsoncore.AppendDocumentElementStart(dst, itoa(i))
-		d = bsoncore.AppendStringElement(d, "p", f.Path)
-		d = bsoncore.AppendValueElement(d, "v", bsoncore.Value{Type: bsoncore.Type(t), Data: data})
 		dst, _ = bsoncore.AppendDocumentEnd(d, fidx)
 	}
 	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
