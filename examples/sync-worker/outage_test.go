@@ -92,6 +92,9 @@ func TestStopWhileRemoteDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDoc(t, remote, "before", "_id", "before")
+	// The queued change is counted by the upload stream, which runs once the
+	// bootstrap is done: a remote taken down before that leaves nothing queued.
+	w.out.waitLine(t, "status: online, notes: bootstrapped")
 	if err := srv.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
