@@ -8,7 +8,7 @@ import (
 )
 
 func lockDir(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, DataFileMode)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open lock file: %w", err)
 	}

@@ -11,7 +11,7 @@ import (
 // lockDir takes an exclusive advisory lock so that two engines never write
 // the same directory.
 func lockDir(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, DataFileMode)
 	if err != nil {
 		return nil, fmt.Errorf("engine: open lock file: %w", err)
 	}

@@ -42,7 +42,7 @@ func (e *Engine) startCompaction() error {
 	if err := s.f.Sync(); err != nil {
 		return fmt.Errorf("engine: journal sync: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(s.dir, journalName(st.nextSeq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(s.dir, journalName(st.nextSeq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, DataFileMode)
 	if err != nil {
 		return fmt.Errorf("engine: open journal: %w", err)
 	}
@@ -82,7 +82,7 @@ func (e *Engine) startCompaction() error {
 
 func writeSnapshot(dir string, st *snapshotState) (err error) {
 	tmp := filepath.Join(dir, "snapshot.tmp")
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, DataFileMode)
 	if err != nil {
 		return fmt.Errorf("engine: create snapshot: %w", err)
 	}

@@ -107,7 +107,7 @@ func readFrames(r io.Reader, fn func(payload []byte) error) (good int64, torn bo
 // load restores the state from Dir and opens the journal for appending.
 func (e *Engine) load() error {
 	dir := e.opts.Dir
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, DataDirMode); err != nil {
 		return fmt.Errorf("engine: create data directory: %w", err)
 	}
 	lock, err := lockDir(filepath.Join(dir, lockFile))
@@ -140,7 +140,7 @@ func (e *Engine) load() error {
 		}
 		s.seq, s.size = seq, size
 	}
-	f, err := os.OpenFile(filepath.Join(dir, journalName(s.seq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, journalName(s.seq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, DataFileMode)
 	if err != nil {
 		return fail(fmt.Errorf("engine: open journal: %w", err))
 	}
