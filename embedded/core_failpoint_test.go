@@ -41,6 +41,21 @@ func TestFailCommandTimes(t *testing.T) {
 	}
 }
 
+// TestFailCommandTimesWithSkip: mongod takes {times: n, skip: m} (the
+// driver's own test helpers always send both) as {times: n}.
+func TestFailCommandTimesWithSkip(t *testing.T) {
+	c := testenv.Client(t)
+	setFailPoint(t, c, failCommand(bson.D{{Key: "times", Value: 1}, {Key: "skip", Value: 0}}, bson.D{
+		{Key: "failCommands", Value: bson.A{"buildInfo"}}, {Key: "errorCode", Value: 8},
+	}))
+	if ce := cmdErr(t, buildInfoErr(c)); ce.Code != 8 {
+		t.Fatalf("first buildInfo: %+v, want code 8", ce)
+	}
+	if err := buildInfoErr(c); err != nil {
+		t.Fatalf("second buildInfo after {times: 1, skip: 0}: %v", err)
+	}
+}
+
 func TestFailCommandSkipAlwaysOnOff(t *testing.T) {
 	c := testenv.Client(t)
 	setFailPoint(t, c, failCommand(bson.D{{Key: "skip", Value: 1}}, bson.D{

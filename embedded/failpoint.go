@@ -138,32 +138,9 @@ func cmdConfigureFailPoint(_ context.Context, s *Server, req *request) (bson.D, 
 			return nil, errorf(codeBadValue, "BadValue", "unknown failpoint mode %q (want \"off\", \"alwaysOn\", {times: n}, {skip: n} or {activationProbability: p})", m)
 		}
 	case bson.D:
-		if len(m) != 1 {
-			return nil, errorf(codeBadValue, "BadValue", "failpoint mode document must have exactly one of times, skip, activationProbability")
-		}
-		switch m[0].Key {
-		case "times":
-			n, ok := asInt64(m[0].Value)
-			if !ok || n < 0 {
-				return nil, errorf(codeBadValue, "BadValue", "mode.times must be a non-negative integer")
-			}
-			fp.limited, fp.times = true, n
-			off = n == 0
-		case "skip":
-			n, ok := asInt64(m[0].Value)
-			if !ok || n < 0 {
-				return nil, errorf(codeBadValue, "BadValue", "mode.skip must be a non-negative integer")
-			}
-			fp.skip = n
-		case "activationProbability":
-			p, ok := m[0].Value.(float64)
-			if !ok || p < 0 || p > 1 {
-				return nil, errorf(codeBadValue, "BadValue", "mode.activationProbability must be a number between 0 and 1")
-			}
-			fp.probability = p
-			off = p == 0
-		default:
-			return nil, errorf(codeBadValue, "BadValue", "unknown failpoint mode field %q", m[0].Key)
+		var ce *commandError
+		if off, ce = parseModeDoc(m, fp); ce != nil {
+			return nil, ce
 		}
 	default:
 		return nil, errorf(codeBadValue, "BadValue", "failpoint mode must be a string or a document")
@@ -183,6 +160,38 @@ func cmdConfigureFailPoint(_ context.Context, s *Server, req *request) (bson.D, 
 	count := s.failpoints.entered[name]
 	s.failpoints.mu.Unlock()
 	return bson.D{{Key: "count", Value: count}}, nil
+}
+
+// parseModeDoc parses a {times: n}, {skip: n} or {activationProbability: p}
+// mode into fp, reporting whether it turns the failpoint off. As mongod
+// does, the first of times, skip, activationProbability present decides
+// and the others are ignored: drivers' helpers send {times: n, skip: 0}.
+func parseModeDoc(m bson.D, fp *failpoint) (off bool, ce *commandError) {
+	if v, ok := lookup(m, "times"); ok {
+		n, ok := asInt64(v)
+		if !ok || n < 0 {
+			return false, errorf(codeBadValue, "BadValue", "mode.times must be a non-negative integer")
+		}
+		fp.limited, fp.times = true, n
+		return n == 0, nil
+	}
+	if v, ok := lookup(m, "skip"); ok {
+		n, ok := asInt64(v)
+		if !ok || n < 0 {
+			return false, errorf(codeBadValue, "BadValue", "mode.skip must be a non-negative integer")
+		}
+		fp.skip = n
+		return false, nil
+	}
+	if v, ok := lookup(m, "activationProbability"); ok {
+		p, ok := v.(float64)
+		if !ok || p < 0 || p > 1 {
+			return false, errorf(codeBadValue, "BadValue", "mode.activationProbability must be a number between 0 and 1")
+		}
+		fp.probability = p
+		return p == 0, nil
+	}
+	return false, errorf(codeBadValue, "BadValue", "failpoint mode document must have one of times, skip, activationProbability")
 }
 
 func parseFailData(body bson.D, fp *failpoint) *commandError {

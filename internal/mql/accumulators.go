@@ -25,16 +25,16 @@ func agKnownAccumulator(name string) bool {
 	return false
 }
 
-func newAccumulatorState(name string) accState {
+func newAccumulatorState(name string, coll *Collation) accState {
 	switch name {
 	case "$sum":
 		return &accSum{sum: int32(0)}
 	case "$avg":
 		return &accAvg{}
 	case "$min":
-		return &accMinMax{sign: -1}
+		return &accMinMax{sign: -1, coll: coll}
 	case "$max":
-		return &accMinMax{sign: 1}
+		return &accMinMax{sign: 1, coll: coll}
 	case "$first":
 		return &accFirst{}
 	case "$last":
@@ -42,7 +42,7 @@ func newAccumulatorState(name string) accState {
 	case "$push":
 		return &accPush{out: bson.A{}}
 	case "$addToSet":
-		return &accAddToSet{out: bson.A{}, seen: map[string]bool{}}
+		return &accAddToSet{out: bson.A{}, seen: map[string]bool{}, coll: coll}
 	case "$count":
 		return &accSum{sum: int32(0), count: true}
 	case "$mergeObjects":
@@ -50,7 +50,7 @@ func newAccumulatorState(name string) accState {
 	case "$stdDevPop", "$stdDevSamp":
 		return &accStdDev{samp: name == "$stdDevSamp"}
 	case "$firstN", "$lastN", "$maxN", "$minN":
-		return &accN{op: name}
+		return &accN{op: name, coll: coll}
 	}
 	return nil
 }
@@ -116,13 +116,14 @@ type accMinMax struct {
 	sign int
 	best any
 	has  bool
+	coll *Collation
 }
 
 func (a *accMinMax) add(v any) {
 	if xNullish(v) {
 		return
 	}
-	if !a.has || Compare(v, a.best)*a.sign > 0 {
+	if !a.has || compareColl(v, a.best, a.coll)*a.sign > 0 {
 		a.best, a.has = v, true
 	}
 }
@@ -176,13 +177,14 @@ func (a *accPush) result() any { return a.out }
 type accAddToSet struct {
 	out  bson.A
 	seen map[string]bool
+	coll *Collation
 }
 
 func (a *accAddToSet) add(v any) {
 	if xIsMissing(v) {
 		return
 	}
-	k := xKey(v)
+	k := xKey(v, a.coll)
 	if a.seen[k] {
 		return
 	}
@@ -204,13 +206,14 @@ func (a *accMerge) result() any { return a.out }
 
 // xKey encodes a value so that values the server groups together (1, 1.0
 // and NumberLong(1); documents with equal fields) get equal keys.
-func xKey(v any) string {
+// Under a collation, strings that compare equal get equal keys.
+func xKey(v any, coll *Collation) string {
 	var sb strings.Builder
-	xWriteKey(&sb, v)
+	xWriteKey(&sb, v, coll)
 	return sb.String()
 }
 
-func xWriteKey(sb *strings.Builder, v any) {
+func xWriteKey(sb *strings.Builder, v any, coll *Collation) {
 	v = xNormalizeNumber(v)
 	switch x := v.(type) {
 	case nil, bson.Null, xMissing:
@@ -233,31 +236,38 @@ func xWriteKey(sb *strings.Builder, v any) {
 		}
 		sb.WriteString("n" + strconv.FormatFloat(f, 'g', -1, 64) + ";")
 	case string:
-		sb.WriteString("s" + strconv.Quote(x) + ";")
+		sb.WriteString("s" + strconv.Quote(collKey(x, coll)) + ";")
 	case bson.Symbol:
-		sb.WriteString("s" + strconv.Quote(string(x)) + ";")
+		sb.WriteString("s" + strconv.Quote(collKey(string(x), coll)) + ";")
 	case bson.D:
 		sb.WriteString("{")
 		for _, e := range x {
 			sb.WriteString(strconv.Quote(e.Key) + ":")
-			xWriteKey(sb, e.Value)
+			xWriteKey(sb, e.Value, coll)
 		}
 		sb.WriteString("}")
 	case bson.A:
 		sb.WriteString("[")
 		for _, e := range x {
-			xWriteKey(sb, e)
+			xWriteKey(sb, e, coll)
 		}
 		sb.WriteString("]")
 	case bson.M, map[string]any:
 		d, _ := asDoc(x)
-		xWriteKey(sb, d)
+		xWriteKey(sb, d, coll)
 	case []any:
-		xWriteKey(sb, bson.A(x))
+		xWriteKey(sb, bson.A(x), coll)
 	default:
 		sb.WriteString("t" + strconv.Itoa(TypeBracket(v)) + ":")
 		sb.WriteString(strconv.Quote(xKeyScalar(v)) + ";")
 	}
+}
+
+func collKey(s string, coll *Collation) string {
+	if coll == nil {
+		return s
+	}
+	return coll.Key(s)
 }
 
 func xKeyScalar(v any) string {
@@ -319,6 +329,7 @@ type accN struct {
 	op   string
 	n    int64
 	vals bson.A
+	coll *Collation
 }
 
 func (a *accN) add(v any) { _ = a.addN(v) }
@@ -345,7 +356,7 @@ func (a *accN) addN(v any) error {
 		if a.op == "$minN" {
 			sign = -1
 		}
-		sort.SliceStable(a.vals, func(i, j int) bool { return sign*Compare(a.vals[i], a.vals[j]) > 0 })
+		sort.SliceStable(a.vals, func(i, j int) bool { return sign*compareColl(a.vals[i], a.vals[j], a.coll) > 0 })
 		if int64(len(a.vals)) > n {
 			a.vals = a.vals[:n]
 		}

@@ -18,12 +18,18 @@ import (
 // (no collation), documents field by field (bracket, then name, then value;
 // a prefix is smaller), arrays element by element, binaries by length, then
 // subtype, then bytes. It returns -1, 0 or +1.
-func Compare(a, b any) int {
+func Compare(a, b any) int { return compareColl(a, b, nil) }
+
+// compareColl is Compare with strings compared under coll (nil: binary).
+func compareColl(a, b any, coll *Collation) int {
 	// Fast paths for the pairs that dominate real filters and sorts.
 	switch x := a.(type) {
 	case string:
 		if y, ok := b.(string); ok {
-			return strings.Compare(x, y)
+			if coll == nil {
+				return strings.Compare(x, y)
+			}
+			return coll.CompareStrings(x, y)
 		}
 	case int32:
 		switch y := b.(type) {
@@ -57,15 +63,15 @@ func Compare(a, b any) int {
 	case BracketNumber:
 		return compareNumbers(a, b)
 	case BracketString:
-		return strings.Compare(stringValue(a), stringValue(b))
+		return coll.CompareStrings(stringValue(a), stringValue(b))
 	case BracketObject:
 		da, _ := asDoc(a)
 		db, _ := asDoc(b)
-		return compareDocs(da, db)
+		return compareDocs(da, db, coll)
 	case BracketArray:
 		aa, _ := asArray(a)
 		ab, _ := asArray(b)
-		return compareArrays(aa, ab)
+		return compareArrays(aa, ab, coll)
 	case BracketBinary:
 		return compareBinary(a, b)
 	case BracketObjectID:
@@ -103,7 +109,7 @@ func Compare(a, b any) int {
 		if c := strings.Compare(string(x.Code), string(y.Code)); c != 0 {
 			return c
 		}
-		return Compare(x.Scope, y.Scope)
+		return compareColl(x.Scope, y.Scope, coll)
 	}
 	// MinKey, MaxKey, null, undefined and unknown types: one value each.
 	return 0
@@ -151,7 +157,7 @@ func stringValue(v any) string {
 	return ""
 }
 
-func compareDocs(a, b bson.D) int {
+func compareDocs(a, b bson.D, coll *Collation) int {
 	for i := 0; ; i++ {
 		switch {
 		case i == len(a) && i == len(b):
@@ -168,13 +174,13 @@ func compareDocs(a, b bson.D) int {
 		if c := strings.Compare(ea.Key, eb.Key); c != 0 {
 			return c
 		}
-		if c := Compare(ea.Value, eb.Value); c != 0 {
+		if c := compareColl(ea.Value, eb.Value, coll); c != 0 {
 			return c
 		}
 	}
 }
 
-func compareArrays(a, b bson.A) int {
+func compareArrays(a, b bson.A, coll *Collation) int {
 	for i := 0; ; i++ {
 		switch {
 		case i == len(a) && i == len(b):
@@ -184,7 +190,7 @@ func compareArrays(a, b bson.A) int {
 		case i == len(b):
 			return 1
 		}
-		if c := Compare(a[i], b[i]); c != 0 {
+		if c := compareColl(a[i], b[i], coll); c != 0 {
 			return c
 		}
 	}

@@ -30,6 +30,8 @@ type xCtx struct {
 	scope *xScope
 	// now is the default $$NOW: one instant per operation, as on the server.
 	now time.Time
+	// coll is the operation's collation (nil: simple) for comparisons.
+	coll *Collation
 }
 
 type xScope struct {
@@ -39,7 +41,7 @@ type xScope struct {
 }
 
 func (c *xCtx) with(name string, v any) *xCtx {
-	return &xCtx{root: c.root, vars: c.vars, scope: &xScope{name: name, val: v, next: c.scope}, now: c.now}
+	return &xCtx{root: c.root, vars: c.vars, scope: &xScope{name: name, val: v, next: c.scope}, now: c.now, coll: c.coll}
 }
 
 func (c *xCtx) lookup(name string) (any, bool) {
@@ -82,7 +84,13 @@ func NewExpr(v any) (*Expr, error) {
 // given variables (names without "$$"; NOW and CLUSTER_TIME may be set here,
 // otherwise the current time is used). A missing result is returned as nil.
 func (e *Expr) Eval(root bson.D, vars map[string]any) (any, error) {
-	v, err := e.n.eval(&xCtx{root: root, vars: vars, now: time.Now()})
+	return e.EvalCollation(root, vars, nil)
+}
+
+// EvalCollation is Eval with comparisons ($eq, $lt, $in, set operators...)
+// of strings under coll (nil: simple).
+func (e *Expr) EvalCollation(root bson.D, vars map[string]any, coll *Collation) (any, error) {
+	v, err := e.n.eval(&xCtx{root: root, vars: vars, now: time.Now(), coll: coll})
 	if _, ok := v.(xMissing); ok {
 		return nil, err
 	}
@@ -286,8 +294,9 @@ func xCompilePath(s string) (xNode, error) {
 	return &xFieldPath{variable: variable, segs: segs}, nil
 }
 
-// xCmp is the aggregation comparison: missing sorts below everything.
-func xCmp(a, b any) int {
+// xCmp is the aggregation comparison under coll: missing sorts below
+// everything.
+func xCmp(a, b any, coll *Collation) int {
 	am, bm := xIsMissing(a), xIsMissing(b)
 	switch {
 	case am && bm:
@@ -297,5 +306,5 @@ func xCmp(a, b any) int {
 	case bm:
 		return 1
 	}
-	return Compare(a, b)
+	return compareColl(a, b, coll)
 }

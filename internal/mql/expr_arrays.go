@@ -218,7 +218,7 @@ func xSlice(v []any) (any, error) {
 	return bson.A(arr[start:end]), nil
 }
 
-func xIndexOfArray(v []any) (any, error) {
+func xIndexOfArray(c *xCtx, v []any) (any, error) {
 	if xNullish(v[0]) {
 		return nil, nil
 	}
@@ -242,7 +242,7 @@ func xIndexOfArray(v []any) (any, error) {
 		end = min(e, end)
 	}
 	for i := start; i < end; i++ {
-		if xCmp(arr[i], v[1]) == 0 {
+		if xCmp(arr[i], v[1], c.coll) == 0 {
 			return int32(i), nil
 		}
 	}

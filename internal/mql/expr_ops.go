@@ -11,6 +11,8 @@ import (
 type xFn struct {
 	args []xNode
 	f    func(v []any) (any, error)
+	// fc, when set instead of f, also sees the context (its collation).
+	fc func(c *xCtx, v []any) (any, error)
 }
 
 func (n *xFn) eval(c *xCtx) (any, error) {
@@ -21,6 +23,9 @@ func (n *xFn) eval(c *xCtx) (any, error) {
 			return nil, err
 		}
 		vals[i] = v
+	}
+	if n.fc != nil {
+		return n.fc(c, vals)
 	}
 	return n.f(vals)
 }
@@ -112,10 +117,16 @@ func xCompileOp(name string, arg any) (xNode, error) {
 		}
 		return &xFn{args: args, f: f}, nil
 	}
+	fixedC := func(lo, hi int, fc func(c *xCtx, v []any) (any, error)) (xNode, error) {
+		if err := xArity(name, args, lo, hi); err != nil {
+			return nil, err
+		}
+		return &xFn{args: args, fc: fc}, nil
+	}
 	switch name {
 	case "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$cmp":
-		return fixed(2, 2, func(v []any) (any, error) {
-			c := xCmp(v[0], v[1])
+		return fixedC(2, 2, func(x *xCtx, v []any) (any, error) {
+			c := xCmp(v[0], v[1], x.coll)
 			switch name {
 			case "$eq":
 				return c == 0, nil
@@ -203,13 +214,13 @@ func xCompileOp(name string, arg any) (xNode, error) {
 	case "$concatArrays":
 		return &xFn{args: args, f: xConcatArrays}, nil
 	case "$in":
-		return fixed(2, 2, func(v []any) (any, error) {
+		return fixedC(2, 2, func(x *xCtx, v []any) (any, error) {
 			arr, ok := asArray(v[1])
 			if !ok {
 				return nil, Errorf(40081, "Location40081", "$in requires an array as a second argument, found: %s", uTypeName(v[1]))
 			}
 			for _, e := range arr {
-				if xCmp(v[0], e) == 0 {
+				if xCmp(v[0], e, x.coll) == 0 {
 					return true, nil
 				}
 			}
@@ -254,7 +265,7 @@ func xCompileOp(name string, arg any) (xNode, error) {
 	case "$slice":
 		return fixed(2, 3, xSlice)
 	case "$indexOfArray":
-		return fixed(2, 4, xIndexOfArray)
+		return fixedC(2, 4, xIndexOfArray)
 	case "$range":
 		return fixed(2, 3, xRange)
 	case "$type":
@@ -275,13 +286,13 @@ func xCompileOp(name string, arg any) (xNode, error) {
 	case "$mergeObjects":
 		return &xFn{args: args, f: xMergeObjects}, nil
 	case "$max", "$min", "$sum", "$avg":
-		return &xFn{args: args, f: func(v []any) (any, error) {
+		return &xFn{args: args, fc: func(c *xCtx, v []any) (any, error) {
 			if len(v) == 1 {
 				if arr, ok := asArray(v[0]); ok {
 					v = arr
 				}
 			}
-			acc := newAccumulatorState(name)
+			acc := newAccumulatorState(name, c.coll)
 			for _, e := range v {
 				acc.add(e)
 			}

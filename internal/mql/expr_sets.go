@@ -28,7 +28,7 @@ func xCompileMore(name string, arg any) (xNode, bool, error) {
 		if err := xArity(name, args, lo, hi); err != nil {
 			return nil, true, err
 		}
-		return &xFn{args: args, f: func(v []any) (any, error) { return xSetOp(name, v) }}, true, nil
+		return &xFn{args: args, fc: func(c *xCtx, v []any) (any, error) { return xSetOp(name, v, c.coll) }}, true, nil
 	case "$allElementsTrue", "$anyElementTrue":
 		args, err := xArgList(arg)
 		if err != nil {
@@ -97,7 +97,7 @@ func xCompileMore(name string, arg any) (xNode, bool, error) {
 	return nil, false, nil
 }
 
-func xSetOp(name string, v []any) (any, error) {
+func xSetOp(name string, v []any, coll *Collation) (any, error) {
 	sets := make([]bson.A, len(v))
 	for i, x := range v {
 		if xNullish(x) && (name == "$setUnion" || name == "$setIntersection" || name == "$setDifference") {
@@ -110,7 +110,7 @@ func xSetOp(name string, v []any) (any, error) {
 		sets[i] = arr
 	}
 	has := func(set bson.A, e any) bool {
-		return slices.ContainsFunc(set, func(x any) bool { return xCmp(x, e) == 0 })
+		return slices.ContainsFunc(set, func(x any) bool { return xCmp(x, e, coll) == 0 })
 	}
 	dedupe := func(in bson.A) bson.A {
 		out := bson.A{}
@@ -330,16 +330,16 @@ func xCompileSortArray(arg any) (xNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cmp func(a, b any) int
+	var cmp func(a, b any, coll *Collation) int
 	if d, ok := asDoc(m["sortBy"]); ok {
 		s, err := NewSort(d)
 		if err != nil {
 			return nil, err
 		}
-		cmp = func(a, b any) int {
+		cmp = func(a, b any, coll *Collation) int {
 			da, _ := a.(bson.D)
 			db, _ := b.(bson.D)
-			return s.Compare(da, db)
+			return s.compare(da, db, coll)
 		}
 	} else {
 		f, ok := ToFloat(m["sortBy"])
@@ -347,7 +347,7 @@ func xCompileSortArray(arg any) (xNode, error) {
 			return nil, Errorf(2942505, "Location2942505", "$sortArray requires sortBy to be either 1, -1 or a sort specification object")
 		}
 		dir := int(f)
-		cmp = func(a, b any) int { return dir * Compare(a, b) }
+		cmp = func(a, b any, coll *Collation) int { return dir * compareColl(a, b, coll) }
 	}
 	return xLazy(func(c *xCtx) (any, error) {
 		v, err := input.eval(c)
@@ -362,7 +362,7 @@ func xCompileSortArray(arg any) (xNode, error) {
 			return nil, Errorf(2942504, "Location2942504", "$sortArray requires an array as input, found: %s", uTypeName(v))
 		}
 		out := slices.Clone(arr)
-		slices.SortStableFunc(out, cmp)
+		slices.SortStableFunc(out, func(a, b any) int { return cmp(a, b, c.coll) })
 		return out, nil
 	}), nil
 }

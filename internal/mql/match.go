@@ -21,11 +21,25 @@ type Matcher struct {
 // reported as *Error with the server's code (2 BadValue for an unknown
 // operator). A nil or empty filter matches every document.
 func NewMatcher(filter bson.D) (*Matcher, error) {
-	n, err := compileFilter(filter, 0)
+	return NewMatcherCollation(filter, nil)
+}
+
+// NewMatcherCollation is NewMatcher with string comparisons ($eq, $in,
+// $lt..., also of strings inside documents and arrays, and in $expr) under
+// coll; nil is the simple collation. Regular expressions ignore it, as on
+// the server.
+func NewMatcherCollation(filter bson.D, coll *Collation) (*Matcher, error) {
+	mc := &compiler{coll: coll}
+	n, err := mc.compileFilter(filter, 0)
 	if err != nil {
 		return nil, err
 	}
 	return &Matcher{root: n}, nil
+}
+
+// compiler holds what every compiled predicate shares.
+type compiler struct {
+	coll *Collation
 }
 
 // Match reports whether doc satisfies the filter.
@@ -87,13 +101,13 @@ func badValue(format string, args ...any) *Error {
 	return Errorf(CodeBadValue, "BadValue", format, args...)
 }
 
-func compileFilter(filter bson.D, depth int) (node, error) {
+func (mc *compiler) compileFilter(filter bson.D, depth int) (node, error) {
 	if depth > maxDepth {
 		return nil, badValue("exceeded depth limit of %d when parsing the filter", maxDepth)
 	}
 	var kids []node
 	for _, e := range filter {
-		n, err := compileTopLevel(e, depth)
+		n, err := mc.compileTopLevel(e, depth)
 		if err != nil {
 			return nil, err
 		}
@@ -110,13 +124,13 @@ func compileFilter(filter bson.D, depth int) (node, error) {
 	return andNode(kids), nil
 }
 
-func compileTopLevel(e bson.E, depth int) (node, error) {
+func (mc *compiler) compileTopLevel(e bson.E, depth int) (node, error) {
 	if !strings.HasPrefix(e.Key, "$") {
-		return compileField(e.Key, e.Value, depth)
+		return mc.compileField(e.Key, e.Value, depth)
 	}
 	switch e.Key {
 	case "$and", "$or", "$nor":
-		kids, err := compileClauses(e.Key, e.Value, depth)
+		kids, err := mc.compileClauses(e.Key, e.Value, depth)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +144,7 @@ func compileTopLevel(e bson.E, depth int) (node, error) {
 	case "$comment":
 		return nil, nil
 	case "$expr":
-		return compileExpr(e.Value)
+		return mc.compileExpr(e.Value)
 	case "$alwaysTrue", "$alwaysFalse":
 		if n, ok := ToFloat(e.Value); !ok || n != 1 {
 			return nil, badValue("%s must be an integer value of 1", e.Key)
@@ -142,7 +156,7 @@ func compileTopLevel(e bson.E, depth int) (node, error) {
 	return nil, badValue("unknown top level operator: %s", e.Key)
 }
 
-func compileClauses(op string, v any, depth int) ([]node, error) {
+func (mc *compiler) compileClauses(op string, v any, depth int) ([]node, error) {
 	arr, ok := asArray(v)
 	if !ok || len(arr) == 0 {
 		return nil, badValue("%s must be a nonempty array", op)
@@ -153,7 +167,7 @@ func compileClauses(op string, v any, depth int) ([]node, error) {
 		if !ok {
 			return nil, badValue("$or/$and/$nor entries need to be full objects")
 		}
-		n, err := compileFilter(d, depth+1)
+		n, err := mc.compileFilter(d, depth+1)
 		if err != nil {
 			return nil, err
 		}
@@ -177,16 +191,16 @@ func isOperatorDoc(v any) (bson.D, bool) {
 	return d, true
 }
 
-func compileField(path string, v any, depth int) (node, error) {
+func (mc *compiler) compileField(path string, v any, depth int) (node, error) {
 	ops, isOps := isOperatorDoc(v)
 	if !isOps {
-		p, err := valuePred(v)
+		p, err := mc.valuePred(v)
 		if err != nil {
 			return nil, err
 		}
 		return leafExpr(p).toNode(compilePath(path)), nil
 	}
-	ex, err := compileOps(ops, depth)
+	ex, err := mc.compileOps(ops, depth)
 	if err != nil {
 		return nil, err
 	}
@@ -195,11 +209,11 @@ func compileField(path string, v any, depth int) (node, error) {
 
 // valuePred is the predicate of a bare value {field: v}: a regex matches,
 // anything else is equality.
-func valuePred(v any) (pred, error) {
+func (mc *compiler) valuePred(v any) (pred, error) {
 	if re, ok := v.(bson.Regex); ok {
 		return newRegexPred(re.Pattern, re.Options)
 	}
-	return newEqPred(v), nil
+	return mc.newEqPred(v), nil
 }
 
 // opExpr is a boolean combination of per-value predicates, compiled from an
@@ -257,7 +271,7 @@ func (x *opExpr) matchOne(v any) bool {
 }
 
 // compileOps compiles an operator document {$op: arg, ...}.
-func compileOps(ops bson.D, depth int) (opExpr, error) {
+func (mc *compiler) compileOps(ops bson.D, depth int) (opExpr, error) {
 	if depth > maxDepth {
 		return opExpr{}, badValue("exceeded depth limit of %d when parsing the filter", maxDepth)
 	}
@@ -270,17 +284,17 @@ func compileOps(ops bson.D, depth int) (opExpr, error) {
 		var err error
 		switch e.Key {
 		case "$eq":
-			x = leafExpr(newEqPred(e.Value))
+			x = leafExpr(mc.newEqPred(e.Value))
 		case "$ne":
 			if _, isRe := e.Value.(bson.Regex); isRe {
 				return opExpr{}, badValue("Can't have regex as arg to $ne.")
 			}
-			x = opExpr{kind: opNot, kids: []opExpr{leafExpr(newEqPred(e.Value))}}
+			x = opExpr{kind: opNot, kids: []opExpr{leafExpr(mc.newEqPred(e.Value))}}
 		case "$gt", "$gte", "$lt", "$lte":
-			x = leafExpr(newCmpPred(e.Key, e.Value))
+			x = leafExpr(mc.newCmpPred(e.Key, e.Value))
 		case "$in", "$nin":
 			var p pred
-			p, err = newInPred(e.Key, e.Value)
+			p, err = mc.newInPred(e.Key, e.Value)
 			x = leafExpr(p)
 			if e.Key == "$nin" {
 				x = opExpr{kind: opNot, kids: []opExpr{x}}
@@ -305,15 +319,15 @@ func compileOps(ops bson.D, depth int) (opExpr, error) {
 			options = &s
 			continue
 		case "$not":
-			x, err = compileNot(e.Value, depth)
+			x, err = mc.compileNot(e.Value, depth)
 		case "$elemMatch":
-			x, err = compileElemMatch(e.Value, depth)
+			x, err = mc.compileElemMatch(e.Value, depth)
 		case "$size":
 			var p pred
 			p, err = newSizePred(e.Value)
 			x = leafExpr(p)
 		case "$all":
-			x, err = compileAll(e.Value, depth)
+			x, err = mc.compileAll(e.Value, depth)
 		case "$mod":
 			var p pred
 			p, err = newModPred(e.Value)
@@ -370,7 +384,7 @@ func regexFromOperator(v any, options *string) (pred, error) {
 	return nil, badValue("$regex has to be a string")
 }
 
-func compileNot(v any, depth int) (opExpr, error) {
+func (mc *compiler) compileNot(v any, depth int) (opExpr, error) {
 	if re, ok := v.(bson.Regex); ok {
 		p, err := newRegexPred(re.Pattern, re.Options)
 		if err != nil {
@@ -388,7 +402,7 @@ func compileNot(v any, depth int) (opExpr, error) {
 	if !strings.HasPrefix(d[0].Key, "$") {
 		return opExpr{}, badValue("unknown operator: %s", d[0].Key)
 	}
-	inner, err := compileOps(d, depth+1)
+	inner, err := mc.compileOps(d, depth+1)
 	if err != nil {
 		return opExpr{}, err
 	}
@@ -406,13 +420,13 @@ func isPathlessOp(k string) bool {
 	return false
 }
 
-func compileElemMatch(v any, depth int) (opExpr, error) {
+func (mc *compiler) compileElemMatch(v any, depth int) (opExpr, error) {
 	d, ok := asDoc(v)
 	if !ok {
 		return opExpr{}, badValue("$elemMatch needs an Object")
 	}
 	if len(d) > 0 && strings.HasPrefix(d[0].Key, "$") && !isPathlessOp(d[0].Key) {
-		inner, err := compileOps(d, depth+1)
+		inner, err := mc.compileOps(d, depth+1)
 		if err != nil {
 			return opExpr{}, err
 		}
@@ -421,7 +435,7 @@ func compileElemMatch(v any, depth int) (opExpr, error) {
 	if hasTopLevelExpr(d, depth) {
 		return opExpr{}, badValue("$expr can only be applied to the top-level document")
 	}
-	sub, err := compileFilter(d, depth+1)
+	sub, err := mc.compileFilter(d, depth+1)
 	if err != nil {
 		return opExpr{}, err
 	}
@@ -450,7 +464,7 @@ func hasTopLevelExpr(filter bson.D, depth int) bool {
 	return false
 }
 
-func compileAll(v any, depth int) (opExpr, error) {
+func (mc *compiler) compileAll(v any, depth int) (opExpr, error) {
 	arr, ok := asArray(v)
 	if !ok {
 		return opExpr{}, badValue("$all needs an array")
@@ -466,7 +480,7 @@ func compileAll(v any, depth int) (opExpr, error) {
 			if len(d) != 1 {
 				return opExpr{}, badValue("$all/$elemMatch has to be consistent")
 			}
-			x, err := compileElemMatch(d[0].Value, depth)
+			x, err := mc.compileElemMatch(d[0].Value, depth)
 			if err != nil {
 				return opExpr{}, err
 			}
@@ -477,7 +491,7 @@ func compileAll(v any, depth int) (opExpr, error) {
 		if _, isOps := isOperatorDoc(item); isOps {
 			return opExpr{}, badValue("no $ expressions in $all")
 		}
-		p, err := valuePred(item)
+		p, err := mc.valuePred(item)
 		if err != nil {
 			return opExpr{}, err
 		}
@@ -492,12 +506,12 @@ func compileAll(v any, depth int) (opExpr, error) {
 	return opExpr{kind: opAnd, kids: kids}, nil
 }
 
-func compileExpr(v any) (node, error) {
+func (mc *compiler) compileExpr(v any) (node, error) {
 	e, err := NewExpr(v)
 	if err != nil {
 		return nil, err
 	}
-	return &exprNode{e: e}, nil
+	return &exprNode{e: e, coll: mc.coll}, nil
 }
 
 // ---- document-level nodes ----
@@ -544,10 +558,13 @@ func (n notNode) match(doc bson.D, pos *position) bool {
 	return r
 }
 
-type exprNode struct{ e *Expr }
+type exprNode struct {
+	e    *Expr
+	coll *Collation
+}
 
 func (n *exprNode) match(doc bson.D, pos *position) bool {
-	v, err := n.e.Eval(doc, nil)
+	v, err := n.e.EvalCollation(doc, nil, n.coll)
 	if err != nil {
 		// Match has no error channel: a failing expression (e.g. $divide
 		// by zero) does not match; MatchErr reports it.
@@ -643,15 +660,16 @@ type eqPred struct {
 	isNull  bool
 	str     string
 	isStr   bool
+	coll    *Collation
 }
 
-func newEqPred(v any) *eqPred {
-	p := &eqPred{val: v, bracket: TypeBracket(v)}
+func (mc *compiler) newEqPred(v any) *eqPred {
+	p := &eqPred{val: v, bracket: TypeBracket(v), coll: mc.coll}
 	switch x := v.(type) {
 	case nil, bson.Null:
 		p.isNull = true
 	case string:
-		p.str, p.isStr = x, true
+		p.str, p.isStr = x, mc.coll == nil
 	}
 	return p
 }
@@ -670,7 +688,7 @@ func (p *eqPred) test(v any, missing bool, _ *position) bool {
 	if TypeBracket(v) != p.bracket {
 		return false
 	}
-	return Compare(v, p.val) == 0
+	return compareColl(v, p.val, p.coll) == 0
 }
 
 type cmpPred struct {
@@ -679,10 +697,11 @@ type cmpPred struct {
 	bracket int
 	isNull  bool
 	nan     bool
+	coll    *Collation
 }
 
-func newCmpPred(op string, v any) *cmpPred {
-	p := &cmpPred{val: v, bracket: TypeBracket(v), isNull: IsNullish(v) && TypeNumber(v) == TypeNull, nan: IsNaN(v)}
+func (mc *compiler) newCmpPred(op string, v any) *cmpPred {
+	p := &cmpPred{val: v, bracket: TypeBracket(v), isNull: IsNullish(v) && TypeNumber(v) == TypeNull, nan: IsNaN(v), coll: mc.coll}
 	switch op {
 	case "$lt":
 		p.op = -2
@@ -718,7 +737,7 @@ func (p *cmpPred) test(v any, missing bool, _ *position) bool {
 		// NaN equals NaN but is neither below nor above anything.
 		return inclusive && p.nan && IsNaN(v)
 	}
-	c := Compare(v, p.val)
+	c := compareColl(v, p.val, p.coll)
 	switch p.op {
 	case -2:
 		return c < 0
@@ -731,17 +750,18 @@ func (p *cmpPred) test(v any, missing bool, _ *position) bool {
 }
 
 type inPred struct {
-	vals    []any // sorted by Compare, no regexes, no nulls
+	vals    []any // sorted by the collation, no regexes, no nulls
 	regexes []*regexPred
 	hasNull bool
+	coll    *Collation
 }
 
-func newInPred(op string, v any) (*inPred, error) {
+func (mc *compiler) newInPred(op string, v any) (*inPred, error) {
 	arr, ok := asArray(v)
 	if !ok {
 		return nil, badValue("%s needs an array", op)
 	}
-	p := &inPred{}
+	p := &inPred{coll: mc.coll}
 	for _, item := range arr {
 		if _, isOps := isOperatorDoc(item); isOps {
 			return nil, badValue("cannot nest $ under %s", op)
@@ -759,11 +779,13 @@ func newInPred(op string, v any) (*inPred, error) {
 			p.vals = append(p.vals, item)
 		}
 	}
-	slices.SortFunc(p.vals, Compare)
+	slices.SortFunc(p.vals, p.cmp)
 	return p, nil
 }
 
 func (p *inPred) noLeafTraversal() bool { return false }
+
+func (p *inPred) cmp(a, b any) int { return compareColl(a, b, p.coll) }
 
 func (p *inPred) test(v any, missing bool, _ *position) bool {
 	if missing {
@@ -774,7 +796,7 @@ func (p *inPred) test(v any, missing bool, _ *position) bool {
 		return p.hasNull
 	}
 	if len(p.vals) > 0 {
-		if _, found := slices.BinarySearchFunc(p.vals, v, Compare); found {
+		if _, found := slices.BinarySearchFunc(p.vals, v, p.cmp); found {
 			return true
 		}
 	}

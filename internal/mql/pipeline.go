@@ -20,6 +20,9 @@ type PipelineOptions struct {
 	// CLUSTER_TIME are not given they are taken once per Run or ApplyOne
 	// call.
 	Vars map[string]any
+	// Collation orders and compares strings in every stage ($match, $sort,
+	// $group keys, expressions); nil is the simple collation.
+	Collation *Collation
 }
 
 // Pipeline is a compiled aggregation pipeline. It is immutable and safe for
@@ -28,6 +31,7 @@ type Pipeline struct {
 	stages    []agStage
 	streaming bool
 	vars      map[string]any
+	coll      *Collation
 }
 
 // agStage is one compiled stage. Per-document stages implement agOne; the
@@ -89,9 +93,9 @@ func agKnownStage(name string) bool {
 // An unknown stage is error 40324; a stage MongoDB has but we do not run is
 // error 115 (CodeCommandNotSupported).
 func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
-	p := &Pipeline{streaming: true, vars: opts.Vars}
+	p := &Pipeline{streaming: true, vars: opts.Vars, coll: opts.Collation}
 	for _, st := range stages {
-		s, err := agCompileStage(st, false, opts.Vars)
+		s, err := agCompileStage(st, false, opts.Vars, opts.Collation)
 		if err != nil {
 			return nil, err
 		}
@@ -103,16 +107,16 @@ func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
 	return p, nil
 }
 
-func agCompileStage(st bson.D, inFacet bool, vars map[string]any) (agStage, error) {
+func agCompileStage(st bson.D, inFacet bool, vars map[string]any, coll *Collation) (agStage, error) {
 	if len(st) != 1 {
 		return nil, Errorf(40323, "Location40323", "A pipeline stage specification object must contain exactly one field.")
 	}
 	name, spec := st[0].Key, st[0].Value
 	switch name {
 	case "$match":
-		return agCompileMatch(spec, vars)
+		return agCompileMatch(spec, vars, coll)
 	case "$sort":
-		return agCompileSort(spec)
+		return agCompileSort(spec, coll)
 	case "$skip", "$limit":
 		return agCompileSkipLimit(name, spec)
 	case "$project":
@@ -130,7 +134,7 @@ func agCompileStage(st bson.D, inFacet bool, vars map[string]any) (agStage, erro
 	case "$unwind":
 		return agCompileUnwind(spec)
 	case "$sortByCount":
-		return agCompileSortByCount(spec)
+		return agCompileSortByCount(spec, coll)
 	case "$redact":
 		return agCompileRedact(spec)
 	case "$bucket":
@@ -141,7 +145,7 @@ func agCompileStage(st bson.D, inFacet bool, vars map[string]any) (agStage, erro
 		if inFacet {
 			return nil, Errorf(40600, "Location40600", "$facet is not allowed to be used within a $facet stage")
 		}
-		return agCompileFacet(spec, vars)
+		return agCompileFacet(spec, vars, coll)
 	}
 	if agUnsupportedStage(name) {
 		return nil, Errorf(CodeCommandNotSupported, "CommandNotSupported",
@@ -165,7 +169,7 @@ func (p *Pipeline) ctx(extra map[string]any) *xCtx {
 		}
 		maps.Copy(vars, extra)
 	}
-	return &xCtx{vars: vars, now: time.Now()}
+	return &xCtx{vars: vars, now: time.Now(), coll: p.coll}
 }
 
 // Run executes the pipeline over docs, which it does not modify.
@@ -219,5 +223,5 @@ func (p *Pipeline) applyOneVars(doc bson.D, vars map[string]any) (bson.D, bool, 
 
 // rootCtx returns the evaluation context for one document.
 func (c *xCtx) forDoc(doc bson.D) *xCtx {
-	return &xCtx{root: doc, vars: c.vars, scope: c.scope, now: c.now}
+	return &xCtx{root: doc, vars: c.vars, scope: c.scope, now: c.now, coll: c.coll}
 }

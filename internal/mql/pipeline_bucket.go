@@ -103,7 +103,7 @@ func (b *agBucket) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 		i := n
 		if TypeBracket(v) == TypeBracket(b.boundaries[0]) {
 			for j := 0; j < n; j++ {
-				if Compare(v, b.boundaries[j]) >= 0 && Compare(v, b.boundaries[j+1]) < 0 {
+				if compareColl(v, b.boundaries[j], c.coll) >= 0 && compareColl(v, b.boundaries[j+1], c.coll) < 0 {
 					i = j
 					break
 				}
@@ -114,7 +114,7 @@ func (b *agBucket) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 		}
 		if states[i] == nil {
 			for _, a := range b.accs {
-				states[i] = append(states[i], newAccumulatorState(a.op))
+				states[i] = append(states[i], newAccumulatorState(a.op, c.coll))
 			}
 		}
 		for k, a := range b.accs {

@@ -9,7 +9,7 @@ import (
 
 type agMatch struct{ m *Matcher }
 
-func agCompileMatch(spec any, vars map[string]any) (agStage, error) {
+func agCompileMatch(spec any, vars map[string]any, coll *Collation) (agStage, error) {
 	d, ok := asDoc(spec)
 	if !ok {
 		return nil, Errorf(15959, "Location15959", "the match filter must be an expression in an object")
@@ -17,7 +17,7 @@ func agCompileMatch(spec any, vars map[string]any) (agStage, error) {
 	if len(vars) > 0 {
 		d = agBindExprVars(d, vars).(bson.D)
 	}
-	m, err := NewMatcher(d)
+	m, err := NewMatcherCollation(d, coll)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +33,7 @@ func (s *agMatch) one(doc bson.D, _ *xCtx) (bson.D, bool, error) {
 
 type agSort struct{ s *Sort }
 
-func agCompileSort(spec any) (agStage, error) {
+func agCompileSort(spec any, coll *Collation) (agStage, error) {
 	d, ok := asDoc(spec)
 	if !ok {
 		return nil, Errorf(15973, "Location15973", "the $sort key specification must be an object")
@@ -41,7 +41,7 @@ func agCompileSort(spec any) (agStage, error) {
 	if len(d) == 0 {
 		return nil, Errorf(15976, "Location15976", "$sort stage must have at least one sort key")
 	}
-	s, err := NewSort(d)
+	s, err := NewSortCollation(d, coll)
 	if err != nil {
 		return nil, err
 	}
@@ -206,12 +206,12 @@ func (g *agGroup) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 		if xIsMissing(id) {
 			id = nil
 		}
-		k := xKey(id)
+		k := xKey(id, c.coll)
 		grp := index[k]
 		if grp == nil {
 			grp = &group{id: id}
 			for _, a := range g.accs {
-				grp.accs = append(grp.accs, newAccumulatorState(a.op))
+				grp.accs = append(grp.accs, newAccumulatorState(a.op, c.coll))
 			}
 			index[k] = grp
 			order = append(order, grp)
@@ -388,7 +388,7 @@ func uLookupDocs(doc bson.D, segs []string) any {
 	return cur
 }
 
-func agCompileSortByCount(spec any) (agStage, error) {
+func agCompileSortByCount(spec any, coll *Collation) (agStage, error) {
 	s, isStr := spec.(string)
 	_, isDoc := asDoc(spec)
 	if !(isStr && strings.HasPrefix(s, "$")) && !isDoc {
@@ -404,7 +404,7 @@ func agCompileSortByCount(spec any) (agStage, error) {
 	if err != nil {
 		return nil, err
 	}
-	srt, err := agCompileSort(bson.D{{Key: "count", Value: int32(-1)}})
+	srt, err := agCompileSort(bson.D{{Key: "count", Value: int32(-1)}}, coll)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +429,7 @@ type agFacet struct {
 	subs  []*agSeq
 }
 
-func agCompileFacet(spec any, vars map[string]any) (agStage, error) {
+func agCompileFacet(spec any, vars map[string]any, coll *Collation) (agStage, error) {
 	d, ok := asDoc(spec)
 	if !ok || len(d) == 0 {
 		return nil, Errorf(40169, "Location40169", "the $facet specification must be a non-empty object")
@@ -446,7 +446,7 @@ func agCompileFacet(spec any, vars map[string]any) (agStage, error) {
 			if !ok {
 				return nil, Errorf(40171, "Location40171", "subpipeline of $facet stage must contain only objects")
 			}
-			s, err := agCompileStage(sd, true, vars)
+			s, err := agCompileStage(sd, true, vars, coll)
 			if err != nil {
 				return nil, err
 			}

@@ -11,6 +11,7 @@ import (
 type Sort struct {
 	keys    []sortKey
 	natural int
+	coll    *Collation
 }
 
 type sortKey struct {
@@ -28,8 +29,11 @@ const (
 // -1 (any numeric type); {$meta: ...} is rejected as unsupported. {$natural:
 // 1|-1} alone is accepted and reported by Natural, since only storage knows
 // natural order. An empty or nil spec sorts nothing (every Compare is 0).
-func NewSort(spec bson.D) (*Sort, error) {
-	s := &Sort{}
+func NewSort(spec bson.D) (*Sort, error) { return NewSortCollation(spec, nil) }
+
+// NewSortCollation is NewSort with strings ordered under coll (nil: simple).
+func NewSortCollation(spec bson.D, coll *Collation) (*Sort, error) {
+	s := &Sort{coll: coll}
 	for _, e := range spec {
 		if e.Key == "" {
 			return nil, Errorf(40352, "Location40352", "FieldPath cannot be constructed with empty string")
@@ -77,11 +81,13 @@ func (s *Sort) Len() int { return len(s.keys) }
 // ascending sort and its largest to a descending one; an empty array sorts
 // below null; a missing field sorts as null. Documents that tie on every key
 // compare 0: use a stable sort to keep their input order.
-func (s *Sort) Compare(a, b bson.D) int {
+func (s *Sort) Compare(a, b bson.D) int { return s.compare(a, b, s.coll) }
+
+func (s *Sort) compare(a, b bson.D, coll *Collation) int {
 	for i := range s.keys {
 		k := &s.keys[i]
-		ka, kb := k.value(a), k.value(b)
-		c := Compare(ka, kb)
+		ka, kb := k.value(a, coll), k.value(b, coll)
+		c := compareColl(ka, kb, coll)
 		if k.desc {
 			c = -c
 		}
@@ -100,7 +106,7 @@ type SortKey []any
 func (s *Sort) Key(doc bson.D) SortKey {
 	k := make(SortKey, len(s.keys))
 	for i := range s.keys {
-		k[i] = s.keys[i].value(doc)
+		k[i] = s.keys[i].value(doc, s.coll)
 	}
 	return k
 }
@@ -108,7 +114,7 @@ func (s *Sort) Key(doc bson.D) SortKey {
 // CompareKeys is Compare over keys from Key.
 func (s *Sort) CompareKeys(a, b SortKey) int {
 	for i := range s.keys {
-		c := Compare(a[i], b[i])
+		c := compareColl(a[i], b[i], s.coll)
 		if s.keys[i].desc {
 			c = -c
 		}
@@ -122,7 +128,7 @@ func (s *Sort) CompareKeys(a, b SortKey) int {
 // value returns the value doc contributes for this key: the minimum (or
 // maximum when descending) of the values the path produces, with arrays at
 // the end of the path unwound one level.
-func (k *sortKey) value(doc bson.D) any {
+func (k *sortKey) value(doc bson.D, coll *Collation) any {
 	// Fast path: a top-level scalar.
 	if len(k.path.segs) == 1 {
 		v, ok := lookupKey(doc, k.path.segs[0].name)
@@ -135,7 +141,7 @@ func (k *sortKey) value(doc bson.D) any {
 			return v
 		}
 	}
-	acc := &sortAcc{desc: k.desc}
+	acc := &sortAcc{desc: k.desc, coll: coll}
 	_, produced := k.path.walk(doc, true, &pathVisitor{p: acc})
 	if !produced || !acc.has {
 		return nil
@@ -148,6 +154,7 @@ type sortAcc struct {
 	desc bool
 	has  bool
 	best any
+	coll *Collation
 }
 
 func (a *sortAcc) noLeafTraversal() bool { return true }
@@ -177,7 +184,7 @@ func (a *sortAcc) offer(v any) {
 		a.best, a.has = v, true
 		return
 	}
-	c := Compare(v, a.best)
+	c := compareColl(v, a.best, a.coll)
 	if (!a.desc && c < 0) || (a.desc && c > 0) {
 		a.best = v
 	}
