@@ -198,6 +198,9 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 		s.addServerLabels(ce, req, info)
 		return s.finishReply(nil, ce)
 	}
+	if wce == nil {
+		wce = unsatisfiedWriteConcern(req)
+	}
 	if wce != nil {
 		body = append(body, bson.E{Key: "writeConcernError", Value: wce})
 		if code, ok := wceCode(wce); ok && info.isRetryableWrite(req.Name) && containsCode(retryableWriteCodes, code) {
@@ -399,16 +402,12 @@ func (s *Server) checkConcerns(req *request) *commandError {
 			case "w":
 				switch w := e.Value.(type) {
 				case string:
-					if w != "majority" {
-						return errorf(79, "UnknownReplWriteConcern", "No write concern mode named '%s' found in replica set configuration", w)
-					}
+					// Any tag is well formed; an unknown one is a
+					// writeConcernError (unsatisfiedWriteConcern).
 				default:
 					n, ok := asInt64(w)
 					if !ok || n < 0 {
 						return errorf(codeFailedToParse, "FailedToParse", "writeConcern.w must be a non-negative number or \"majority\"")
-					}
-					if n > 1 {
-						return errorf(100, "UnsatisfiableWriteConcern", "Not enough data-bearing nodes: w:%d on a single-node replica set", n)
 					}
 				}
 			case "j", "wtimeout", "fsync", "wtimeoutMS", "provenance":
