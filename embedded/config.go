@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,51 @@ type Config struct {
 	// SessionIdleTimeout is how long an unused logical session (lsid) is
 	// kept, like MongoDB's logicalSessionTimeoutMinutes. Default 30 minutes.
 	SessionIdleTimeout time.Duration
+
+	// MaxConnections caps open client connections, like mongod's
+	// net.maxIncomingConnections: a connection over it is closed at once
+	// and logged. Default 10000 (mongod's is 1,000,000, far above what one
+	// process's descriptors allow; 10000 stays under common limits while
+	// no real workload of this server comes near it).
+	MaxConnections int
+	// IdleTimeout closes a connection that has no command in flight and
+	// has sent nothing for this long. Default 0: never, as mongod. The
+	// driver does not check pooled connections before reusing them, so a
+	// server-side idle close surfaces as a network error on the next
+	// operation; set it only with clients whose maxIdleTimeMS is shorter.
+	// Awaiting getMores and awaitable hellos are in flight, never idle.
+	IdleTimeout time.Duration
+	// MessageReadTimeout drops a connection that stops sending in the
+	// middle of a message: once a message has started, each read must
+	// make progress within it. Default 30 seconds.
+	MessageReadTimeout time.Duration
+
+	// Users, when non-empty, turns on authentication: every command but
+	// the handshake and authentication ones (hello, saslStart,
+	// saslContinue, ping, buildInfo ...) is refused with 13 Unauthorized
+	// until the connection authenticates with SCRAM-SHA-256 as one of
+	// them, against the admin database. Default none: no authentication,
+	// acceptable on loopback only (Start logs a warning otherwise).
+	Users []User
+	// TLS, when set, makes the server speak TLS only (crypto/tls, its
+	// Certificates or GetCertificate must be set); URI then carries
+	// tls=true. Default nil: plain TCP.
+	TLS *tls.Config
+
+	// EnableTestCommands enables configureFailPoint and waitForFailPoint,
+	// like mongod's enableTestCommands: without it they answer 59
+	// CommandNotFound, so no client can make another's commands fail.
+	// Default false (the safe zero value); the test helpers
+	// (testenv.StartEmbedded) turn it on.
+	EnableTestCommands bool
+}
+
+// User is one account of Config.Users, authenticating with SCRAM-SHA-256
+// against the admin database. Every user may run every command (mongod's
+// root role): roles are not modelled.
+type User struct {
+	Name     string
+	Password string
 }
 
 // Defaults.
@@ -46,6 +92,8 @@ const (
 	DefaultOplogCapacity      = 100_000
 	DefaultCursorIdleTimeout  = 10 * time.Minute
 	DefaultSessionIdleTimeout = 30 * time.Minute
+	DefaultMaxConnections     = 10_000
+	DefaultMessageReadTimeout = 30 * time.Second
 )
 
 // ErrInvalidConfig is wrapped by every configuration error Start returns.
@@ -71,6 +119,12 @@ func (c Config) WithDefaults() Config {
 	if c.SessionIdleTimeout == 0 {
 		c.SessionIdleTimeout = DefaultSessionIdleTimeout
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
+	}
+	if c.MessageReadTimeout == 0 {
+		c.MessageReadTimeout = DefaultMessageReadTimeout
+	}
 	return c
 }
 
@@ -90,5 +144,5 @@ func (c Config) validate() error {
 	if c.SessionIdleTimeout < 0 {
 		return fmt.Errorf("%w: SessionIdleTimeout %v is negative", ErrInvalidConfig, c.SessionIdleTimeout)
 	}
-	return nil
+	return c.validateExposure()
 }

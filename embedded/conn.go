@@ -39,6 +39,14 @@ type conn struct {
 	// endExhaust is set when the client spoke during an awaitable hello:
 	// the reply then ends any exhaust stream. Serve goroutine only.
 	endExhaust bool
+	// dr sits under r and applies the idle and message read deadlines.
+	dr *deadlineReader
+
+	// authUser is the user this connection authenticated as ("" before
+	// authentication); sasl is its conversation in progress. Serve
+	// goroutine only.
+	authUser string
+	sasl     *saslConversation
 }
 
 type connKey struct{}
@@ -67,14 +75,18 @@ func (c *conn) serve() {
 	c.logger.Debug("connection accepted", "remote", c.nc.RemoteAddr().String())
 	why := "server closed it"
 	defer func() { c.logger.Debug("connection closed", "why", why) }()
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	c.dr = &deadlineReader{nc: c.nc, idle: c.s.cfg.IdleTimeout, stall: c.s.cfg.MessageReadTimeout}
+	r := bufio.NewReaderSize(c.dr, 64<<10)
 	c.r = r
 	ctx := context.WithValue(c.s.ctx, connKey{}, c)
 	var buf []byte
 	for {
-		b, err := wire.ReadMessage(r, buf)
+		b, err := c.readMessage(buf)
 		if err != nil {
 			switch {
+			case errors.Is(err, errIdle), errors.Is(err, errStalled):
+				c.logger.Info("closing connection", "reason", err.Error())
+				why = err.Error()
 			case errors.Is(err, wire.ErrMalformed):
 				c.logger.Warn("closing connection: malformed message", "reason", err.Error())
 				why = "malformed message"
@@ -204,9 +216,9 @@ func (c *conn) serveMsg(ctx context.Context, m *wire.Msg) bool {
 			raw, _ = bson.Marshal(append(bson.D{{Key: "ok", Value: 0.0}},
 				errorf(codeInternalError, "InternalError", "cannot encode reply: %v", err).body()...))
 		}
-		if len(raw) > wire.MaxMessageSizeBytes-64 {
-			raw, _ = bson.Marshal(append(bson.D{{Key: "ok", Value: 0.0}},
-				errorf(10334, "BSONObjectTooLarge", "reply of %d bytes exceeds the maximum message size", len(raw)).body()...))
+		if len(raw) > maxInternalBSONSize {
+			c.logger.Warn("reply too large; answering BSONObjectTooLarge", "bytes", len(raw))
+			raw, _ = bson.Marshal(c.s.finishReply(nil, replyTooLarge(len(raw))).body)
 		}
 		if c.endExhaust {
 			res.exhaust = false
@@ -263,6 +275,8 @@ func (c *conn) waitIdle(ctx context.Context, d time.Duration) error {
 		}
 	}
 	peeked := make(chan error, 1)
+	c.dr.external()
+	defer func() { c.dr.mode = readIdle }()
 	go func() {
 		_, err := c.r.Peek(1)
 		peeked <- err

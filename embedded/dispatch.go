@@ -31,6 +31,9 @@ type result struct {
 // It decodes with bsonx.Decode, which copies binary values: parts of a
 // command (documents, filters kept by cursors) outlive the message buffer.
 func decodeMsg(m *wire.Msg) (*request, *commandError) {
+	if ce := checkMsgSizes(m); ce != nil {
+		return nil, ce
+	}
 	body, err := bsonx.Decode(m.Body)
 	if err != nil {
 		return nil, errorf(codeFailedToParse, "FailedToParse", "cannot decode the command document: %v", err)
@@ -114,7 +117,7 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 	req.Now = time.Now()
 	h, ok := s.handlers[req.Name]
 	if !ok {
-		return s.finishReply(nil, errorf(codeCommandNotFound, "CommandNotFound", "no such command: '%s'", req.Name))
+		return s.finishReply(nil, unknownCommand(req.Name))
 	}
 	info, ce := parseSessionFields(req)
 	if ce != nil {
@@ -125,6 +128,9 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 		// Before failpoints: failCommand's appName must match the very
 		// handshake that announces it.
 		c.appName = clientAppName(req.Body)
+	}
+	if ce := c.checkAuthenticated(req.Name); ce != nil {
+		return s.finishReply(nil, ce)
 	}
 	// The deadline covers a failpoint's block too, as on MongoDB.
 	if maxMS, ok := maxTimeMS(req.Body); ok && maxMS > 0 && req.Name != "getMore" && !isHello(req.Name) {

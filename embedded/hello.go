@@ -127,7 +127,7 @@ func (s *Server) helloBody(req *request, c *conn) bson.D {
 	if v, ok := lookup(req.Body, "helloOk"); ok && v == true {
 		d = append(d, bson.E{Key: "helloOk", Value: true})
 	}
-	return d
+	return append(d, s.helloAuthFields(req, c)...)
 }
 
 func cmdPing(context.Context, *Server, *request) (bson.D, error) { return bson.D{}, nil }
@@ -153,8 +153,8 @@ func cmdBuildInfo(context.Context, *Server, *request) (bson.D, error) {
 func (s *Server) knownParameters() bson.D {
 	return bson.D{
 		{Key: "featureCompatibilityVersion", Value: bson.D{{Key: "version", Value: "8.0"}}},
-		{Key: "enableTestCommands", Value: true},
-		{Key: "authenticationMechanisms", Value: bson.A{}},
+		{Key: "enableTestCommands", Value: s.cfg.EnableTestCommands},
+		{Key: "authenticationMechanisms", Value: s.authMechanisms()},
 		{Key: "requireApiVersion", Value: false},
 		{Key: "transactionLifetimeLimitSeconds", Value: int32(60)},
 		{Key: "cursorTimeoutMillis", Value: s.cfg.CursorIdleTimeout.Milliseconds()},
@@ -203,7 +203,7 @@ func cmdGetCmdLineOpts(_ context.Context, s *Server, _ *request) (bson.D, error)
 
 func cmdServerStatus(_ context.Context, s *Server, _ *request) (bson.D, error) {
 	s.connsMu.Lock()
-	current := len(s.conns)
+	current, rejected := len(s.conns), s.rejected
 	s.connsMu.Unlock()
 	return bson.D{
 		{Key: "host", Value: s.host},
@@ -211,7 +211,12 @@ func cmdServerStatus(_ context.Context, s *Server, _ *request) (bson.D, error) {
 		{Key: "process", Value: "mongotide-embedded"},
 		{Key: "uptime", Value: time.Since(s.started).Seconds()},
 		{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
-		{Key: "connections", Value: bson.D{{Key: "current", Value: int32(current)}, {Key: "totalCreated", Value: s.nextConnID.Load()}}},
+		{Key: "connections", Value: bson.D{
+			{Key: "current", Value: int32(current)},
+			{Key: "available", Value: int32(max(s.cfg.MaxConnections-current, 0))},
+			{Key: "totalCreated", Value: s.nextConnID.Load()},
+			{Key: "rejected", Value: rejected},
+		}},
 		{Key: "metrics", Value: bson.D{
 			{Key: "commands", Value: s.stats.doc()},
 			{Key: "cursor", Value: bson.D{{Key: "open", Value: bson.D{{Key: "total", Value: int64(s.cursors.count())}}}}},
@@ -261,12 +266,8 @@ func cmdHostInfo(_ context.Context, s *Server, _ *request) (bson.D, error) {
 	}, nil
 }
 
-func cmdConnectionStatus(context.Context, *Server, *request) (bson.D, error) {
-	return bson.D{{Key: "authInfo", Value: bson.D{{Key: "authenticatedUsers", Value: bson.A{}}, {Key: "authenticatedUserRoles", Value: bson.A{}}}}}, nil
-}
-
-func cmdSaslStart(context.Context, *Server, *request) (bson.D, error) {
-	return nil, errorf(18, "AuthenticationFailed", "authentication is not supported by the embedded server; connect without credentials")
+func cmdConnectionStatus(ctx context.Context, _ *Server, _ *request) (bson.D, error) {
+	return bson.D{{Key: "authInfo", Value: connFrom(ctx).authInfo()}}, nil
 }
 
 func cmdListCommands(_ context.Context, s *Server, _ *request) (bson.D, error) {
@@ -294,6 +295,7 @@ func (s *Server) registerCore(r map[string]handler) {
 	r["connectionStatus"] = cmdConnectionStatus
 	r["listCommands"] = cmdListCommands
 	r["saslStart"] = cmdSaslStart
+	r["saslContinue"] = cmdSaslContinue
 	r["endSessions"] = cmdEndSessions
 	r["killSessions"] = cmdEndSessions
 	r["killAllSessions"] = cmdKillAllSessions

@@ -2,7 +2,7 @@ package embedded
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,6 +43,11 @@ type Server struct {
 	connsMu    sync.Mutex
 	conns      map[int64]*conn
 	stopping   bool
+	rejected   int64 // connections refused at MaxConnections (connsMu)
+
+	// auth verifies SCRAM-SHA-256 conversations; nil when Config.Users is
+	// empty (no authentication).
+	auth *authenticator
 
 	cursors    *cursorRegistry
 	sessions   *sessionTable
@@ -77,6 +82,15 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 		_ = eng.Close()
 		return nil, fmt.Errorf("embedded: listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS.Clone())
+	}
+	auth, err := newAuthenticator(cfg.Users)
+	if err != nil {
+		_ = ln.Close()
+		_ = eng.Close()
+		return nil, err
+	}
 	s := &Server{
 		cfg:        cfg,
 		logger:     cfg.Logger,
@@ -89,6 +103,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 		conns:      make(map[int64]*conn),
 		sessions:   newSessionTable(),
 		failpoints: newFailpoints(),
+		auth:       auth,
 		stopped:    make(chan struct{}),
 	}
 	s.cursors = newCursorRegistry(s)
@@ -100,6 +115,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 		return nil, err
 	}
 	s.stats = newCommandStats(s.handlers)
+	s.warnExposure()
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.janitor()
@@ -128,6 +144,11 @@ func (s *Server) buildHandlers(extra map[string]handler) (map[string]handler, er
 	for name, h := range extra {
 		core[name] = h
 	}
+	if !s.cfg.EnableTestCommands {
+		for name := range testCommands {
+			delete(core, name)
+		}
+	}
 	cmds := map[string]handler{}
 	s.registerCommands(cmds)
 	for name, h := range cmds {
@@ -141,9 +162,14 @@ func (s *Server) buildHandlers(extra map[string]handler) (map[string]handler, er
 
 // URI returns a connection string for the replica set form
 // ("mongodb://127.0.0.1:PORT/?replicaSet=rs0"). Appending
-// "&directConnection=true" also works.
+// "&directConnection=true" also works. With Config.TLS it carries
+// tls=true; credentials are never put in it.
 func (s *Server) URI() string {
-	return "mongodb://" + s.host + "/?replicaSet=" + s.cfg.ReplicaSetName
+	uri := "mongodb://" + s.host + "/?replicaSet=" + s.cfg.ReplicaSetName
+	if s.cfg.TLS != nil {
+		uri += "&tls=true"
+	}
+	return uri
 }
 
 // Addr returns the host:port the server listens on and advertises.
@@ -186,35 +212,6 @@ func (s *Server) finishStop() {
 	}
 	s.logger.Debug("embedded server stopped", "addr", s.host)
 	close(s.stopped)
-}
-
-func (s *Server) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if s.ctx.Err() != nil {
-				return
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			s.logger.Warn("accept failed; listener closed", "err", err)
-			return
-		}
-		c := s.newConn(nc)
-		s.connsMu.Lock()
-		if s.stopping {
-			s.connsMu.Unlock()
-			_ = nc.Close()
-			return
-		}
-		s.conns[c.id] = c
-		s.wg.Add(1)
-		s.connsMu.Unlock()
-		go c.serve()
-	}
 }
 
 func (s *Server) removeConn(c *conn) {

@@ -160,7 +160,7 @@ func newChaosHarness(t *testing.T, seed uint64) *chaosHarness {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	h.remoteCfg = embedded.Config{Addr: addr, Dir: t.TempDir(), OplogCapacity: 5000}
+	h.remoteCfg = embedded.Config{Addr: addr, Dir: t.TempDir(), OplogCapacity: 5000, EnableTestCommands: true}
 	if h.remoteSrv, err = embedded.Start(ctx, h.remoteCfg); err != nil {
 		t.Fatal(err)
 	}

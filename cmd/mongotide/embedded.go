@@ -13,12 +13,18 @@ import (
 func newEmbeddedCmd(stdout, stderr io.Writer) *cobra.Command {
 	var cfg embedded.Config
 	var verbose bool
+	var exposure exposureFlags
 	cmd := &cobra.Command{
 		Use:   "embedded",
 		Short: "Start an embedded MongoDB-compatible replica set and print its URI",
 		Long: `Starts the embedded single-node replica set, prints its connection URI on stdout,
 and serves until interrupted (Ctrl-C). With --dir, data and oplog persist across restarts, so
-change streams resume across them.`,
+change streams resume across them.
+
+Exposure: the default --addr is loopback only. Beyond it, use --auth with --user NAME:PASSWORD
+(or --users-file) and --tls-cert/--tls-key: otherwise anyone who reaches the port owns the data,
+and a warning says so. Test commands (configureFailPoint) are on for an in-memory server and off
+with --dir unless --enable-test-commands says otherwise.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -27,6 +33,9 @@ change streams resume across them.`,
 				level = slog.LevelDebug
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			if err := exposure.apply(cmd.Flags(), &cfg, stderr); err != nil {
+				return err
+			}
 			srv, err := embedded.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -41,6 +50,7 @@ change streams resume across them.`,
 	f.StringVar(&cfg.ReplicaSetName, "replset", embedded.DefaultReplicaSetName, "replica set name")
 	f.IntVar(&cfg.OplogCapacity, "oplog", embedded.DefaultOplogCapacity, "oplog capacity in entries")
 	f.StringVar(&cfg.Dir, "dir", "", "data directory (default: memory only)")
+	exposure.register(f, &cfg)
 	f.BoolVarP(&verbose, "verbose", "v", false, "log connections and commands to stderr")
 	return cmd
 }

@@ -164,7 +164,10 @@ func (a *accLast) result() any {
 	return a.v
 }
 
-type accPush struct{ out bson.A }
+type accPush struct {
+	out   bson.A
+	bytes int64 // BSON bytes collected, counted under memory limits
+}
 
 func (a *accPush) add(v any) {
 	if !xIsMissing(v) {
@@ -178,6 +181,8 @@ type accAddToSet struct {
 	out  bson.A
 	seen map[string]bool
 	coll *Collation
+	// bytes is the BSON size collected, counted under memory limits.
+	bytes int64
 }
 
 func (a *accAddToSet) add(v any) {

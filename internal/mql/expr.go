@@ -32,6 +32,8 @@ type xCtx struct {
 	now time.Time
 	// coll is the operation's collation (nil: simple) for comparisons.
 	coll *Collation
+	// mem accounts the memory of a pipeline run (nil: no limits).
+	mem *memGuard
 }
 
 type xScope struct {
@@ -41,7 +43,7 @@ type xScope struct {
 }
 
 func (c *xCtx) with(name string, v any) *xCtx {
-	return &xCtx{root: c.root, vars: c.vars, scope: &xScope{name: name, val: v, next: c.scope}, now: c.now, coll: c.coll}
+	return &xCtx{root: c.root, vars: c.vars, scope: &xScope{name: name, val: v, next: c.scope}, now: c.now, coll: c.coll, mem: c.mem}
 }
 
 func (c *xCtx) lookup(name string) (any, bool) {

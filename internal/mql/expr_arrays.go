@@ -267,8 +267,12 @@ func xRange(v []any) (any, error) {
 	if a < math.MinInt32 || a > math.MaxInt32 || b < math.MinInt32 || b > math.MaxInt32 {
 		return nil, Errorf(34444, "Location34444", "$range requires a starting and ending value that can be represented as a 32-bit integer")
 	}
-	if n := (b - a) / step; n > 1<<24 {
-		return nil, Errorf(5600400, "Location5600400", "$range would use too much memory (%d elements)", n)
+	// MongoDB's check: 16 bytes an element against internalQueryMaxRangeBytes.
+	if n := (b - a) / step; n >= 0 {
+		if need := 24 + (n+1)*16; need >= rangeMaxBytes {
+			return nil, Errorf(CodeExceededMemoryLimit, "ExceededMemoryLimit",
+				"$range would use too much memory (%d bytes) and cannot spill to disk. Memory limit: %d bytes", need, rangeMaxBytes)
+		}
 	}
 	out := bson.A{}
 	for i := a; (step > 0 && i < b) || (step < 0 && i > b); i += step {

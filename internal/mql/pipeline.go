@@ -23,6 +23,9 @@ type PipelineOptions struct {
 	// Collation orders and compares strings in every stage ($match, $sort,
 	// $group keys, expressions); nil is the simple collation.
 	Collation *Collation
+	// Memory bounds what Run may hold (see MemoryLimits); the zero value
+	// sets no limit.
+	Memory MemoryLimits
 }
 
 // Pipeline is a compiled aggregation pipeline. It is immutable and safe for
@@ -32,6 +35,7 @@ type Pipeline struct {
 	streaming bool
 	vars      map[string]any
 	coll      *Collation
+	mem       MemoryLimits
 }
 
 // agStage is one compiled stage. Per-document stages implement agOne; the
@@ -93,7 +97,7 @@ func agKnownStage(name string) bool {
 // An unknown stage is error 40324; a stage MongoDB has but we do not run is
 // error 115 (CodeCommandNotSupported).
 func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
-	p := &Pipeline{streaming: true, vars: opts.Vars, coll: opts.Collation}
+	p := &Pipeline{streaming: true, vars: opts.Vars, coll: opts.Collation, mem: opts.Memory}
 	for _, st := range stages {
 		s, err := agCompileStage(st, false, opts.Vars, opts.Collation)
 		if err != nil {
@@ -104,6 +108,7 @@ func NewPipeline(stages []bson.D, opts PipelineOptions) (*Pipeline, error) {
 		}
 		p.stages = append(p.stages, s)
 	}
+	agCoalesceSortLimit(p.stages)
 	return p, nil
 }
 
@@ -172,9 +177,13 @@ func (p *Pipeline) ctx(extra map[string]any) *xCtx {
 	return &xCtx{vars: vars, now: time.Now(), coll: p.coll}
 }
 
-// Run executes the pipeline over docs, which it does not modify.
+// Run executes the pipeline over docs. The documents are not modified, but
+// with Memory limits set a $sort that spills to disk clears the entries of
+// docs it has written out, so that they can be freed: callers hand docs over.
 func (p *Pipeline) Run(docs []bson.D) ([]bson.D, error) {
-	return p.run(docs, p.ctx(nil))
+	c := p.ctx(nil)
+	c.mem = newMemGuard(p.mem)
+	return p.run(docs, c)
 }
 
 func (p *Pipeline) run(docs []bson.D, c *xCtx) ([]bson.D, error) {
@@ -223,5 +232,5 @@ func (p *Pipeline) applyOneVars(doc bson.D, vars map[string]any) (bson.D, bool, 
 
 // rootCtx returns the evaluation context for one document.
 func (c *xCtx) forDoc(doc bson.D) *xCtx {
-	return &xCtx{root: doc, vars: c.vars, scope: c.scope, now: c.now, coll: c.coll}
+	return &xCtx{root: doc, vars: c.vars, scope: c.scope, now: c.now, coll: c.coll, mem: c.mem}
 }

@@ -91,6 +91,7 @@ func agCompileBucket(spec any) (agStage, error) {
 func (b *agBucket) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 	n := len(b.boundaries) - 1
 	states := make([][]accState, n+1) // last: default bucket
+	mem := newGroupMem(c)
 	for _, doc := range docs {
 		dc := c.forDoc(doc)
 		v, err := b.groupBy.n.eval(dc)
@@ -116,6 +117,9 @@ func (b *agBucket) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 			for _, a := range b.accs {
 				states[i] = append(states[i], newAccumulatorState(a.op, c.coll))
 			}
+			if err := mem.newGroup(v, len(b.accs)); err != nil {
+				return nil, err
+			}
 		}
 		for k, a := range b.accs {
 			av, err := a.e.n.eval(dc)
@@ -128,7 +132,9 @@ func (b *agBucket) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 				}
 				continue
 			}
-			states[i][k].add(av)
+			if err := mem.add(states[i][k], av); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var out []bson.D

@@ -31,7 +31,12 @@ func (s *agMatch) one(doc bson.D, _ *xCtx) (bson.D, bool, error) {
 	return doc, ok, err
 }
 
-type agSort struct{ s *Sort }
+type agSort struct {
+	s *Sort
+	// keep is how many documents a following $limit keeps (0: all), so
+	// that only they count against the memory limit.
+	keep int64
+}
 
 func agCompileSort(spec any, coll *Collation) (agStage, error) {
 	d, ok := asDoc(spec)
@@ -48,7 +53,10 @@ func agCompileSort(spec any, coll *Collation) (agStage, error) {
 	return &agSort{s: s}, nil
 }
 
-func (s *agSort) all(docs []bson.D, _ *xCtx) ([]bson.D, error) {
+func (s *agSort) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
+	if c.mem != nil {
+		return s.allLimited(docs, c.mem)
+	}
 	out := slices.Clone(docs)
 	slices.SortStableFunc(out, s.s.Compare)
 	return out, nil
@@ -197,6 +205,7 @@ func (g *agGroup) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 	}
 	index := map[string]*group{}
 	var order []*group
+	mem := newGroupMem(c)
 	for _, doc := range docs {
 		dc := c.forDoc(doc)
 		id, err := g.id.n.eval(dc)
@@ -215,6 +224,9 @@ func (g *agGroup) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 			}
 			index[k] = grp
 			order = append(order, grp)
+			if err := mem.newGroup(id, len(g.accs)); err != nil {
+				return nil, err
+			}
 		}
 		for i, a := range g.accs {
 			v, err := a.e.n.eval(dc)
@@ -227,7 +239,9 @@ func (g *agGroup) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 				}
 				continue
 			}
-			grp.accs[i].add(v)
+			if err := mem.add(grp.accs[i], v); err != nil {
+				return nil, err
+			}
 		}
 	}
 	out := make([]bson.D, 0, len(order))
@@ -344,7 +358,7 @@ func agSetPath(doc bson.D, segs []string, v any) bson.D {
 	return append(out, bson.E{Key: segs[0], Value: agSetPath(nil, segs[1:], v)})
 }
 
-func (u *agUnwind) all(docs []bson.D, _ *xCtx) ([]bson.D, error) {
+func (u *agUnwind) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 	var out []bson.D
 	for _, doc := range docs {
 		v := uLookupDocs(doc, u.segs)
@@ -357,6 +371,9 @@ func (u *agUnwind) all(docs []bson.D, _ *xCtx) ([]bson.D, error) {
 		arr, isArr := v.(bson.A)
 		switch {
 		case isArr && len(arr) > 0:
+			if err := unwindCharge(c, doc, arr); err != nil {
+				return nil, err
+			}
 			for i, e := range arr {
 				out = append(out, withIndex(agSetPath(doc, u.segs, e), int64(i)))
 			}
@@ -470,6 +487,9 @@ func (f *agFacet) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 			arr[j] = r
 		}
 		out = append(out, bson.E{Key: f.names[i], Value: arr})
+	}
+	if err := facetCheck(c, out); err != nil {
+		return nil, err
 	}
 	return []bson.D{out}, nil
 }

@@ -85,9 +85,12 @@ func connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Clie
 }
 
 // StartEmbedded starts an embedded server with cfg (always embedded, even
-// when MONGOTIDE_TEST_URI is set) and stops it in tb.Cleanup.
+// when MONGOTIDE_TEST_URI is set) and stops it in tb.Cleanup. It turns on
+// cfg.EnableTestCommands: tests inject faults with configureFailPoint, as
+// mongod test suites run with enableTestCommands.
 func StartEmbedded(tb testing.TB, cfg embedded.Config) *embedded.Server {
 	tb.Helper()
+	cfg.EnableTestCommands = true
 	if cfg.Logger == nil {
 		if lvl := os.Getenv(EnvLog); lvl != "" {
 			var l slog.Level

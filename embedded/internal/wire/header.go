@@ -143,9 +143,9 @@ func readDocument(b []byte, what string) ([]byte, []byte, error) {
 	if n < 5 || n > len(b) {
 		return nil, nil, malformed("%s: BSON length %d does not fit the %d bytes left", what, n, len(b))
 	}
-	if n > MaxBSONObjectSize {
-		return nil, nil, malformed("%s: BSON document of %d bytes exceeds maxBsonObjectSize %d", what, n, MaxBSONObjectSize)
-	}
+	// A document over MaxBSONObjectSize is well-formed: the command layer
+	// answers it with BSONObjectTooLarge, as mongod, rather than the
+	// connection being dropped (the message length already bounds it).
 	doc := b[:n]
 	if err := validateBSON(doc); err != nil {
 		return nil, nil, malformed("%s: invalid BSON: %v", what, err)

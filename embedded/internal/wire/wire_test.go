@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
 func mustDoc(t testing.TB, v any) []byte {
@@ -165,11 +166,16 @@ func TestReadMessage(t *testing.T) {
 	}
 }
 
-func TestDocumentOverMaxBSONSize(t *testing.T) {
-	big := make([]byte, MaxBSONObjectSize+1)
-	binary.LittleEndian.PutUint32(big, uint32(len(big)))
+// A document over maxBsonObjectSize is well-formed wire input: the server
+// answers it with BSONObjectTooLarge instead of dropping the connection.
+func TestDocumentOverMaxBSONSizeDecodes(t *testing.T) {
+	big := bsoncore.NewDocumentBuilder().AppendBinary("x", 0, make([]byte, MaxBSONObjectSize)).Build()
 	msg := AppendMsg(nil, 1, 0, 0, big)
-	if _, err := Decode(msg); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "maxBsonObjectSize") {
-		t.Fatalf("Decode = %v, want maxBsonObjectSize error", err)
+	m, err := Decode(msg)
+	if err != nil {
+		t.Fatalf("Decode = %v, want the document", err)
+	}
+	if got := len(m.(*Msg).Body); got != len(big) {
+		t.Fatalf("body is %d bytes, want %d", got, len(big))
 	}
 }
