@@ -100,13 +100,22 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	if err := checkNoChangeStream(a.pipeline); err != nil {
 		return nil, err
 	}
+	if err := refuseSearchStages(a.pipeline); err != nil {
+		return nil, err
+	}
 	if a.coll == "" {
 		stage := "(empty pipeline)"
 		if len(a.pipeline) > 0 && len(a.pipeline[0]) > 0 {
 			stage = a.pipeline[0][0].Key
 		}
 		switch stage {
-		case "$listLocalSessions", "$listSessions", "$currentOp", "$documents", "$queryStats", "$listSampledQueries":
+		case "$listLocalSessions":
+			docs, err := s.listLocalSessions(a.pipeline)
+			if err != nil {
+				return nil, err
+			}
+			return s.newCursor(ctx, req, req.DB+".$cmd.aggregate", newSliceSource(docs), a.copts)
+		case "$listSessions", "$currentOp", "$documents", "$queryStats", "$listSampledQueries":
 			// Collection-less stages MongoDB has: say so, rather than
 			// claiming a collection is required.
 			return nil, notSupported("aggregation stage %s", stage)

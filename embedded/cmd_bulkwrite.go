@@ -147,6 +147,8 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		vars       map[string]any
 		copts      = cursorOptions{BatchSize: -1}
 		err        error
+		// bypassEmptyTs keeps Timestamp(0, 0) in inserts and replacements.
+		bypassEmptyTs bool
 	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
@@ -161,6 +163,8 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 			errorsOnly, err = argBool(cmd, e.Key, e.Value)
 		case "bypassDocumentValidation":
 			err = rejectTrue(cmd, e.Key, e.Value)
+		case "bypassEmptyTsReplacement":
+			bypassEmptyTs, err = argBool(cmd, e.Key, e.Value)
 		case "let":
 			vars, err = parseLet(cmd, e.Value)
 		case "cursor":
@@ -203,18 +207,22 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		ns := nsInfo[op.nsIdx]
 		item := bson.D{{Key: "ok", Value: 1.0}, {Key: "idx", Value: int32(i)}}
 		err := s.refuseViewWrite(ns)
+		if err == nil {
+			err = s.refuseCappedTxnWrite(req, ns)
+		}
 		if err == nil && op.kind != "insert" {
 			err = s.checkHint(cmd, ns, op.hint)
 		}
 		if err == nil {
 			switch op.kind {
 			case "insert":
-				if _, err = store.Insert(ns, op.doc); err == nil {
+				if _, err = store.Insert(ns, s.fillEmptyTimestamps(op.doc, bypassEmptyTs)); err == nil {
 					nInserted++
 					item = append(item, bson.E{Key: "n", Value: int32(1)})
 				}
 			case "update":
 				args := op.update
+				args.KeepEmptyTimestamps = bypassEmptyTs
 				if v := mergeVars(vars, op.consts); len(v) > 0 {
 					args.Filter = bindFilter(args.Filter, v)
 					args.Update = bindUpdate(args.Update, v)

@@ -133,10 +133,11 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		case "validationLevel", "validationAction":
 			err = checkValidationMode(cmd, e.Key, e.Value)
 		case "capped":
-			err = rejectTrue(cmd, e.Key, e.Value)
-		case "size", "max":
-			// Only meaningful for capped collections, which are
-			// rejected above; MongoDB ignores them otherwise.
+			opts.Capped, err = argBool(cmd, e.Key, e.Value)
+		case "size":
+			opts.CappedSize, err = cappedNumber(cmd, e.Key, e.Value, 1<<50)
+		case "max":
+			opts.CappedMax, err = cappedNumber(cmd, e.Key, e.Value, 1<<31-1)
 		case "collation":
 			err = checkCollation(cmd, e.Value)
 		case "timeseries", "clusteredIndex", "expireAfterSeconds", "encryptedFields":
@@ -153,6 +154,9 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		}
 	}
 	ns := nsOf(req, coll)
+	if opts, err = cappedOptions(opts, isView); err != nil {
+		return nil, err
+	}
 	if havePipeline && !isView {
 		return nil, cmdError(codeBadValue, "BadValue", "'pipeline' requires 'viewOn' to also be specified")
 	}
@@ -187,7 +191,8 @@ func isNamespaceExists(err error) bool {
 }
 
 func sameCollectionOptions(a, b engine.CollectionOptions) bool {
-	if a.ChangeStreamPreAndPostImages != b.ChangeStreamPreAndPostImages || len(a.Validator) != len(b.Validator) {
+	if a.ChangeStreamPreAndPostImages != b.ChangeStreamPreAndPostImages || len(a.Validator) != len(b.Validator) ||
+		a.Capped != b.Capped || a.CappedSize != b.CappedSize || a.CappedMax != b.CappedMax {
 		return false
 	}
 	return len(a.Validator) == 0 || mql.Equal(a.Validator, b.Validator)

@@ -20,6 +20,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		copts = cursorOptions{BatchSize: -1}
 		limit int64
 		vars  map[string]any
+		tail  tailOptions
 	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
@@ -52,7 +53,11 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		case "allowDiskUse", "noCursorTimeout", "allowPartialResults", "readOnce", "oplogReplay":
 			// They tune resource use, never the result.
 			_, err = argBool(cmd, e.Key, e.Value)
-		case "tailable", "awaitData", "returnKey", "showRecordId":
+		case "tailable":
+			tail.tailable, err = argBool(cmd, e.Key, e.Value)
+		case "awaitData":
+			tail.awaitData, err = argBool(cmd, e.Key, e.Value)
+		case "returnKey", "showRecordId":
 			err = rejectTrue(cmd, e.Key, e.Value)
 		case "min", "max":
 			var d bson.D
@@ -81,6 +86,9 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	ns := nsOf(req, coll)
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
+	}
+	if tail.tailable || tail.awaitData {
+		return s.findTailable(ctx, req, ns, args, tail, copts)
 	}
 	readTime := s.engine.ClusterTime()
 	base, viewPipeline, isView, err := s.resolveView(ns)

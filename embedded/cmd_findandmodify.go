@@ -21,6 +21,8 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 		newGiven  bool
 		upsertSet bool
 		vars      map[string]any
+		// bypassEmptyTs keeps Timestamp(0, 0) in a replacement.
+		bypassEmptyTs bool
 	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
@@ -62,6 +64,8 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 			vars, err = parseLet(cmd, e.Value)
 		case "bypassDocumentValidation":
 			err = rejectTrue(cmd, e.Key, e.Value)
+		case "bypassEmptyTsReplacement":
+			bypassEmptyTs, err = argBool(cmd, e.Key, e.Value)
 		default:
 			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
@@ -88,11 +92,15 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 	if err := s.refuseViewWrite(ns); err != nil {
 		return nil, err
 	}
+	if err := s.refuseCappedTxnWrite(req, ns); err != nil {
+		return nil, err
+	}
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
 	}
 	args.Query = bindFilter(args.Query, vars)
 	args.Update = bindUpdate(args.Update, vars)
+	args.KeepEmptyTimestamps = bypassEmptyTs
 	res, err := s.ops(req).FindAndModify(ns, args)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,12 @@ import (
 // collectionEntry is a collection as listCollections reports it.
 func collectionEntry(info engine.CollectionInfo) bson.D {
 	options := bson.D{}
+	if o := info.Options; o.Capped {
+		options = append(options, bson.E{Key: "capped", Value: true}, bson.E{Key: "size", Value: o.CappedSize})
+		if o.CappedMax > 0 {
+			options = append(options, bson.E{Key: "max", Value: o.CappedMax})
+		}
+	}
 	if len(info.Options.Validator) > 0 {
 		options = append(options,
 			bson.E{Key: "validator", Value: info.Options.Validator},

@@ -42,6 +42,10 @@ func (s *Server) registerCommands(r map[string]handler) {
 		"collstats":        cmdCollStats,
 		"explain":          cmdExplain,
 		"bulkWrite":        cmdBulkWrite,
+		// Atlas Search only: refused as mongod refuses them.
+		"createSearchIndexes": cmdSearchIndexes,
+		"updateSearchIndex":   cmdSearchIndexes,
+		"dropSearchIndex":     cmdSearchIndexes,
 	} {
 		r[name] = refuseSnapshot(h)
 	}

@@ -98,19 +98,25 @@ func cmdCollStats(_ context.Context, s *Server, req *request) (bson.D, error) {
 			sizes = append(sizes, bson.E{Key: ix.Name, Value: int64(0)})
 		}
 	}
-	return bson.D{
+	out := bson.D{
 		{Key: "ns", Value: ns.String()},
 		{Key: "size", Value: info.Size / scale},
 		{Key: "count", Value: info.Count},
 		{Key: "avgObjSize", Value: avg},
 		{Key: "storageSize", Value: info.Size / scale},
-		{Key: "capped", Value: false},
-		{Key: "nindexes", Value: int64(info.NIndexes)},
-		{Key: "indexSizes", Value: sizes},
-		{Key: "totalIndexSize", Value: int64(0)},
-		{Key: "totalSize", Value: info.Size / scale},
-		{Key: "scaleFactor", Value: scale},
-	}, nil
+		{Key: "capped", Value: info.Options.Capped},
+	}
+	if o := info.Options; o.Capped {
+		// As mongod reports them: max is 0 without a document limit.
+		out = append(out, bson.E{Key: "max", Value: o.CappedMax}, bson.E{Key: "maxSize", Value: o.CappedSize / scale})
+	}
+	return append(out,
+		bson.E{Key: "nindexes", Value: int64(info.NIndexes)},
+		bson.E{Key: "indexSizes", Value: sizes},
+		bson.E{Key: "totalIndexSize", Value: int64(0)},
+		bson.E{Key: "totalSize", Value: info.Size / scale},
+		bson.E{Key: "scaleFactor", Value: scale},
+	), nil
 }
 
 // cmdExplain answers explain with a clear refusal: the engine has no query

@@ -23,9 +23,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 		err  func() error
 		want string
 	}{
-		{"capped collection", func() error {
-			return db.CreateCollection(ctx, "capped", options.CreateCollection().SetCapped(true).SetSizeInBytes(4096))
-		}, "capped"},
 		{"timeseries", func() error {
 			return db.CreateCollection(ctx, "ts", options.CreateCollection().SetTimeSeriesOptions(options.TimeSeries().SetTimeField("t")))
 		}, "timeseries"},
@@ -47,10 +44,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 		{"aggregate explain", func() error {
 			return db.RunCommand(ctx, bson.D{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{}}, {Key: "explain", Value: true}}).Err()
 		}, "explain"},
-		{"$listLocalSessions", func() error {
-			_, err := db.Aggregate(ctx, bson.A{bson.D{{Key: "$listLocalSessions", Value: bson.D{}}}})
-			return err
-		}, "$listLocalSessions"},
 		{"$merge whenMatched pipeline", func() error {
 			_, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: "copy"}, {Key: "whenMatched", Value: bson.A{}}}}}})
 			return err

@@ -13,6 +13,9 @@ import (
 type writeOptions struct {
 	ordered bool
 	vars    map[string]any
+	// bypassEmptyTs keeps Timestamp(0, 0) values as they are
+	// (bypassEmptyTsReplacement).
+	bypassEmptyTs bool
 }
 
 // parseWriteCommon handles a top-level field every write command accepts;
@@ -27,6 +30,9 @@ func parseWriteCommon(cmd, key string, v any, o *writeOptions) (handled bool, er
 		return true, rejectTrue(cmd, key, v)
 	case "let":
 		o.vars, err = parseLet(cmd, v)
+		return true, err
+	case "bypassEmptyTsReplacement":
+		o.bypassEmptyTs, err = argBool(cmd, key, v)
 		return true, err
 	}
 	return false, nil
@@ -141,6 +147,9 @@ func parseWriteBatch[T any](s *Server, req *request, cmd, field string, parse fu
 	if err := s.refuseViewWrite(b.ns); err != nil {
 		return nil, err
 	}
+	if err := s.refuseCappedTxnWrite(req, b.ns); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -171,7 +180,7 @@ func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
 	ops := s.ops(req)
 	var w writeReply
 	if err := b.run(&w, func(_ int, doc bson.D) error {
-		if _, err := ops.Insert(b.ns, doc); err != nil {
+		if _, err := ops.Insert(b.ns, s.fillEmptyTimestamps(doc, b.opts.bypassEmptyTs)); err != nil {
 			return err
 		}
 		w.n++
@@ -284,6 +293,7 @@ func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 			return cmdError(codeFailedToParse, "FailedToParse", "multi update is not supported for replacement-style update")
 		}
 		args := st.args
+		args.KeepEmptyTimestamps = b.opts.bypassEmptyTs
 		if vars := mergeVars(b.opts.vars, st.consts); len(vars) > 0 {
 			args.Filter = bindFilter(args.Filter, vars)
 			args.Update = bindUpdate(args.Update, vars)

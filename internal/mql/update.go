@@ -19,6 +19,10 @@ type UpdateOptions struct {
 	// pipeline-style update (the update command's "let" option). Default:
 	// none.
 	Let map[string]any
+	// KeepEmptyTimestamps keeps top-level Timestamp(0, 0) values of a
+	// replacement as they are (the bypassEmptyTsReplacement option);
+	// otherwise they become the cluster time, as on the server.
+	KeepEmptyTimestamps bool
 }
 
 // ApplyContext carries what an update needs from the statement that runs it.
@@ -68,6 +72,8 @@ type Update struct {
 	mods        []*uMod
 	filters     map[string]*Matcher
 	hasArrayOps bool
+	// keepEmptyTs is UpdateOptions.KeepEmptyTimestamps.
+	keepEmptyTs bool
 }
 
 // uMod is one operator applied to one path.
@@ -210,7 +216,7 @@ func (u *Update) Apply(doc bson.D, ctx ApplyContext) (bson.D, *UpdateDescription
 		// Top-level zero timestamps are set to the current cluster time, as
 		// the server does for replacement documents (not for pipelines).
 		for i, e := range out {
-			if ts, ok := e.Value.(bson.Timestamp); ok && e.Key != "_id" && ts.IsZero() {
+			if ts, ok := e.Value.(bson.Timestamp); ok && e.Key != "_id" && ts.IsZero() && !u.keepEmptyTs {
 				out[i].Value = ctx.clusterTime()
 			}
 		}

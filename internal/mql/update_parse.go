@@ -460,7 +460,7 @@ func newReplacementUpdate(doc bson.D, opts UpdateOptions) (*Update, error) {
 			return nil, Errorf(53, "InvalidIdField", "The '_id' value cannot be of type array")
 		}
 	}
-	return &Update{kind: uKindReplacement, replacement: uCloneD(doc)}, nil
+	return &Update{kind: uKindReplacement, replacement: uCloneD(doc), keepEmptyTs: opts.KeepEmptyTimestamps}, nil
 }
 
 func newPipelineUpdate(stages []bson.D, opts UpdateOptions) (*Update, error) {

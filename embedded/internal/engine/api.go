@@ -69,6 +69,14 @@ type CollectionOptions struct {
 	// Validator, if not empty, is a query filter every inserted or updated
 	// document must match (otherwise code 121 DocumentValidationFailure).
 	Validator bson.D
+	// Capped makes the collection a capped collection: an insert that
+	// takes it past CappedSize bytes or CappedMax documents evicts the
+	// oldest documents (natural order) first, as MongoDB does. Evictions
+	// write no oplog entries (MongoDB's do not reach change streams either).
+	Capped     bool
+	CappedSize int64
+	// CappedMax is the document limit; 0 means none.
+	CappedMax int64
 }
 
 // CollModArgs are the changes of a collMod command; nil fields are left as
@@ -144,6 +152,9 @@ type UpdateArgs struct {
 	Upsert       bool
 	// Sort picks the document an updateOne (Multi false) modifies (8.0).
 	Sort bson.D
+	// KeepEmptyTimestamps keeps Timestamp(0, 0) in a replacement
+	// (bypassEmptyTsReplacement) instead of setting the cluster time.
+	KeepEmptyTimestamps bool
 }
 
 // UpdateResult reports one update statement.
@@ -167,6 +178,8 @@ type FindAndModifyArgs struct {
 	New    bool
 	Fields bson.D
 	Upsert bool
+	// KeepEmptyTimestamps is as in UpdateArgs.
+	KeepEmptyTimestamps bool
 }
 
 // FindAndModifyResult is the outcome of findAndModify.

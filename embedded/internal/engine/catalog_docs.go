@@ -20,6 +20,12 @@ func (c CollectionInfo) Doc() bson.D {
 // Doc renders the options as listCollections reports them.
 func (o CollectionOptions) Doc() bson.D {
 	d := bson.D{}
+	if o.Capped {
+		d = append(d, bson.E{Key: "capped", Value: true}, bson.E{Key: "size", Value: o.CappedSize})
+		if o.CappedMax > 0 {
+			d = append(d, bson.E{Key: "max", Value: o.CappedMax})
+		}
+	}
 	if len(o.Validator) > 0 {
 		d = append(d, bson.E{Key: "validator", Value: o.Validator})
 	}

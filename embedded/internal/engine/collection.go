@@ -63,6 +63,9 @@ type collection struct {
 	// implicit: docs is ordered by _id).
 	indexes []*index
 	size    int64
+	// cappedEvicted is the highest rid a capped collection evicted: a
+	// tailable cursor positioned at or before it lost its place.
+	cappedEvicted int64
 }
 
 // index is a secondary index. Only unique indexes keep entries; the others
@@ -376,6 +379,9 @@ func (c *collection) put(old *docRec, oldDoc bson.D, rec *docRec, doc bson.D) er
 		c.size -= int64(len(old.raw))
 	}
 	c.size += int64(len(rec.raw))
+	if old == nil {
+		return c.evictCapped(rec)
+	}
 	return nil
 }
 

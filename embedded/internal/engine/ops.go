@@ -157,6 +157,9 @@ func (st *opState) insert(ns Namespace, doc bson.D) (any, error) {
 	if c.validator != nil && !c.validator.Match(doc) {
 		return nil, validationError()
 	}
+	if err := c.checkCappedInsert(raw); err != nil {
+		return nil, err
+	}
 	if _, ok := c.get(id); ok {
 		return nil, dupIDError(ns, id)
 	}
@@ -285,7 +288,7 @@ func newSort(spec bson.D) (*mql.Sort, error) {
 
 func (st *opState) update(ns Namespace, args UpdateArgs) (UpdateResult, error) {
 	var res UpdateResult
-	upd, err := mql.NewUpdate(args.Update, mql.UpdateOptions{ArrayFilters: args.ArrayFilters})
+	upd, err := mql.NewUpdate(args.Update, mql.UpdateOptions{ArrayFilters: args.ArrayFilters, KeepEmptyTimestamps: args.KeepEmptyTimestamps})
 	if err != nil {
 		return res, err
 	}
@@ -458,7 +461,7 @@ func (st *opState) findAndModify(ns Namespace, args FindAndModifyArgs) (FindAndM
 		if args.Update == nil {
 			return res, errorf(CodeFailedToParse, "FailedToParse", "Either an update or remove=true must be specified")
 		}
-		if upd, err = mql.NewUpdate(args.Update, mql.UpdateOptions{ArrayFilters: args.ArrayFilters}); err != nil {
+		if upd, err = mql.NewUpdate(args.Update, mql.UpdateOptions{ArrayFilters: args.ArrayFilters, KeepEmptyTimestamps: args.KeepEmptyTimestamps}); err != nil {
 			return res, err
 		}
 	}

@@ -344,6 +344,12 @@ func parseOptions(d bson.D) CollectionOptions {
 		switch e.Key {
 		case "validator":
 			o.Validator, _ = e.Value.(bson.D)
+		case "capped":
+			o.Capped = truthy(e.Value)
+		case "size":
+			o.CappedSize, _ = toInt64(e.Value)
+		case "max":
+			o.CappedMax, _ = toInt64(e.Value)
 		case "changeStreamPreAndPostImages":
 			if sub, ok := e.Value.(bson.D); ok {
 				for _, x := range sub {
