@@ -139,6 +139,7 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 		defer cancel()
 	}
 	var wce bson.D
+	var wceLabels []string // a failpoint's errorLabels for its writeConcernError
 	if act := s.failpoints.match(req.Name, c.appName, func() string { return commandNS(req) }); act != nil {
 		// MongoDB's order: close, then block, then fail.
 		if act.closeConn {
@@ -171,7 +172,7 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 			}
 			return s.finishReply(nil, fe)
 		}
-		wce = act.wce
+		wce, wceLabels = act.wce, act.labels
 	}
 
 	if ce := s.checkConcerns(req); ce != nil {
@@ -209,14 +210,12 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 	}
 	if wce != nil {
 		body = append(body, bson.E{Key: "writeConcernError", Value: wce})
-		if code, ok := wceCode(wce); ok && info.isRetryableWrite(req.Name) && containsCode(retryableWriteCodes, code) {
-			if _, has := lookup(wce, "errorLabels"); !has {
-				body = append(body, bson.E{Key: "errorLabels", Value: bson.A{labelRetryableWrite}})
-			}
+		if labels := wceErrorLabels(req, info, wce, wceLabels); len(labels) > 0 {
+			body = append(body, bson.E{Key: "errorLabels", Value: labels})
 		}
 	}
 	res := s.finishReply(body, nil)
-	if code, ok := wceCode(wce); ok && containsCode(stateChangeCodes, code) {
+	if code, ok := wceCode(wce); ok && containsCode(notPrimaryCodes, code) {
 		res.body = append(res.body, s.topologyVersionElem())
 	}
 	res.exhaust = exhaustAllowed && isHello(req.Name) && isAwaitable(req.Body)
@@ -245,9 +244,11 @@ func (s *Server) mapContextError(ctx context.Context, err error) error {
 	return err
 }
 
-// stateChangeCodes are MongoDB's NotPrimaryError and ShutdownError
-// categories: replies carrying them also carry topologyVersion.
-var stateChangeCodes = []int32{91, 189, 10107, 11600, 11602, 13435, 13436}
+// notPrimaryCodes are the NotPrimaryError category: a replica set member's
+// replies carrying them also carry its topologyVersion. Shutdown errors (91,
+// 11600) do not (mongod adds it to them only on shard servers), so drivers
+// never take a shutdown for stale news and always clear their pool.
+var notPrimaryCodes = []int32{189, 10107, 11602, 13435, 13436}
 
 func (s *Server) topologyVersionElem() bson.E {
 	return bson.E{Key: "topologyVersion", Value: bson.D{{Key: "processId", Value: s.processID}, {Key: "counter", Value: int64(0)}}}
@@ -275,10 +276,13 @@ func containsCode(codes []int32, c int32) bool {
 func (s *Server) addServerLabels(ce *commandError, req *request, info sessionFields) {
 	switch {
 	case info.inTxn() && req.Name != "commitTransaction" && req.Name != "abortTransaction":
-		if ce.Code == codeNoSuchTransaction || ce.Code == 112 || containsCode(retryableWriteCodes, ce.Code) {
+		if isTransientTxnError(ce.Code, false, false) {
 			ce.addLabel(labelTransientTransaction)
 		}
 	case req.Name == "commitTransaction" || req.Name == "abortTransaction":
+		if isTransientTxnError(ce.Code, true, false) {
+			ce.addLabel(labelTransientTransaction)
+		}
 		if containsCode(retryableWriteCodes, ce.Code) || ce.Code == 50 {
 			ce.addLabel(labelRetryableWrite)
 		}
@@ -304,7 +308,7 @@ func (s *Server) finishReply(body bson.D, ce *commandError) result {
 		out = make(bson.D, 0, 8)
 		out = append(out, bson.E{Key: "ok", Value: 0.0})
 		out = append(out, ce.body()...)
-		if containsCode(stateChangeCodes, ce.Code) {
+		if containsCode(notPrimaryCodes, ce.Code) {
 			// As MongoDB does: drivers then see the error comes from the
 			// current topology and do not mark the server unknown.
 			out = append(out, s.topologyVersionElem())
