@@ -6,7 +6,7 @@ FUZZTIME ?= 10s
 SHELL   := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 
-.PHONY: test deps lint unit spec fuzz bench demo
+.PHONY: test deps lint unit spec conformance fuzz bench demo
 
 # deps installs the system packages the tests need, from Debian, when they
 # are missing (the command and the package have the same name): redis-server
@@ -41,13 +41,24 @@ spec:
 	$(GO) test -race -count=1 -timeout 10m -run '^TestUnifiedSpec$$' -v ./embedded/ \
 		| grep -E '^(server |SKIP |FAIL|unified spec:|ok|panic)' || { echo "make: spec run failed" >&2; exit 1; }
 
+# The official Go driver's own suites (its unified spec runner and classic
+# integration tests, from the module cache) against a fresh embedded server;
+# prints "driver unified: ..." and "driver classic: ..." and fails when
+# either pass rate, passed/(passed+failed), is below CONFORMANCE_MIN percent.
+# Spec JSON: ../shared/driver-spec/source or MONGOTIDE_DRIVER_SPEC_DIR.
+# Failures and their first error lines: $(CONFORMANCE_OUT)/conformance.log.
+CONFORMANCE_MIN ?= 82
+CONFORMANCE_OUT ?= $(or $(TMPDIR),/tmp)/mongotide-conformance
+conformance:
+	$(GO) run ./internal/conformance -min $(CONFORMANCE_MIN) -out $(CONFORMANCE_OUT)
+
 # Short fuzz runs of the wire decoder and the query matcher over their
 # committed seed corpora.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./embedded/internal/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./internal/mql
 
-test: deps lint unit spec fuzz
+test: deps lint unit spec conformance fuzz
 
 bench:
 	$(GO) run ./cmd/mongotide bench
