@@ -134,7 +134,9 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 // suite's leftovers (failpoints, sessions, collections) cannot decide the
 // other's results.
 func runAgainstFreshServer(ctx context.Context, driverDir string, s suite, cfg config) (tally, error) {
-	srv, err := embedded.Start(ctx, embedded.Config{})
+	// The driver's spec runners set failpoints, as against a mongod
+	// started with enableTestCommands.
+	srv, err := embedded.Start(ctx, embedded.Config{EnableTestCommands: true})
 	if err != nil {
 		return tally{}, fmt.Errorf("start embedded: %w", err)
 	}
