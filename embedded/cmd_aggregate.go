@@ -15,6 +15,8 @@ type aggregateArgs struct {
 	vars     map[string]any
 	hint     any
 	copts    cursorOptions
+	// noDiskUse is an explicit allowDiskUse: false.
+	noDiskUse bool
 }
 
 func parseAggregate(req *request) (aggregateArgs, error) {
@@ -51,7 +53,7 @@ func parseAggregate(req *request) (aggregateArgs, error) {
 		case "explain":
 			err = rejectTrue(cmd, e.Key, e.Value)
 		case "allowDiskUse":
-			_, err = argBool(cmd, e.Key, e.Value)
+			a.noDiskUse, err = allowDiskUseArg(cmd, e.Key, e.Value)
 		case "bypassDocumentValidation":
 			err = rejectTrue(cmd, e.Key, e.Value)
 		case "collation":
@@ -169,7 +171,7 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		return nil, err
 	}
 	// The result's namespace stays the view's, as in MongoDB.
-	result, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, stages...), Vars: a.vars})
+	result, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, stages...), Vars: a.vars, Memory: s.mem.forCommand(a.noDiskUse)})
 	if err != nil {
 		return nil, err
 	}

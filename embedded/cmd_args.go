@@ -297,12 +297,16 @@ func writeError(index int, err error) (bson.D, bool) {
 	return d, true
 }
 
-// toRaw marshals documents for a cursor.
+// toRaw marshals documents for a cursor; one too large for a reply is
+// 10334 BSONObjectTooLarge.
 func toRaw(docs []bson.D) ([]bson.Raw, error) {
 	out := make([]bson.Raw, len(docs))
 	for i, d := range docs {
 		b, err := bson.Marshal(d)
 		if err != nil {
+			return nil, err
+		}
+		if err := checkDocSize(b, d); err != nil {
 			return nil, err
 		}
 		out[i] = b

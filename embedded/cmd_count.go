@@ -60,7 +60,7 @@ func cmdCount(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	if isView {
-		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, countPipeline(args)...)})
+		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, countPipeline(args)...), Memory: s.mem.forCommand(false)})
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +129,7 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 		if len(filter) > 0 {
 			viewPipeline = append(viewPipeline, bson.D{{Key: "$match", Value: filter}})
 		}
-		docs, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: viewPipeline})
+		docs, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: viewPipeline, Memory: s.mem.forCommand(false)})
 		if err != nil {
 			return nil, err
 		}

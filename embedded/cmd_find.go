@@ -22,6 +22,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		vars  map[string]any
 		tail  tailOptions
 	)
+	var noDiskUse bool // an explicit allowDiskUse: false
 	for _, e := range req.Body[1:] {
 		switch e.Key {
 		case "filter":
@@ -50,7 +51,9 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 			vars, err = parseLet(cmd, e.Value)
 		case "comment":
 			copts.Comment = e.Value
-		case "allowDiskUse", "noCursorTimeout", "allowPartialResults", "readOnce", "oplogReplay":
+		case "allowDiskUse":
+			noDiskUse, err = allowDiskUseArg(cmd, e.Key, e.Value)
+		case "noCursorTimeout", "allowPartialResults", "readOnce", "oplogReplay":
 			// They tune resource use, never the result.
 			_, err = argBool(cmd, e.Key, e.Value)
 		case "tailable":
@@ -83,6 +86,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		}
 	}
 	args.Limit = limit
+	args.Memory = s.mem.forCommand(noDiskUse)
 	ns := nsOf(req, coll)
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
@@ -113,7 +117,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 			}
 			stagesArgs.Projection = nil
 		}
-		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(stagesArgs)...), Vars: vars})
+		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(stagesArgs)...), Vars: vars, Memory: args.Memory})
 		if err != nil {
 			return nil, err
 		}

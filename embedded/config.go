@@ -39,6 +39,33 @@ type Config struct {
 	// kept, like MongoDB's logicalSessionTimeoutMinutes. Default 30 minutes.
 	SessionIdleTimeout time.Duration
 
+	// MaxBlockingStageBytes limits the memory of one blocking stage of an
+	// aggregation ($sort, $group, $bucket, $sortByCount) or of a find's
+	// sort, of one $push or $addToSet accumulator and of one $facet output
+	// document, like mongod's internalQueryMaxBlockingSortMemoryUsageBytes,
+	// internalDocumentSourceGroupMaxMemoryBytes and
+	// internalQueryMaxPushBytes, counted in BSON bytes. Over it a command
+	// with allowDiskUse: false answers 292
+	// QueryExceededMemoryLimitNoDiskUseAllowed. Otherwise (allowDiskUse
+	// true or unset: mongod's allowDiskUseByDefault) an aggregation's $sort
+	// spills sorted runs to temporary files and merges them, while $group,
+	// $bucket and a find's sort go on in memory, bounded by
+	// MaxAggregationBytes; one accumulator over it is always 146
+	// ExceededMemoryLimit. Default 100 MiB; negative: no limit.
+	MaxBlockingStageBytes int64
+	// MaxAggregationBytes bounds what one aggregation builds across all its
+	// stages (sorted and grouped documents, accumulator arrays, $unwind and
+	// $facet output): past it the aggregation answers 146
+	// ExceededMemoryLimit instead of growing the process without bound.
+	// Default 1 GiB; negative: no limit.
+	MaxAggregationBytes int64
+	// MaxSpillBytes bounds the temporary files of all spilling sorts at
+	// once; a sort that would pass it answers 146. The files live in
+	// Dir/_tmp with a Dir (like mongod's dbpath/_tmp), else in a directory
+	// of os.TempDir(); they are unlinked as soon as they are created and
+	// the directory is removed by Stop. Default 10 GiB; negative: no limit.
+	MaxSpillBytes int64
+
 	// MaxConnections caps open client connections, like mongod's
 	// net.maxIncomingConnections: a connection over it is closed at once
 	// and logged. Default 10000 (mongod's is 1,000,000, far above what one
@@ -96,6 +123,14 @@ const (
 	DefaultMessageReadTimeout = 30 * time.Second
 )
 
+// Defaults of the memory limits.
+const (
+	// DefaultMaxBlockingStageBytes is mongod's 100 MB stage limit.
+	DefaultMaxBlockingStageBytes = 100 << 20
+	DefaultMaxAggregationBytes   = 1 << 30
+	DefaultMaxSpillBytes         = 10 << 30
+)
+
 // ErrInvalidConfig is wrapped by every configuration error Start returns.
 var ErrInvalidConfig = errors.New("embedded: invalid config")
 
@@ -125,6 +160,9 @@ func (c Config) WithDefaults() Config {
 	if c.MessageReadTimeout == 0 {
 		c.MessageReadTimeout = DefaultMessageReadTimeout
 	}
+	c.MaxBlockingStageBytes = defaultBytes(c.MaxBlockingStageBytes, DefaultMaxBlockingStageBytes)
+	c.MaxAggregationBytes = defaultBytes(c.MaxAggregationBytes, DefaultMaxAggregationBytes)
+	c.MaxSpillBytes = defaultBytes(c.MaxSpillBytes, DefaultMaxSpillBytes)
 	return c
 }
 

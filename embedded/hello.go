@@ -220,6 +220,7 @@ func cmdServerStatus(_ context.Context, s *Server, _ *request) (bson.D, error) {
 		{Key: "metrics", Value: bson.D{
 			{Key: "commands", Value: s.stats.doc()},
 			{Key: "cursor", Value: bson.D{{Key: "open", Value: bson.D{{Key: "total", Value: int64(s.cursors.count())}}}}},
+			{Key: "query", Value: s.mem.metrics()},
 		}},
 		{Key: "storageEngine", Value: bson.D{{Key: "name", Value: "mongotide"}, {Key: "supportsCommittedReads", Value: true}}},
 	}, nil

@@ -52,6 +52,9 @@ type Server struct {
 	cursors    *cursorRegistry
 	sessions   *sessionTable
 	failpoints *failpoints
+	// mem holds the memory limits and the temporary directory of spilling
+	// sorts.
+	mem *memLimits
 
 	stopOnce sync.Once
 	stopErr  error
@@ -107,6 +110,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 		stopped:    make(chan struct{}),
 	}
 	s.cursors = newCursorRegistry(s)
+	s.mem = newMemLimits(cfg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.handlers, err = s.buildHandlers(extra); err != nil {
 		s.cancel()
@@ -207,6 +211,7 @@ func (s *Server) finishStop() {
 	s.wg.Wait()
 	s.cursors.killAll()
 	s.sessions.abortAll()
+	s.mem.close()
 	if err := s.engine.Close(); err != nil {
 		s.stopErr = fmt.Errorf("embedded: close engine: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mongotide/mongotide/internal/mql"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -202,6 +203,9 @@ type FindArgs struct {
 	Skip       int64
 	// Limit <= 0 means no limit.
 	Limit int64
+	// Memory bounds a blocking sort (StageBytes, NoDiskUse): over the
+	// limit with NoDiskUse it fails with 292; otherwise it sorts in memory.
+	Memory mql.MemoryLimits
 }
 
 // CountArgs is a count command.
@@ -218,6 +222,9 @@ type AggregateArgs struct {
 	// Vars are extra pipeline variables (from "let"); NOW and CLUSTER_TIME
 	// are supplied by the engine.
 	Vars map[string]any
+	// Memory bounds the pipeline run (see mql.MemoryLimits); the zero
+	// value sets no limit.
+	Memory mql.MemoryLimits
 }
 
 // Ops are the data operations. *Engine implements them with auto-commit

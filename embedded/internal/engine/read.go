@@ -45,12 +45,18 @@ func findTree(v view, args FindArgs) ([]bson.Raw, error) {
 		// keep only the first skip+limit documents by sort order instead of
 		// every decoded match
 		out, err = topK(v, args.Filter, m, srt, int(args.Skip+args.Limit))
+		if err == nil {
+			err = checkSortMemory(args.Memory, out)
+		}
 		out = window(out, args.Skip, args.Limit)
 	} else {
 		err = scan(v, args.Filter, m, true, func(mt match) bool {
 			out = append(out, mt)
 			return true
 		})
+		if err == nil {
+			err = checkSortMemory(args.Memory, out)
+		}
 		if err == nil {
 			sort.SliceStable(out, func(i, j int) bool { return srt.Compare(out[i].doc, out[j].doc) < 0 })
 			out = window(out, args.Skip, args.Limit)
@@ -159,7 +165,7 @@ func aggregateTree(v view, args AggregateArgs, vars map[string]any) ([]bson.D, e
 			}
 		}
 	}
-	p, err := mql.NewPipeline(stages, mql.PipelineOptions{Vars: vars})
+	p, err := mql.NewPipeline(stages, mql.PipelineOptions{Vars: vars, Memory: args.Memory})
 	if err != nil {
 		return nil, err
 	}
