@@ -319,6 +319,9 @@ func xCompileSpecial(name string, arg any) (xNode, bool, error) {
 	switch name {
 	case "$literal":
 		return xConst{uClone(arg)}, true, nil
+	case "$rand":
+		n, err := xCompileRand(arg)
+		return n, true, err
 	case "$and", "$or":
 		args, err := xArgList(arg)
 		if err != nil {

@@ -14,7 +14,12 @@ import (
 // safe for concurrent use.
 type Matcher struct {
 	root node
+	coll *Collation
 }
+
+// Collation returns the collation the filter compares strings with (nil:
+// simple), for storage that must not answer it with byte-ordered indexes.
+func (m *Matcher) Collation() *Collation { return m.coll }
 
 // NewMatcher compiles a query filter ({field: value}, {field: {$op: ...}},
 // $and/$or/$nor/$expr/$comment at the top level). Mistakes in the filter are
@@ -34,7 +39,7 @@ func NewMatcherCollation(filter bson.D, coll *Collation) (*Matcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Matcher{root: n}, nil
+	return &Matcher{root: n, coll: coll}, nil
 }
 
 // compiler holds what every compiled predicate shares.
@@ -150,7 +155,15 @@ func (mc *compiler) compileTopLevel(e bson.E, depth int) (node, error) {
 			return nil, badValue("%s must be an integer value of 1", e.Key)
 		}
 		return alwaysNode(e.Key == "$alwaysTrue"), nil
-	case "$where", "$text", "$jsonSchema", "$sampleRate":
+	case "$jsonSchema":
+		s, err := compileJSONSchema(e.Value, depth)
+		if err != nil {
+			return nil, err
+		}
+		return schemaNode{s: s}, nil
+	case "$sampleRate":
+		return compileSampleRate(e.Value)
+	case "$where", "$text":
 		return nil, badValue("%s is not supported by mongotide", e.Key)
 	}
 	return nil, badValue("unknown top level operator: %s", e.Key)

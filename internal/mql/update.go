@@ -99,8 +99,6 @@ type uMod struct {
 	toPath string
 	// $currentDate
 	timestamp bool
-	// $bit: and/or/xor operations in order
-	bits []uBitOp
 }
 
 // uOperators lists the update operators the server knows, in the order
@@ -108,7 +106,7 @@ type uMod struct {
 func uKnownOperator(op string) bool {
 	switch op {
 	case "$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$setOnInsert",
-		"$currentDate", "$push", "$addToSet", "$pull", "$pullAll", "$pop", "$bit":
+		"$currentDate", "$push", "$addToSet", "$pull", "$pullAll", "$pop":
 		return true
 	}
 	return false

@@ -71,10 +71,8 @@ func (e *Engine) dropCollection(ns Namespace) (existed bool, err error) {
 			return nil
 		}
 		existed = true
-		c := e.colls[ns]
 		delete(e.colls, ns)
-		ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
-		e.noteCatalogChange(ts, ns, c)
+		_, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
 		return err
 	})
 	return existed, err
@@ -94,11 +92,8 @@ func (e *Engine) dropDatabase(db string) error {
 		sort.Strings(names)
 		for _, n := range names {
 			ns := Namespace{DB: db, Coll: n}
-			c := e.colls[ns]
 			delete(e.colls, ns)
-			ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
-			e.noteCatalogChange(ts, ns, c)
-			if err != nil {
+			if _, err := e.commit([]Entry{{Op: OpDrop, NS: ns}}); err != nil {
 				return err
 			}
 		}
@@ -120,8 +115,7 @@ func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
 			return errorf(CodeIllegalOperation, "IllegalOperation", "Can't rename a collection to itself")
 		}
 		en := Entry{Op: OpRename, NS: from, To: to}
-		target := e.colls[to]
-		if target != nil {
+		if e.colls[to] != nil {
 			if !dropTarget {
 				return errorf(CodeNamespaceExists, "NamespaceExists", "target namespace exists")
 			}
@@ -133,9 +127,7 @@ func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
 		delete(e.colls, from)
 		c.ns = to
 		e.colls[to] = c
-		ts, err := e.commit([]Entry{en})
-		e.noteCatalogChange(ts, from, nil)
-		e.noteCatalogChange(ts, to, target)
+		_, err := e.commit([]Entry{en})
 		return err
 	})
 }
