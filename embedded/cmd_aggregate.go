@@ -165,13 +165,16 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		}
 		stages = stages[:i]
 	}
-	readTime := s.engine.ClusterTime()
+	rops, readTime, err := s.readOps(req)
+	if err != nil {
+		return nil, err
+	}
 	base, viewPipeline, _, err := s.resolveView(ns)
 	if err != nil {
 		return nil, err
 	}
 	// The result's namespace stays the view's, as in MongoDB.
-	result, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, stages...), Vars: a.vars, Memory: s.mem.forCommand(a.noDiskUse)})
+	result, err := rops.Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, stages...), Vars: a.vars, Memory: s.mem.forCommand(a.noDiskUse)})
 	if err != nil {
 		return nil, err
 	}

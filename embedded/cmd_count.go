@@ -119,7 +119,10 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
 	}
-	readTime := s.engine.ClusterTime()
+	rops, readTime, err := s.readOps(req)
+	if err != nil {
+		return nil, err
+	}
 	base, viewPipeline, isView, err := s.resolveView(ns)
 	if err != nil {
 		return nil, err
@@ -129,12 +132,12 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 		if len(filter) > 0 {
 			viewPipeline = append(viewPipeline, bson.D{{Key: "$match", Value: filter}})
 		}
-		docs, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: viewPipeline, Memory: s.mem.forCommand(false)})
+		docs, err := rops.Aggregate(base, engine.AggregateArgs{Stages: viewPipeline, Memory: s.mem.forCommand(false)})
 		if err != nil {
 			return nil, err
 		}
 		values = distinctValues(docs, key)
-	} else if values, err = s.ops(req).Distinct(ns, key, filter); err != nil {
+	} else if values, err = rops.Distinct(ns, key, filter); err != nil {
 		return nil, err
 	}
 	arr := make(bson.A, len(values))

@@ -94,7 +94,10 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	if tail.tailable || tail.awaitData {
 		return s.findTailable(ctx, req, ns, args, tail, copts)
 	}
-	readTime := s.engine.ClusterTime()
+	rops, readTime, err := s.readOps(req)
+	if err != nil {
+		return nil, err
+	}
 	base, viewPipeline, isView, err := s.resolveView(ns)
 	if err != nil {
 		return nil, err
@@ -117,7 +120,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 			}
 			stagesArgs.Projection = nil
 		}
-		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(stagesArgs)...), Vars: vars, Memory: args.Memory})
+		out, err := rops.Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(stagesArgs)...), Vars: vars, Memory: args.Memory})
 		if err != nil {
 			return nil, err
 		}
@@ -131,7 +134,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		if docs, err = toRaw(out); err != nil {
 			return nil, err
 		}
-	} else if docs, err = s.ops(req).Find(ns, args); err != nil {
+	} else if docs, err = rops.Find(ns, args); err != nil {
 		return nil, err
 	}
 	reply, err := s.newCursor(ctx, req, ns.String(), newSliceSource(docs), copts)

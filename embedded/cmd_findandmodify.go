@@ -101,7 +101,14 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 	args.Query = bindFilter(args.Query, vars)
 	args.Update = bindUpdate(args.Update, vars)
 	args.KeepEmptyTimestamps = bypassEmptyTs
-	res, err := s.ops(req).FindAndModify(ns, args)
+	var res engine.FindAndModifyResult
+	err = s.retryableWriteOf(req).exec(0, &writeReply{}, func() (err error) {
+		res, err = s.ops(req).FindAndModify(ns, args)
+		return err
+	})
+	if fb, ok := err.(failedBeforeCommit); ok {
+		return nil, fb.commandError
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 
+	"github.com/mongotide/mongotide/embedded/internal/engine"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -57,6 +58,30 @@ func isSnapshotRead(req *request) bool {
 	return req.Txn == nil && readConcernLevel(req.Body) == "snapshot"
 }
 
+// readOps returns what a read command reads through and the cluster time it
+// reads at. A snapshot read outside a transaction reads the engine's
+// snapshot history at readConcern.atClusterTime (a snapshot session's
+// later reads) or at the current cluster time, so its reply's atClusterTime
+// names exactly the state it saw; older than the history window it fails
+// with 239 SnapshotTooOld, as on mongod.
+func (s *Server) readOps(req *request) (engine.Ops, bson.Timestamp, error) {
+	if !isSnapshotRead(req) {
+		return s.ops(req), s.engine.ClusterTime(), nil
+	}
+	ts := s.engine.ClusterTime()
+	if v, ok := lookup(req.Body, "readConcern"); ok {
+		rc, _ := v.(bson.D)
+		if at, ok := lookup(rc, "atClusterTime"); ok {
+			ts, _ = at.(bson.Timestamp) // checkConcerns checked the type
+		}
+	}
+	snap, err := s.engine.ReadAt(ts)
+	if err != nil {
+		return nil, ts, err
+	}
+	return snap, ts, nil
+}
+
 // refuseSnapshot wraps a command that, as in MongoDB, cannot run with
 // readConcern snapshot outside a transaction.
 func refuseSnapshot(h handler) handler {
@@ -71,9 +96,8 @@ func refuseSnapshot(h handler) handler {
 
 // snapshotReply adds atClusterTime to the reply of a snapshot read, in the
 // cursor document for cursor replies and at the top level otherwise, so the
-// driver's snapshot session pins its later reads to the same time. The
-// engine reads its latest state; a later read pinned to a time that writes
-// have since passed is refused by the core rather than answered wrongly.
+// driver's snapshot session pins its later reads to the same time (see
+// readOps).
 func snapshotReply(req *request, reply bson.D, ts bson.Timestamp) bson.D {
 	if !isSnapshotRead(req) {
 		return reply

@@ -94,6 +94,7 @@ type writeBatch[T any] struct {
 	ns    engine.Namespace
 	opts  writeOptions
 	stmts []T
+	retry *retryableWrite // nil unless a retryable write
 }
 
 // parseWriteBatch parses a write command whose statements are the documents
@@ -144,6 +145,7 @@ func parseWriteBatch[T any](s *Server, req *request, cmd, field string, parse fu
 		return nil, err
 	}
 	b.ns = nsOf(req, coll)
+	b.retry = s.retryableWriteOf(req)
 	if err := s.refuseViewWrite(b.ns); err != nil {
 		return nil, err
 	}
@@ -158,9 +160,12 @@ func parseWriteBatch[T any](s *Server, req *request, cmd, field string, parse fu
 // only for a failure that must fail the whole command.
 func (b *writeBatch[T]) run(w *writeReply, exec func(i int, st T) error) error {
 	for i, st := range b.stmts {
-		err := exec(i, st)
+		err := b.retry.exec(i, w, func() error { return exec(i, st) })
 		if err == nil {
 			continue
+		}
+		if fb, ok := err.(failedBeforeCommit); ok {
+			return fb.commandError
 		}
 		if ferr := w.fail(i, err); ferr != nil {
 			return ferr

@@ -9,6 +9,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/mongotide/mongotide/embedded/internal/engine"
 )
 
 // Config configures Start. The zero value is valid: every field has a
@@ -22,10 +24,27 @@ type Config struct {
 	// ReplicaSetName is the replica set name reported in hello (setName) and
 	// put in URI(). Default "rs0".
 	ReplicaSetName string
-	// OplogCapacity is how many oplog entries are retained for change
-	// streams; older entries are dropped and resuming before them fails with
-	// ChangeStreamHistoryLost. Default 100000.
+	// OplogCapacity is how many oplog entries are retained at most for
+	// change streams; older entries are dropped and resuming before them
+	// fails with ChangeStreamHistoryLost. Default 100000. OplogSizeBytes
+	// bounds the oplog too: whichever is reached first evicts.
 	OplogCapacity int
+	// OplogSizeBytes bounds the oplog in bytes, like mongod's oplogSizeMB:
+	// each entry counts the whole documents it holds (post-image and, with
+	// changeStreamPreAndPostImages, pre-image). The oldest entries are
+	// evicted first; resuming before them fails with 286
+	// ChangeStreamHistoryLost. Default DefaultOplogSizeBytes (192 MiB).
+	OplogSizeBytes int64
+	// SnapshotHistoryWindow is how long readConcern "snapshot" reads at an
+	// earlier atClusterTime (snapshot sessions) keep working across later
+	// writes, like mongod's minSnapshotHistoryWindowInSeconds; older ones
+	// fail with 239 SnapshotTooOld. The history is also bounded by
+	// OplogSizeBytes of earlier document versions. Default 300 s.
+	SnapshotHistoryWindow time.Duration
+	// TTLMonitorInterval is how often expired documents of TTL indexes
+	// (expireAfterSeconds) are deleted, like mongod's ttlMonitorSleepSecs.
+	// Default 60 s.
+	TTLMonitorInterval time.Duration
 	// Dir, when set, persists data and oplog in this directory so a restart
 	// on the same directory keeps both. Default "" (memory only).
 	Dir string
@@ -117,6 +136,9 @@ const (
 	DefaultAddr               = "127.0.0.1:0"
 	DefaultReplicaSetName     = "rs0"
 	DefaultOplogCapacity      = 100_000
+	DefaultOplogSizeBytes     = engine.DefaultOplogSizeBytes
+	DefaultSnapshotWindow     = engine.DefaultSnapshotHistoryWindow
+	DefaultTTLMonitorInterval = 60 * time.Second
 	DefaultCursorIdleTimeout  = 10 * time.Minute
 	DefaultSessionIdleTimeout = 30 * time.Minute
 	DefaultMaxConnections     = 10_000
@@ -144,6 +166,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.OplogCapacity == 0 {
 		c.OplogCapacity = DefaultOplogCapacity
+	}
+	if c.OplogSizeBytes == 0 {
+		c.OplogSizeBytes = DefaultOplogSizeBytes
+	}
+	if c.SnapshotHistoryWindow == 0 {
+		c.SnapshotHistoryWindow = DefaultSnapshotWindow
+	}
+	if c.TTLMonitorInterval == 0 {
+		c.TTLMonitorInterval = DefaultTTLMonitorInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -175,6 +206,15 @@ func (c Config) validate() error {
 	}
 	if c.OplogCapacity < 0 {
 		return fmt.Errorf("%w: OplogCapacity %d is negative", ErrInvalidConfig, c.OplogCapacity)
+	}
+	if c.OplogSizeBytes < 0 {
+		return fmt.Errorf("%w: OplogSizeBytes %d is negative", ErrInvalidConfig, c.OplogSizeBytes)
+	}
+	if c.SnapshotHistoryWindow < 0 {
+		return fmt.Errorf("%w: SnapshotHistoryWindow %v is negative", ErrInvalidConfig, c.SnapshotHistoryWindow)
+	}
+	if c.TTLMonitorInterval < 0 {
+		return fmt.Errorf("%w: TTLMonitorInterval %v is negative", ErrInvalidConfig, c.TTLMonitorInterval)
 	}
 	if c.CursorIdleTimeout < 0 {
 		return fmt.Errorf("%w: CursorIdleTimeout %v is negative", ErrInvalidConfig, c.CursorIdleTimeout)

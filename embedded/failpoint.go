@@ -64,7 +64,9 @@ type failAction struct {
 	extra bson.D
 }
 
-var supportedFailpoints = map[string]bool{"failCommand": true, "failGetMoreAfterCursorCheckout": true}
+var supportedFailpoints = map[string]bool{
+	"failCommand": true, "failGetMoreAfterCursorCheckout": true, onPrimaryTransactionalWrite: true,
+}
 
 // match returns the action for a command, consuming one activation.
 func (f *failpoints) match(cmd, appName string, ns func() string) *failAction {
@@ -87,27 +89,36 @@ func (f *failpoints) match(cmd, appName string, ns func() string) *failAction {
 		if fp.namespace != "" && fp.namespace != ns() {
 			continue
 		}
-		if fp.skip > 0 {
-			fp.skip--
+		if !f.activate(fp) {
 			continue
-		}
-		if fp.probability > 0 && rand.Float64() >= fp.probability {
-			continue
-		}
-		f.entered[name]++
-		close(f.enteredCh)
-		f.enteredCh = make(chan struct{})
-		if fp.limited {
-			fp.times--
-			if fp.times <= 0 {
-				delete(f.m, name)
-				f.armed.Store(int32(len(f.m)))
-			}
 		}
 		act := fp.act
 		return &act
 	}
 	return nil
+}
+
+// activate applies fp's mode to one matching event, reporting whether the
+// failpoint fires; f.mu must be held.
+func (f *failpoints) activate(fp *failpoint) bool {
+	if fp.skip > 0 {
+		fp.skip--
+		return false
+	}
+	if fp.probability > 0 && rand.Float64() >= fp.probability {
+		return false
+	}
+	f.entered[fp.name]++
+	close(f.enteredCh)
+	f.enteredCh = make(chan struct{})
+	if fp.limited {
+		fp.times--
+		if fp.times <= 0 {
+			delete(f.m, fp.name)
+			f.armed.Store(int32(len(f.m)))
+		}
+	}
+	return true
 }
 
 // cmdConfigureFailPoint implements configureFailPoint on admin.
@@ -120,7 +131,7 @@ func cmdConfigureFailPoint(_ context.Context, s *Server, req *request) (bson.D, 
 		return nil, errorf(codeTypeMismatch, "TypeMismatch", "configureFailPoint must name a failpoint (string)")
 	}
 	if !supportedFailpoints[name] {
-		return nil, errorf(codeBadValue, "BadValue", "unknown failpoint '%s' (supported: failCommand, failGetMoreAfterCursorCheckout)", name)
+		return nil, errorf(codeBadValue, "BadValue", "unknown failpoint '%s' (supported: failCommand, failGetMoreAfterCursorCheckout, onPrimaryTransactionalWrite)", name)
 	}
 	modeV, ok := lookup(req.Body, "mode")
 	if !ok {
@@ -145,7 +156,11 @@ func cmdConfigureFailPoint(_ context.Context, s *Server, req *request) (bson.D, 
 	default:
 		return nil, errorf(codeBadValue, "BadValue", "failpoint mode must be a string or a document")
 	}
-	if !off {
+	if !off && name == onPrimaryTransactionalWrite {
+		if ce := parseTxnWriteData(req.Body, fp); ce != nil {
+			return nil, ce
+		}
+	} else if !off {
 		if ce := parseFailData(req.Body, fp); ce != nil {
 			return nil, ce
 		}
@@ -324,7 +339,7 @@ func cmdWaitForFailPoint(ctx context.Context, s *Server, req *request) (bson.D, 
 	}
 	name, ok := req.Body[0].Value.(string)
 	if !ok || !supportedFailpoints[name] {
-		return nil, errorf(codeBadValue, "BadValue", "waitForFailPoint must name a supported failpoint (failCommand, failGetMoreAfterCursorCheckout)")
+		return nil, errorf(codeBadValue, "BadValue", "waitForFailPoint must name a supported failpoint (failCommand, failGetMoreAfterCursorCheckout, onPrimaryTransactionalWrite)")
 	}
 	tv, _ := lookup(req.Body, "timesEntered")
 	want, ok := asInt64(tv)

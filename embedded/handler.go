@@ -31,6 +31,10 @@ type request struct {
 	Txn txnHandle
 	// Now is when the command started executing.
 	Now time.Time
+	// dropConn, set by a handler, closes the connection instead of
+	// replying once the command has run (onPrimaryTransactionalWrite: the
+	// client sees a network error whatever the command did).
+	dropConn bool
 }
 
 // handler executes one command. It returns the reply body WITHOUT "ok",

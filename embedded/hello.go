@@ -108,12 +108,7 @@ func (s *Server) helloBody(req *request, c *conn) bson.D {
 		bson.E{Key: "primary", Value: s.host},
 		bson.E{Key: "me", Value: s.host},
 		bson.E{Key: "electionId", Value: s.electionID},
-		bson.E{Key: "lastWrite", Value: bson.D{
-			{Key: "opTime", Value: opTime},
-			{Key: "lastWriteDate", Value: bson.NewDateTimeFromTime(now)},
-			{Key: "majorityOpTime", Value: opTime},
-			{Key: "majorityWriteDate", Value: bson.NewDateTimeFromTime(now)},
-		}},
+		bson.E{Key: "lastWrite", Value: s.lastWriteDoc(opTime, ts, now)},
 		bson.E{Key: "maxBsonObjectSize", Value: int32(wire.MaxBSONObjectSize)},
 		bson.E{Key: "maxMessageSizeBytes", Value: int32(wire.MaxMessageSizeBytes)},
 		bson.E{Key: "maxWriteBatchSize", Value: int32(maxWriteBatchSize)},
@@ -233,12 +228,15 @@ func cmdReplSetGetStatus(_ context.Context, s *Server, req *request) (bson.D, er
 	ts := s.engine.ClusterTime()
 	now := bson.NewDateTimeFromTime(time.Now())
 	opTime := bson.D{{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}}
+	// Committed (majority) and durable are what the journal has fsynced,
+	// which trails what was applied by up to CommitInterval.
+	durable := bson.D{{Key: "ts", Value: s.engine.DurableTime()}, {Key: "t", Value: int64(1)}}
 	return bson.D{
 		{Key: "set", Value: s.cfg.ReplicaSetName},
 		{Key: "date", Value: now},
 		{Key: "myState", Value: int32(1)},
 		{Key: "term", Value: int64(1)},
-		{Key: "optimes", Value: bson.D{{Key: "lastCommittedOpTime", Value: opTime}, {Key: "appliedOpTime", Value: opTime}, {Key: "durableOpTime", Value: opTime}}},
+		{Key: "optimes", Value: bson.D{{Key: "lastCommittedOpTime", Value: durable}, {Key: "appliedOpTime", Value: opTime}, {Key: "durableOpTime", Value: durable}}},
 		{Key: "members", Value: bson.A{bson.D{
 			{Key: "_id", Value: int32(0)},
 			{Key: "name", Value: s.host},

@@ -75,7 +75,10 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	eng, err := engine.Open(engine.Options{OplogCapacity: cfg.OplogCapacity, Dir: cfg.Dir, Logger: cfg.Logger})
+	eng, err := engine.Open(engine.Options{
+		OplogCapacity: cfg.OplogCapacity, OplogSizeBytes: cfg.OplogSizeBytes,
+		SnapshotHistoryWindow: cfg.SnapshotHistoryWindow, Dir: cfg.Dir, Logger: cfg.Logger,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open engine: %w", err)
 	}
@@ -123,6 +126,8 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 	s.wg.Add(2)
 	go s.acceptLoop()
 	go s.janitor()
+	s.wg.Add(1)
+	go s.ttlMonitor()
 	s.logger.Debug("embedded server started", "addr", s.host, "replicaSet", cfg.ReplicaSetName)
 	return s, nil
 }

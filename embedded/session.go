@@ -26,6 +26,9 @@ type session struct {
 	// once it succeeded: a retry with the same number gets it back without
 	// applying the write again.
 	retryReply bson.D
+	// stmts are the statements of the retryable write numbered txnNumber
+	// that were applied (retrystmt.go).
+	stmts executedStmts
 	// txn is the multi-document transaction numbered txnNumber, if any.
 	txn        *engine.Txn
 	txnState   txnState

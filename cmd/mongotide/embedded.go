@@ -49,9 +49,12 @@ with --dir unless --enable-test-commands says otherwise.`,
 	f.StringVar(&cfg.Addr, "addr", embedded.DefaultAddr, "address to listen on (host:port)")
 	f.StringVar(&cfg.ReplicaSetName, "replset", embedded.DefaultReplicaSetName, "replica set name")
 	f.IntVar(&cfg.OplogCapacity, "oplog", embedded.DefaultOplogCapacity, "oplog capacity in entries")
+	f.Int64Var(&cfg.OplogSizeBytes, "oplog-size-bytes", embedded.DefaultOplogSizeBytes, "oplog bound in bytes (whole documents counted)")
+	f.DurationVar(&cfg.SnapshotHistoryWindow, "snapshot-window", embedded.DefaultSnapshotWindow, "how long snapshot reads at an earlier cluster time keep working")
+	f.DurationVar(&cfg.TTLMonitorInterval, "ttl-interval", embedded.DefaultTTLMonitorInterval, "how often TTL indexes delete expired documents")
 	f.StringVar(&cfg.Dir, "dir", "", "data directory (default: memory only)")
 	exposure.register(f, &cfg)
-	f.BoolVarP(&verbose, "verbose", "v", false, "log connections and commands to stderr")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log connections and every command (name, namespace, duration, error code) to stderr")
 	return cmd
 }
 

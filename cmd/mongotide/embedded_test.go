@@ -46,3 +46,42 @@ func TestEmbeddedBadAddrFails(t *testing.T) {
 		t.Errorf("stderr does not name the address: %s", &stderr)
 	}
 }
+
+func TestEmbeddedVerboseLogsEachCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"embedded", "-v"}, &stdout, &stderr) }()
+	waitFor(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
+	client := testenv.Connect(t, stdout.lines()[0], nil)
+	coll := client.Database("vlog").Collection("c")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err == nil {
+		t.Fatal("duplicate insert succeeded")
+	}
+	// insert reports write errors with ok: 1; a failing command carries its code
+	_ = client.Database("vlog").RunCommand(ctx, bson.D{{Key: "find", Value: 1}}).Err()
+	hasLine := func(parts ...string) bool {
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(l, p)
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, time.Minute, "command log lines", func() bool {
+		return hasLine("msg=command", "cmd=insert", "ns=vlog.c", "duration=") &&
+			hasLine("msg=command", "cmd=find", "ns=vlog.$cmd", "code=", "codeName=")
+	})
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit code %d, stderr: %s", code, &stderr)
+	}
+}

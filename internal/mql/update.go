@@ -99,6 +99,8 @@ type uMod struct {
 	toPath string
 	// $currentDate
 	timestamp bool
+	// $bit: and/or/xor operations in order
+	bits []uBitOp
 }
 
 // uOperators lists the update operators the server knows, in the order
@@ -106,7 +108,7 @@ type uMod struct {
 func uKnownOperator(op string) bool {
 	switch op {
 	case "$set", "$unset", "$inc", "$mul", "$min", "$max", "$rename", "$setOnInsert",
-		"$currentDate", "$push", "$addToSet", "$pull", "$pullAll", "$pop":
+		"$currentDate", "$push", "$addToSet", "$pull", "$pullAll", "$pop", "$bit":
 		return true
 	}
 	return false

@@ -315,6 +315,8 @@ func (a *uApplier) leaf(m *uMod, cur any, exists bool, path []string) (uLeaf, er
 			return uLeaf{}, uBadValue("Failed to apply %s operations to current value (%s) for document %s", verb, uShort(cur), a.idString())
 		}
 		return uSetTo(cur, exists, r), nil
+	case "$bit":
+		return a.bit(m, cur, exists, path)
 	case "$min", "$max":
 		if !exists {
 			return uSetTo(cur, exists, uClone(m.arg)), nil

@@ -177,6 +177,12 @@ func parseMod(op, path string, arg any) (*uMod, error) {
 		if _, ok := asArray(arg); !ok {
 			return nil, uBadValue("$pullAll requires an array argument but was given a %s", uTypeName(arg))
 		}
+	case "$bit":
+		bits, err := parseBit(arg)
+		if err != nil {
+			return nil, err
+		}
+		m.bits = bits
 	case "$pop":
 		f, ok := ToFloat(arg)
 		if !ok || (f != 1 && f != -1) {

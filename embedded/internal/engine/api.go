@@ -15,9 +15,18 @@ import (
 
 // Options configures Open. The zero value is a memory-only engine.
 type Options struct {
-	// OplogCapacity is how many oplog entries are retained; the oldest are
-	// dropped first. Default 100_000.
+	// OplogCapacity is how many oplog entries are retained at most; the
+	// oldest are dropped first. Default 100_000.
 	OplogCapacity int
+	// OplogSizeBytes bounds the retained oplog in bytes, like MongoDB's
+	// oplogSizeMB: an entry counts every document it holds (post-image,
+	// pre-image) plus a small overhead, and the oldest entries are dropped
+	// first once the total exceeds it. Default DefaultOplogSizeBytes.
+	OplogSizeBytes int64
+	// SnapshotHistoryWindow is how long snapshot reads at an earlier
+	// cluster time (ReadAt) stay possible, like MongoDB's
+	// minSnapshotHistoryWindowInSeconds. Default 300 s.
+	SnapshotHistoryWindow time.Duration
 	// Dir, when not empty, makes the engine persistent: data, indexes,
 	// collection options, the retained oplog and the clock survive Close and
 	// Open on the same directory. It is created if missing.
@@ -32,10 +41,30 @@ type Options struct {
 	CompactBytes int64
 }
 
+// Defaults of Options.
+const (
+	// DefaultOplogSizeBytes is 192 MiB. mongod sizes its oplog at 5% of the
+	// disk (in-memory engine: of RAM), at least 990 MB: meant for a
+	// dedicated machine. An embedded server shares its process, so the
+	// bound is the memory a test or a local app can spare while still
+	// holding hours of ordinary change-stream history (about 200,000
+	// entries of 1 KiB documents).
+	DefaultOplogSizeBytes = 192 << 20
+	// DefaultSnapshotHistoryWindow is MongoDB's default
+	// minSnapshotHistoryWindowInSeconds.
+	DefaultSnapshotHistoryWindow = 300 * time.Second
+)
+
 // WithDefaults returns o with every zero field set to its documented default.
 func (o Options) WithDefaults() Options {
 	if o.OplogCapacity <= 0 {
 		o.OplogCapacity = 100_000
+	}
+	if o.OplogSizeBytes <= 0 {
+		o.OplogSizeBytes = DefaultOplogSizeBytes
+	}
+	if o.SnapshotHistoryWindow <= 0 {
+		o.SnapshotHistoryWindow = DefaultSnapshotHistoryWindow
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -120,7 +149,8 @@ type IndexSpec struct {
 	// PartialFilterExpression limits the index (and its uniqueness) to
 	// documents matching it.
 	PartialFilterExpression bson.D
-	// ExpireAfterSeconds is stored and reported; documents are not expired.
+	// ExpireAfterSeconds makes a single-field index a TTL index:
+	// ExpireTTL deletes documents whose indexed date is older than it.
 	ExpireAfterSeconds *int32
 	// Hidden is stored and reported.
 	Hidden bool

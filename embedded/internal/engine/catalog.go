@@ -71,8 +71,10 @@ func (e *Engine) dropCollection(ns Namespace) (existed bool, err error) {
 			return nil
 		}
 		existed = true
+		c := e.colls[ns]
 		delete(e.colls, ns)
-		_, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
+		ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
+		e.noteCatalogChange(ts, ns, c)
 		return err
 	})
 	return existed, err
@@ -92,8 +94,11 @@ func (e *Engine) dropDatabase(db string) error {
 		sort.Strings(names)
 		for _, n := range names {
 			ns := Namespace{DB: db, Coll: n}
+			c := e.colls[ns]
 			delete(e.colls, ns)
-			if _, err := e.commit([]Entry{{Op: OpDrop, NS: ns}}); err != nil {
+			ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
+			e.noteCatalogChange(ts, ns, c)
+			if err != nil {
 				return err
 			}
 		}
@@ -115,7 +120,8 @@ func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
 			return errorf(CodeIllegalOperation, "IllegalOperation", "Can't rename a collection to itself")
 		}
 		en := Entry{Op: OpRename, NS: from, To: to}
-		if e.colls[to] != nil {
+		target := e.colls[to]
+		if target != nil {
 			if !dropTarget {
 				return errorf(CodeNamespaceExists, "NamespaceExists", "target namespace exists")
 			}
@@ -127,7 +133,9 @@ func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
 		delete(e.colls, from)
 		c.ns = to
 		e.colls[to] = c
-		_, err := e.commit([]Entry{en})
+		ts, err := e.commit([]Entry{en})
+		e.noteCatalogChange(ts, from, nil)
+		e.noteCatalogChange(ts, to, target)
 		return err
 	})
 }

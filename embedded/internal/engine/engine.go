@@ -22,6 +22,7 @@ type Engine struct {
 	colls  map[Namespace]*collection
 	last   bson.Timestamp // last assigned commit timestamp
 	oplog  oplogRing
+	hist   history       // snapshot history (history.go)
 	notify chan struct{} // closed at the next append; nil until someone asks
 
 	// txnLocks maps a document (collection UUID + _id key) to the active
@@ -36,13 +37,15 @@ func open(opts Options) (*Engine, error) {
 	e := &Engine{
 		opts:     opts,
 		colls:    make(map[Namespace]*collection),
-		oplog:    newOplogRing(opts.OplogCapacity),
+		oplog:    newOplogRing(opts.OplogCapacity, opts.OplogSizeBytes),
 		txnLocks: make(map[string]*Txn),
 	}
 	if opts.Dir != "" {
 		if err := e.load(); err != nil {
 			return nil, err
 		}
+		// No history survives a restart: earlier times are too old.
+		e.hist.floor = e.last
 	}
 	return e, nil
 }
@@ -101,6 +104,7 @@ func (e *Engine) commit(entries []Entry) (bson.Timestamp, error) {
 	for i := range entries {
 		e.oplog.push(entries[i])
 	}
+	e.stampHistory(ts)
 	var err error
 	if e.store != nil {
 		err = e.store.appendCommit(e, entries)

@@ -81,6 +81,11 @@ func appendUpdateDescription(dst []byte, ud *mql.UpdateDescription) ([]byte, err
 		dst, _ = bsoncore.AppendDocumentEnd(d, fidx)
 	}
 	dst, _ = bsoncore.AppendArrayEnd(dst, aidx)
+	if ud.Replaced {
+		// A pipeline update logged as a replacement: its event is a
+		// "replace" after a restart too.
+		dst = bsoncore.AppendBooleanElement(dst, "x", true)
+	}
 	return bsoncore.AppendDocumentEnd(dst, idx)
 }
 
@@ -181,11 +186,12 @@ func decodeUpdateDescription(d bsoncore.Document) (*mql.UpdateDescription, error
 			F string `bson:"f"`
 			N int32  `bson:"n"`
 		} `bson:"t"`
+		X bool `bson:"x"`
 	}
 	if err := bson.Unmarshal(d, &raw); err != nil {
 		return nil, err
 	}
-	ud := &mql.UpdateDescription{}
+	ud := &mql.UpdateDescription{Replaced: raw.X}
 	for _, u := range raw.U {
 		v, _, err := bsonx.DecodeValue(bsoncore.Type(u.V.Type), u.V.Value)
 		if err != nil {

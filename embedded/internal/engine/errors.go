@@ -48,6 +48,8 @@ const (
 	CodeIndexOptionsConflict      int32 = 85
 	CodeIndexKeySpecsConflict     int32 = 86
 	CodeWriteConflict             int32 = 112
+	CodeSnapshotTooOld            int32 = 239
+	CodeSnapshotUnavailable       int32 = 246
 	CodeDocumentValidationFailure int32 = 121
 	CodeIllegalOperation          int32 = 20
 	CodeCannotCreateIndex         int32 = 67

@@ -23,8 +23,11 @@ type slotEntry struct {
 	dk    bson.Raw
 	doc   bson.Raw
 	extra *entryExtra
-	op    OpType
-	img   bool
+	// size is the entry's accounted size (entrySize), counted against the
+	// ring's byte bound.
+	size int64
+	op   OpType
+	img  bool
 }
 
 type entryExtra struct {
@@ -37,7 +40,7 @@ type entryExtra struct {
 }
 
 func toSlot(e *Entry) slotEntry {
-	s := slotEntry{pos: e.Pos, wall: e.Wall.UnixNano(), ns: e.NS, dk: e.DocumentKey, doc: e.Document, op: e.Op, img: e.ImagesEnabled}
+	s := slotEntry{pos: e.Pos, wall: e.Wall.UnixNano(), ns: e.NS, dk: e.DocumentKey, doc: e.Document, op: e.Op, img: e.ImagesEnabled, size: entrySize(e)}
 	if e.PreImage != nil || e.UpdateDescription != nil || e.To != (Namespace{}) || e.LSID != nil || e.TxnNumber != nil || e.Object != nil {
 		s.extra = &entryExtra{pre: e.PreImage, ud: e.UpdateDescription, to: e.To, lsid: e.LSID, txn: e.TxnNumber, obj: e.Object}
 	}
@@ -53,12 +56,18 @@ func (s *slotEntry) entry() Entry {
 }
 
 // oplogRing is the capped oplog: a ring of the newest entries, oldest
-// dropped first.
+// dropped first once either bound is exceeded: cap entries or maxBytes of
+// accounted entry size (MongoDB caps its oplog in bytes; the entry bound
+// keeps the ring's slot array bounded).
 type oplogRing struct {
 	chunks [][]slotEntry
 	cap    int
 	head   int // slot of the oldest entry
 	n      int // retained entries
+	// bytes is the accounted size of the retained entries; maxBytes its
+	// bound (0: none).
+	bytes    int64
+	maxBytes int64
 	// dropped is the position of the newest entry ever dropped; entries
 	// after an older position are partly lost.
 	dropped    Position
@@ -66,8 +75,56 @@ type oplogRing struct {
 	lastPos    Position
 }
 
-func newOplogRing(capacity int) oplogRing {
-	return oplogRing{cap: capacity}
+func newOplogRing(capacity int, maxBytes int64) oplogRing {
+	return oplogRing{cap: capacity, maxBytes: maxBytes}
+}
+
+// entryOverhead approximates what one retained entry costs besides its BSON
+// payloads: the slot, the extra block, slice headers and allocation slack.
+const entryOverhead = 160
+
+// entrySize is the memory an entry holds: every document it references
+// (post-image, pre-image, catalog payload, key, lsid) and the decoded update
+// description, so that large documents count in full against the byte bound.
+func entrySize(e *Entry) int64 {
+	n := int64(entryOverhead + len(e.DocumentKey) + len(e.Document) + len(e.PreImage) + len(e.Object) + len(e.LSID))
+	if ud := e.UpdateDescription; ud != nil {
+		for _, f := range ud.UpdatedFields {
+			n += int64(len(f.Path)) + approxValueSize(f.Value)
+		}
+		for _, p := range ud.RemovedFields {
+			n += int64(len(p)) + 16
+		}
+		for _, t := range ud.TruncatedArrays {
+			n += int64(len(t.Field)) + 16
+		}
+	}
+	return n
+}
+
+// approxValueSize estimates the heap a decoded BSON value holds.
+func approxValueSize(v any) int64 {
+	switch x := v.(type) {
+	case string:
+		return 16 + int64(len(x))
+	case bson.Binary:
+		return 32 + int64(len(x.Data))
+	case bson.D:
+		n := int64(24)
+		for _, e := range x {
+			n += 16 + int64(len(e.Key)) + approxValueSize(e.Value)
+		}
+		return n
+	case bson.A:
+		n := int64(24)
+		for _, el := range x {
+			n += approxValueSize(el)
+		}
+		return n
+	case bson.Raw:
+		return 24 + int64(len(x))
+	}
+	return 16
 }
 
 func (r *oplogRing) slot(s int) *slotEntry {
@@ -85,25 +142,39 @@ func (r *oplogRing) at(i int) *slotEntry {
 
 func (r *oplogRing) push(e Entry) {
 	r.lastPos = e.Pos
-	if r.n < r.cap {
-		s := r.head + r.n
-		if s >= r.cap {
-			s -= r.cap
-		}
-		if s/ringChunk >= len(r.chunks) {
-			size := ringChunk
-			if rest := r.cap - len(r.chunks)*ringChunk; rest < size {
-				size = rest
-			}
-			r.chunks = append(r.chunks, make([]slotEntry, size))
-		}
-		*r.slot(s) = toSlot(&e)
-		r.n++
-		return
+	if r.n == r.cap {
+		r.evictOldest()
 	}
+	s := r.head + r.n
+	if s >= r.cap {
+		s -= r.cap
+	}
+	if s/ringChunk >= len(r.chunks) {
+		size := ringChunk
+		if rest := r.cap - len(r.chunks)*ringChunk; rest < size {
+			size = rest
+		}
+		r.chunks = append(r.chunks, make([]slotEntry, size))
+	}
+	sl := r.slot(s)
+	*sl = toSlot(&e)
+	r.n++
+	r.bytes += sl.size
+	// The newest entry stays even when it alone exceeds the bound, as
+	// MongoDB's oplog never truncates its last entry.
+	for r.maxBytes > 0 && r.bytes > r.maxBytes && r.n > 1 {
+		r.evictOldest()
+	}
+}
+
+// evictOldest drops the oldest entry, clearing its slot so that the
+// documents it referenced can be collected at once.
+func (r *oplogRing) evictOldest() {
 	old := r.slot(r.head)
 	r.dropped, r.hasDropped = old.pos, true
-	*old = toSlot(&e)
+	r.bytes -= old.size
+	*old = slotEntry{}
+	r.n--
 	r.head++
 	if r.head == r.cap {
 		r.head = 0

@@ -123,7 +123,7 @@ func TestOplogNotify(t *testing.T) {
 func TestOplogRingChunksWrap(t *testing.T) {
 	// a capacity spanning several chunks, not a multiple of the chunk size
 	const capacity = ringChunk*2 + 7
-	r := newOplogRing(capacity)
+	r := newOplogRing(capacity, 0)
 	total := capacity*2 + 123
 	for i := 1; i <= total; i++ {
 		r.push(Entry{Pos: Position{TS: bson.Timestamp{T: 1, I: uint32(i)}}})
@@ -143,5 +143,35 @@ func TestOplogRingChunksWrap(t *testing.T) {
 	}
 	if _, err := r.read(Position{TS: bson.Timestamp{T: 1, I: 5}}, 1); !errors.Is(err, ErrHistoryLost) {
 		t.Fatalf("old read: %v", err)
+	}
+}
+
+func TestOplogBoundedInBytes(t *testing.T) {
+	// Entries of ~100 KiB documents in a 1 MiB oplog: about ten are kept,
+	// each accounted with its whole document, and the evicted ones release
+	// their slots.
+	e := newTestEngine(t, Options{OplogSizeBytes: 1 << 20})
+	pad := string(make([]byte, 100<<10))
+	for i := 0; i < 50; i++ {
+		mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: pad}})
+	}
+	e.mu.RLock()
+	n, bytes := e.oplog.n, e.oplog.bytes
+	e.mu.RUnlock()
+	if bytes > 1<<20 || n < 5 || n > 11 {
+		t.Fatalf("retained %d entries, %d bytes; want about 10 within 1 MiB", n, bytes)
+	}
+	es, err := e.OplogRead(Before(e.OplogFirst().TS), 0)
+	if err != nil || len(es) != n || field(decode(t, es[len(es)-1].Document), "_id") != int32(49) {
+		t.Fatalf("read the window: %d entries, %v", len(es), err)
+	}
+	if _, err := e.OplogRead(Position{}, 0); !errors.Is(err, ErrHistoryLost) {
+		t.Fatalf("read from before the byte window: %v", err)
+	}
+	// the newest entry stays even when it alone exceeds the bound
+	big := string(make([]byte, 2<<20))
+	mustInsert(t, e, testNS, bson.D{{Key: "_id", Value: "big"}, {Key: "pad", Value: big}})
+	if es := mustOplog(t, e, Before(e.OplogFirst().TS)); len(es) != 1 || es[0].Pos != e.OplogLast() {
+		t.Fatalf("after an oversized entry: %d entries", len(es))
 	}
 }

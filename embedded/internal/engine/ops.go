@@ -64,6 +64,11 @@ func (st *opState) apply(c *collection, old *docRec, oldDoc bson.D, rec *docRec,
 	if err != nil {
 		return err
 	}
+	if old != nil {
+		st.e.noteWrite(c, old.id, old)
+	} else {
+		st.e.noteWrite(c, rec.id, nil)
+	}
 	ts, err := st.e.commit([]Entry{entry})
 	if rec != nil {
 		rec.ver = ts

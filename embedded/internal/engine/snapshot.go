@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mongotide/mongotide/embedded/internal/vfs"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
@@ -22,50 +23,40 @@ type snapshotState struct {
 	oplog      []Entry
 }
 
-// startCompaction rotates the journal and writes a snapshot in the
-// background. Callers hold e.mu exclusively.
-func (e *Engine) startCompaction() error {
-	s := e.store
+// snapshotState takes the state for a snapshot covering every journal
+// before nextSeq. Callers hold e.mu exclusively (or own the engine).
+func (e *Engine) snapshotState(nextSeq uint64) *snapshotState {
 	st := &snapshotState{
-		nextSeq: s.seq + 1, last: e.last,
+		nextSeq: nextSeq, last: e.last,
 		dropped: e.oplog.dropped, hasDropped: e.oplog.hasDropped,
 		oplog: e.oplog.entries(),
 	}
 	for _, c := range e.colls {
 		st.colls = append(st.colls, c.copy())
 	}
+	return st
+}
+
+// startCompaction rotates the journal and writes a snapshot in the
+// background. Callers hold e.mu exclusively.
+func (e *Engine) startCompaction() error {
+	s := e.store
+	st := e.snapshotState(s.seq + 1)
 	// Rotate: records from now on go to the next journal, which the
 	// snapshot does not cover.
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("engine: journal flush: %w", err)
+	if fatal, err := s.rotate(); err != nil {
+		if fatal != nil {
+			e.failStopLocked(fatal)
+		}
+		return err
 	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("engine: journal sync: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(s.dir, journalName(st.nextSeq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, DataFileMode)
-	if err != nil {
-		return fmt.Errorf("engine: open journal: %w", err)
-	}
-	_ = s.f.Close()
-	s.f, s.seq, s.size = f, st.nextSeq, 0
-	s.w.Reset(f)
 	s.bgMu.Lock()
 	s.compacting = true
 	s.bgMu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		err := writeSnapshot(s.dir, st)
-		if err == nil {
-			// journals before nextSeq are now covered by the snapshot
-			if seqs, lerr := journalSeqs(s.dir); lerr == nil {
-				for _, q := range seqs {
-					if q < st.nextSeq {
-						_ = os.Remove(filepath.Join(s.dir, journalName(q)))
-					}
-				}
-			}
-		}
+		err := s.installSnapshot(st)
 		s.bgMu.Lock()
 		s.compacting = false
 		if err != nil {
@@ -76,20 +67,54 @@ func (e *Engine) startCompaction() error {
 	return nil
 }
 
+// installSnapshot writes st, names it in the manifest with the journals
+// it does not cover, then removes what it replaced.
+func (s *store) installSnapshot(st *snapshotState) error {
+	name := snapshotName(st.nextSeq)
+	if err := writeSnapshotFS(s.fs, s.dir, name, st); err != nil {
+		return err
+	}
+	var old manifest
+	err := s.updateManifest(func(m *manifest) {
+		old = *m
+		m.Snapshot, m.SnapSeq = name, int64(st.nextSeq)
+		keep := m.Journals[:0]
+		for _, q := range m.Journals {
+			if q >= int64(st.nextSeq) {
+				keep = append(keep, q)
+			}
+		}
+		m.Journals = keep
+	})
+	if err != nil {
+		_ = s.fs.Remove(s.path(name))
+		return err
+	}
+	if old.Snapshot != "" && old.Snapshot != name {
+		_ = s.fs.Remove(s.path(old.Snapshot))
+	}
+	for _, q := range old.Journals {
+		if q < int64(st.nextSeq) {
+			_ = s.fs.Remove(s.path(journalFileName(uint64(q))))
+		}
+	}
+	return nil
+}
+
 // Snapshot records: {k:"h", seq, last, dropped...} first, then per
 // collection {k:"c", ...} followed by {k:"d", docs:[...]} batches, then
 // {k:"o", e:[entries]} batches.
 
-func writeSnapshot(dir string, st *snapshotState) (err error) {
+func writeSnapshotFS(fs vfs.FS, dir, name string, st *snapshotState) (err error) {
 	tmp := filepath.Join(dir, "snapshot.tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, DataFileMode)
+	f, err := fs.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, DataFileMode)
 	if err != nil {
 		return fmt.Errorf("engine: create snapshot: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			_ = f.Close()
-			_ = os.Remove(tmp)
+			_ = fs.Remove(tmp)
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
@@ -193,31 +218,27 @@ func writeSnapshot(dir string, st *snapshotState) (err error) {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("engine: close snapshot: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, snapshotFile)); err != nil {
+	if err := fs.Rename(tmp, filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("engine: install snapshot: %w", err)
 	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	if err := fs.SyncDir(dir); err != nil {
+		return fmt.Errorf("engine: sync data directory: %w", err)
 	}
 	return nil
 }
 
 // loadSnapshot restores a snapshot (if any) and returns the first journal
 // sequence number it does not cover.
-func (e *Engine) loadSnapshot(path string) (uint64, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
-	}
+func (e *Engine) loadSnapshotFS(fs vfs.FS, path string) (uint64, error) {
+	f, err := fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
-		return 0, fmt.Errorf("engine: open snapshot: %w", err)
+		return 0, fmt.Errorf("engine: open snapshot %s: %w", path, err)
 	}
 	defer f.Close()
 	var seq uint64
 	var cur *collection
 	sawHeader := false
-	_, torn, err := readFrames(f, func(payload []byte) error {
+	good, torn, err := readFrames(f, func(payload []byte) error {
 		doc := bsoncore.Document(payload)
 		kind, _ := doc.Lookup("k").StringValueOK()
 		switch kind {
@@ -311,10 +332,10 @@ func (e *Engine) loadSnapshot(path string) (uint64, error) {
 		err = e.finishLoadedCollection(cur)
 	}
 	if err == nil && (torn || !sawHeader) {
-		err = errors.New("snapshot is truncated or corrupt")
+		err = errors.New("the snapshot is truncated, emptied or corrupt")
 	}
 	if err != nil {
-		return 0, fmt.Errorf("engine: load snapshot %s: %w", path, err)
+		return 0, &journalDamage{File: path, Offset: good, Reason: "cannot load snapshot: " + err.Error()}
 	}
 	return seq, nil
 }

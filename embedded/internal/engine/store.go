@@ -8,55 +8,37 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
 
+	"github.com/mongotide/mongotide/embedded/internal/vfs"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/x/bsonx/bsoncore"
 )
 
-// Persistence layout in Options.Dir:
+// Persistence layout in Options.Dir (format 2):
 //
-//	snapshot.bson        the state as of the start of journal N (written to
-//	                     snapshot.tmp, fsynced, renamed)
-//	journal-<N>.log      commit records appended after that snapshot
+//	MANIFEST               names the snapshot and the journals after it
+//	                       (manifest.go); replaced atomically
+//	snapshot-<N>.bson      the state as of the start of journal N (written
+//	                       to snapshot.tmp, fsynced, renamed)
+//	journal-<N>.jnl        commit records appended after that snapshot
+//	                       (journal.go: header, checksummed frames)
 //
-// Both files are sequences of framed records: uint32 length, uint32 CRC-32C
-// of the payload, payload (a BSON document). A journal record is one commit:
-// {e: [entries]}. Replaying the oplog entries of every commit rebuilds the
-// data, because entries always carry the post-image and catalog entries
-// carry what they changed. A record cut short by a crash (torn tail) is
-// truncated away at Open with a warning.
+// A journal record is one commit: {e: [entries]}. Replaying the oplog
+// entries of every commit rebuilds the data, because entries always carry
+// the post-image and catalog entries carry what they changed. Snapshots are
+// sequences of 8-byte framed records (uint32 length, uint32 CRC-32C,
+// payload). Format 1 (snapshot.bson and journal-<N>.log with those frames,
+// no manifest) is read and migrated at Open.
 
 const (
-	snapshotFile = "snapshot.bson"
-	lockFile     = "LOCK"
-	maxRecord    = 1 << 30
+	legacySnapshotFile = "snapshot.bson"
+	lockFile           = "LOCK"
+	maxRecord          = 1 << 30
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-type store struct {
-	dir  string
-	lock *os.File
-	f    *os.File
-	w    *bufio.Writer
-	seq  uint64
-	size int64
-	buf  []byte
-
-	// The background snapshot writer reports through these; it must not
-	// take Engine.mu, which Close holds while waiting for it.
-	wg         sync.WaitGroup
-	bgMu       sync.Mutex
-	compacting bool
-	bgErr      error
-}
-
-func journalName(seq uint64) string { return fmt.Sprintf("journal-%08d.log", seq) }
+func legacyJournalName(seq uint64) string { return fmt.Sprintf("journal-%08d.log", seq) }
 
 func appendFrame(dst []byte, payload []byte) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
@@ -104,96 +86,29 @@ func readFrames(r io.Reader, fn func(payload []byte) error) (good int64, torn bo
 	}
 }
 
-// load restores the state from Dir and opens the journal for appending.
-func (e *Engine) load() error {
-	dir := e.opts.Dir
-	if err := os.MkdirAll(dir, DataDirMode); err != nil {
-		return fmt.Errorf("engine: create data directory: %w", err)
-	}
-	lock, err := lockDir(filepath.Join(dir, lockFile))
+// replayLegacyJournal replays a format-1 journal (no manifest, 8-byte
+// frames). Only a torn record of the newest journal is forgiven; the
+// migration that follows rewrites the state in format 2.
+func (e *Engine) replayLegacyJournal(fs vfs.FS, path string, newest bool) error {
+	f, err := fs.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
-		return err
-	}
-	s := &store{dir: dir, lock: lock}
-	fail := func(err error) error {
-		_ = lock.Close()
-		return err
-	}
-	_ = os.Remove(filepath.Join(dir, "snapshot.tmp"))
-	startSeq, err := e.loadSnapshot(filepath.Join(dir, snapshotFile))
-	if err != nil {
-		return fail(err)
-	}
-	seqs, err := journalSeqs(dir)
-	if err != nil {
-		return fail(err)
-	}
-	s.seq = startSeq
-	for i, seq := range seqs {
-		if seq < startSeq { // covered by the snapshot; left over from a crash during compaction
-			_ = os.Remove(filepath.Join(dir, journalName(seq)))
-			continue
-		}
-		size, err := e.replayJournal(filepath.Join(dir, journalName(seq)), i == len(seqs)-1)
-		if err != nil {
-			return fail(err)
-		}
-		s.seq, s.size = seq, size
-	}
-	f, err := os.OpenFile(filepath.Join(dir, journalName(s.seq)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, DataFileMode)
-	if err != nil {
-		return fail(fmt.Errorf("engine: open journal: %w", err))
-	}
-	s.f, s.w = f, bufio.NewWriterSize(f, 256<<10)
-	e.store = s
-	return nil
-}
-
-func journalSeqs(dir string) ([]uint64, error) {
-	names, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("engine: read data directory: %w", err)
-	}
-	var seqs []uint64
-	for _, n := range names {
-		name := n.Name()
-		if !strings.HasPrefix(name, "journal-") || !strings.HasSuffix(name, ".log") {
-			continue
-		}
-		seq, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, "journal-"), ".log"), 10, 64)
-		if err != nil {
-			continue
-		}
-		seqs = append(seqs, seq)
-	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	return seqs, nil
-}
-
-func (e *Engine) replayJournal(path string, last bool) (int64, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return 0, fmt.Errorf("engine: open journal: %w", err)
+		return fmt.Errorf("engine: open journal: %w", err)
 	}
 	defer f.Close()
 	good, torn, err := readFrames(f, func(payload []byte) error {
 		return e.replayCommit(payload)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("engine: replay %s: %w", filepath.Base(path), err)
+		return fmt.Errorf("engine: replay %s at offset %d: %w", path, good, err)
 	}
 	if torn {
-		st, _ := f.Stat()
-		e.opts.Logger.Warn("engine: truncating torn journal tail (the last commit before a crash was incomplete)",
-			"file", path, "keep_bytes", good, "file_bytes", st.Size())
-		if !last {
-			e.opts.Logger.Warn("engine: torn record in a journal that is not the newest", "file", path)
+		if !newest {
+			return &journalDamage{File: path, Offset: good, Reason: "damaged record in a journal that is not the newest"}
 		}
-		if err := f.Truncate(good); err != nil {
-			return 0, fmt.Errorf("engine: truncate torn journal: %w", err)
-		}
+		e.opts.Logger.Warn("engine: dropping torn journal tail (the last commit before a crash was incomplete)",
+			"file", path, "keep_bytes", good)
 	}
-	return good, nil
+	return nil
 }
 
 func (e *Engine) replayCommit(payload []byte) error {
@@ -361,59 +276,4 @@ func parseOptions(d bson.D) CollectionOptions {
 		}
 	}
 	return o
-}
-
-// appendCommit journals one commit. Callers hold e.mu exclusively.
-func (s *store) appendCommit(e *Engine, entries []Entry) error {
-	s.bgMu.Lock()
-	bgErr, compacting := s.bgErr, s.compacting
-	s.bgErr = nil
-	s.bgMu.Unlock()
-	if bgErr != nil {
-		e.opts.Logger.Error("engine: background snapshot failed; the journal still holds every commit", "err", bgErr)
-	}
-	payload := s.buf[:0]
-	idx, payload := bsoncore.AppendDocumentStart(payload)
-	aidx, payload := bsoncore.AppendArrayElementStart(payload, "e")
-	var err error
-	for i := range entries {
-		if payload, err = appendEntry(payload, itoa(i), &entries[i]); err != nil {
-			return err
-		}
-	}
-	payload, _ = bsoncore.AppendArrayEnd(payload, aidx)
-	payload, _ = bsoncore.AppendDocumentEnd(payload, idx)
-	var hdr [8]byte
-	binary.LittleEndian.PutUint32(hdr[:4], uint32(len(payload)))
-	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(payload, crcTable))
-	if _, err := s.w.Write(hdr[:]); err != nil {
-		return fmt.Errorf("engine: journal write: %w", err)
-	}
-	if _, err := s.w.Write(payload); err != nil {
-		return fmt.Errorf("engine: journal write: %w", err)
-	}
-	if err := s.w.Flush(); err != nil {
-		return fmt.Errorf("engine: journal write: %w", err)
-	}
-	s.size += int64(8 + len(payload))
-	if cap(payload) <= 1<<20 {
-		s.buf = payload[:0]
-	}
-	if s.size >= e.opts.CompactBytes && !compacting {
-		return e.startCompaction()
-	}
-	return nil
-}
-
-func (s *store) close() error {
-	s.wg.Wait()
-	err := s.w.Flush()
-	if serr := s.f.Sync(); err == nil {
-		err = serr
-	}
-	if cerr := s.f.Close(); err == nil {
-		err = cerr
-	}
-	_ = s.lock.Close()
-	return err
 }

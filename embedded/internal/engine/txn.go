@@ -151,6 +151,9 @@ func (t *Txn) commit() (bson.Timestamp, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	defer t.releaseLocks()
+	// A commit that fails half way must not leave its undo records for
+	// the next commit to stamp (after a success they are already stamped).
+	defer e.discardPendingHistory()
 	if e.closed {
 		return bson.Timestamp{}, ErrClosed
 	}
@@ -188,6 +191,9 @@ func (t *Txn) commit() (bson.Timestamp, error) {
 			}
 			c = cc.copy()
 			work[en.NS] = c
+		}
+		if err := e.noteReplay(c, en); err != nil {
+			return bson.Timestamp{}, err
 		}
 		if rec, err := replayDoc(c, en); err != nil {
 			if _, dup := err.(*Error); dup {
