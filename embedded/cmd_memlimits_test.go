@@ -97,7 +97,7 @@ func TestSortOverMemoryLimit(t *testing.T) {
 
 func TestGroupOverMemoryLimit(t *testing.T) {
 	const n = 400
-	coll, _ := memServer(t, embedded.Config{MaxBlockingStageBytes: memTestStageBytes}, n)
+	coll, tmp := memServer(t, embedded.Config{MaxBlockingStageBytes: memTestStageBytes}, n)
 	ctx := testCtx(t)
 	// One group per document, each holding its 1 KiB pad.
 	pipeline := mongo.Pipeline{{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$_id"}, {Key: "pad", Value: bson.D{{Key: "$first", Value: "$pad"}}}}}}}
@@ -110,9 +110,26 @@ func TestGroupOverMemoryLimit(t *testing.T) {
 		t.Fatalf("$bucket under its limit: %d buckets", len(got))
 	}
 
-	// With disk use allowed $group goes on in memory.
-	if got := all(t)(coll.Aggregate(ctx, pipeline, options.Aggregate().SetAllowDiskUse(true))); len(got) != n {
-		t.Fatalf("got %d groups, want %d", len(got), n)
+	// With disk use allowed (explicitly or by default) $group spills: the
+	// input is sorted on the group key through temporary files and the
+	// groups are built one at a time.
+	for _, opts := range []*options.AggregateOptionsBuilder{options.Aggregate().SetAllowDiskUse(true), options.Aggregate()} {
+		before := sortSpills(t, coll)
+		got := all(t)(coll.Aggregate(ctx, pipeline, opts))
+		if len(got) != n {
+			t.Fatalf("got %d groups, want %d", len(got), n)
+		}
+		for i, d := range got { // in key order after a spill, as on mongod
+			if asInt(t, get(d, "_id")) != int64(i) || len(get(d, "pad").(string)) != 1000 {
+				t.Fatalf("group %d: %v", i, d[:1])
+			}
+		}
+		if after := sortSpills(t, coll); after <= before {
+			t.Fatalf("metrics.query.sort.spillToDisk %d -> %d: the $group did not spill", before, after)
+		}
+		if ents, err := os.ReadDir(tmp); err != nil || len(ents) != 0 {
+			t.Fatalf("temporary files left in %s: %v %v", tmp, ents, err)
+		}
 	}
 }
 

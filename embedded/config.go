@@ -67,10 +67,12 @@ type Config struct {
 	// with allowDiskUse: false answers 292
 	// QueryExceededMemoryLimitNoDiskUseAllowed. Otherwise (allowDiskUse
 	// true or unset: mongod's allowDiskUseByDefault) an aggregation's $sort
-	// spills sorted runs to temporary files and merges them, while $group,
-	// $bucket and a find's sort go on in memory, bounded by
-	// MaxAggregationBytes; one accumulator over it is always 146
-	// ExceededMemoryLimit. Default 100 MiB; negative: no limit.
+	// spills sorted runs to temporary files and merges them, and $group
+	// sorts its input on the group key that way to build one group at a
+	// time; $bucket (its groups fixed by its boundaries) and a find's sort
+	// go on in memory, bounded by MaxAggregationBytes. One accumulator over
+	// it is always 146 ExceededMemoryLimit. Default 100 MiB; negative: no
+	// limit.
 	MaxBlockingStageBytes int64
 	// MaxAggregationBytes bounds what one aggregation builds across all its
 	// stages (sorted and grouped documents, accumulator arrays, $unwind and
@@ -78,8 +80,8 @@ type Config struct {
 	// ExceededMemoryLimit instead of growing the process without bound.
 	// Default 1 GiB; negative: no limit.
 	MaxAggregationBytes int64
-	// MaxSpillBytes bounds the temporary files of all spilling sorts at
-	// once; a sort that would pass it answers 146. The files live in
+	// MaxSpillBytes bounds the temporary files of all spilling stages at
+	// once; a spill that would pass it answers 146. The files live in
 	// Dir/_tmp with a Dir (like mongod's dbpath/_tmp), else in a directory
 	// of os.TempDir(); they are unlinked as soon as they are created and
 	// the directory is removed by Stop. Default 10 GiB; negative: no limit.

@@ -86,8 +86,9 @@ func shortValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// metrics is serverStatus' metrics.query: how often sorts spilled to disk
-// (sort.spillToDisk, as mongod reports it) and the bytes they wrote.
+// metrics is serverStatus' metrics.query: how many sorted runs sorts and
+// $group wrote to disk (sort.spillToDisk, as mongod reports it) and their
+// bytes.
 func (m *memLimits) metrics() bson.D {
 	st := m.spill.Stats()
 	return bson.D{{Key: "sort", Value: bson.D{

@@ -188,3 +188,85 @@ func unwindCharge(c *xCtx, doc bson.D, arr bson.A) error {
 	base := DocBytes(doc) - arrBytes
 	return c.mem.charge(int64(len(arr))*base + arrBytes)
 }
+
+// spilling reports that the stage outgrew its limit with disk use allowed
+// and a place to spill to.
+func (m *groupMem) spilling() bool {
+	return m != nil && m.stage.over && m.stage.g.lim.Spill != nil
+}
+
+// spillGroup is $group over its memory limit with disk use allowed: the
+// input is sorted on the group key through the external sorter, so that
+// only one group is in memory at a time, and the groups come out in key
+// order, as mongod's do after a spill. The in-memory groups built so far
+// are dropped; docs is run again from the start.
+func (g *agGroup) spillGroup(docs []bson.D, c *xCtx) ([]bson.D, error) {
+	keyer := spillKeyer{
+		key: func(d bson.D) (SortKey, error) {
+			id, err := g.id.n.eval(c.forDoc(d))
+			if err != nil {
+				return nil, err
+			}
+			if xIsMissing(id) {
+				id = nil
+			}
+			return SortKey{id}, nil
+		},
+		cmp: func(a, b SortKey) int { return compareColl(a[0], b[0], c.coll) },
+	}
+	var (
+		out    []bson.D
+		id     any
+		states []accState
+		mem    *groupMem
+	)
+	flush := func() error {
+		if states == nil {
+			return nil
+		}
+		d := make(bson.D, 0, len(g.accs)+1)
+		d = append(d, bson.E{Key: "_id", Value: id})
+		for i, a := range g.accs {
+			d = append(d, bson.E{Key: a.field, Value: states[i].result()})
+		}
+		out = append(out, d)
+		return c.mem.charge(DocBytes(d))
+	}
+	err := externalSort(docs, c.mem, "$group", keyer, func(it sortItem) error {
+		if states == nil || compareColl(id, it.key[0], c.coll) != 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			id, states = it.key[0], make([]accState, len(g.accs))
+			for i, a := range g.accs {
+				states[i] = newAccumulatorState(a.op, c.coll)
+			}
+			// Each group is accounted on its own: one at a time is held.
+			mem = &groupMem{stage: stageMem{g: &memGuard{lim: c.mem.lim}}}
+		}
+		dc := c.forDoc(it.doc)
+		for i, a := range g.accs {
+			v, err := a.e.n.eval(dc)
+			if err != nil {
+				return err
+			}
+			if n, ok := states[i].(accNState); ok {
+				if err := n.addN(v); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := mem.add(states[i], v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

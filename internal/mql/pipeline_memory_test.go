@@ -148,3 +148,31 @@ func TestDocBytesMatchesMarshal(t *testing.T) {
 func BenchmarkPipelineSortGroupLimited(b *testing.B) {
 	benchSortGroup(b, PipelineOptions{Memory: MemoryLimits{StageBytes: 100 << 20, TotalBytes: 1 << 30, Spill: &SpillArea{Dir: b.TempDir()}}})
 }
+
+func TestGroupSpillsToDisk(t *testing.T) {
+	const stages = `[{"$group":{"_id":"$k","n":{"$sum":1},"first":{"$first":"$seq"},"last":{"$last":"$seq"},"seqs":{"$push":"$seq"},"pad":{"$max":"$pad"}}},{"$sort":{"_id":1}}]`
+	want, err := runLimited(t, stages, memDocs(3000, 100), MemoryLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	area := &SpillArea{Dir: dir}
+	got, err := runLimited(t, stages, memDocs(3000, 100), MemoryLimits{StageBytes: 16 << 10, Spill: area})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d groups, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !uIdentical(got[i], want[i]) {
+			t.Fatalf("group %d: got %s, want %s", i, ujs(got[i]), ujs(want[i]))
+		}
+	}
+	if st := area.Stats(); st.Spills < 2 || st.InUse != 0 {
+		t.Fatalf("spill stats %+v: want at least 2 runs, none still in use", st)
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) != 0 {
+		t.Fatalf("temporary files left: %v %v", ents, err)
+	}
+}

@@ -243,6 +243,9 @@ func (g *agGroup) all(docs []bson.D, c *xCtx) ([]bson.D, error) {
 				return nil, err
 			}
 		}
+		if mem.spilling() {
+			return g.spillGroup(docs, c)
+		}
 	}
 	out := make([]bson.D, 0, len(order))
 	for _, grp := range order {

@@ -37,6 +37,7 @@ type sortItem struct {
 // spiller owns the temporary files of one sort.
 type spiller struct {
 	area  *SpillArea
+	k     spillKeyer
 	files []*spillFile
 }
 
@@ -47,62 +48,23 @@ type spillFile struct {
 	bytes int64 // counted in the area's bytes in use until closed
 }
 
+// spillKeyer orders the documents of an external sort: key computes a
+// document's key (again for documents read back from disk) and cmp orders
+// keys.
+type spillKeyer struct {
+	key func(bson.D) (SortKey, error)
+	cmp func(a, b SortKey) int
+}
+
+func sortKeyer(s *Sort) spillKeyer {
+	return spillKeyer{key: func(d bson.D) (SortKey, error) { return s.Key(d), nil }, cmp: s.CompareKeys}
+}
+
 // spillSort sorts docs with at most g's stage limit of them in memory at a
 // time. It clears docs' entries as it writes them out.
-func (s *agSort) spillSort(docs []bson.D, g *memGuard) (out []bson.D, err error) {
-	limit := g.lim.StageBytes
-	if g.lim.Spill == nil {
-		return nil, Errorf(CodeExceededMemoryLimit, "ExceededMemoryLimit",
-			"Sort exceeded memory limit of %d bytes and this server has no temporary directory to spill to", limit)
-	}
-	sp := &spiller{area: g.lim.Spill}
-	defer func() {
-		if cerr := sp.close(); err == nil && cerr != nil {
-			out, err = nil, cerr
-		}
-	}()
-	var (
-		chunk      []sortItem
-		chunkBytes int64
-		maxChunk   int64
-	)
-	for i, d := range docs {
-		chunk = append(chunk, sortItem{key: s.s.Key(d), doc: d})
-		chunkBytes += DocBytes(d)
-		docs[i] = nil
-		if chunkBytes >= limit {
-			if err := sp.writeRun(s.s, chunk); err != nil {
-				return nil, err
-			}
-			maxChunk = max(maxChunk, chunkBytes)
-			clear(chunk)
-			chunk, chunkBytes = chunk[:0], 0
-		}
-	}
-	if err := g.charge(max(maxChunk, chunkBytes)); err != nil {
-		return nil, err
-	}
-	// The last chunk stays in memory as the last run.
-	s.sortItems(chunk)
-	for len(sp.files) > maxSpillFanIn {
-		if err := sp.mergeHead(s.s); err != nil {
-			return nil, err
-		}
-	}
-	srcs := make([]runSource, 0, len(sp.files)+1)
-	for _, f := range sp.files {
-		srcs = append(srcs, &fileRun{f: f, s: s.s})
-	}
-	srcs = append(srcs, &memRun{items: chunk})
-	out = make([]bson.D, 0, len(docs))
-	err = mergeRuns(s.s, srcs, func(it sortItem) error {
-		if it.doc == nil {
-			d, err := bsonx.Decode(it.raw)
-			if err != nil {
-				return spillErr("decode a spilled document", err)
-			}
-			it.doc = d
-		}
+func (s *agSort) spillSort(docs []bson.D, g *memGuard) ([]bson.D, error) {
+	out := make([]bson.D, 0, len(docs))
+	err := externalSort(docs, g, "Sort", sortKeyer(s.s), func(it sortItem) error {
 		out = append(out, it.doc)
 		return nil
 	})
@@ -112,13 +74,68 @@ func (s *agSort) spillSort(docs []bson.D, g *memGuard) (out []bson.D, err error)
 	return out, nil
 }
 
-func (s *agSort) sortItems(items []sortItem) {
-	slices.SortStableFunc(items, func(a, b sortItem) int { return s.s.CompareKeys(a.key, b.key) })
+// externalSort emits docs in k's order, stable, with at most g's stage
+// limit of them in memory: the rest wait in sorted runs on disk. It clears
+// docs' entries as it writes them out. what names the stage in errors.
+func externalSort(docs []bson.D, g *memGuard, what string, k spillKeyer, emit func(sortItem) error) (err error) {
+	limit := g.lim.StageBytes
+	if g.lim.Spill == nil {
+		return Errorf(CodeExceededMemoryLimit, "ExceededMemoryLimit",
+			"%s exceeded memory limit of %d bytes and this server has no temporary directory to spill to", what, limit)
+	}
+	sp := &spiller{area: g.lim.Spill, k: k}
+	defer func() {
+		if cerr := sp.close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	var (
+		chunk      []sortItem
+		chunkBytes int64
+		maxChunk   int64
+	)
+	for i, d := range docs {
+		key, err := k.key(d)
+		if err != nil {
+			return err
+		}
+		chunk = append(chunk, sortItem{key: key, doc: d})
+		chunkBytes += DocBytes(d)
+		docs[i] = nil
+		if chunkBytes >= limit {
+			if err := sp.writeRun(chunk); err != nil {
+				return err
+			}
+			maxChunk = max(maxChunk, chunkBytes)
+			clear(chunk)
+			chunk, chunkBytes = chunk[:0], 0
+		}
+	}
+	if err := g.charge(max(maxChunk, chunkBytes)); err != nil {
+		return err
+	}
+	// The last chunk stays in memory as the last run.
+	sp.sortItems(chunk)
+	for len(sp.files) > maxSpillFanIn {
+		if err := sp.mergeHead(); err != nil {
+			return err
+		}
+	}
+	srcs := make([]runSource, 0, len(sp.files)+1)
+	for _, f := range sp.files {
+		srcs = append(srcs, &fileRun{f: f, k: k})
+	}
+	srcs = append(srcs, &memRun{items: chunk})
+	return mergeRuns(k.cmp, srcs, emit)
+}
+
+func (sp *spiller) sortItems(items []sortItem) {
+	slices.SortStableFunc(items, func(a, b sortItem) int { return sp.k.cmp(a.key, b.key) })
 }
 
 // writeRun sorts chunk and writes it to a new temporary file.
-func (sp *spiller) writeRun(srt *Sort, chunk []sortItem) error {
-	slices.SortStableFunc(chunk, func(a, b sortItem) int { return srt.CompareKeys(a.key, b.key) })
+func (sp *spiller) writeRun(chunk []sortItem) error {
+	sp.sortItems(chunk)
 	return sp.newRun(func(emit func([]byte) error) error {
 		var buf []byte
 		for _, it := range chunk {
@@ -136,16 +153,16 @@ func (sp *spiller) writeRun(srt *Sort, chunk []sortItem) error {
 
 // mergeHead merges the first maxSpillFanIn runs into one run that takes
 // their place (so the runs stay in input order).
-func (sp *spiller) mergeHead(srt *Sort) error {
+func (sp *spiller) mergeHead() error {
 	head := slices.Clone(sp.files[:maxSpillFanIn])
 	srcs := make([]runSource, len(head))
 	for i, f := range head {
-		srcs[i] = &fileRun{f: f, s: srt}
+		srcs[i] = &fileRun{f: f, k: sp.k}
 	}
 	rest := slices.Clone(sp.files[maxSpillFanIn:])
 	sp.files = nil
 	err := sp.newRun(func(emit func([]byte) error) error {
-		return mergeRuns(srt, srcs, func(it sortItem) error { return emit(it.raw) })
+		return mergeRuns(sp.k.cmp, srcs, func(it sortItem) error { return emit(it.raw) })
 	})
 	merged := sp.files
 	sp.files = append(merged, rest...)
@@ -181,7 +198,7 @@ func (sp *spiller) newRun(fill func(emit func([]byte) error) error) error {
 		inUse := sp.area.inUse.Add(n)
 		if sp.area.MaxBytes > 0 && inUse > sp.area.MaxBytes {
 			return Errorf(CodeExceededMemoryLimit, "ExceededMemoryLimit",
-				"Sort would spill more than %d bytes to disk (the server's spill limit, embedded Config.MaxSpillBytes)", sp.area.MaxBytes)
+				"spilling to disk would take more than %d bytes (the server's spill limit, embedded Config.MaxSpillBytes)", sp.area.MaxBytes)
 		}
 		sp.area.bytes.Add(n)
 		if _, err := w.Write(b); err != nil {
@@ -257,7 +274,7 @@ func (m *memRun) next() (sortItem, bool, error) {
 
 type fileRun struct {
 	f *spillFile
-	s *Sort
+	k spillKeyer
 }
 
 func (r *fileRun) next() (sortItem, bool, error) {
@@ -281,13 +298,17 @@ func (r *fileRun) next() (sortItem, bool, error) {
 	if err != nil {
 		return sortItem{}, false, spillErr("decode a spilled document", err)
 	}
-	return sortItem{key: r.s.Key(doc), doc: doc, raw: raw}, true, nil
+	key, err := r.k.key(doc)
+	if err != nil {
+		return sortItem{}, false, err
+	}
+	return sortItem{key: key, doc: doc, raw: raw}, true, nil
 }
 
 // mergeRuns emits the items of srcs in sort order; ties go to the earlier
 // source.
-func mergeRuns(srt *Sort, srcs []runSource, emit func(sortItem) error) error {
-	h := &runHeap{srt: srt}
+func mergeRuns(cmp func(a, b SortKey) int, srcs []runSource, emit func(sortItem) error) error {
+	h := &runHeap{cmp: cmp}
 	for i, src := range srcs {
 		it, ok, err := src.next()
 		if err != nil {
@@ -320,13 +341,13 @@ func mergeRuns(srt *Sort, srcs []runSource, emit func(sortItem) error) error {
 }
 
 type runHeap struct {
-	srt   *Sort
+	cmp   func(a, b SortKey) int
 	items []sortItem
 }
 
 func (h *runHeap) Len() int { return len(h.items) }
 func (h *runHeap) Less(i, j int) bool {
-	if c := h.srt.CompareKeys(h.items[i].key, h.items[j].key); c != 0 {
+	if c := h.cmp(h.items[i].key, h.items[j].key); c != 0 {
 		return c < 0
 	}
 	return h.items[i].run < h.items[j].run
