@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/engine"
+	"github.com/mongotide/mongotide/embedded/internal/vfs"
 )
 
 // Config configures Start. The zero value is valid: every field has a
@@ -48,6 +49,20 @@ type Config struct {
 	// Dir, when set, persists data and oplog in this directory so a restart
 	// on the same directory keeps both. Default "" (memory only).
 	Dir string
+	// Sync chooses when writes reach the disk with a Dir (see SyncMode and
+	// "Durability and recovery" in docs/embedded.md). Default SyncJournaled.
+	Sync SyncMode
+	// CommitInterval is how often the journal is fsynced in the background
+	// with a Dir, like mongod's commitIntervalMs: a write acknowledged
+	// without waiting for the disk is durable within it. Default 100 ms.
+	CommitInterval time.Duration
+	// Repair makes Start open a damaged Dir (a bad checksum or a gap in a
+	// journal, a missing or emptied journal or snapshot) by keeping every
+	// intact record and dropping the rest, reported by Server.RepairReport
+	// and logged, instead of refusing it. Like mongod --repair.
+	Repair bool
+	// fs replaces the engine's file layer (tests inject I/O faults).
+	fs vfs.FS
 	// Logger receives connection events (Debug) and malformed input (Warn).
 	// Default: a logger that discards everything.
 	Logger *slog.Logger
@@ -104,6 +119,12 @@ type Config struct {
 	// middle of a message: once a message has started, each read must
 	// make progress within it. Default 30 seconds.
 	MessageReadTimeout time.Duration
+	// MaxPendingMessageBytes bounds the memory held by partially received
+	// messages across all connections (buffers grow as bytes arrive): a
+	// connection whose message would take the total past it is dropped
+	// and logged. Default 1 GiB, twenty maximum-size (48 MB) messages
+	// arriving at once; negative: no limit.
+	MaxPendingMessageBytes int64
 
 	// Users, when non-empty, turns on authentication: every command but
 	// the handshake and authentication ones (hello, saslStart,

@@ -195,8 +195,11 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 		body = slices.Clip(op.replay)
 	} else {
 		body, err = s.callHandler(ctx, h, req)
+		if err == nil {
+			err = s.awaitDurable(req)
+		}
 		if err != nil {
-			err = s.mapContextError(ctx, err)
+			err = s.mapContextError(ctx, s.engineFailure(err))
 		}
 	}
 	if op != nil {

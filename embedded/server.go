@@ -44,6 +44,9 @@ type Server struct {
 	conns      map[int64]*conn
 	stopping   bool
 	rejected   int64 // connections refused at MaxConnections (connsMu)
+	// pending is the memory held by partially received messages, bounded
+	// by Config.MaxPendingMessageBytes.
+	pending atomic.Int64
 
 	// auth verifies SCRAM-SHA-256 conversations; nil when Config.Users is
 	// empty (no authentication).

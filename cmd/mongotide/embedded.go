@@ -40,6 +40,9 @@ with --dir unless --enable-test-commands says otherwise.`,
 			if err != nil {
 				return err
 			}
+			for _, d := range srv.RepairReport().Dropped {
+				fmt.Fprintf(stderr, "mongotide: repair dropped %s\n", d)
+			}
 			fmt.Fprintln(stdout, srv.URI())
 			<-ctx.Done()
 			return srv.Stop(context.WithoutCancel(ctx))
@@ -53,6 +56,9 @@ with --dir unless --enable-test-commands says otherwise.`,
 	f.DurationVar(&cfg.SnapshotHistoryWindow, "snapshot-window", embedded.DefaultSnapshotWindow, "how long snapshot reads at an earlier cluster time keep working")
 	f.DurationVar(&cfg.TTLMonitorInterval, "ttl-interval", embedded.DefaultTTLMonitorInterval, "how often TTL indexes delete expired documents")
 	f.StringVar(&cfg.Dir, "dir", "", "data directory (default: memory only)")
+	f.BoolVar(&cfg.Repair, "repair", false, "with --dir: open a damaged data directory, keeping every intact record and reporting what was dropped")
+	f.StringVar((*string)(&cfg.Sync), "sync", string(embedded.SyncJournaled), "with --dir: journaled (fsync for j:true, w:majority and commits, else every --commit-interval) or always")
+	f.DurationVar(&cfg.CommitInterval, "commit-interval", embedded.DefaultCommitInterval, "with --dir: how often the journal is fsynced in the background (mongod's commitIntervalMs)")
 	exposure.register(f, &cfg)
 	f.BoolVarP(&verbose, "verbose", "v", false, "log connections and every command (name, namespace, duration, error code) to stderr")
 	return cmd

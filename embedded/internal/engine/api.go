@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mongotide/mongotide/embedded/internal/vfs"
 	"github.com/mongotide/mongotide/internal/mql"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -39,7 +40,32 @@ type Options struct {
 	// CompactBytes is the journal size after which the engine writes a
 	// snapshot and starts a fresh journal. Default 64 MiB.
 	CompactBytes int64
+	// Sync says which commits are fsynced before WaitDurable returns
+	// for them; see SyncMode. Default SyncJournaled.
+	Sync SyncMode
+	// CommitInterval is how often the journal is fsynced in the background
+	// (mongod's commitIntervalMs): a write that did not wait is durable
+	// within it. Default 100 ms.
+	CommitInterval time.Duration
+	// Repair makes Open keep every intact record of a damaged directory
+	// instead of refusing it; Repaired reports what was dropped.
+	Repair bool
+	// FS is the file layer (tests inject faults); nil is the OS.
+	FS vfs.FS
 }
+
+// SyncMode chooses when commits reach the disk (Options.Sync).
+type SyncMode string
+
+const (
+	// SyncJournaled (the default) fsyncs for writes that ask for it (j:
+	// true, w: "majority", transaction commits: the server calls
+	// WaitDurable), sharing one fsync among concurrent callers, and every
+	// CommitInterval for the rest.
+	SyncJournaled SyncMode = "journaled"
+	// SyncAlways makes every write wait for the fsync.
+	SyncAlways SyncMode = "always"
+)
 
 // Defaults of Options.
 const (
@@ -71,6 +97,12 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Sync == "" {
+		o.Sync = SyncJournaled
+	}
+	if o.CommitInterval <= 0 {
+		o.CommitInterval = 100 * time.Millisecond
 	}
 	if o.CompactBytes <= 0 {
 		o.CompactBytes = 64 << 20

@@ -37,14 +37,29 @@ func createEntry(c *collection) Entry {
 	return Entry{Op: OpCreate, NS: c.ns, Object: obj}
 }
 
-// catalogOp runs a catalog change under the engine lock.
+// catalogOp runs a catalog change under the engine lock. When it fails
+// before any of its commits was journaled, the catalog is put back as it
+// was (a change the journal did not take must not stay applied).
 func (e *Engine) catalogOp(fn func() error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrClosed
 	}
-	return fn()
+	colls := make(map[Namespace]*collection, len(e.colls))
+	headers := make(map[*collection]collection, len(e.colls))
+	for ns, c := range e.colls {
+		colls[ns], headers[c] = c, *c
+	}
+	commits := e.commits
+	err := fn()
+	if err != nil && e.commits == commits {
+		e.colls = colls
+		for c, h := range headers {
+			*c = h
+		}
+	}
+	return err
 }
 
 func (e *Engine) createCollection(ns Namespace, opts CollectionOptions) error {
@@ -97,10 +112,11 @@ func (e *Engine) dropDatabase(db string) error {
 			c := e.colls[ns]
 			delete(e.colls, ns)
 			ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
-			e.noteCatalogChange(ts, ns, c)
 			if err != nil {
+				e.colls[ns] = c // not journaled: the earlier drops stand, this one does not
 				return err
 			}
+			e.noteCatalogChange(ts, ns, c)
 		}
 		_, err := e.commit([]Entry{{Op: OpDropDatabase, NS: Namespace{DB: db}}})
 		return err

@@ -31,6 +31,10 @@ type Engine struct {
 	txnLocks map[string]*Txn
 
 	store *store // nil when memory-only
+	// commits counts successful commits (catalogOp's undo checks it).
+	commits uint64
+	// repair is what Options.Repair dropped at Open.
+	repair RepairReport
 }
 
 func open(opts Options) (*Engine, error) {
@@ -52,15 +56,13 @@ func open(opts Options) (*Engine, error) {
 
 func (e *Engine) close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		return nil
-	}
 	e.closed = true
 	if e.notify != nil {
 		close(e.notify)
 		e.notify = nil
 	}
+	e.mu.Unlock()
+	// Without e.mu: the flusher may be stopping the engine (failStop).
 	if e.store != nil {
 		return e.store.close()
 	}
@@ -93,27 +95,37 @@ func (e *Engine) nextTS() bson.Timestamp {
 // and the journal and wakes oplog readers. Callers hold e.mu exclusively and
 // have already applied the changes to the committed state.
 func (e *Engine) commit(entries []Entry) (bson.Timestamp, error) {
+	prev := e.last
 	ts := e.nextTS()
 	wall := e.opts.Now()
 	for i := range entries {
 		entries[i].Pos = Position{TS: ts, Index: uint32(i)}
 		entries[i].Wall = wall
 	}
-	// Into the ring first: a compaction triggered by this append snapshots
-	// the ring and must see these entries.
+	// Journal first: a commit the journal did not take is not applied
+	// (the caller undoes its changes), so no reader or change stream ever
+	// sees a write that a restart would lose.
+	if e.store != nil {
+		if err := e.store.appendCommit(e, entries); err != nil {
+			e.last = prev
+			return bson.Timestamp{}, err
+		}
+	}
 	for i := range entries {
 		e.oplog.push(entries[i])
 	}
 	e.stampHistory(ts)
-	var err error
-	if e.store != nil {
-		err = e.store.appendCommit(e, entries)
-	}
+	e.commits++
 	if e.notify != nil {
 		close(e.notify)
 		e.notify = nil
 	}
-	return ts, err
+	if e.store != nil {
+		// After the push: the snapshot must see these entries. A failed
+		// compaction leaves the commit journaled; it is logged.
+		e.maybeCompact()
+	}
+	return ts, nil
 }
 
 func (e *Engine) oplogNotify() <-chan struct{} {

@@ -44,6 +44,7 @@ func (st *opState) ensureColl(ns Namespace) (*collection, error) {
 	}
 	st.colls[ns] = c
 	if _, err := st.e.commit([]Entry{entry}); err != nil {
+		delete(st.colls, ns)
 		return nil, err
 	}
 	return c, nil
@@ -54,6 +55,10 @@ func (st *opState) ensureColl(ns Namespace) (*collection, error) {
 func (st *opState) apply(c *collection, old *docRec, oldDoc bson.D, rec *docRec, doc bson.D, entry Entry) error {
 	if st.txn != nil {
 		return st.txn.write(c, old, oldDoc, rec, doc, entry)
+	}
+	var saved *collection
+	if c.opts.Capped && st.e.store != nil {
+		saved = c.copy() // an insert may evict documents: undo restores them
 	}
 	var err error
 	if rec == nil {
@@ -70,10 +75,19 @@ func (st *opState) apply(c *collection, old *docRec, oldDoc bson.D, rec *docRec,
 		st.e.noteWrite(c, rec.id, nil)
 	}
 	ts, err := st.e.commit([]Entry{entry})
+	if err != nil {
+		// The journal did not take it: the write must not stay applied.
+		if saved != nil {
+			*c = *saved
+		} else {
+			c.undoPut(old, oldDoc, rec, doc)
+		}
+		return err
+	}
 	if rec != nil {
 		rec.ver = ts
 	}
-	return err
+	return nil
 }
 
 func (st *opState) applyContext() mql.ApplyContext {

@@ -204,14 +204,27 @@ func (t *Txn) commit() (bson.Timestamp, error) {
 			recs = append(recs, rec)
 		}
 	}
+	olds := make(map[Namespace]*collection, len(work))
 	for ns, c := range work {
+		olds[ns] = e.colls[ns]
 		e.colls[ns] = c
 	}
 	ts, err := e.commit(t.entries)
+	if err != nil {
+		// Not journaled: none of the transaction stays applied.
+		for ns, c := range olds {
+			if c == nil {
+				delete(e.colls, ns)
+			} else {
+				e.colls[ns] = c
+			}
+		}
+		return ts, err
+	}
 	for _, r := range recs {
 		r.ver = ts
 	}
-	return ts, err
+	return ts, nil
 }
 
 func (t *Txn) abort() {
