@@ -119,6 +119,10 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 	req.Now = time.Now()
 	h, ok := s.handlers[req.Name]
 	if !ok {
+		if ce := checkAPIVersion(req); ce != nil {
+			// Under apiStrict, what is not in version 1 says so.
+			return s.finishReply(nil, ce)
+		}
 		return s.finishReply(nil, unknownCommand(req.Name))
 	}
 	info, ce := parseSessionFields(req)
@@ -442,7 +446,7 @@ func (s *Server) checkConcerns(req *request) *commandError {
 // implements; with apiStrict: true every other command is refused.
 var apiV1Commands = map[string]bool{
 	"abortTransaction": true, "aggregate": true, "collMod": true, "commitTransaction": true, "count": true,
-	"create": true, "createIndexes": true, "delete": true, "distinct": true, "drop": true, "dropDatabase": true,
+	"create": true, "createIndexes": true, "delete": true, "drop": true, "dropDatabase": true,
 	"dropIndexes": true, "endSessions": true, "explain": true, "find": true, "findAndModify": true, "getMore": true,
 	"hello": true, "insert": true, "killCursors": true, "listCollections": true, "listDatabases": true,
 	"listIndexes": true, "ping": true, "refreshSessions": true, "update": true, "bulkWrite": true,
@@ -465,6 +469,8 @@ func checkAPIVersion(req *request) *commandError {
 	}
 	if strict, _ := lookup(req.Body, "apiStrict"); strict == true && !apiV1Commands[req.Name] {
 		return errorf(323, "APIStrictError", "Provided apiStrict:true, but the command %s is not in API Version 1", req.Name)
+	} else if strict == true {
+		return checkAPIStrictStages(req)
 	}
 	return nil
 }

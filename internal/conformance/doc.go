@@ -11,8 +11,8 @@
 // the client, errors, retryable reads/writes prose and causal consistency.
 //
 // The driver's test files ship in its module (go.mongodb.org/mongo-driver/v2
-// at the version go.mod requires); the run works in a temporary writable copy
-// of it, built with GOWORK=off, whose testdata/specifications/source is a
+// at the version go.mod requires); each run works in a fresh writable copy
+// of it in -out, built with GOWORK=off, whose testdata/specifications/source is a
 // symlink to the spec JSON (MONGOTIDE_DRIVER_SPEC_DIR, default
 // ../shared/driver-spec/source next to the repository). Nothing of the driver
 // is edited and nothing is written into the repository. Skips come only from

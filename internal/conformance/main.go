@@ -23,7 +23,7 @@ type config struct {
 	out     string        // directory for the log, failure list and lines
 	min     float64       // minimum pass rate in percent for both lines
 	timeout time.Duration // per suite
-	keep    bool          // keep the temporary driver copy
+	keep    bool          // keep the driver copy
 }
 
 func main() {
@@ -31,7 +31,7 @@ func main() {
 	flag.StringVar(&cfg.out, "out", filepath.Join(os.TempDir(), "mongotide-conformance"), "directory for conformance.log, conformance-failures.txt and conformance-lines.txt")
 	flag.Float64Var(&cfg.min, "min", 0, "fail when either line's pass rate (passed/(passed+failed), percent) is below this")
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "go test -timeout of each suite")
-	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary copy of the driver module and print its path")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the copy of the driver module (in -out) after the run")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, cfg, os.Stdout)
@@ -63,24 +63,24 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "mongotide-driver-")
-	if err != nil {
+	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
 	}
-	if cfg.keep {
-		fmt.Fprintln(stdout, "driver copy:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
+	// A fresh copy each run, at the same path every time: go's build cache
+	// keys compiled packages on their directory, so a new path would
+	// recompile the whole driver (minutes on two cores).
+	driverDir := filepath.Join(cfg.out, "mongo-driver-"+version)
+	if err := os.RemoveAll(driverDir); err != nil {
+		return err
 	}
-	driverDir := filepath.Join(tmp, "mongo-driver")
 	if err := copyDriver(cache, driverDir, specDir); err != nil {
 		return err
 	}
+	if !cfg.keep {
+		defer os.RemoveAll(driverDir)
+	}
 	classic, err := classicSuite(driverDir)
 	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "driver %s@%s, spec dir %s\n", driverModule, version, specDir)

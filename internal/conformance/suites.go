@@ -148,7 +148,9 @@ func goTest(ctx context.Context, driverDir, uri, pkg, pattern string, timeout ti
 		"GOWORK=off",
 		// One member, no secondaries: a test selecting a secondary waits
 		// out the server selection timeout, 30 s by default, for nothing.
-		"MONGODB_URI="+uri+"&serverSelectionTimeoutMS=5000",
+		// 15 s still outlasts a heartbeat (10 s), which is how long the
+		// driver may take to find the server again after a shutdown error.
+		"MONGODB_URI="+uri+"&serverSelectionTimeoutMS=15000",
 		"TOPOLOGY=replicaset",
 		"AUTH=noauth",
 		"SSL=nossl",
