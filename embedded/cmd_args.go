@@ -285,6 +285,11 @@ func codedError(err error) (code int32, codeName, msg string, ee *engine.Error, 
 // errors and errors carrying labels (a transaction's WriteConflict), which
 // MongoDB reports as top-level command errors.
 func writeError(index int, err error) (bson.D, bool) {
+	var se statementError
+	if errors.As(err, &se) {
+		d := bson.D{{Key: "index", Value: int32(index)}, {Key: "code", Value: se.Code}, {Key: "errmsg", Value: se.Message}}
+		return append(d, se.Extra...), true
+	}
 	code, _, msg, ee, ok := codedError(err)
 	if !ok || (ee != nil && len(ee.Labels) > 0) {
 		return nil, false

@@ -97,13 +97,14 @@ func parseBulkWriteOp(i int, d bson.D, nNS int) (bulkWriteOp, error) {
 	return op, nil
 }
 
-func parseNSInfo(v any) ([]engine.Namespace, error) {
+func parseNSInfo(v any) ([]engine.Namespace, []*bson.Binary, error) {
 	const cmd = "bulkWrite"
 	docs, err := argDocs(cmd, "nsInfo", v)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]engine.Namespace, len(docs))
+	uuids := make([]*bson.Binary, len(docs))
 	for i, d := range docs {
 		have := false
 		for _, e := range d {
@@ -111,23 +112,27 @@ func parseNSInfo(v any) ([]engine.Namespace, error) {
 			case "ns":
 				full, err := argString(cmd, fmt.Sprintf("nsInfo.%d.ns", i), e.Value)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				if out[i], err = splitNamespace(cmd, "nsInfo", full); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				have = true
 			case "collectionUUID":
-				return nil, notSupported("BSON field 'bulkWrite.nsInfo.collectionUUID'")
+				u, ok := e.Value.(bson.Binary)
+				if !ok || u.Subtype != 4 {
+					return nil, nil, wrongType(cmd, fmt.Sprintf("nsInfo.%d.collectionUUID", i), e.Value, "uuid")
+				}
+				uuids[i] = &u
 			default:
-				return nil, unknownField(cmd, "nsInfo."+e.Key)
+				return nil, nil, unknownField(cmd, "nsInfo."+e.Key)
 			}
 		}
 		if !have {
-			return nil, missingField(cmd, fmt.Sprintf("nsInfo.%d.ns", i))
+			return nil, nil, missingField(cmd, fmt.Sprintf("nsInfo.%d.ns", i))
 		}
 	}
-	return out, nil
+	return out, uuids, nil
 }
 
 // cmdBulkWrite runs MongoDB 8.0's bulkWrite command on admin: mixed
@@ -142,6 +147,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		rawOps     bson.A
 		haveOps    bool
 		nsInfo     []engine.Namespace
+		nsUUIDs    []*bson.Binary // nsInfo's collectionUUIDs (nil when absent)
 		ordered    = true
 		errorsOnly bool
 		vars       map[string]any
@@ -156,7 +162,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 			rawOps, err = argArray(cmd, e.Key, e.Value)
 			haveOps = true
 		case "nsInfo":
-			nsInfo, err = parseNSInfo(e.Value)
+			nsInfo, nsUUIDs, err = parseNSInfo(e.Value)
 		case "ordered":
 			ordered, err = argBool(cmd, e.Key, e.Value)
 		case "errorsOnly":
@@ -207,6 +213,9 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		ns := nsInfo[op.nsIdx]
 		item := bson.D{{Key: "ok", Value: 1.0}, {Key: "idx", Value: int32(i)}}
 		err := s.refuseViewWrite(ns)
+		if err == nil {
+			err = s.checkCollectionUUID(ns, nsUUIDs[op.nsIdx])
+		}
 		if err == nil {
 			err = s.refuseCappedTxnWrite(req, ns)
 		}

@@ -100,7 +100,7 @@ func checkValidationMode(cmd, key string, v any) error {
 
 func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "create"
-	coll, err := collectionArgOutsideTxn(req)
+	coll, err := collectionArg(req) // allowed in transactions since 4.4
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +140,15 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 			opts.CappedMax, err = cappedNumber(cmd, e.Key, e.Value, 1<<31-1)
 		case "collation":
 			err = checkCollation(cmd, e.Value)
-		case "timeseries", "clusteredIndex", "expireAfterSeconds", "encryptedFields":
+		case "clusteredIndex":
+			collectionOnlyOption = e.Key
+			opts.ClusteredIndex, err = parseClusteredIndex(e.Value)
+		case "timeseries":
+			collectionOnlyOption = e.Key
+			opts.Timeseries, err = parseTimeseries(e.Value)
+		case "expireAfterSeconds":
+			opts.ExpireAfterSeconds, err = parseCollectionTTL(e.Value)
+		case "encryptedFields":
 			err = notSupported("BSON field 'create.%s'", e.Key)
 		case "storageEngine", "indexOptionDefaults", "idIndex", "autoIndexId", "flags":
 			// Storage tuning with no effect on results.
@@ -157,10 +165,16 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if opts, err = cappedOptions(opts, isView); err != nil {
 		return nil, err
 	}
+	if err := checkSpecialCollection(opts); err != nil {
+		return nil, err
+	}
 	if havePipeline && !isView {
 		return nil, cmdError(codeBadValue, "BadValue", "'pipeline' requires 'viewOn' to also be specified")
 	}
 	if isView {
+		if err := notInTxn(req); err != nil {
+			return nil, err
+		}
 		if collectionOnlyOption != "" {
 			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "option '%s' is not supported for a view", collectionOnlyOption)
 		}
@@ -174,7 +188,7 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 	} else if v != nil {
 		return nil, cmdError(engine.CodeNamespaceExists, "NamespaceExists", "A view already exists. NS: %s", ns)
 	}
-	if err := s.engine.CreateCollection(ns, opts); err != nil {
+	if err := s.createCollection(req, ns, opts); err != nil {
 		// Since MongoDB 7.0 creating an existing collection with the
 		// same options succeeds.
 		if info, ok := s.engine.Collection(ns); ok && isNamespaceExists(err) && sameCollectionOptions(info.Options, opts) {

@@ -109,7 +109,7 @@ func checkIndexKey(spec, key bson.D) error {
 
 func cmdCreateIndexes(_ context.Context, s *Server, req *request) (bson.D, error) {
 	const cmd = "createIndexes"
-	coll, err := collectionArgOutsideTxn(req)
+	coll, err := collectionArg(req) // allowed in transactions since 4.4
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func cmdCreateIndexes(_ context.Context, s *Server, req *request) (bson.D, error
 	if err := s.refuseView(nsOf(req, coll)); err != nil {
 		return nil, err
 	}
-	res, err := s.engine.CreateIndexes(nsOf(req, coll), specs)
+	res, err := s.createIndexes(req, nsOf(req, coll), specs)
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +225,9 @@ func cmdListIndexes(ctx context.Context, s *Server, req *request) (bson.D, error
 	out := make([]bson.D, len(specs))
 	for i, ix := range specs {
 		out[i] = indexEntry(ix)
+	}
+	if info, ok := s.engine.Collection(ns); ok && len(info.Options.ClusteredIndex) > 0 && len(out) > 0 {
+		out[0] = clusteredIndexEntry(info.Options.ClusteredIndex)
 	}
 	docs, err := toRaw(out)
 	if err != nil {

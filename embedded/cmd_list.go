@@ -12,13 +12,7 @@ import (
 
 // collectionEntry is a collection as listCollections reports it.
 func collectionEntry(info engine.CollectionInfo) bson.D {
-	options := bson.D{}
-	if o := info.Options; o.Capped {
-		options = append(options, bson.E{Key: "capped", Value: true}, bson.E{Key: "size", Value: o.CappedSize})
-		if o.CappedMax > 0 {
-			options = append(options, bson.E{Key: "max", Value: o.CappedMax})
-		}
-	}
+	options := specialCollectionOptions(info.Options)
 	if len(info.Options.Validator) > 0 {
 		options = append(options,
 			bson.E{Key: "validator", Value: info.Options.Validator},
@@ -28,17 +22,7 @@ func collectionEntry(info engine.CollectionInfo) bson.D {
 	if info.Options.ChangeStreamPreAndPostImages {
 		options = append(options, bson.E{Key: "changeStreamPreAndPostImages", Value: bson.D{{Key: "enabled", Value: true}}})
 	}
-	return bson.D{
-		{Key: "name", Value: info.Name},
-		{Key: "type", Value: "collection"},
-		{Key: "options", Value: options},
-		{Key: "info", Value: bson.D{{Key: "readOnly", Value: false}, {Key: "uuid", Value: info.UUID}}},
-		{Key: "idIndex", Value: bson.D{
-			{Key: "v", Value: int32(2)},
-			{Key: "key", Value: bson.D{{Key: "_id", Value: int32(1)}}},
-			{Key: "name", Value: "_id_"},
-		}},
-	}
+	return specialCollectionEntry(info, options)
 }
 
 // parseCursorOption reads cursor: {batchSize: n} into opts.

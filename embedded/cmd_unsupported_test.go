@@ -23,9 +23,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 		err  func() error
 		want string
 	}{
-		{"timeseries", func() error {
-			return db.CreateCollection(ctx, "ts", options.CreateCollection().SetTimeSeriesOptions(options.TimeSeries().SetTimeField("t")))
-		}, "timeseries"},
 		{"text index", func() error {
 			_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "t", Value: "text"}}})
 			return err

@@ -139,6 +139,18 @@ type CollectionOptions struct {
 	CappedSize int64
 	// CappedMax is the document limit; 0 means none.
 	CappedMax int64
+	// ClusteredIndex is a clustered collection's clusteredIndex option as
+	// listCollections reports it ({v, key: {_id: 1}, unique, name}).
+	// Documents are kept in _id order in every collection, so it changes
+	// only what the catalog reports.
+	ClusteredIndex bson.D
+	// Timeseries is a time-series collection's timeseries option as
+	// listCollections reports it; every inserted document needs a date in
+	// its timeField.
+	Timeseries bson.D
+	// ExpireAfterSeconds is the expireAfterSeconds option of a clustered
+	// or time-series collection (stored and reported).
+	ExpireAfterSeconds *int64
 }
 
 // CollModArgs are the changes of a collMod command; nil fields are left as

@@ -295,33 +295,9 @@ func (e *Engine) createIndexes(ns Namespace, specs []IndexSpec) (res CreateIndex
 			entries = append(entries, createEntry(c))
 		}
 		res.NumIndexesBefore = 1 + len(c.indexes)
-		var built []*index
-	specLoop:
-		for _, s := range specs {
-			if s.Name == "" {
-				s.Name = DefaultIndexName(s.Key)
-			}
-			existing := append([]IndexSpec{idIndexSpec()}, c.specs()...)
-			for _, b := range built {
-				existing = append(existing, b.spec)
-			}
-			for _, x := range existing {
-				switch {
-				case x.Name == s.Name && sameKey(x.Key, s.Key) && (x.Name == "_id_" || sameOptions(x, s)):
-					continue specLoop // already exists
-				case x.Name == s.Name && sameKey(x.Key, s.Key):
-					return errorf(CodeIndexOptionsConflict, "IndexOptionsConflict", "An existing index has the same name as the requested index but different options. Requested index: %v, existing index: %v", s.Doc(), x.Doc())
-				case x.Name == s.Name:
-					return errorf(CodeIndexKeySpecsConflict, "IndexKeySpecsConflict", "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: %v, existing index: %v", s.Doc(), x.Doc())
-				case sameKey(x.Key, s.Key) && (x.Name == "_id_" || sameOptions(x, s)):
-					return errorf(CodeIndexOptionsConflict, "IndexOptionsConflict", "Index already exists with a different name: %s", x.Name)
-				}
-			}
-			ix, err := newIndex(s)
-			if err != nil {
-				return err
-			}
-			built = append(built, ix)
+		built, err := c.planIndexes(specs)
+		if err != nil {
+			return err
 		}
 		if len(built) == 0 {
 			res.NumIndexesAfter = res.NumIndexesBefore
@@ -333,24 +309,63 @@ func (e *Engine) createIndexes(ns Namespace, specs []IndexSpec) (res CreateIndex
 			}
 			return nil
 		}
-		for _, ix := range built {
-			if err := c.buildIndex(ix); err != nil {
-				return err
-			}
-		}
-		var docs bson.A
-		for _, ix := range built {
-			docs = append(docs, ix.spec.Doc())
-		}
-		obj, _ := bson.Marshal(bson.D{{Key: "indexes", Value: docs}})
-		entries = append(entries, Entry{Op: OpCreateIndexes, NS: ns, Object: obj})
+		entries = append(entries, createIndexesEntry(ns, built))
 		c.indexes = append(c.indexes, built...)
 		e.colls[ns] = c
 		res.NumIndexesAfter = 1 + len(c.indexes)
-		_, err := e.commit(entries)
+		_, err = e.commit(entries)
 		return err
 	})
 	return res, err
+}
+
+// createIndexesEntry is the OpCreateIndexes entry of built.
+func createIndexesEntry(ns Namespace, built []*index) Entry {
+	var docs bson.A
+	for _, ix := range built {
+		docs = append(docs, ix.spec.Doc())
+	}
+	obj, _ := bson.Marshal(bson.D{{Key: "indexes", Value: docs}})
+	return Entry{Op: OpCreateIndexes, NS: ns, Object: obj}
+}
+
+// planIndexes checks specs against c's indexes and returns the new ones,
+// built over c's documents (none when all already exist). c is unchanged.
+func (c *collection) planIndexes(specs []IndexSpec) ([]*index, error) {
+	var built []*index
+specLoop:
+	for _, s := range specs {
+		if s.Name == "" {
+			s.Name = DefaultIndexName(s.Key)
+		}
+		existing := append([]IndexSpec{idIndexSpec()}, c.specs()...)
+		for _, b := range built {
+			existing = append(existing, b.spec)
+		}
+		for _, x := range existing {
+			switch {
+			case x.Name == s.Name && sameKey(x.Key, s.Key) && (x.Name == "_id_" || sameOptions(x, s)):
+				continue specLoop // already exists
+			case x.Name == s.Name && sameKey(x.Key, s.Key):
+				return nil, errorf(CodeIndexOptionsConflict, "IndexOptionsConflict", "An existing index has the same name as the requested index but different options. Requested index: %v, existing index: %v", s.Doc(), x.Doc())
+			case x.Name == s.Name:
+				return nil, errorf(CodeIndexKeySpecsConflict, "IndexKeySpecsConflict", "An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: %v, existing index: %v", s.Doc(), x.Doc())
+			case sameKey(x.Key, s.Key) && (x.Name == "_id_" || sameOptions(x, s)):
+				return nil, errorf(CodeIndexOptionsConflict, "IndexOptionsConflict", "Index already exists with a different name: %s", x.Name)
+			}
+		}
+		ix, err := newIndex(s)
+		if err != nil {
+			return nil, err
+		}
+		built = append(built, ix)
+	}
+	for _, ix := range built {
+		if err := c.buildIndex(ix); err != nil {
+			return nil, err
+		}
+	}
+	return built, nil
 }
 
 func (c *collection) specs() []IndexSpec {

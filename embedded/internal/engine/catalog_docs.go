@@ -20,6 +20,15 @@ func (c CollectionInfo) Doc() bson.D {
 // Doc renders the options as listCollections reports them.
 func (o CollectionOptions) Doc() bson.D {
 	d := bson.D{}
+	if len(o.ClusteredIndex) > 0 {
+		d = append(d, bson.E{Key: "clusteredIndex", Value: o.ClusteredIndex})
+	}
+	if len(o.Timeseries) > 0 {
+		d = append(d, bson.E{Key: "timeseries", Value: o.Timeseries})
+	}
+	if o.ExpireAfterSeconds != nil {
+		d = append(d, bson.E{Key: "expireAfterSeconds", Value: *o.ExpireAfterSeconds})
+	}
 	if o.Capped {
 		d = append(d, bson.E{Key: "capped", Value: true}, bson.E{Key: "size", Value: o.CappedSize})
 		if o.CappedMax > 0 {

@@ -179,6 +179,9 @@ func (st *opState) insert(ns Namespace, doc bson.D) (any, error) {
 	if err := c.checkCappedInsert(raw); err != nil {
 		return nil, err
 	}
+	if err := c.checkTimeseriesInsert(doc); err != nil {
+		return nil, err
+	}
 	if _, ok := c.get(id); ok {
 		return nil, dupIDError(ns, id)
 	}

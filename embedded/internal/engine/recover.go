@@ -177,7 +177,9 @@ func (r *recovery) replay(seq uint64, newest bool) (int64, error) {
 	}
 	good, torn, err := scanJournal(s.path(name), data, seq, newest, r.repair,
 		func(_ int64, payload []byte) error { return e.replayCommit(payload) },
-		func(d *journalDamage) { r.drop("%s at offset %d: %s (%d bytes)", d.File, d.Offset, d.Reason, d.Next-d.Offset) })
+		func(d *journalDamage) {
+			r.drop("%s at offset %d: %s (%d bytes)", d.File, d.Offset, d.Reason, d.Next-d.Offset)
+		})
 	if err != nil {
 		return 0, r.damaged(err)
 	}

@@ -259,6 +259,14 @@ func parseOptions(d bson.D) CollectionOptions {
 		switch e.Key {
 		case "validator":
 			o.Validator, _ = e.Value.(bson.D)
+		case "clusteredIndex":
+			o.ClusteredIndex, _ = e.Value.(bson.D)
+		case "timeseries":
+			o.Timeseries, _ = e.Value.(bson.D)
+		case "expireAfterSeconds":
+			if n, ok := toInt64(e.Value); ok {
+				o.ExpireAfterSeconds = &n
+			}
 		case "capped":
 			o.Capped = truthy(e.Value)
 		case "size":

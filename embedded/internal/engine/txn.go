@@ -195,6 +195,12 @@ func (t *Txn) commit() (bson.Timestamp, error) {
 		if err := e.noteReplay(c, en); err != nil {
 			return bson.Timestamp{}, err
 		}
+		if en.Op == OpCreateIndexes {
+			if err := replayCreateIndexes(c, en); err != nil {
+				return bson.Timestamp{}, err
+			}
+			continue
+		}
 		if rec, err := replayDoc(c, en); err != nil {
 			if _, dup := err.(*Error); dup {
 				return bson.Timestamp{}, writeConflict(err.Error())

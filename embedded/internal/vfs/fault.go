@@ -41,7 +41,7 @@ var ErrPowerLoss = errors.New("vfs: power loss")
 type Fault struct {
 	mu     sync.Mutex
 	gen    int
-	down   bool // between Crash and Restart
+	down   bool              // between Crash and Restart
 	files  map[string]*inode // current directory entries, by full path
 	stable map[string]*inode // directory entries as of the last SyncDir
 	dirs   map[string]bool
