@@ -21,10 +21,12 @@ import (
 // Paths are dotted. A document may hold field names that contain dots
 // (allowed in stored documents since MongoDB 5.0), and then a path is
 // ambiguous: that is what showExpandedEvents' disambiguatedPaths resolves,
-// which embedded does not support. The applier resolves a run of segments
-// to the longest field name that exists in the document, or, for a new
-// field, in the post-image at the same place (standing in for
-// disambiguatedPaths: only the field's name is taken from it).
+// which embedded does not support. The applier reads a path in two ways
+// and the test accepts either: one field per segment (every path an
+// update operator writes), or, for a run of segments, the longest field
+// name that exists in the document or, for a new field, in the post-image
+// at the same place (standing in for disambiguatedPaths: only the field's
+// name is taken from it; pipeline updates and replacements write those).
 //
 // updatedFields does not say where a new field goes, so the result is
 // compared with the post-image as an unordered document (fields sorted by
@@ -32,8 +34,9 @@ import (
 // the test (pre- and post-images, fullDocument, find results, the oplog
 // before and after a restart) is of the exact bytes.
 
-// applyUpdateDescription applies ud to pre and returns the result.
-func applyUpdateDescription(pre, ud, post bson.Raw) (bson.D, error) {
+// applyUpdateDescription applies ud to pre and returns the result; dotted
+// selects the reading of paths through dotted field names.
+func applyUpdateDescription(pre, ud, post bson.Raw, dotted bool) (bson.D, error) {
 	var doc, hint bson.D
 	if err := bson.Unmarshal(pre, &doc); err != nil {
 		return nil, err
@@ -55,7 +58,7 @@ func applyUpdateDescription(pre, ud, post bson.Raw) (bson.D, error) {
 		if err := e.Value().Unmarshal(&val); err != nil {
 			return nil, fmt.Errorf("updatedFields.%s: %w", e.Key(), err)
 		}
-		if v, err = setPath(v, strings.Split(e.Key(), "."), val, hint); err != nil {
+		if v, err = setPath(v, strings.Split(e.Key(), "."), val, hint, dotted); err != nil {
 			return nil, fmt.Errorf("updatedFields %q: %w", e.Key(), err)
 		}
 	}
@@ -72,7 +75,7 @@ func applyUpdateDescription(pre, ud, post bson.Raw) (bson.D, error) {
 		if !ok {
 			return nil, fmt.Errorf("removedFields holds %v, not a string", r)
 		}
-		if v, err = unsetPath(v, strings.Split(p, ".")); err != nil {
+		if v, err = unsetPath(v, strings.Split(p, "."), dotted); err != nil {
 			return nil, fmt.Errorf("removedFields %q: %w", p, err)
 		}
 	}
@@ -94,7 +97,7 @@ func applyUpdateDescription(pre, ud, post bson.Raw) (bson.D, error) {
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("truncatedArrays entry %v", td)
 		}
-		if v, err = truncatePath(v, strings.Split(field, "."), int(size)); err != nil {
+		if v, err = truncatePath(v, strings.Split(field, "."), int(size), dotted); err != nil {
 			return nil, fmt.Errorf("truncatedArrays %q: %w", field, err)
 		}
 	}
@@ -102,9 +105,13 @@ func applyUpdateDescription(pre, ud, post bson.Raw) (bson.D, error) {
 }
 
 // fieldRun finds the field of d named by the longest run of segs joined by
-// dots; -1 when none exists.
-func fieldRun(d bson.D, segs []string) (idx, used int) {
-	for n := len(segs); n >= 1; n-- {
+// dots (only the first segment unless dotted); -1 when none exists.
+func fieldRun(d bson.D, segs []string, dotted bool) (idx, used int) {
+	longest := 1
+	if dotted {
+		longest = len(segs)
+	}
+	for n := longest; n >= 1; n-- {
 		name := strings.Join(segs[:n], ".")
 		for i, e := range d {
 			if e.Key == name {
@@ -125,28 +132,28 @@ func arrayIndex(seg string) (int, error) {
 
 // setPath sets segs in v to val, creating documents on the way; hint is
 // the post-image's value at v's place (names new fields).
-func setPath(v any, segs []string, val, hint any) (any, error) {
+func setPath(v any, segs []string, val, hint any, dotted bool) (any, error) {
 	switch x := v.(type) {
 	case bson.D:
-		i, n := fieldRun(x, segs)
+		i, n := fieldRun(x, segs, dotted)
 		if i < 0 {
 			name, n := segs[0], 1
 			if hd, ok := hint.(bson.D); ok {
-				if j, m := fieldRun(hd, segs); j >= 0 {
+				if j, m := fieldRun(hd, segs, dotted); j >= 0 {
 					name, n = hd[j].Key, m
 				}
 			}
 			if n == len(segs) {
 				return append(x, bson.E{Key: name, Value: val}), nil
 			}
-			nv, err := setPath(bson.D{}, segs[n:], val, hintOf(hint, name))
+			nv, err := setPath(bson.D{}, segs[n:], val, hintOf(hint, name), dotted)
 			return append(x, bson.E{Key: name, Value: nv}), err
 		}
 		if n == len(segs) {
 			x[i].Value = val
 			return x, nil
 		}
-		nv, err := setPath(x[i].Value, segs[n:], val, hintOf(hint, x[i].Key))
+		nv, err := setPath(x[i].Value, segs[n:], val, hintOf(hint, x[i].Key), dotted)
 		x[i].Value = nv
 		return x, err
 	case bson.A:
@@ -169,7 +176,7 @@ func setPath(v any, segs []string, val, hint any) (any, error) {
 		if ha, ok := hint.(bson.A); ok && i < len(ha) {
 			h = ha[i]
 		}
-		x[i], err = setPath(el, segs[1:], val, h)
+		x[i], err = setPath(el, segs[1:], val, h, dotted)
 		return x, err
 	}
 	return nil, fmt.Errorf("cannot traverse a %T at %q", v, segs[0])
@@ -188,17 +195,17 @@ func hintOf(hint any, name string) any {
 }
 
 // unsetPath removes the field segs names (removedFields name fields only).
-func unsetPath(v any, segs []string) (any, error) {
+func unsetPath(v any, segs []string, dotted bool) (any, error) {
 	switch x := v.(type) {
 	case bson.D:
-		i, n := fieldRun(x, segs)
+		i, n := fieldRun(x, segs, dotted)
 		if i < 0 {
 			return nil, fmt.Errorf("removed field %q does not exist", segs[0])
 		}
 		if n == len(segs) {
 			return slices.Delete(x, i, i+1), nil
 		}
-		nv, err := unsetPath(x[i].Value, segs[n:])
+		nv, err := unsetPath(x[i].Value, segs[n:], dotted)
 		x[i].Value = nv
 		return x, err
 	case bson.A:
@@ -206,14 +213,14 @@ func unsetPath(v any, segs []string) (any, error) {
 		if err != nil || i >= len(x) || len(segs) == 1 {
 			return nil, fmt.Errorf("removedFields names array element %q (an unset element is an updated null)", segs[0])
 		}
-		x[i], err = unsetPath(x[i], segs[1:])
+		x[i], err = unsetPath(x[i], segs[1:], dotted)
 		return x, err
 	}
 	return nil, fmt.Errorf("cannot traverse a %T at %q", v, segs[0])
 }
 
 // truncatePath shortens the array at segs to size.
-func truncatePath(v any, segs []string, size int) (any, error) {
+func truncatePath(v any, segs []string, size int, dotted bool) (any, error) {
 	if len(segs) == 0 {
 		a, ok := v.(bson.A)
 		if !ok || size > len(a) || size < 0 {
@@ -223,11 +230,11 @@ func truncatePath(v any, segs []string, size int) (any, error) {
 	}
 	switch x := v.(type) {
 	case bson.D:
-		i, n := fieldRun(x, segs)
+		i, n := fieldRun(x, segs, dotted)
 		if i < 0 {
 			return nil, fmt.Errorf("truncated field %q does not exist", segs[0])
 		}
-		nv, err := truncatePath(x[i].Value, segs[n:], size)
+		nv, err := truncatePath(x[i].Value, segs[n:], size, dotted)
 		x[i].Value = nv
 		return x, err
 	case bson.A:
@@ -235,7 +242,7 @@ func truncatePath(v any, segs []string, size int) (any, error) {
 		if err != nil || i >= len(x) {
 			return nil, fmt.Errorf("no element %q", segs[0])
 		}
-		x[i], err = truncatePath(x[i], segs[1:], size)
+		x[i], err = truncatePath(x[i], segs[1:], size, dotted)
 		return x, err
 	}
 	return nil, fmt.Errorf("cannot traverse a %T at %q", v, segs[0])

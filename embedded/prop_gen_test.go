@@ -188,6 +188,15 @@ func (g *propGen) storedDoc(id any, withID bool) bson.D {
 			d = append(d, e)
 		}
 	}
+	if k := g.name(); !hasKey(d, k) && g.chance(0.5) {
+		// A non-empty array most of the time: the positional and array
+		// operators need one to bite.
+		a := g.array(1)
+		for len(a) == 0 {
+			a = g.array(1)
+		}
+		d = append(d, bson.E{Key: k, Value: a})
+	}
 	return d
 }
 

@@ -27,7 +27,7 @@ var propOperators = []string{
 func (g *propGen) operatorUpdate(id any, doc bson.D, upsert bool) propUpdate {
 	u := propUpdate{filter: bson.D{{Key: "_id", Value: id}}}
 	paths := propPaths(doc)
-	if g.chance(0.2) {
+	if g.chance(0.3) {
 		if p, ok := g.positional(&u, paths); ok {
 			return p
 		}
