@@ -80,6 +80,9 @@ func parseAggregate(req *request) (aggregateArgs, error) {
 		return a, cmdError(codeFailedToParse, "FailedToParse",
 			"The 'cursor' option is required, except for aggregate with the explain argument")
 	}
+	if err := checkVariables(a.pipeline, nil, a.vars); err != nil {
+		return a, err
+	}
 	return a, nil
 }
 

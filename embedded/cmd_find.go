@@ -86,6 +86,9 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		}
 	}
 	args.Limit = limit
+	if err := checkVariables(nil, args.Filter, vars); err != nil {
+		return nil, err
+	}
 	args.Memory = s.mem.forCommand(noDiskUse)
 	ns := nsOf(req, coll)
 	if err := s.checkHint(cmd, ns, hint); err != nil {
