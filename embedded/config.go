@@ -166,6 +166,9 @@ const (
 	DefaultSessionIdleTimeout = 30 * time.Minute
 	DefaultMaxConnections     = 10_000
 	DefaultMessageReadTimeout = 30 * time.Second
+	// DefaultMaxPendingMessageBytes is Config.MaxPendingMessageBytes's
+	// default.
+	DefaultMaxPendingMessageBytes = 1 << 30
 )
 
 // Defaults of the memory limits.
@@ -213,6 +216,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MessageReadTimeout == 0 {
 		c.MessageReadTimeout = DefaultMessageReadTimeout
+	}
+	if c.MaxPendingMessageBytes == 0 {
+		c.MaxPendingMessageBytes = DefaultMaxPendingMessageBytes
 	}
 	c.MaxBlockingStageBytes = defaultBytes(c.MaxBlockingStageBytes, DefaultMaxBlockingStageBytes)
 	c.MaxAggregationBytes = defaultBytes(c.MaxAggregationBytes, DefaultMaxAggregationBytes)

@@ -14,6 +14,7 @@ import (
 var (
 	errIdle    = errors.New("idle timeout: no request for Config.IdleTimeout")
 	errStalled = errors.New("read timeout: the client stopped sending in the middle of a message (Config.MessageReadTimeout)")
+	errBudget  = errors.New("the server's memory for partially received messages is exhausted (Config.MaxPendingMessageBytes)")
 )
 
 // readMode is what the deadlineReader is reading.
@@ -108,9 +109,17 @@ func (c *conn) readMessage(buf []byte) ([]byte, error) {
 		buf = make([]byte, 0, want)
 	}
 	buf = append(buf[:0], hb[:]...)
+	var held int64 // budget taken by this message's growth
+	defer func() { c.s.pending.Add(-held) }()
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			grown := make([]byte, len(buf), min(n, 2*cap(buf)))
+			newCap := min(n, 2*cap(buf))
+			if !c.s.reservePending(int64(newCap - cap(buf))) {
+				c.logger.Warn("closing connection: "+errBudget.Error(), "messageBytes", n, "received", len(buf))
+				return nil, errBudget
+			}
+			held += int64(newCap - cap(buf))
+			grown := make([]byte, len(buf), newCap)
 			copy(grown, buf)
 			buf = grown
 		}
@@ -124,4 +133,23 @@ func (c *conn) readMessage(buf []byte) ([]byte, error) {
 		}
 	}
 	return buf, nil
+}
+
+// reservePending takes n bytes of the budget for partially received
+// messages, or reports that it would pass Config.MaxPendingMessageBytes.
+func (s *Server) reservePending(n int64) bool {
+	limit := s.cfg.MaxPendingMessageBytes
+	if limit < 0 {
+		s.pending.Add(n)
+		return true
+	}
+	for {
+		cur := s.pending.Load()
+		if cur+n > limit {
+			return false
+		}
+		if s.pending.CompareAndSwap(cur, cur+n) {
+			return true
+		}
+	}
 }

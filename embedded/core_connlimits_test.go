@@ -240,3 +240,37 @@ func TestOversizeReplyIsAnError(t *testing.T) {
 	}
 	serverError(t, err)
 }
+
+// TestPendingMessageBudget: the memory held by partially received messages
+// is bounded server-wide; the connection that would pass the bound is
+// dropped, the others are served.
+func TestPendingMessageBudget(t *testing.T) {
+	testenv.SkipIfExternal(t, "Config.MaxPendingMessageBytes")
+	logs := &syncBuffer{}
+	srv := startServer(t, embedded.Config{MaxPendingMessageBytes: 256 << 10, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := testenv.Connect(t, srv.URI(), nil)
+	pending := func() int64 {
+		st := runCmd(t, c.Database("admin"), bson.D{{Key: "serverStatus", Value: 1}})
+		conns, _ := toM(st["connections"])
+		n, _ := conns["pendingMessageBytes"].(int64)
+		return n
+	}
+	partial := make([]byte, 16+200<<10) // announces 1 MB, sends 200 KiB
+	binary.LittleEndian.PutUint32(partial, 1<<20)
+	binary.LittleEndian.PutUint32(partial[12:], uint32(wire.OpMsg))
+
+	first := dialRaw(t, srv.Addr())
+	first.send(partial)
+	waitFor(t, 10*time.Second, "the first partial message to hold its buffer", func() bool { return pending() >= 192<<10 })
+	second := dialRaw(t, srv.Addr())
+	second.send(partial)
+	second.expectClosed()
+	waitFor(t, 5*time.Second, "the budget log line", func() bool {
+		return strings.Contains(logs.String(), "partially received messages is exhausted")
+	})
+	if err := c.Ping(context.Background(), nil); err != nil {
+		t.Fatalf("small messages are still served: %v", err)
+	}
+	_ = first.nc.Close()
+	waitFor(t, 10*time.Second, "the budget to be released", func() bool { return pending() == 0 })
+}

@@ -211,6 +211,7 @@ func cmdServerStatus(_ context.Context, s *Server, _ *request) (bson.D, error) {
 			{Key: "available", Value: int32(max(s.cfg.MaxConnections-current, 0))},
 			{Key: "totalCreated", Value: s.nextConnID.Load()},
 			{Key: "rejected", Value: rejected},
+			{Key: "pendingMessageBytes", Value: s.pending.Load()},
 		}},
 		{Key: "metrics", Value: bson.D{
 			{Key: "commands", Value: s.stats.doc()},
