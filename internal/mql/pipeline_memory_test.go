@@ -176,3 +176,13 @@ func TestGroupSpillsToDisk(t *testing.T) {
 		t.Fatalf("temporary files left: %v %v", ents, err)
 	}
 }
+
+func TestFacetSortLimitCountsTopOnly(t *testing.T) {
+	lim := MemoryLimits{StageBytes: 4 << 10, NoDiskUse: true}
+	got, err := runLimited(t, `[{"$facet":{"top":[{"$sort":{"k":-1}},{"$limit":3}]}}]`, memDocs(100, 100), lim)
+	if err != nil || len(got) != 1 || len(got[0][0].Value.(bson.A)) != 3 {
+		t.Fatalf("top-3 in $facet: %v, %v", got, err)
+	}
+	_, err = runLimited(t, `[{"$facet":{"all":[{"$sort":{"k":-1}}]}}]`, memDocs(100, 100), lim)
+	wantMemCode(t, err, CodeQueryExceededMemoryLimitNoDiskUseAllowed)
+}

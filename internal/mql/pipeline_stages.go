@@ -472,6 +472,7 @@ func agCompileFacet(spec any, vars map[string]any, coll *Collation) (agStage, er
 			}
 			seq.stages = append(seq.stages, s)
 		}
+		agCoalesceSortLimit(seq.stages)
 		f.names = append(f.names, e.Key)
 		f.subs = append(f.subs, seq)
 	}
