@@ -3,6 +3,7 @@ package embedded_test
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -169,8 +170,17 @@ func TestAggregationMemoryGuard(t *testing.T) {
 		{{Key: "$unwind", Value: "$a"}},
 		{{Key: "$unwind", Value: "$b"}},
 	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
 	_, err = coll.Aggregate(ctx, blowup)
 	wantCode(t, err, 146, "aggregation used too much memory")
+	// The server runs in this process: its heap did not grow towards the
+	// gigabytes the 36 million documents would take (HeapSys is what the
+	// heap obtained from the OS; it does not shrink at once).
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapSys) - int64(before.HeapSys); grown > 512<<20 {
+		t.Fatalf("heap grew by %d MiB during the refused aggregation", grown>>20)
+	}
 
 	// $range has MongoDB's own limit.
 	_, err = coll.Aggregate(ctx, mongo.Pipeline{{{Key: "$project", Value: bson.D{{Key: "r", Value: bson.D{{Key: "$range", Value: bson.A{0, 10_000_000}}}}}}}})
