@@ -75,6 +75,11 @@ func (c *conn) serve() {
 	c.logger.Debug("connection accepted", "remote", c.nc.RemoteAddr().String())
 	why := "server closed it"
 	defer func() { c.logger.Debug("connection closed", "why", why) }()
+	if err := c.handshakeTLS(); err != nil {
+		c.logger.Info("closing connection: TLS handshake failed", "err", err.Error())
+		why = "TLS handshake failed"
+		return
+	}
 	c.dr = &deadlineReader{nc: c.nc, idle: c.s.cfg.IdleTimeout, stall: c.s.cfg.MessageReadTimeout}
 	r := bufio.NewReaderSize(c.dr, 64<<10)
 	c.r = r

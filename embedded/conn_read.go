@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -152,4 +153,19 @@ func (s *Server) reservePending(n int64) bool {
 			return true
 		}
 	}
+}
+
+// handshakeTLS completes a TLS connection's handshake within
+// MessageReadTimeout, so a client that connects and stalls in it is
+// dropped like one stalled inside a message. Plain connections pass.
+func (c *conn) handshakeTLS() error {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	if d := c.s.cfg.MessageReadTimeout; d > 0 {
+		_ = tc.SetDeadline(time.Now().Add(d))
+		defer func() { _ = tc.SetDeadline(time.Time{}) }()
+	}
+	return tc.HandshakeContext(c.s.ctx)
 }

@@ -332,3 +332,17 @@ func TestExposureConfigValidated(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSHandshakeStallIsDropped: a client that connects to a TLS server
+// and never completes the handshake is dropped after MessageReadTimeout.
+func TestTLSHandshakeStallIsDropped(t *testing.T) {
+	testenv.SkipIfExternal(t, "Config.TLS")
+	cert, _ := testCA(t)
+	srv := startServer(t, embedded.Config{
+		TLS:                &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		MessageReadTimeout: 300 * time.Millisecond,
+	})
+	r := dialRaw(t, srv.Addr())
+	r.send([]byte{0x16, 0x03, 0x01}) // the start of a ClientHello record, then nothing
+	r.expectClosed()
+}
