@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/resume/redisstore"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -48,6 +49,9 @@ type Config struct {
 	// SyncDuration is how long each sync direction is written at SyncRate.
 	// Default 5s.
 	SyncDuration time.Duration
+	// RetainedBytes is how much the retained-memory figure writes (in
+	// 1 MiB documents) before dropping it. Default 1 GiB.
+	RetainedBytes int
 	// Progress receives one line per step. Default: discard.
 	Progress io.Writer
 }
@@ -66,6 +70,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.Listeners, 1_000)
 	def(&c.FanoutEvents, 200)
 	def(&c.Rounds, 3)
+	def(&c.RetainedBytes, 1<<30)
 	def(&c.SyncDocs, 100_000)
 	def(&c.SyncRate, 1_000)
 	if c.SyncDuration == 0 {
@@ -179,6 +184,18 @@ func runEmbedded(ctx context.Context, cfg Config, client *mongo.Client) ([]Row, 
 	add(fmt.Sprintf("heap for %s 1-KiB docs (MemStats delta)", num(sc.Large)),
 		fmt.Sprintf("%.1f MiB (%.2f KiB/doc)", float64(sc.HeapBytesLarge)/(1<<20), float64(sc.HeapBytesLarge)/1024/float64(sc.Large)),
 		"reported", "")
+
+	// Last: it drops every bench database first, so what stays is the
+	// oplog and the process's base.
+	step(cfg, "embedded: writing %s in 1 MiB documents, dropping it", mib(uint64(cfg.RetainedBytes)))
+	ret, err := DropRetained(ctx, client, cfg.RetainedBytes, 1<<20)
+	if err != nil {
+		return rows, fmt.Errorf("retained after drop: %w", err)
+	}
+	limit := uint64(embedded.DefaultOplogSizeBytes + 64<<20)
+	add(fmt.Sprintf("RSS after writing %s in 1 MiB docs and dropping it", mib(uint64(cfg.RetainedBytes))),
+		fmt.Sprintf("%s (Go heap in use %s)", mib(ret.RSS), mib(ret.HeapInuse)),
+		"<= oplog bound + 64 MiB ("+mib(limit)+")", met(ret.RSS > 0 && ret.RSS <= limit))
 	return rows, nil
 }
 

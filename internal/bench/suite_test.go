@@ -16,13 +16,13 @@ func TestRunSmallProducesEveryRow(t *testing.T) {
 	srv := testenv.StartEmbedded(t, embedded.Config{})
 	var progress bytes.Buffer
 	rows, err := Run(context.Background(), Config{URI: srv.URI(), N: 300, Small: 100, Large: 1000, Samples: 50,
-		Listeners: 20, FanoutEvents: 20, Rounds: 1, Progress: &progress}, "embedded", "listen")
+		Listeners: 20, FanoutEvents: 20, Rounds: 1, RetainedBytes: 8 << 20, Progress: &progress}, "embedded", "listen")
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantPrefixes := []string{
 		"InsertOne/s", "InsertOne cost at 100 docs", "InsertOne cost at 1,000 docs", "cost ratio",
-		"change-stream backlog", "heap for 1,000", "raw Watch/Next/Decode", "toolkit throughput",
+		"change-stream backlog", "heap for 1,000", "RSS after writing 8 MiB", "raw Watch/Next/Decode", "toolkit throughput",
 		"toolkit vs raw", "insert->handler latency raw", "insert->handler latency toolkit", "added latency",
 		"20 listeners, one shared cursor", "20 raw cursors", "shared vs raw: server commands", "shared vs raw: CPU",
 		"Redis checkpointing",

@@ -89,7 +89,9 @@ func (e *Engine) dropCollection(ns Namespace) (existed bool, err error) {
 		c := e.colls[ns]
 		delete(e.colls, ns)
 		ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
-		e.noteCatalogChange(ts, ns, c)
+		if err == nil {
+			e.noteCatalogChange(ts, ns, c)
+		}
 		return err
 	})
 	return existed, err
@@ -150,8 +152,10 @@ func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
 		c.ns = to
 		e.colls[to] = c
 		ts, err := e.commit([]Entry{en})
-		e.noteCatalogChange(ts, from, nil)
-		e.noteCatalogChange(ts, to, target)
+		if err == nil {
+			e.noteCatalogChange(ts, from, nil)
+			e.noteCatalogChange(ts, to, target)
+		}
 		return err
 	})
 }

@@ -108,6 +108,8 @@ func (e *Engine) commit(entries []Entry) (bson.Timestamp, error) {
 	if e.store != nil {
 		if err := e.store.appendCommit(e, entries); err != nil {
 			e.last = prev
+			// The caller undoes the write: so must the snapshot history.
+			e.discardPendingHistory()
 			return bson.Timestamp{}, err
 		}
 	}
