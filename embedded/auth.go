@@ -111,7 +111,7 @@ func (c *conn) authFailed(user string, cause error) *commandError {
 func (c *conn) saslStart(cmd bson.D, db string) (bson.D, *commandError) {
 	if c.s.auth == nil {
 		return nil, errorf(codeAuthenticationFailed, "AuthenticationFailed",
-			"Authentication failed: this server has no users (authentication is off: Config.Users, mongotide embedded --auth); connect without credentials")
+			"Authentication failed: authentication is not supported by this server without users (it has none: set Config.Users, or mongotide embedded --auth --user NAME:PASSWORD); connect without credentials")
 	}
 	mech, _ := lookup(cmd, "mechanism")
 	if mech != mechSCRAMSHA256 {
