@@ -165,6 +165,9 @@ func runEmbedded(ctx context.Context, cfg Config, client *mongo.Client) ([]Row, 
 		return rows, fmt.Errorf("insert with change stream: %w", err)
 	}
 	add("InsertOne/s, one change stream open and consumed", rate(ips, "inserts/s"), ">= 10,000/s", met(ips >= 10_000))
+	if err := addDirRows(ctx, cfg, add); err != nil {
+		return rows, err
+	}
 
 	step(cfg, "embedded: filling %s and %s 1-KiB documents, then %d InsertOne at each size", num(cfg.Small), num(cfg.Large), cfg.Samples)
 	sc, err := InsertCostAtSize(ctx, client, cfg.Small, cfg.Large, cfg.Samples, func(s string) { step(cfg, "embedded: %s", s) })

@@ -309,13 +309,18 @@ func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
 // it, appended to pending: none, the event (or its fragments), and possibly
 // an invalidate.
 func (s *Stream) process(e *engine.Entry) error {
-	if r := s.resume; r != nil && e.Pos.Compare(r.pos) > 0 {
-		// The oplog went past the resumed event without it: the event was
-		// lost (a crash or a repair dropped it), so resuming would silently
-		// skip history. MongoDB fails such a resume the same way.
-		return errFatal("cannot resume stream; the resume token was not found. %s", r.raw())
+	match, invalidates := s.matchEntry(e)
+	if r := s.resume; r != nil {
+		switch c := e.Pos.Compare(r.pos); {
+		case c > 0:
+			// The oplog went past the resumed event without it: the event
+			// was lost (a crash or a repair dropped it), so resuming would
+			// silently skip history. MongoDB fails such a resume the same way.
+			return errFatal("cannot resume stream; the resume token was not found. %s", r.raw())
+		case c == 0 && !match:
+			s.resume = nil // another stream's event: resume after it
+		}
 	}
-	match, invalidates := s.scope.matches(s.kind, e)
 	if !match {
 		return nil
 	}

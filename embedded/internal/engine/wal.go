@@ -113,7 +113,6 @@ func (s *store) appendCommit(e *Engine, entries []Entry) error {
 		}
 	}
 	buf, _ = bsoncore.AppendArrayEnd(buf, aidx)
-	// idx counts from the document's start, after the reserved header.
 	buf, _ = bsoncore.AppendDocumentEnd(buf, idx)
 	frameRecord(buf)
 	if _, err := s.f.Write(buf); err != nil {
