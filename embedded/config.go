@@ -251,5 +251,8 @@ func (c Config) validate() error {
 	if c.SessionIdleTimeout < 0 {
 		return fmt.Errorf("%w: SessionIdleTimeout %v is negative", ErrInvalidConfig, c.SessionIdleTimeout)
 	}
+	if err := c.validateDurability(); err != nil {
+		return err
+	}
 	return c.validateExposure()
 }

@@ -81,6 +81,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 	eng, err := engine.Open(engine.Options{
 		OplogCapacity: cfg.OplogCapacity, OplogSizeBytes: cfg.OplogSizeBytes,
 		SnapshotHistoryWindow: cfg.SnapshotHistoryWindow, Dir: cfg.Dir, Logger: cfg.Logger,
+		Sync: engine.SyncMode(cfg.Sync), CommitInterval: cfg.CommitInterval, Repair: cfg.Repair, FS: cfg.fs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open engine: %w", err)
