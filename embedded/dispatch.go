@@ -209,6 +209,9 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 	if op != nil {
 		op.finish(body, err)
 	}
+	if req.dropConn {
+		return result{closeConn: true}
+	}
 	if err != nil {
 		ce := asCommandError(err)
 		s.addServerLabels(ce, req, info)
