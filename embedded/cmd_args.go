@@ -299,6 +299,9 @@ func writeError(index int, err error) (bson.D, bool) {
 		d = append(d, bson.E{Key: "keyPattern", Value: ee.KeyPattern}, bson.E{Key: "keyValue", Value: ee.KeyValue})
 	}
 	d = append(d, bson.E{Key: "errmsg", Value: msg})
+	if ee != nil && ee.ErrInfo != nil {
+		d = append(d, bson.E{Key: "errInfo", Value: ee.ErrInfo})
+	}
 	return d, true
 }
 

@@ -114,6 +114,9 @@ func asCommandError(err error) *commandError {
 		if ee.Code == engine.CodeDuplicateKey && ee.KeyPattern != nil {
 			ce.Extra = bson.D{{Key: "keyPattern", Value: ee.KeyPattern}, {Key: "keyValue", Value: ee.KeyValue}}
 		}
+		if ee.ErrInfo != nil {
+			ce.Extra = append(ce.Extra, bson.E{Key: "errInfo", Value: ee.ErrInfo})
+		}
 		return ce
 	}
 	if errors.Is(err, engine.ErrHistoryLost) {

@@ -19,6 +19,8 @@ type Error struct {
 	// KeyPattern and KeyValue are set for duplicate key errors (11000).
 	KeyPattern bson.D
 	KeyValue   bson.D
+	// ErrInfo is set for document validation failures (121).
+	ErrInfo bson.D
 }
 
 func (e *Error) Error() string {

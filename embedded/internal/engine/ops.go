@@ -174,7 +174,7 @@ func (st *opState) insert(ns Namespace, doc bson.D) (any, error) {
 		return nil, err
 	}
 	if c.validator != nil && !c.validator.Match(doc) {
-		return nil, validationError()
+		return nil, c.validationError(doc)
 	}
 	if err := c.checkCappedInsert(raw); err != nil {
 		return nil, err
@@ -382,7 +382,7 @@ func (st *opState) updateDoc(c *collection, cd match, upd *mql.Update, m *mql.Ma
 		return cd.rec.raw, false, nil
 	}
 	if c.validator != nil && !c.validator.Match(newDoc) {
-		return nil, false, validationError()
+		return nil, false, c.validationError(newDoc)
 	}
 	rec := &docRec{id: cd.rec.id, raw: raw}
 	entry := Entry{Op: OpUpdate, NS: c.ns, DocumentKey: idKeyRaw(raw), Document: raw, ImagesEnabled: c.opts.ChangeStreamPreAndPostImages}
