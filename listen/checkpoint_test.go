@@ -74,7 +74,7 @@ func TestCrashWithoutFinalCheckpoint(t *testing.T) {
 	const batch = 5
 	var r1 recorder
 	sub := mustListen(t, coll, r1.handle, listen.WithResumeStore(fs, "k"),
-		listen.WithCheckpoint(batch, time.Hour), listen.WithErrorHandler(r1.onError))
+		listen.WithCheckpointEvery(batch), listen.WithCheckpointInterval(time.Hour), listen.WithOnError(r1.onError))
 	insertN(t, coll, 0, 12)
 	r1.waitN(t, 12)
 	waitFor(t, "two batch checkpoints", func() bool { return fs.saves.Load() >= 2 })
@@ -133,7 +133,7 @@ func TestIdleTokenAdvances(t *testing.T) {
 	store := &tokenLog{}
 	var r recorder
 	mustListen(t, coll, r.handle, listen.WithResumeStore(store, "idle"),
-		listen.WithCheckpoint(1, 20*time.Millisecond), listen.WithMaxAwaitTime(50*time.Millisecond))
+		listen.WithCheckpointEvery(1), listen.WithCheckpointInterval(20*time.Millisecond), listen.WithMaxAwaitTime(50*time.Millisecond))
 	waitFor(t, "a first idle checkpoint", func() bool { return store.last() != nil })
 	first := store.last()
 	if _, err := other.InsertOne(context.Background(), bson.D{{Key: "x", Value: 1}}); err != nil {
@@ -155,7 +155,7 @@ func TestFilteredEventsAdvanceCheckpoint(t *testing.T) {
 	var seen, r recorder
 	mustListen(t, coll, seen.handle, listen.WithHub(hub))
 	mustListen(t, coll, r.handle, listen.WithHub(hub), listen.WithResumeStore(store, "f"),
-		listen.WithOperationTypes(listen.Delete), listen.WithCheckpoint(1, 10*time.Millisecond))
+		listen.WithOperationTypes(listen.Delete), listen.WithCheckpointEvery(1), listen.WithCheckpointInterval(10*time.Millisecond))
 	insertN(t, coll, 0, 5)
 	lastID := seen.waitN(t, 5)[4].ID
 	waitFor(t, "the filtered listener's checkpoint to reach the last insert", func() bool {
@@ -198,7 +198,7 @@ func TestConcurrencyCheckpointsContiguousPrefix(t *testing.T) {
 		tokens[ev.FullDocument.N] = ev.ID
 		done++
 		return nil
-	}, listen.WithConcurrency(4), listen.WithResumeStore(store, "c"), listen.WithCheckpoint(1, 5*time.Millisecond))
+	}, listen.WithConcurrency(4), listen.WithResumeStore(store, "c"), listen.WithCheckpointEvery(1), listen.WithCheckpointInterval(5*time.Millisecond))
 	defer func() {
 		select {
 		case <-release:

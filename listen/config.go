@@ -97,11 +97,11 @@ type Config struct {
 	// FullDocumentBeforeChange is the server-side pre-image option.
 	// Default: off.
 	FullDocumentBeforeChange options.FullDocument
-	// ErrorHandler receives every error the subscription survives
+	// OnError receives every error the subscription survives
 	// (reconnects, skipped events, failed checkpoints, gaps) and the error
 	// that ends it. It runs on the listener's goroutine; keep it quick.
-	ErrorHandler func(error)
-	// OnGap is called (before ErrorHandler) when history was lost and the
+	OnError func(error)
+	// OnGap is called (before OnError) when history was lost and the
 	// listener continues under HistoryLostRestartFromNow/Resnapshot.
 	OnGap func(Gap)
 	// Store and StoreKey enable checkpoints: with a stored token the stream
@@ -176,37 +176,43 @@ func WithFullDocumentBeforeChange(fd options.FullDocument) Option {
 	return func(c *Config) { c.FullDocumentBeforeChange = fd }
 }
 
-// WithErrorHandler sets Config.ErrorHandler.
-func WithErrorHandler(f func(error)) Option { return func(c *Config) { c.ErrorHandler = f } }
+// WithOnError sets Config.OnError.
+func WithOnError(f func(error)) Option { return func(c *Config) { c.OnError = f } }
 
-// WithGapHandler sets Config.OnGap.
-func WithGapHandler(f func(Gap)) Option { return func(c *Config) { c.OnGap = f } }
+// WithOnGap sets Config.OnGap.
+func WithOnGap(f func(Gap)) Option { return func(c *Config) { c.OnGap = f } }
 
-// WithResumeStore checkpoints to store under key.
+// WithResumeStore checkpoints to store under key (Config.Store and
+// Config.StoreKey: one setting, a place to keep the token).
 func WithResumeStore(store resume.Store, key string) Option {
 	return func(c *Config) { c.Store, c.StoreKey = store, key }
 }
 
-// WithCheckpoint sets the checkpoint batch: every n events or interval d.
-func WithCheckpoint(n int, d time.Duration) Option {
-	return func(c *Config) { c.CheckpointEvery, c.CheckpointInterval = n, d }
+// WithCheckpointEvery sets Config.CheckpointEvery.
+func WithCheckpointEvery(n int) Option { return func(c *Config) { c.CheckpointEvery = n } }
+
+// WithCheckpointInterval sets Config.CheckpointInterval.
+func WithCheckpointInterval(d time.Duration) Option {
+	return func(c *Config) { c.CheckpointInterval = d }
 }
 
-// WithHandlerRetry sets attempts per event, the wait between attempts (nil
-// keeps the default) and what happens after the last one.
-func WithHandlerRetry(attempts int, b func() backoff.BackOff, then HandlerFailurePolicy) Option {
-	return func(c *Config) {
-		c.HandlerAttempts, c.OnHandlerFailure = attempts, then
-		if b != nil {
-			c.HandlerBackoff = b
-		}
-	}
+// WithHandlerAttempts sets Config.HandlerAttempts.
+func WithHandlerAttempts(n int) Option { return func(c *Config) { c.HandlerAttempts = n } }
+
+// WithHandlerBackoff sets Config.HandlerBackoff.
+func WithHandlerBackoff(f func() backoff.BackOff) Option {
+	return func(c *Config) { c.HandlerBackoff = f }
 }
 
-// WithHistoryLostPolicy sets the 286 policy.
+// WithOnHandlerFailure sets Config.OnHandlerFailure.
+func WithOnHandlerFailure(p HandlerFailurePolicy) Option {
+	return func(c *Config) { c.OnHandlerFailure = p }
+}
+
+// WithHistoryLostPolicy sets Config.HistoryLost.
 func WithHistoryLostPolicy(p HistoryLostPolicy) Option { return func(c *Config) { c.HistoryLost = p } }
 
-// WithInvalidatePolicy sets the invalidate policy.
+// WithInvalidatePolicy sets Config.Invalidate.
 func WithInvalidatePolicy(p InvalidatePolicy) Option { return func(c *Config) { c.Invalidate = p } }
 
 // WithConcurrency sets Config.Concurrency.
@@ -215,10 +221,11 @@ func WithConcurrency(n int) Option { return func(c *Config) { c.Concurrency = n 
 // WithOnHandled sets Config.OnHandled.
 func WithOnHandled(f func(bson.Timestamp)) Option { return func(c *Config) { c.OnHandled = f } }
 
-// WithBuffer sets the listener's buffer size and its full-buffer policy.
-func WithBuffer(size int, p SlowListenerPolicy) Option {
-	return func(c *Config) { c.BufferSize, c.SlowListener = size, p }
-}
+// WithBufferSize sets Config.BufferSize.
+func WithBufferSize(n int) Option { return func(c *Config) { c.BufferSize = n } }
+
+// WithSlowListener sets Config.SlowListener.
+func WithSlowListener(p SlowListenerPolicy) Option { return func(c *Config) { c.SlowListener = p } }
 
 // WithReconnectBackoff sets Config.ReconnectBackoff.
 func WithReconnectBackoff(f func() backoff.BackOff) Option {
@@ -228,14 +235,23 @@ func WithReconnectBackoff(f func() backoff.BackOff) Option {
 // WithMaxAwaitTime sets Config.MaxAwaitTime.
 func WithMaxAwaitTime(d time.Duration) Option { return func(c *Config) { c.MaxAwaitTime = d } }
 
-// WithHub shares server streams through h.
+// WithHub shares server streams through h (Config.Hub).
 func WithHub(h *Hub) Option { return func(c *Config) { c.Hub = h } }
 
 // WithLogger sets Config.Logger.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
 
-// WithConfig replaces the whole configuration; later options still apply.
-func WithConfig(cfg Config) Option { return func(c *Config) { *c = cfg } }
+// DefaultReconnectBackoff is the default Config.ReconnectBackoff (and sync's
+// default retry policy): exponential from 100ms to 5s with jitter, retrying
+// forever.
+func DefaultReconnectBackoff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.MaxInterval = 5 * time.Second
+	b.RandomizationFactor = 0.5
+	b.MaxElapsedTime = 0
+	return b
+}
 
 // WithDefaults returns a copy of c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
@@ -264,14 +280,7 @@ func (c Config) WithDefaults() Config {
 		c.BufferSize = 256
 	}
 	if c.ReconnectBackoff == nil {
-		c.ReconnectBackoff = func() backoff.BackOff {
-			b := backoff.NewExponentialBackOff()
-			b.InitialInterval = 100 * time.Millisecond
-			b.MaxInterval = 5 * time.Second
-			b.RandomizationFactor = 0.5
-			b.MaxElapsedTime = 0
-			return b
-		}
+		c.ReconnectBackoff = DefaultReconnectBackoff
 	}
 	if c.MaxAwaitTime == 0 {
 		c.MaxAwaitTime = time.Second
@@ -289,62 +298,62 @@ func (c Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.CheckpointEvery < 0 {
-		bad("CheckpointEvery is %d, must be >= 1", c.CheckpointEvery)
+		bad("WithCheckpointEvery: %d, must be >= 1", c.CheckpointEvery)
 	}
 	if c.CheckpointInterval < 0 {
-		bad("CheckpointInterval is %v, must be > 0", c.CheckpointInterval)
+		bad("WithCheckpointInterval: %v, must be > 0", c.CheckpointInterval)
 	}
 	if c.HandlerAttempts < 1 {
-		bad("HandlerAttempts is %d, must be >= 1", c.HandlerAttempts)
+		bad("WithHandlerAttempts: %d, must be >= 1", c.HandlerAttempts)
 	}
 	if c.Concurrency < 1 {
-		bad("Concurrency is %d, must be >= 1", c.Concurrency)
+		bad("WithConcurrency: %d, must be >= 1", c.Concurrency)
 	}
 	if c.BufferSize < 1 {
-		bad("BufferSize is %d, must be >= 1", c.BufferSize)
+		bad("WithBufferSize: %d, must be >= 1", c.BufferSize)
 	}
 	if c.MaxAwaitTime < 0 {
-		bad("MaxAwaitTime is %v, must be > 0", c.MaxAwaitTime)
+		bad("WithMaxAwaitTime: %v, must be > 0", c.MaxAwaitTime)
 	}
 	if (c.Store == nil) != (c.StoreKey == "") {
-		bad("WithResumeStore needs both a store and a non-empty key")
+		bad("WithResumeStore: needs both a store and a non-empty key")
 	}
 	if c.StoreKey != "" {
 		if err := resume.CheckKey(c.StoreKey); err != nil {
-			bad("resume key: %v", err)
+			bad("WithResumeStore: key: %v", err)
 		}
 	}
 	for _, t := range c.OperationTypes {
 		switch t {
 		case Insert, Update, Replace, Delete, Drop, Rename, DropDatabase, Invalidate:
 		default:
-			bad("unknown operation type %q", t)
+			bad("WithOperationTypes: unknown operation type %q", t)
 		}
 	}
 	switch c.FullDocument {
 	case "", options.Default, options.UpdateLookup, options.WhenAvailable, options.Required:
 	default:
-		bad("FullDocument %q is not default, updateLookup, whenAvailable or required", c.FullDocument)
+		bad("WithFullDocument: %q is not default, updateLookup, whenAvailable or required", c.FullDocument)
 	}
 	switch c.FullDocumentBeforeChange {
 	case "", options.Off, options.WhenAvailable, options.Required:
 	default:
-		bad("FullDocumentBeforeChange %q is not off, whenAvailable or required", c.FullDocumentBeforeChange)
+		bad("WithFullDocumentBeforeChange: %q is not off, whenAvailable or required", c.FullDocumentBeforeChange)
 	}
 	if c.HistoryLost < HistoryLostFail || c.HistoryLost > HistoryLostResnapshot {
-		bad("unknown HistoryLostPolicy %d", c.HistoryLost)
+		bad("WithHistoryLostPolicy: unknown policy %d", c.HistoryLost)
 	}
 	if c.Invalidate < InvalidateStop || c.Invalidate > InvalidateContinue {
-		bad("unknown InvalidatePolicy %d", c.Invalidate)
+		bad("WithInvalidatePolicy: unknown policy %d", c.Invalidate)
 	}
 	if c.SlowListener < SlowListenerBlock || c.SlowListener > SlowListenerFail {
-		bad("unknown SlowListenerPolicy %d", c.SlowListener)
+		bad("WithSlowListener: unknown policy %d", c.SlowListener)
 	}
 	if c.OnHandlerFailure < HandlerFailureStop || c.OnHandlerFailure > HandlerFailureSkip {
-		bad("unknown HandlerFailurePolicy %d", c.OnHandlerFailure)
+		bad("WithOnHandlerFailure: unknown policy %d", c.OnHandlerFailure)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("listen: invalid config: %w", err)
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return nil
 }

@@ -45,8 +45,14 @@ type core struct {
 	filter  *eventFilter
 	deliver deliverFunc
 	hub     *Hub
-	parent  context.Context
-	hctx    context.Context // parent plus handlerKey
+	// parent is the subscription's lifetime: it carries the values of the
+	// ctx given to Listen but not its cancellation (that ctx bounds the
+	// start only), and is cancelled when Stop gives up waiting (its own ctx
+	// ended) or the subscription has ended. Handlers receive it.
+	parent     context.Context
+	cancelLife context.CancelFunc
+	// own are the goroutines that run user code (see goid.go).
+	own goroutineSet
 
 	stream        *stream
 	reconnectBase uint64
@@ -61,7 +67,7 @@ type core struct {
 	err      error
 	finalErr error // final checkpoint failure, returned by Unsubscribe
 
-	errMu  sync.Mutex // serialises ErrorHandler calls
+	errMu  sync.Mutex // serialises OnError calls
 	halted atomic.Bool
 
 	statsMu sync.Mutex
@@ -106,8 +112,9 @@ type task struct {
 }
 
 func newCore(parent context.Context, coll *mongo.Collection, cfg Config, f *eventFilter, d deliverFunc, hub *Hub) *core {
+	life, cancel := context.WithCancel(context.WithoutCancel(parent))
 	l := &core{
-		cfg: cfg, coll: coll, filter: f, deliver: d, hub: hub, parent: parent,
+		cfg: cfg, coll: coll, filter: f, deliver: d, hub: hub, parent: life, cancelLife: cancel,
 		ch:      make(chan *item, cfg.BufferSize),
 		stopReq: make(chan struct{}),
 		killCh:  make(chan error, 1),
@@ -116,7 +123,6 @@ func newCore(parent context.Context, coll *mongo.Collection, cfg Config, f *even
 		done:    make(chan struct{}),
 		savedAt: time.Now(),
 	}
-	l.hctx = context.WithValue(parent, handlerKey{}, l)
 	return l
 }
 
@@ -182,10 +188,10 @@ func (l *core) report(err error) {
 	l.stats.Errors++
 	l.statsMu.Unlock()
 	l.cfg.Logger.Warn("listener error", "err", err)
-	if l.cfg.ErrorHandler != nil {
+	if l.cfg.OnError != nil {
 		l.errMu.Lock()
 		defer l.errMu.Unlock()
-		l.cfg.ErrorHandler(err)
+		l.cfg.OnError(err)
 	}
 }
 
@@ -202,6 +208,8 @@ func (l *core) stopRequested() bool {
 
 // run is the listener's main loop.
 func (l *core) run() {
+	defer l.cancelLife()
+	l.own.addSelf()
 	n := l.cfg.Concurrency
 	perWorker := l.cfg.BufferSize/n + 1
 	// With Concurrency 1 the handler runs on this goroutine: no worker, no
@@ -231,7 +239,7 @@ func (l *core) run() {
 			}
 			err := l.handle(t.it)
 			if err == errAborted {
-				reason = l.parent.Err() // nil after Stop
+				reason = l.parent.Err() // nil after a Stop that did not give up
 				return false
 			}
 			if err != nil {
@@ -500,6 +508,7 @@ func (l *core) checkpoint() error {
 
 func (l *core) worker(tasks <-chan task, results chan<- result, wg *sync.WaitGroup) {
 	defer wg.Done()
+	l.own.addSelf()
 	for t := range tasks {
 		if l.halted.Load() || l.stopRequested() {
 			// Another event already stopped the subscription: do not run
@@ -585,12 +594,8 @@ func (l *core) call(it *item) (err error) {
 			err = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
-	return l.deliver(l.hctx, it)
+	return l.deliver(l.parent, it)
 }
-
-// handlerKey marks the context handlers receive, so that Stop called from
-// inside a handler can avoid waiting for itself.
-type handlerKey struct{}
 
 // noteLag turns the last handled event's commit time into Stats.Lag. The
 // run loop calls it when it goes idle or ends a burst, not per event:

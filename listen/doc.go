@@ -10,6 +10,20 @@
 //
 // (model.Model[T].ListenForChanges is the same with the collection bound.)
 //
+// Lifecycle, the same in every mongotide package: the ctx given to Listen
+// bounds the start only (loading the checkpoint, opening the stream); the
+// subscription then runs until Stop(ctx) or Unsubscribe() (which is
+// Stop(context.Background())), or until an error it cannot survive. Stop is
+// graceful (in-flight handlers finish, the final checkpoint is saved),
+// idempotent, and safe from the subscription's own handlers and callbacks;
+// Done() is closed once it has stopped and Err() says why (nil after Stop).
+// Handlers receive a context with the values of Listen's ctx that is
+// cancelled only when a Stop's ctx ends before they return.
+//
+// Options set one Config field each (WithX sets Config.X; callbacks are
+// named On*: WithOnError, WithOnGap, WithOnHandled). An invalid value fails
+// Listen with an error wrapping ErrInvalidConfig that names the option.
+//
 // Guarantees:
 //
 //   - At-least-once, in order per listener (per document with

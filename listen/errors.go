@@ -34,8 +34,9 @@ var ErrSlowListener = errors.New("listen: listener buffer full")
 // for each exhausted event.
 var ErrHandler = errors.New("listen: handler failed")
 
-// ErrUnsubscribed is what Err() returns after a clean Unsubscribe.
-var ErrUnsubscribed = errors.New("listen: unsubscribed")
+// ErrInvalidConfig is returned by Listen (wrapped, with every offending
+// option named) when an option's value is invalid.
+var ErrInvalidConfig = errors.New("listen: invalid config")
 
 // ErrReconnectGaveUp is wrapped by Err() when the reconnect backoff policy
 // stopped retrying a resumable error.

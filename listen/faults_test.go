@@ -42,7 +42,7 @@ func TestReconnectAfterCloseConnection(t *testing.T) {
 	writer, lcoll := listenerClient(t)
 	coll := writer.Database(lcoll.Database().Name()).Collection(lcoll.Name())
 	var r recorder
-	sub := mustListen(t, lcoll, r.handle, listen.WithReconnectBackoff(fastReconnect), listen.WithErrorHandler(r.onError))
+	sub := mustListen(t, lcoll, r.handle, listen.WithReconnectBackoff(fastReconnect), listen.WithOnError(r.onError))
 	insertN(t, coll, 0, 5)
 	r.waitN(t, 5)
 	failPoint(t, writer, times(6), bson.D{
@@ -74,7 +74,7 @@ func TestReconnectAfterResumableErrorLabel(t *testing.T) {
 	client := testenv.Client(t)
 	coll := newColl(t, client)
 	var r recorder
-	sub := mustListen(t, coll, r.handle, listen.WithReconnectBackoff(fastReconnect), listen.WithErrorHandler(r.onError))
+	sub := mustListen(t, coll, r.handle, listen.WithReconnectBackoff(fastReconnect), listen.WithOnError(r.onError))
 	// getMore fails, the driver's own resume (aggregate) fails too: only
 	// the engine's reconnect gets past it.
 	failPoint(t, client, times(4), bson.D{
@@ -95,7 +95,7 @@ func TestFatalGetMoreErrorEndsSubscription(t *testing.T) {
 	client := testenv.Client(t)
 	coll := newColl(t, client)
 	var r recorder
-	sub := mustListen(t, coll, r.handle, listen.WithErrorHandler(r.onError))
+	sub := mustListen(t, coll, r.handle, listen.WithOnError(r.onError))
 	failPoint(t, client, times(1), bson.D{
 		{Key: "failCommands", Value: bson.A{"getMore"}},
 		{Key: "errorCode", Value: 13}, // Unauthorized

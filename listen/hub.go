@@ -1,6 +1,7 @@
 package listen
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"sync"
@@ -74,24 +75,75 @@ func (h *Hub) StreamCount() int {
 // join attaches l to a compatible stream, opening a new one if needed. A
 // new stream's aggregate has completed when join returns, which is what
 // makes the start gap-free.
+//
+// The aggregate goes over the network without the hub lock: a slow open
+// must not block every other Listen and Unsubscribe on the hub. The new
+// stream is registered as opening first, so that compatible listeners
+// starting meanwhile wait for it and share it instead of opening their own.
 func (h *Hub) join(ctx context.Context, key streamKey, coll *mongo.Collection, cfg *Config, startToken bson.Raw, l *core) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, s := range h.streams[key] {
-		if s.tryAdd(l, startToken) {
-			return nil
+	for {
+		h.mu.Lock()
+		var opening *stream
+		for _, s := range h.streams[key] {
+			if s.opened != nil {
+				if startToken == nil || bytes.Equal(startToken, s.startToken) {
+					opening = s
+				}
+				continue
+			}
+			if s.tryAdd(l, startToken) {
+				h.mu.Unlock()
+				return nil
+			}
 		}
+		if opening != nil {
+			h.mu.Unlock()
+			select {
+			case <-opening.opened:
+				continue // joined, or failed and gone: look again
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		s := newStream(h, key, coll, cfg, startToken)
+		opened := make(chan struct{})
+		s.opened = opened
+		h.streams[key] = append(h.streams[key], s)
+		h.mu.Unlock()
+
+		err := s.openInitial(ctx)
+
+		h.mu.Lock()
+		s.opened = nil
+		if err != nil {
+			h.unregister(s)
+		} else {
+			s.listeners = []*core{l}
+			l.stream = s
+			l.reconnectBase = 0
+		}
+		h.mu.Unlock()
+		close(opened)
+		if err != nil {
+			s.cancel()
+			return err
+		}
+		go s.run()
+		return nil
 	}
-	s := newStream(h, key, coll, cfg, startToken)
-	if err := s.openInitial(ctx); err != nil {
-		return err
+}
+
+// unregister removes s from the hub's index. The caller holds h.mu.
+func (h *Hub) unregister(s *stream) {
+	ss := h.streams[s.key]
+	if i := slices.Index(ss, s); i >= 0 {
+		ss = slices.Delete(slices.Clone(ss), i, i+1)
 	}
-	s.listeners = []*core{l}
-	l.stream = s
-	l.reconnectBase = 0
-	h.streams[key] = append(h.streams[key], s)
-	go s.run()
-	return nil
+	if len(ss) == 0 {
+		delete(h.streams, s.key)
+	} else {
+		h.streams[s.key] = ss
+	}
 }
 
 // leave detaches l; the last listener out stops the stream and waits for
@@ -100,15 +152,7 @@ func (h *Hub) leave(s *stream, l *core) {
 	h.mu.Lock()
 	last := s.remove(l)
 	if last {
-		ss := h.streams[s.key]
-		if i := slices.Index(ss, s); i >= 0 {
-			ss = slices.Delete(slices.Clone(ss), i, i+1)
-		}
-		if len(ss) == 0 {
-			delete(h.streams, s.key)
-		} else {
-			h.streams[s.key] = ss
-		}
+		h.unregister(s)
 	}
 	h.mu.Unlock()
 	if last {

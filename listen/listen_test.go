@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mongotide/mongotide/internal/testenv"
 	"github.com/mongotide/mongotide/listen"
@@ -157,16 +159,21 @@ func TestInvalidConfig(t *testing.T) {
 	coll := newColl(t, testenv.Client(t))
 	h := func(context.Context, string, *listen.ChangeEvent[Book]) error { return nil }
 	cases := map[string][]listen.Option{
-		"BufferSize":      {listen.WithBuffer(-1, listen.SlowListenerBlock)},
-		"operation type":  {listen.WithOperationTypes("upsert")},
-		"WithResumeStore": {listen.WithResumeStore(nil, "k")},
-		"Concurrency":     {listen.WithConcurrency(-2)},
-		"FullDocument":    {listen.WithFullDocument("sometimes")},
+		"WithBufferSize":         {listen.WithBufferSize(-1)},
+		"WithSlowListener":       {listen.WithSlowListener(7)},
+		"WithOperationTypes":     {listen.WithOperationTypes("upsert")},
+		"WithResumeStore":        {listen.WithResumeStore(nil, "k")},
+		"WithConcurrency":        {listen.WithConcurrency(-2)},
+		"WithFullDocument":       {listen.WithFullDocument("sometimes")},
+		"WithHandlerAttempts":    {listen.WithHandlerAttempts(-1)},
+		"WithCheckpointEvery":    {listen.WithCheckpointEvery(-1)},
+		"WithCheckpointInterval": {listen.WithCheckpointInterval(-time.Second)},
+		"WithOnHandlerFailure":   {listen.WithOnHandlerFailure(9)},
 	}
 	for want, opts := range cases {
 		_, err := listen.Listen[Book](context.Background(), coll, h, opts...)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("options for %s: err = %v, want one naming %q", want, err, want)
+		if !errors.Is(err, listen.ErrInvalidConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("options for %s: err = %v, want ErrInvalidConfig naming %q", want, err, want)
 		}
 	}
 	if _, err := listen.Listen[Book](context.Background(), coll, nil); err == nil {
@@ -190,11 +197,19 @@ func TestBadPipelineFailsListen(t *testing.T) {
 	}
 }
 
-func TestStatsAndContextCancel(t *testing.T) {
+// The ctx given to Listen bounds the start only: cancelling it later does
+// not stop the subscription (Stop does), and the handlers' context keeps
+// its values.
+func TestStatsAndStartContextBoundsStartOnly(t *testing.T) {
 	coll := newColl(t, testenv.Client(t))
-	ctx, cancel := context.WithCancel(context.Background())
+	type key struct{}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
 	var r recorder
-	sub, err := listen.Listen[Book](ctx, coll, r.handle)
+	var sawValue atomic.Bool
+	sub, err := listen.Listen[Book](ctx, coll, func(hctx context.Context, id string, ev *listen.ChangeEvent[Book]) error {
+		sawValue.Store(hctx.Value(key{}) == "v" && hctx.Err() == nil)
+		return r.handle(hctx, id, ev)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,12 +220,19 @@ func TestStatsAndContextCancel(t *testing.T) {
 	if st.LastClusterTime.T == 0 || st.Lag < 0 {
 		t.Fatalf("stats = %+v", st)
 	}
-	if sub.Err() != nil {
-		t.Fatalf("Err while running = %v", sub.Err())
-	}
 	cancel()
-	<-sub.Done()
-	if !errors.Is(sub.Err(), context.Canceled) {
-		t.Fatalf("Err after cancel = %v", sub.Err())
+	insertN(t, coll, 3, 5)
+	r.waitN(t, 5)
+	if sub.Err() != nil {
+		t.Fatalf("Err after the start ctx was cancelled = %v", sub.Err())
+	}
+	if !sawValue.Load() {
+		t.Fatal("the handler's context lost the start ctx's values or was cancelled with it")
+	}
+	if err := sub.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if sub.Err() != nil {
+		t.Fatalf("Err after Stop = %v, want nil", sub.Err())
 	}
 }

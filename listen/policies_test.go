@@ -52,8 +52,8 @@ func TestHistoryLostRestartFromNow(t *testing.T) {
 	var gaps []listen.Gap
 	mustListen(t, coll, r.handle, listen.WithResumeStore(store, "k"),
 		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
-		listen.WithErrorHandler(r.onError),
-		listen.WithGapHandler(func(g listen.Gap) { mu.Lock(); gaps = append(gaps, g); mu.Unlock() }))
+		listen.WithOnError(r.onError),
+		listen.WithOnGap(func(g listen.Gap) { mu.Lock(); gaps = append(gaps, g); mu.Unlock() }))
 	insertN(t, coll, 40, 42)
 	got := ns(r.waitN(t, 2))
 	if got[0] != 40 || got[1] != 41 {
@@ -152,7 +152,7 @@ func TestHistoryLostDuringRunRestartFromNow(t *testing.T) {
 	var r recorder
 	gaps := make(chan listen.Gap, 1)
 	sub := mustListen(t, coll, r.handle, listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
-		listen.WithGapHandler(func(g listen.Gap) { gaps <- g }))
+		listen.WithOnGap(func(g listen.Gap) { gaps <- g }))
 	insertN(t, coll, 0, 1)
 	r.waitN(t, 1)
 	failPoint(t, client, times(1), bson.D{

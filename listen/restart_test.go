@@ -38,7 +38,7 @@ func TestServerRestartOnSameDir(t *testing.T) {
 	lc := testenv.Connect(t, srv.URI(), opts)
 	coll := newColl(t, lc)
 	var r recorder
-	mustListen(t, coll, r.handle, listen.WithReconnectBackoff(fastReconnect), listen.WithErrorHandler(r.onError))
+	mustListen(t, coll, r.handle, listen.WithReconnectBackoff(fastReconnect), listen.WithOnError(r.onError))
 	insertN(t, coll, 0, 5)
 	r.waitN(t, 5)
 

@@ -38,10 +38,14 @@ type stream struct {
 	mu         sync.Mutex
 	listeners  []*core // copy-on-write: dispatch reads a snapshot
 	dispatched bool
+	// opened is non-nil while the initial aggregate runs and closed when it
+	// has finished; guarded by the hub's lock (see Hub.join).
+	opened     chan struct{}
 	closed     bool
 	startToken bson.Raw
 
 	reconnects atomic.Uint64
+	own        goroutineSet
 
 	// Owned by the run goroutine (and by join before run starts).
 	cs          *mongo.ChangeStream
@@ -150,6 +154,7 @@ func (s *stream) closeCS() {
 }
 
 func (s *stream) run() {
+	s.own.addSelf() // it calls listeners' OnError (see goid.go)
 	defer close(s.done)
 	defer s.closeCS()
 	ctx := s.ctx

@@ -49,10 +49,11 @@ type Stats struct {
 // was attempted.
 func (s *Subscription) Done() <-chan struct{} { return s.c.done }
 
-// Err is why the subscription stopped: nil after Unsubscribe/Stop, the
-// context's error after cancellation, otherwise an error wrapping one of
-// ErrHistoryLost, ErrInvalidated, ErrHandler, ErrSlowListener,
-// ErrReconnectGaveUp, or the server's fatal error. It is nil while running.
+// Err is why the subscription stopped: nil after Stop/Unsubscribe
+// (context.Canceled when Stop's ctx ended before the handlers returned),
+// otherwise an error wrapping one of ErrHistoryLost, ErrInvalidated,
+// ErrHandler, ErrSlowListener, ErrReconnectGaveUp, or the server's fatal
+// error. It is nil while running.
 func (s *Subscription) Err() error {
 	select {
 	case <-s.c.done:
@@ -62,29 +63,38 @@ func (s *Subscription) Err() error {
 	}
 }
 
-// Unsubscribe stops the subscription, waits for the running handler(s) to
-// return and saves the final checkpoint. It returns the checkpoint error, if
-// any. Safe to call more than once and after the subscription ended. From
-// inside the handler, call Stop with the handler's context instead.
-func (s *Subscription) Unsubscribe() error { return s.Stop(context.Background()) }
-
-// Stop is Unsubscribe bounded by ctx. If ctx ends first the subscription
-// still stops in the background. Called with the context a handler received,
-// Stop only requests the stop and returns nil at once (waiting would wait for
-// the calling handler itself); the current event still counts as handled if
-// the handler returns nil.
+// Stop stops the subscription gracefully: no new events are handed out, the
+// running handler(s) finish (handler retries are cut short), the handled
+// prefix is checkpointed, and the stream is left. It returns the final
+// checkpoint's error, if any. Safe to call more than once and after the
+// subscription ended.
+//
+// Called from the subscription's own code (a handler, OnError, OnHandled,
+// OnGap), Stop only requests the stop and returns nil: the stop completes
+// when that code returns, and the current event counts as handled if the
+// handler returns nil. Which ctx is passed makes no difference to that.
+//
+// If ctx ends first, Stop cancels the context the handlers received and
+// returns ctx.Err(); the subscription still stops in the background (watch
+// Done).
 func (s *Subscription) Stop(ctx context.Context) error {
-	s.c.requestStop()
-	if owner, ok := ctx.Value(handlerKey{}).(*core); ok && owner == s.c {
+	c := s.c
+	c.requestStop()
+	if c.own.hasSelf() || (c.stream != nil && c.stream.own.hasSelf()) {
 		return nil
 	}
 	select {
-	case <-s.c.done:
-		return s.c.finalErr
+	case <-c.done:
+		return c.finalErr
 	case <-ctx.Done():
+		c.cancelLife()
 		return ctx.Err()
 	}
 }
+
+// Unsubscribe is Stop(context.Background()): the name the model API
+// promises. It waits as long as the running handler takes.
+func (s *Subscription) Unsubscribe() error { return s.Stop(context.Background()) }
 
 // Stats returns current counters.
 func (s *Subscription) Stats() Stats {

@@ -7,6 +7,9 @@
 //		func(ctx context.Context, id string, ev *listen.ChangeEvent[Book]) error { ... },
 //		listen.WithResumeStore(store, "books-indexer"))
 //
+// Listeners follow the lifecycle of package listen: ctx bounds the start
+// only, and a subscription runs until Unsubscribe (or Stop(ctx)).
+//
 // All listeners of one Model share server change streams (see listen.Hub):
 // a thousand listeners with the same server-side options cost one cursor.
 package model

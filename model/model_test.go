@@ -201,7 +201,7 @@ func TestHelpersOverrideOperationTypes(t *testing.T) {
 	m := books(t)
 	var ins calls
 	sub, err := m.ListenForInserts(ctx, func(_ context.Context, _ string, b Book) error { ins.add(b.Title); return nil },
-		listen.WithOperationTypes(listen.Update, listen.Delete), listen.WithErrorHandler(func(err error) { ins.add("error: " + err.Error()) }))
+		listen.WithOperationTypes(listen.Update, listen.Delete), listen.WithOnError(func(err error) { ins.add("error: " + err.Error()) }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -57,6 +57,37 @@ func (p ConflictPolicy) String() string {
 		return "field-merge"
 	}
 	return fmt.Sprintf("ConflictPolicy(%d)", int(p))
+}
+
+// ParseConflictPolicy returns the policy whose String is name.
+func ParseConflictPolicy(name string) (ConflictPolicy, error) {
+	for p := LastWriterWins; p <= FieldMerge; p++ {
+		if p.String() == name {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("sync: unknown conflict policy %q", name)
+}
+
+// MarshalBSONValue stores a policy by name (the conflict log is read by
+// people and by other versions, for which a number would mean nothing).
+func (p ConflictPolicy) MarshalBSONValue() (byte, []byte, error) {
+	t, data, err := bson.MarshalValue(p.String())
+	return byte(t), data, err
+}
+
+// UnmarshalBSONValue reads a policy stored by name.
+func (p *ConflictPolicy) UnmarshalBSONValue(t byte, data []byte) error {
+	var name string
+	if err := bson.UnmarshalValue(bson.Type(t), data, &name); err != nil {
+		return fmt.Errorf("sync: conflict policy: %w", err)
+	}
+	v, err := ParseConflictPolicy(name)
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
 }
 
 // Direction says which way a change went.
@@ -159,13 +190,7 @@ func (c Config) WithDefaults() Config {
 		c.BatchSize = 500
 	}
 	if c.Backoff == nil {
-		c.Backoff = func() backoff.BackOff {
-			b := backoff.NewExponentialBackOff()
-			b.InitialInterval = 100 * time.Millisecond
-			b.MaxInterval = 5 * time.Second
-			b.MaxElapsedTime = 0
-			return b
-		}
+		c.Backoff = listen.DefaultReconnectBackoff
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

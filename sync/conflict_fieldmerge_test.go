@@ -73,7 +73,7 @@ func TestFieldMergeFallsBackWithoutBaseDocument(t *testing.T) {
 	// A's edit is later: it wins whole, B's edit of b is lost and logged.
 	e.converged(t, ctx, mustRaw(t, withFields(bson.E{Key: "a", Value: "A"})), a, b)
 	list, err := a.Conflicts(ctx, "c")
-	if err != nil || len(list) != 1 || list[0].Reason != ReasonNoBase || list[0].Kept != LocalSide || list[0].Policy != "field-merge" {
+	if err != nil || len(list) != 1 || list[0].Reason != ReasonNoBase || list[0].Kept != LocalSide || list[0].Policy != FieldMerge {
 		t.Fatalf("conflicts = %+v, %v; want one no-base fallback kept local", list, err)
 	}
 	for _, s := range []*Syncer{a, b} {

@@ -215,7 +215,7 @@ func policyRuns() []policyRun {
 type wantLog struct {
 	kept   Side
 	fields []string
-	reason string
+	reason ConflictReason
 }
 
 func marshalOrNil(t *testing.T, d bson.D) bson.Raw {
@@ -255,7 +255,7 @@ func (c pairCase) expect(t *testing.T, p policyRun) (bson.Raw, *wantLog) {
 		}
 		return mustRaw(t, doc), &wantLog{kept: kept, fields: c.clash, reason: ReasonFields}
 	}
-	reason := ""
+	var reason ConflictReason
 	if p.policy == FieldMerge {
 		reason = ReasonDeleteVsUpdate
 	}
@@ -450,7 +450,7 @@ func runPairCase(t *testing.T, p policyRun, c pairCase) {
 	}
 	got := logA[0]
 	if got.Kept != wantLog.kept || !slices.Equal(got.Fields, wantLog.fields) || got.Reason != wantLog.reason ||
-		got.Policy != p.policy.String() || got.Collection != "c" || !got.DocumentID.Equal(id) {
+		got.Policy != p.policy || got.Collection != "c" || !got.DocumentID.Equal(id) {
 		t.Fatalf("conflict = kept %s fields %v reason %q policy %s coll %s id %s; want kept %s fields %v reason %q",
 			got.Kept, got.Fields, got.Reason, got.Policy, got.Collection, got.DocumentID, wantLog.kept, wantLog.fields, wantLog.reason)
 	}

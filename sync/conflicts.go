@@ -32,21 +32,24 @@ const (
 	RemoteSide Side = "remote"
 )
 
-// Reasons a conflict was logged (Conflict.Reason); "" for the policies
-// that always decide whole documents.
+// ConflictReason says why a conflict was logged (Conflict.Reason); "" for
+// the policies that always decide whole documents.
+type ConflictReason string
+
+// The reasons a conflict is logged under FieldMerge.
 const (
 	// ReasonFields: under FieldMerge, both sides changed the fields in
 	// Conflict.Fields to different values; those were decided by
 	// last-writer-wins, every other change was merged.
-	ReasonFields = "fields changed on both sides"
+	ReasonFields ConflictReason = "fields changed on both sides"
 	// ReasonDeleteVsUpdate: under FieldMerge, one side deleted the
 	// document while the other changed it; the delete-vs-update rule
 	// (last writer wins) decided.
-	ReasonDeleteVsUpdate = "delete vs update"
+	ReasonDeleteVsUpdate ConflictReason = "delete vs update"
 	// ReasonNoBase: under FieldMerge, the base document was not kept (the
 	// document was last synced under another policy), so last-writer-wins
 	// decided the whole document.
-	ReasonNoBase = "no base document to merge against"
+	ReasonNoBase ConflictReason = "no base document to merge against"
 )
 
 // Conflict is a concurrent edit whose losing side was overwritten, in whole
@@ -61,14 +64,14 @@ type Conflict struct {
 	// Kept is the side whose edit won (and is now on both sides); under
 	// FieldMerge, the side whose values the clashing Fields got.
 	Kept Side `bson:"kept"`
-	// Policy is the ConflictPolicy that decided.
-	Policy string `bson:"policy"`
+	// Policy is the ConflictPolicy that decided (stored by name).
+	Policy ConflictPolicy `bson:"policy"`
 	// Fields are the dotted paths both sides changed differently
 	// (FieldMerge only; every other change of both sides was merged).
 	Fields []string `bson:"fields,omitempty"`
 	// Reason says why the conflict was logged (one of the Reason
 	// constants) under FieldMerge.
-	Reason string `bson:"reason,omitempty"`
+	Reason ConflictReason `bson:"reason,omitempty"`
 	// KeptOmitted is true when the kept side's document is not stored
 	// (Local or Remote is nil without being a delete): both edits together
 	// were too large for one entry. The kept edit is what both sides got
@@ -122,7 +125,7 @@ func defaultCaps() sizeCaps { return sizeCaps{baseDoc: 4 << 20, loggedDocs: 8 <<
 // for one entry.
 func (s *Syncer) stampConflict(c Conflict) Conflict {
 	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion, c.Local, c.Remote)
-	c.Policy = s.cfg.Conflict.String()
+	c.Policy = s.cfg.Conflict
 	c.At = time.Now().UTC()
 	if len(c.Local)+len(c.Remote) > s.caps.loggedDocs {
 		if c.Kept == LocalSide {
@@ -368,7 +371,7 @@ type decision struct {
 // deletes.
 func (s *Syncer) decide(ctx context.Context, coll string, id bson.RawValue, base docMeta, doc, rdoc bson.Raw, mine, theirs Version) (decision, error) {
 	c := Conflict{Collection: coll, DocumentID: id, Local: doc, Remote: rdoc, LocalVersion: mine, RemoteVersion: theirs}
-	whole := func(reason string) decision {
+	whole := func(reason ConflictReason) decision {
 		c.Kept, c.Reason = RemoteSide, reason
 		if s.localWins(mine, theirs) {
 			c.Kept = LocalSide

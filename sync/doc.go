@@ -10,6 +10,11 @@
 //	if err := s.Start(ctx); err != nil { ... }
 //	defer s.Stop(ctx)
 //
+// Lifecycle, as in every mongotide package: Start's ctx bounds the start-up
+// only; the syncer runs until Stop(ctx), which waits for in-flight changes
+// and saves checkpoints, is idempotent, and is bounded by its ctx; Done()
+// is closed once it has stopped.
+//
 // The app reads and writes the local database only; it is always there.
 // Start does not wait for the remote: the first time a collection is synced
 // it is bootstrapped (the remote's resume point is captured, the remote is

@@ -48,26 +48,33 @@ func (s *Syncer) Bootstrapped(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
+// ResetLocalOptions are the options of ResetLocal.
+type ResetLocalOptions struct {
+	// DiscardPending resets even while local changes are not uploaded yet;
+	// they are lost. Without it ResetLocal refuses (ErrPendingChanges).
+	DiscardPending bool
+}
+
 // ResetLocal drops the synced collections from the local database with all
 // sync metadata except the replica id (checkpoints, versions, bootstrap
 // progress, conflict log), so that the next Start bootstraps from the
-// remote again. It refuses on a running Syncer, and while local changes are
-// pending unless force is true (they would be lost).
-func (s *Syncer) ResetLocal(ctx context.Context, force bool) error {
+// remote again. It refuses on a running Syncer (ErrRunning), and while local
+// changes are pending unless opts.DiscardPending is set.
+func (s *Syncer) ResetLocal(ctx context.Context, opts ResetLocalOptions) error {
 	s.mu.Lock()
 	running := s.running
 	s.mu.Unlock()
 	if running {
 		return ErrRunning
 	}
-	if !force {
+	if !opts.DiscardPending {
 		pending, err := s.Pending(ctx)
 		if err != nil {
 			return err
 		}
 		for coll, n := range pending {
 			if n > 0 {
-				return fmt.Errorf("%w: %d in %q (force to discard them)", ErrPendingChanges, n, coll)
+				return fmt.Errorf("%w: %d in %q (DiscardPending to discard them)", ErrPendingChanges, n, coll)
 			}
 		}
 	}

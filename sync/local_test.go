@@ -15,7 +15,7 @@ func TestPendingAndResetLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startSynced(t, ctx, Config{Local: local, Remote: remote, Collections: []string{"c"}})
-	if err := s.ResetLocal(ctx, true); !errors.Is(err, ErrRunning) {
+	if err := s.ResetLocal(ctx, ResetLocalOptions{DiscardPending: true}); !errors.Is(err, ErrRunning) {
 		t.Fatalf("ResetLocal while running: %v, want ErrRunning", err)
 	}
 	if err := s.Stop(ctx); err != nil {
@@ -34,7 +34,7 @@ func TestPendingAndResetLocal(t *testing.T) {
 	if boot, err := s.Bootstrapped(ctx); err != nil || !boot["c"] {
 		t.Fatalf("Bootstrapped = %v, %v", boot, err)
 	}
-	if err := s.ResetLocal(ctx, false); !errors.Is(err, ErrPendingChanges) {
+	if err := s.ResetLocal(ctx, ResetLocalOptions{}); !errors.Is(err, ErrPendingChanges) {
 		t.Fatalf("ResetLocal with pending changes: %v, want ErrPendingChanges", err)
 	}
 	if err := s.Start(ctx); err != nil {
@@ -49,7 +49,7 @@ func TestPendingAndResetLocal(t *testing.T) {
 	if p, err := s.Pending(ctx); err != nil || p["c"] != 0 {
 		t.Fatalf("Pending after sync = %v, %v", p, err)
 	}
-	if err := s.ResetLocal(ctx, false); err != nil {
+	if err := s.ResetLocal(ctx, ResetLocalOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := lc.CountDocuments(ctx, bson.D{}); err != nil || n != 0 {

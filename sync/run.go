@@ -70,29 +70,35 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 // anything about whether the remote is reachable.
 func (s *Syncer) listen(ctx context.Context, cs *collState, side Side, coll *mongo.Collection, key string, handled *atomic.Pointer[bson.Timestamp], h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
 	return listen.Listen[bson.Raw](ctx, coll,
-		func(hctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error { return h(hctx, ev) },
+		func(hctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error {
+			// A listener's handler context outlives the ctx given to Listen
+			// (it bounds the start only); the syncer's stop must still cut
+			// a handler's remote round trips short, as during an outage.
+			hctx, cancel := context.WithCancel(hctx)
+			defer cancel()
+			defer context.AfterFunc(ctx, cancel)()
+			return h(hctx, ev)
+		},
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
 		listen.WithResumeStore(s.store, key),
-		listen.WithHandlerRetry(math.MaxInt32, s.cfg.Backoff, listen.HandlerFailureStop),
+		listen.WithHandlerAttempts(math.MaxInt32), listen.WithHandlerBackoff(s.cfg.Backoff), listen.WithOnHandlerFailure(listen.HandlerFailureStop),
 		listen.WithReconnectBackoff(s.cfg.Backoff),
-		listen.WithCheckpoint(100, 200*time.Millisecond),
+		listen.WithCheckpointEvery(100), listen.WithCheckpointInterval(200*time.Millisecond),
 		listen.WithMaxAwaitTime(200*time.Millisecond),
 		listen.WithConcurrency(streamWorkers),
 		listen.WithOnHandled(func(ts bson.Timestamp) { handled.Store(&ts) }),
-		listen.WithErrorHandler(func(err error) {
-			if !errors.Is(err, listen.ErrUnsubscribed) {
-				if side == RemoteSide {
-					s.remoteResult(err)
-				}
-				s.reportError(err)
+		listen.WithOnError(func(err error) {
+			if side == RemoteSide {
+				s.remoteResult(err)
 			}
+			s.reportError(err)
 		}),
 		listen.WithLogger(s.cfg.Logger),
 		// Changes lost with the history are found again by comparing
 		// documents with their bases; the gap handler runs before the
 		// events that follow the gap are delivered.
 		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
-		listen.WithGapHandler(func(listen.Gap) {
+		listen.WithOnGap(func(listen.Gap) {
 			s.retry(ctx, func() error {
 				_, err := s.reconcile(ctx, cs)
 				return err
@@ -120,7 +126,7 @@ func (s *Syncer) supervise(ctx context.Context, slot interface {
 			select {
 			case <-ctx.Done():
 				// Unsubscribe saves the final checkpoint.
-				if err := sub.Unsubscribe(); err != nil && !errors.Is(err, listen.ErrUnsubscribed) && !errors.Is(err, context.Canceled) {
+				if err := sub.Unsubscribe(); err != nil && !errors.Is(err, context.Canceled) {
 					s.reportError(err)
 				}
 				return

@@ -37,6 +37,7 @@ type Syncer struct {
 
 	mu      gosync.Mutex // guards the fields below
 	running bool
+	done    chan struct{} // of the current or last run; closed when it stopped
 	replica string
 	cancel  context.CancelFunc
 	wg      gosync.WaitGroup
@@ -122,8 +123,27 @@ func (s *Syncer) Start(ctx context.Context) error {
 	}()
 	s.cancel = cancel
 	s.running = true
+	s.done = make(chan struct{})
 	return nil
 }
+
+// Done is closed when the syncer has stopped (Stop returned nil); before the
+// first Start it is already closed. A later Start makes a new channel.
+func (s *Syncer) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		close(s.done)
+	}
+	return s.done
+}
+
+// Err is why the syncer stopped. It is always nil: a Syncer runs until Stop,
+// surviving every error (each goes to Config.OnError and is retried with
+// backoff); it exists so that every long-lived mongotide value has the same
+// Stop/Done/Err lifecycle.
+func (s *Syncer) Err() error { return nil }
 
 // probeRemote pings the remote with backoff while it is offline, so its
 // return is noticed (OnOnline, Status.Online) even when no change is
@@ -153,7 +173,10 @@ func (s *Syncer) probeRemote(ctx context.Context) {
 }
 
 // Stop stops syncing and waits for every goroutine to end; each direction
-// saves its checkpoint. Calling Stop on a stopped Syncer does nothing.
+// waits for its in-flight change and saves its checkpoint. If ctx ends first
+// Stop returns its error and the syncer keeps stopping (call Stop again to
+// wait for it). Calling Stop on a stopped Syncer does nothing. Do not call it
+// from a Config callback, which runs on a goroutine Stop waits for.
 func (s *Syncer) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -172,6 +195,7 @@ func (s *Syncer) Stop(ctx context.Context) error {
 		return fmt.Errorf("sync: stop: %w", ctx.Err())
 	}
 	s.running = false
+	close(s.done)
 	return nil
 }
 

@@ -122,7 +122,7 @@ func runDemo(ctx context.Context, uri string, pace time.Duration, stdout, stderr
 		lines[i] = make(chan string, 16)
 	}
 	failed := make(chan error, 1)
-	onErr := listen.WithErrorHandler(func(err error) {
+	onErr := listen.WithOnError(func(err error) {
 		select {
 		case failed <- err:
 		default:

@@ -175,7 +175,7 @@ func runListen(ctx context.Context, f listenFlags, opts []listen.Option, stdout,
 	}
 	// A tail follows the collection name: after a drop or rename it prints
 	// the invalidate event and keeps listening for the recreated collection.
-	opts = append(opts, listen.WithInvalidatePolicy(listen.InvalidateContinue), listen.WithErrorHandler(func(err error) {
+	opts = append(opts, listen.WithInvalidatePolicy(listen.InvalidateContinue), listen.WithOnError(func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		fmt.Fprintln(stderr, "mongotide: listen:", err)

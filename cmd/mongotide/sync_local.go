@@ -75,7 +75,7 @@ unless --force. Asks for confirmation unless --yes. Do not run it while a sync r
 				return err
 			}
 			defer closeAll()
-			if err := s.ResetLocal(ctx, force); err != nil {
+			if err := s.ResetLocal(ctx, mtsync.ResetLocalOptions{DiscardPending: force}); err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, "local reset; the next sync bootstraps from the remote")

@@ -113,12 +113,12 @@ func NewCache[T any](ctx context.Context, m *model.Model[T], rdb *redis.Client, 
 		// saves a read per update, and giving both listeners the same
 		// server-side options lets them share one server change stream.
 		listen.WithFullDocument(options.Default),
-		listen.WithErrorHandler(func(err error) { cfg.Logger.Warn("cache invalidation", "err", err) }),
+		listen.WithOnError(func(err error) { cfg.Logger.Warn("cache invalidation", "err", err) }),
 		// If the stream's history is lost (error 286, e.g. after a long
 		// outage with a resume store), we cannot know which entries went
 		// stale: continue from now and flush everything.
 		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
-		listen.WithGapHandler(func(listen.Gap) {
+		listen.WithOnGap(func(listen.Gap) {
 			if err := c.flush(lctx); err != nil {
 				cfg.Logger.Error("cache flush after history gap", "err", err)
 			}
