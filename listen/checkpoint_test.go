@@ -37,7 +37,7 @@ func TestResumeFromStore(t *testing.T) {
 	mustListen(t, coll, r2.handle, listen.WithResumeStore(store, "books"))
 	insertN(t, coll, 20, 25)
 	r2.waitN(t, 1)
-	waitFor(t, "the last insert", func() bool { g := ns(r2.events()); return g[len(g)-1] == 24 })
+	testenv.Eventually(t, waitTimeout, "the last insert", func() bool { g := ns(r2.events()); return g[len(g)-1] == 24 })
 	got := ns(r2.events())
 	if len(got) != 15 {
 		t.Fatalf("restart got %v", got)
@@ -77,7 +77,7 @@ func TestCrashWithoutFinalCheckpoint(t *testing.T) {
 		listen.WithCheckpointEvery(batch), listen.WithCheckpointInterval(time.Hour), listen.WithOnError(r1.onError))
 	insertN(t, coll, 0, 12)
 	r1.waitN(t, 12)
-	waitFor(t, "two batch checkpoints", func() bool { return fs.saves.Load() >= 2 })
+	testenv.Eventually(t, waitTimeout, "two batch checkpoints", func() bool { return fs.saves.Load() >= 2 })
 	fs.failing.Store(true)
 	if err := sub.Unsubscribe(); err == nil {
 		t.Fatal("Unsubscribe reported no error although the final checkpoint failed")
@@ -87,7 +87,7 @@ func TestCrashWithoutFinalCheckpoint(t *testing.T) {
 	var r2 recorder
 	mustListen(t, coll, r2.handle, listen.WithResumeStore(base, "k"))
 	r2.waitN(t, 1)
-	waitFor(t, "events up to 14", func() bool { g := ns(r2.events()); return g[len(g)-1] == 14 })
+	testenv.Eventually(t, waitTimeout, "events up to 14", func() bool { g := ns(r2.events()); return g[len(g)-1] == 14 })
 	got := ns(r2.events())
 	if got[0] != 10 {
 		t.Fatalf("restart began at n=%d, want 10 (the last batch checkpoint): %v", got[0], got)
@@ -134,12 +134,12 @@ func TestIdleTokenAdvances(t *testing.T) {
 	var r recorder
 	mustListen(t, coll, r.handle, listen.WithResumeStore(store, "idle"),
 		listen.WithCheckpointEvery(1), listen.WithCheckpointInterval(20*time.Millisecond), listen.WithMaxAwaitTime(50*time.Millisecond))
-	waitFor(t, "a first idle checkpoint", func() bool { return store.last() != nil })
+	testenv.Eventually(t, waitTimeout, "a first idle checkpoint", func() bool { return store.last() != nil })
 	first := store.last()
 	if _, err := other.InsertOne(context.Background(), bson.D{{Key: "x", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the idle checkpoint to move past a write elsewhere", func() bool {
+	testenv.Eventually(t, waitTimeout, "the idle checkpoint to move past a write elsewhere", func() bool {
 		return !bytes.Equal(store.last(), first)
 	})
 	if r.len() != 0 {
@@ -158,7 +158,7 @@ func TestFilteredEventsAdvanceCheckpoint(t *testing.T) {
 		listen.WithOperationTypes(listen.Delete), listen.WithCheckpointEvery(1), listen.WithCheckpointInterval(10*time.Millisecond))
 	insertN(t, coll, 0, 5)
 	lastID := seen.waitN(t, 5)[4].ID
-	waitFor(t, "the filtered listener's checkpoint to reach the last insert", func() bool {
+	testenv.Eventually(t, waitTimeout, "the filtered listener's checkpoint to reach the last insert", func() bool {
 		return tokenAtOrAfter(store.last(), lastID)
 	})
 	if r.len() != 0 {
@@ -209,7 +209,7 @@ func TestConcurrencyCheckpointsContiguousPrefix(t *testing.T) {
 	insertN(t, coll, 0, 40)
 	// Events of other documents complete on the other workers (those
 	// behind event 0 on its worker wait, preserving per-document order).
-	waitFor(t, "later events to complete", func() bool { mu.Lock(); defer mu.Unlock(); return done >= 5 })
+	testenv.Eventually(t, waitTimeout, "later events to complete", func() bool { mu.Lock(); defer mu.Unlock(); return done >= 5 })
 	// Several checkpoint intervals (5ms) pass while event 0 still runs.
 	deadline := time.Now().Add(50 * time.Millisecond)
 	for time.Now().Before(deadline) {
@@ -219,7 +219,7 @@ func TestConcurrencyCheckpointsContiguousPrefix(t *testing.T) {
 	saved := append([]bson.Raw(nil), store.tokens...)
 	store.mu.Unlock()
 	close(release)
-	waitFor(t, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return done == 40 })
+	testenv.Eventually(t, waitTimeout, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return done == 40 })
 	mu.Lock()
 	first, last := tokens[0], tokens[39]
 	mu.Unlock()
@@ -228,7 +228,7 @@ func TestConcurrencyCheckpointsContiguousPrefix(t *testing.T) {
 			t.Fatalf("checkpoint %v moved past the unfinished event %v", tok, first)
 		}
 	}
-	waitFor(t, "the checkpoint to reach the last event", func() bool { return tokenAtOrAfter(store.last(), last) })
+	testenv.Eventually(t, waitTimeout, "the checkpoint to reach the last event", func() bool { return tokenAtOrAfter(store.last(), last) })
 }
 
 // Stats.HandledThrough and OnHandled follow the contiguous handled prefix:
@@ -262,7 +262,7 @@ func TestConcurrencyHandledThrough(t *testing.T) {
 		}
 	}()
 	insertN(t, coll, 0, 20)
-	waitFor(t, "later events to complete", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) >= 5 })
+	testenv.Eventually(t, waitTimeout, "later events to complete", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) >= 5 })
 	if st := sub.Stats(); !st.HandledThrough.IsZero() {
 		t.Fatalf("HandledThrough %v while the first event is unfinished (LastClusterTime %v)", st.HandledThrough, st.LastClusterTime)
 	}
@@ -276,11 +276,11 @@ func TestConcurrencyHandledThrough(t *testing.T) {
 		t.Fatalf("Unfinished %d while the first event runs", st.Unfinished)
 	}
 	close(release)
-	waitFor(t, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) == 20 })
+	testenv.Eventually(t, waitTimeout, "every event", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) == 20 })
 	mu.Lock()
 	last := times[19]
 	mu.Unlock()
-	waitFor(t, "HandledThrough to reach the last event", func() bool { return sub.Stats().HandledThrough == last })
+	testenv.Eventually(t, waitTimeout, "HandledThrough to reach the last event", func() bool { return sub.Stats().HandledThrough == last })
 	if st := sub.Stats(); st.Unfinished != 0 {
 		t.Fatalf("Unfinished %d after every event was handled", st.Unfinished)
 	}

@@ -124,17 +124,6 @@ func decodeEvent[T any](pe *parsedEvent, cp *docCopier[T]) (*ChangeEvent[T], err
 		raw := clone(pe.raw)
 		return nil, &DecodeError{Raw: raw, Err: err}
 	}
-	// One allocation for the three byte slices; capped so that appending
-	// to one cannot overwrite another.
-	buf := make([]byte, 0, len(pe.raw)+len(w.ID)+len(w.DocumentKey))
-	carve := func(b bson.Raw) bson.Raw {
-		if b == nil {
-			return nil
-		}
-		i := len(buf)
-		buf = append(buf, b...)
-		return bson.Raw(buf[i:len(buf):len(buf)])
-	}
 	if pe.solo {
 		return decodeSolo[T](pe, w)
 	}
@@ -151,40 +140,9 @@ func decodeEvent[T any](pe *parsedEvent, cp *docCopier[T]) (*ChangeEvent[T], err
 	})
 	full, _ := docs.full.(*T)
 	before, _ := docs.before.(*T)
-	// The event and its post-image are allocated together: one allocation
-	// fewer per listener and event.
-	var ev *ChangeEvent[T]
-	var fullDst *T
-	if full != nil && !cp.generic {
-		box := new(eventWithDoc[T])
-		ev, fullDst = &box.ev, &box.doc
-	} else {
-		ev = new(ChangeEvent[T])
-	}
-	*ev = ChangeEvent[T]{
-		ID:            carve(w.ID),
-		OperationType: w.OperationType,
-		ClusterTime:   w.ClusterTime,
-		NS:            w.NS,
-		DocumentKey:   carve(w.DocumentKey),
-		Raw:           carve(pe.raw),
-	}
+	ev, fullDst := newEvent[T](pe, w, full != nil && !cp.generic)
 	if docs.err != nil {
 		return nil, &DecodeError{Raw: ev.Raw, Err: docs.err}
-	}
-	if w.To != nil {
-		to := *w.To
-		ev.To = &to
-	}
-	if u := w.UpdateDescription; u != nil {
-		ev.UpdateDescription = &UpdateDescription{
-			UpdatedFields:   clone(u.UpdatedFields),
-			RemovedFields:   append([]string(nil), u.RemovedFields...),
-			TruncatedArrays: append([]TruncatedArray(nil), u.TruncatedArrays...),
-		}
-	}
-	if w.WallTime != 0 {
-		ev.WallTime = w.WallTime.Time()
 	}
 	ok1 := true
 	if fullDst != nil {
@@ -210,10 +168,29 @@ func decodeEvent[T any](pe *parsedEvent, cp *docCopier[T]) (*ChangeEvent[T], err
 // decodeSolo is decodeEvent for an event with a single consumer: its
 // documents are decoded directly into values only this event references.
 func decodeSolo[T any](pe *parsedEvent, w *wireEvent) (*ChangeEvent[T], error) {
-	// One allocation for the three byte slices; capped so that appending
-	// to one cannot overwrite another. The token and document key are
-	// copied too (not sub-sliced from pe): the listener checkpoints
-	// pe.token after the handler, which may mutate what it received.
+	ev, fullDst := newEvent[T](pe, w, w.FullDocument.Type == bson.TypeEmbeddedDocument)
+	if fullDst != nil {
+		if err := bson.Unmarshal(w.FullDocument.Value, fullDst); err != nil {
+			return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocument: %w", err)}
+		}
+		ev.FullDocument = fullDst
+	}
+	before, err := decodeDoc[T](w.FullDocumentBeforeChange)
+	if err != nil {
+		return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
+	}
+	ev.FullDocumentBeforeChange = before
+	return ev, nil
+}
+
+// newEvent allocates a listener's own event and fills in the fields every
+// event has. With withDoc the event and its post-image (returned for the
+// caller to fill) are allocated together: one allocation fewer per listener
+// and event. The three byte slices share one allocation, capped so that
+// appending to one cannot overwrite another; they are copies, not
+// sub-slices of pe: the listener checkpoints pe.token after the handler,
+// which may mutate what it received.
+func newEvent[T any](pe *parsedEvent, w *wireEvent, withDoc bool) (*ChangeEvent[T], *T) {
 	buf := make([]byte, 0, len(pe.raw)+len(w.ID)+len(w.DocumentKey))
 	carve := func(b bson.Raw) bson.Raw {
 		if b == nil {
@@ -225,7 +202,7 @@ func decodeSolo[T any](pe *parsedEvent, w *wireEvent) (*ChangeEvent[T], error) {
 	}
 	var ev *ChangeEvent[T]
 	var fullDst *T
-	if w.FullDocument.Type == bson.TypeEmbeddedDocument {
+	if withDoc {
 		box := new(eventWithDoc[T])
 		ev, fullDst = &box.ev, &box.doc
 	} else {
@@ -239,17 +216,6 @@ func decodeSolo[T any](pe *parsedEvent, w *wireEvent) (*ChangeEvent[T], error) {
 		DocumentKey:   carve(w.DocumentKey),
 		Raw:           carve(pe.raw),
 	}
-	if fullDst != nil {
-		if err := bson.Unmarshal(w.FullDocument.Value, fullDst); err != nil {
-			return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocument: %w", err)}
-		}
-		ev.FullDocument = fullDst
-	}
-	before, err := decodeDoc[T](w.FullDocumentBeforeChange)
-	if err != nil {
-		return nil, &DecodeError{Raw: ev.Raw, Err: fmt.Errorf("fullDocumentBeforeChange: %w", err)}
-	}
-	ev.FullDocumentBeforeChange = before
 	if w.To != nil {
 		to := *w.To
 		ev.To = &to
@@ -264,7 +230,7 @@ func decodeSolo[T any](pe *parsedEvent, w *wireEvent) (*ChangeEvent[T], error) {
 	if w.WallTime != 0 {
 		ev.WallTime = w.WallTime.Time()
 	}
-	return ev, nil
+	return ev, fullDst
 }
 
 type eventWithDoc[T any] struct {

@@ -45,7 +45,7 @@ func TestThousandListenersShareOneCursor(t *testing.T) {
 		subs[i] = sub
 	}
 	insertN(t, coll, 0, events)
-	waitFor(t, "every listener to get every event", func() bool { return delivered.Load() == listeners*events })
+	testenv.Eventually(t, waitTimeout, "every listener to get every event", func() bool { return delivered.Load() == listeners*events })
 	if n := aggregates.Load(); n != 1 {
 		t.Fatalf("%d change-stream aggregates for %d listeners, want 1", n, listeners)
 	}
@@ -79,7 +79,7 @@ func TestSlowListenerFailDoesNotHoldOthersBack(t *testing.T) {
 	mustListen(t, coll, fast.handle, listen.WithHub(hub))
 	insertN(t, coll, 0, 10)
 	// The fast listener gets everything while the slow handler is stuck.
-	waitFor(t, "the fast listener", func() bool { return fast.len() == 10 })
+	testenv.Eventually(t, waitTimeout, "the fast listener", func() bool { return fast.len() == 10 })
 	close(release)
 	select {
 	case <-slow.Done():
@@ -101,7 +101,7 @@ func TestSlowListenerBlockLosesNothing(t *testing.T) {
 	}, listen.WithHub(hub), listen.WithBufferSize(1), listen.WithSlowListener(listen.SlowListenerBlock))
 	mustListen(t, coll, fast.handle, listen.WithHub(hub))
 	insertN(t, coll, 0, 30)
-	waitFor(t, "both listeners", func() bool { return slow.len() == 30 && fast.len() == 30 })
+	testenv.Eventually(t, waitTimeout, "both listeners", func() bool { return slow.len() == 30 && fast.len() == 30 })
 	checkSequence(t, ns(slow.events()), 30)
 	checkSequence(t, ns(fast.events()), 30)
 }

@@ -55,9 +55,9 @@ func TestReconnectAfterCloseConnection(t *testing.T) {
 	// getMore after it, on whatever schedule. So wait for the reconnect the
 	// faults force, then write the rest.
 	insertN(t, coll, 5, 7)
-	waitFor(t, "a reconnect counted after the closed connections", func() bool { return sub.Stats().Reconnects > 0 })
+	testenv.Eventually(t, waitTimeout, "a reconnect counted after the closed connections", func() bool { return sub.Stats().Reconnects > 0 })
 	insertN(t, coll, 7, 10)
-	waitFor(t, "events after the faults", func() bool { g := ns(r.events()); return g[len(g)-1] == 9 })
+	testenv.Eventually(t, waitTimeout, "events after the faults", func() bool { g := ns(r.events()); return g[len(g)-1] == 9 })
 	checkSequence(t, ns(r.events()), 10)
 	var re *listen.ReconnectError
 	if errs := r.errors(); len(errs) == 0 || !errors.As(errs[0], &re) {
@@ -83,7 +83,7 @@ func TestReconnectAfterResumableErrorLabel(t *testing.T) {
 		{Key: "errorLabels", Value: bson.A{"ResumableChangeStreamError"}},
 	})
 	insertN(t, coll, 0, 5)
-	waitFor(t, "all events", func() bool { g := ns(r.events()); return len(g) > 0 && g[len(g)-1] == 4 })
+	testenv.Eventually(t, waitTimeout, "all events", func() bool { g := ns(r.events()); return len(g) > 0 && g[len(g)-1] == 4 })
 	checkSequence(t, ns(r.events()), 5)
 	if sub.Stats().Reconnects == 0 {
 		t.Fatalf("no reconnect counted; errors %v", r.errors())

@@ -31,7 +31,7 @@ func TestHandlerRetriesThenSucceeds(t *testing.T) {
 		return r.handle(ctx, id, ev)
 	}, listen.WithHandlerAttempts(3), listen.WithHandlerBackoff(quickRetry), listen.WithOnHandlerFailure(listen.HandlerFailureStop))
 	insertN(t, coll, 0, 3)
-	waitFor(t, "three events", func() bool { return r.len() == 3 })
+	testenv.Eventually(t, waitTimeout, "three events", func() bool { return r.len() == 3 })
 	checkSequence(t, ns(r.events()), 3)
 	mu.Lock()
 	defer mu.Unlock()
@@ -67,7 +67,7 @@ func TestHandlerFailureStop(t *testing.T) {
 
 	var r2 recorder
 	mustListen(t, coll, r2.handle, listen.WithResumeStore(store, "k"))
-	waitFor(t, "redelivery", func() bool { return r2.len() >= 2 })
+	testenv.Eventually(t, waitTimeout, "redelivery", func() bool { return r2.len() >= 2 })
 	if got := ns(r2.events()); got[0] != 2 || got[1] != 3 {
 		t.Fatalf("restart delivered %v, want [2 3]", got)
 	}
@@ -86,7 +86,7 @@ func TestHandlerFailureSkipAndPanic(t *testing.T) {
 		return r.handle(ctx, id, ev)
 	}, listen.WithHandlerAttempts(2), listen.WithHandlerBackoff(quickRetry), listen.WithOnHandlerFailure(listen.HandlerFailureSkip), listen.WithOnError(r.onError))
 	insertN(t, coll, 0, 4)
-	waitFor(t, "events 0 and 3", func() bool { return r.len() == 2 })
+	testenv.Eventually(t, waitTimeout, "events 0 and 3", func() bool { return r.len() == 2 })
 	if got := ns(r.events()); got[0] != 0 || got[1] != 3 {
 		t.Fatalf("got %v", got)
 	}
@@ -133,7 +133,7 @@ func TestUndecodableEventReported(t *testing.T) {
 	if _, err := coll.InsertOne(ctx, map[string]any{"n": 7}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the good event", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
+	testenv.Eventually(t, waitTimeout, "the good event", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 1 })
 	mu.Lock()
 	defer mu.Unlock()
 	var de *listen.DecodeError
@@ -177,7 +177,7 @@ func TestConcurrencyKeepsPerDocumentOrder(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "all events", func() bool { mu.Lock(); defer mu.Unlock(); return total == docs*(updates+1) })
+	testenv.Eventually(t, waitTimeout, "all events", func() bool { mu.Lock(); defer mu.Unlock(); return total == docs*(updates+1) })
 	mu.Lock()
 	defer mu.Unlock()
 	for id, ns := range seen {

@@ -3,6 +3,7 @@ package listen_test
 import (
 	"context"
 	"fmt"
+	"github.com/mongotide/mongotide/internal/testenv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,18 +36,6 @@ func newColl(t *testing.T, client *mongo.Client) *mongo.Collection {
 	}
 	db := fmt.Sprintf("lt_%s_%d", name, collSeq.Add(1))
 	return client.Database(db).Collection("books")
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // recorder collects events delivered to a handler.
@@ -91,7 +80,7 @@ func (r *recorder) errors() []error {
 
 func (r *recorder) waitN(t *testing.T, n int) []*listen.ChangeEvent[Book] {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d events", n), func() bool { return r.len() >= n })
+	testenv.Eventually(t, waitTimeout, fmt.Sprintf("%d events", n), func() bool { return r.len() >= n })
 	return r.events()
 }
 
@@ -154,3 +143,7 @@ func checkSequence(t *testing.T, got []int, n int) {
 		}
 	}
 }
+
+// waitTimeout bounds every wait on a condition: generous, a bound for a
+// broken run on a loaded machine, not a schedule.
+const waitTimeout = 30 * time.Second

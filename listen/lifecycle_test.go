@@ -30,7 +30,7 @@ func TestStopFromOwnCodeWithAnyContext(t *testing.T) {
 		})
 		close(ready)
 		insertN(t, coll, 0, 3)
-		waitFor(t, "the subscription stopped by its handler", func() bool {
+		testenv.Eventually(t, waitTimeout, "the subscription stopped by its handler", func() bool {
 			select {
 			case <-sub.Done():
 				return true
@@ -55,7 +55,7 @@ func TestStopFromOwnCodeWithAnyContext(t *testing.T) {
 			}))
 		close(ready)
 		insertN(t, coll, 0, 1)
-		waitFor(t, "the subscription stopped by OnError", func() bool {
+		testenv.Eventually(t, waitTimeout, "the subscription stopped by OnError", func() bool {
 			select {
 			case <-sub.Done():
 				return true
@@ -84,7 +84,7 @@ func TestStopDeadlineCancelsHandlers(t *testing.T) {
 	if err := sub.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Stop = %v, want DeadlineExceeded", err)
 	}
-	waitFor(t, "the subscription ended after its handler was cancelled", func() bool {
+	testenv.Eventually(t, waitTimeout, "the subscription ended after its handler was cancelled", func() bool {
 		select {
 		case <-sub.Done():
 			return true
@@ -122,7 +122,7 @@ func TestSlowJoinDoesNotBlockUnsubscribe(t *testing.T) {
 		}
 		slowDone <- err
 	}()
-	waitFor(t, "the slow aggregate to be held on the server (StreamCount blocks while a join holds the hub lock)", func() bool { return hub.StreamCount() == 2 })
+	testenv.Eventually(t, waitTimeout, "the slow aggregate to be held on the server (StreamCount blocks while a join holds the hub lock)", func() bool { return hub.StreamCount() == 2 })
 	unsubscribed := make(chan error, 1)
 	go func() { unsubscribed <- first.Unsubscribe() }()
 	select {

@@ -144,7 +144,7 @@ func TestOperationTypesAndFilter(t *testing.T) {
 		}
 	}
 	got := published.waitN(t, 4)
-	waitFor(t, "published listener settles", func() bool { return ns(published.events())[len(published.events())-1] == 99 })
+	testenv.Eventually(t, waitTimeout, "published listener settles", func() bool { return ns(published.events())[len(published.events())-1] == 99 })
 	if n := ns(published.events()); len(n) != 4 || n[0] != 0 || n[1] != 2 || n[2] != 1 || n[3] != 99 {
 		t.Fatalf("published listener got %v (%d events)", n, len(got))
 	}
@@ -215,7 +215,7 @@ func TestStatsAndStartContextBoundsStartOnly(t *testing.T) {
 	}
 	insertN(t, coll, 0, 3)
 	r.waitN(t, 3)
-	waitFor(t, "stats", func() bool { return sub.Stats().Delivered == 3 })
+	testenv.Eventually(t, waitTimeout, "stats", func() bool { return sub.Stats().Delivered == 3 })
 	st := sub.Stats()
 	if st.LastClusterTime.T == 0 || st.Lag < 0 {
 		t.Fatalf("stats = %+v", st)

@@ -76,7 +76,7 @@ func TestHistoryLostResnapshot(t *testing.T) {
 	mustListen(t, coll, r.handle, listen.WithResumeStore(store, "k"),
 		listen.WithHistoryLostPolicy(listen.HistoryLostResnapshot))
 	insertN(t, coll, 40, 41)
-	waitFor(t, "snapshot and tail", func() bool {
+	testenv.Eventually(t, waitTimeout, "snapshot and tail", func() bool {
 		evs := r.events()
 		return len(evs) > 0 && evs[len(evs)-1].OperationType == listen.Insert && evs[len(evs)-1].FullDocument.N == 40
 	})
@@ -137,7 +137,7 @@ func TestInvalidateContinue(t *testing.T) {
 		t.Fatal(err)
 	}
 	insertN(t, coll, 1, 3)
-	waitFor(t, "inserts into the recreated collection", func() bool { return r.len() == 3 })
+	testenv.Eventually(t, waitTimeout, "inserts into the recreated collection", func() bool { return r.len() == 3 })
 	checkSequence(t, ns(r.events()), 3)
 	if sub.Err() != nil {
 		t.Fatalf("Err = %v", sub.Err())
@@ -169,7 +169,7 @@ func TestHistoryLostDuringRunRestartFromNow(t *testing.T) {
 		t.Fatalf("gap bounds missing: %+v", g)
 	}
 	insertN(t, coll, 1, 3)
-	waitFor(t, "events after the gap", func() bool { return r.len() == 3 })
+	testenv.Eventually(t, waitTimeout, "events after the gap", func() bool { return r.len() == 3 })
 	checkSequence(t, ns(r.events()), 3)
 	if sub.Err() != nil {
 		t.Fatalf("Err = %v", sub.Err())

@@ -49,7 +49,7 @@ func TestServerRestartOnSameDir(t *testing.T) {
 	}
 	// Keep the server down until the driver's own single resume has failed
 	// and the engine's reconnect loop is in charge.
-	waitFor(t, "a reported reconnect", func() bool { return len(r.errors()) > 0 })
+	testenv.Eventually(t, waitTimeout, "a reported reconnect", func() bool { return len(r.errors()) > 0 })
 	srv2, err := embedded.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("restart on %s: %v", addr, err)
@@ -59,6 +59,6 @@ func TestServerRestartOnSameDir(t *testing.T) {
 	writer := testenv.Connect(t, srv2.URI(), nil)
 	wcoll := writer.Database(coll.Database().Name()).Collection(coll.Name())
 	insertN(t, wcoll, 5, 10)
-	waitFor(t, "events after the restart", func() bool { g := ns(r.events()); return g[len(g)-1] == 9 })
+	testenv.Eventually(t, waitTimeout, "events after the restart", func() bool { g := ns(r.events()); return g[len(g)-1] == 9 })
 	checkSequence(t, ns(r.events()), 10)
 }

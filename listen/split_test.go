@@ -53,7 +53,7 @@ func TestSplitLargeEventReassembled(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ev *listen.ChangeEvent[bigDoc]
-	waitFor(t, "the replace event", func() bool {
+	testenv.Eventually(t, waitTimeout, "the replace event", func() bool {
 		select {
 		case ev = <-got:
 			return true

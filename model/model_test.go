@@ -34,17 +34,6 @@ func books(t *testing.T) *model.Model[Book] {
 	return model.New[Book](testenv.Client(t).Database(db).Collection("books"))
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestCRUD(t *testing.T) {
 	ctx := context.Background()
 	m := books(t)
@@ -158,16 +147,16 @@ func TestListenHelpers(t *testing.T) {
 	if err := m.Update(ctx, id, bson.D{{Key: "$set", Value: bson.D{{Key: "published", Value: true}}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the update", func() bool { return len(upd.list()) == 1 })
+	testenv.Eventually(t, waitTimeout, "the update", func() bool { return len(upd.list()) == 1 })
 	if err := m.Replace(ctx, id, Book{Title: "Dune II"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the replace", func() bool { return len(upd.list()) == 2 })
+	testenv.Eventually(t, waitTimeout, "the replace", func() bool { return len(upd.list()) == 2 })
 	if err := m.Delete(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "all four events", func() bool { return len(all.list()) == 4 })
-	waitFor(t, "the delete", func() bool { return len(del.list()) == 1 })
+	testenv.Eventually(t, waitTimeout, "all four events", func() bool { return len(all.list()) == 4 })
+	testenv.Eventually(t, waitTimeout, "the delete", func() bool { return len(del.list()) == 1 })
 	if got := ins.list(); len(got) != 1 || got[0] != "Dune" {
 		t.Fatalf("inserts = %v", got)
 	}
@@ -219,8 +208,12 @@ func TestHelpersOverrideOperationTypes(t *testing.T) {
 	if _, err := m.Create(ctx, Book{Title: "B"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the second insert", func() bool { return len(ins.list()) >= 2 })
+	testenv.Eventually(t, waitTimeout, "the second insert", func() bool { return len(ins.list()) >= 2 })
 	if got := ins.list(); len(got) != 2 || got[0] != "A" || got[1] != "B" {
 		t.Fatalf("ListenForInserts saw %v", got)
 	}
 }
+
+// waitTimeout bounds every wait on a condition: generous, a bound for a
+// broken run on a loaded machine, not a schedule.
+const waitTimeout = 30 * time.Second

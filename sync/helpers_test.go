@@ -43,20 +43,16 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// eventually polls cond until it holds or 20s pass.
+// eventually waits until cond holds (testenv.Eventually); cond also says
+// what it saw, which a failure reports.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var last string
-	for time.Now().Before(deadline) {
+	testenv.Eventually(t, 30*time.Second, what, func() bool {
 		ok, msg := cond()
-		if ok {
-			return
-		}
 		last = msg
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %s", what, last)
+		return ok
+	}, func() string { return "last seen: " + last })
 }
 
 // dump returns coll's documents as raw BSON keyed by their _id's extended

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/mongotide/mongotide/internal/testenv"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestDemoCtrlCExitsZero(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"demo", "--pace", "1h"}, &stdout, &stderr) }()
-	waitFor(t, time.Minute, "the listeners to start", func() bool {
+	testenv.Eventually(t, time.Minute, "the listeners to start", func() bool {
 		return strings.HasPrefix(stdout.String(), "listening on")
 	})
 	cancel()

@@ -16,7 +16,7 @@ func TestEmbeddedPrintsAServingURI(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"embedded"}, &stdout, &stderr) }()
-	waitFor(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
+	testenv.Eventually(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
 	uri := stdout.lines()[0]
 	if !strings.HasPrefix(uri, "mongodb://") {
 		t.Fatalf("first stdout line %q is not a URI", uri)

@@ -64,7 +64,7 @@ func (r *listenRun) events(t *testing.T) []map[string]any {
 
 func (r *listenRun) waitEvents(t *testing.T, n int) []map[string]any {
 	t.Helper()
-	waitFor(t, time.Minute, fmt.Sprintf("%d events (stderr: %s)", n, &r.stderr), func() bool { return len(r.stdout.lines()) >= n })
+	testenv.Eventually(t, time.Minute, fmt.Sprintf("%d events (stderr: %s)", n, &r.stderr), func() bool { return len(r.stdout.lines()) >= n })
 	return r.events(t)
 }
 
@@ -78,7 +78,7 @@ func streamReady(t *testing.T, r *listenRun, coll *mongo.Collection) int {
 	t.Helper()
 	ctx := context.Background()
 	probes := 0
-	waitFor(t, time.Minute, "the listener to print a probe event", func() bool {
+	testenv.Eventually(t, time.Minute, "the listener to print a probe event", func() bool {
 		if len(r.stdout.lines()) > 0 {
 			return true
 		}
@@ -93,7 +93,7 @@ func streamReady(t *testing.T, r *listenRun, coll *mongo.Collection) int {
 		t.Fatal(err)
 	}
 	n := 0
-	waitFor(t, time.Minute, "the sentinel event", func() bool {
+	testenv.Eventually(t, time.Minute, "the sentinel event", func() bool {
 		for i, l := range r.stdout.lines() {
 			if strings.Contains(l, `"sentinel"`) {
 				n = i + 1
@@ -163,7 +163,7 @@ func TestListenFilterAndOps(t *testing.T) {
 	ctx := context.Background()
 	// The filter hides probes, so readiness is a matching insert.
 	probes := 0
-	waitFor(t, time.Minute, "the listener to print a probe", func() bool {
+	testenv.Eventually(t, time.Minute, "the listener to print a probe", func() bool {
 		if r.stdout.String() != "" {
 			return true
 		}
@@ -192,7 +192,7 @@ func TestListenFilterAndOps(t *testing.T) {
 	}
 	// --pretty output is a sequence of indented JSON documents.
 	var ids []string
-	waitFor(t, time.Minute, "the last insert", func() bool { return strings.Contains(r.stdout.String(), `"last"`) })
+	testenv.Eventually(t, time.Minute, "the last insert", func() bool { return strings.Contains(r.stdout.String(), `"last"`) })
 	dec := json.NewDecoder(strings.NewReader(r.stdout.String()))
 	for dec.More() {
 		var ev map[string]any
@@ -328,7 +328,7 @@ func TestListenUnreachableURIExit1(t *testing.T) {
 func TestListenWithoutURIStartsEmbedded(t *testing.T) {
 	r := startListen(t, "--db", "clitest", "--coll", "embedded_default")
 	var uri string
-	waitFor(t, time.Minute, "the embedded URI on stderr", func() bool {
+	testenv.Eventually(t, time.Minute, "the embedded URI on stderr", func() bool {
 		s := r.stderr.String()
 		i := strings.Index(s, "mongodb://")
 		if i < 0 || !strings.Contains(s[i:], "\n") {
@@ -360,7 +360,7 @@ func TestListenFollowsADroppedCollection(t *testing.T) {
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "after-drop"}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Minute, "the insert after the drop", func() bool { return strings.Contains(r.stdout.String(), `"after-drop"`) })
+	testenv.Eventually(t, time.Minute, "the insert after the drop", func() bool { return strings.Contains(r.stdout.String(), `"after-drop"`) })
 	var ops []string
 	for _, ev := range r.events(t)[skip:] {
 		ops = append(ops, fmt.Sprint(ev["operationType"]))

@@ -260,18 +260,20 @@ func (b *browserReports) dump() string {
 // browserTimeout passes.
 func (b *browserReports) eventually(t *testing.T, p *chromiumProcess, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(browserTimeout); !cond(); {
+	crashed := false
+	testenv.Eventually(t, browserTimeout, what, func() bool {
 		select {
 		case <-p.exited:
 			if !p.killed.Load() { // once killed, only the server side is awaited
-				t.Fatalf("%s: chromium exited", what)
+				crashed = true
+				return true
 			}
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, browserTimeout)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return cond()
+	})
+	if crashed && !cond() {
+		t.Fatalf("%s: chromium exited", what)
 	}
 }
 

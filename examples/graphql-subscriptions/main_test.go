@@ -58,19 +58,9 @@ func newFixture(t *testing.T) *fixture {
 // waitNoListeners fails unless every listener and server stream goes away.
 func (f *fixture) waitNoListeners(t *testing.T) {
 	t.Helper()
-	eventually(t, "listeners released", func() bool {
+	testenv.Eventually(t, waitTimeout, "listeners released", func() bool {
 		return f.res.active.Load() == 0 && f.books.Hub().StreamCount() == 0
 	})
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // wsClient is a minimal graphql-transport-ws client.
@@ -226,7 +216,7 @@ func TestOnlyOwnDocuments(t *testing.T) {
 	bob := connect(t, f.url, "bob-token")
 	alice.subscribe("a", allChanges, nil)
 	bob.subscribe("b", allChanges, nil)
-	eventually(t, "both listeners running", func() bool { return f.res.active.Load() == 2 })
+	testenv.Eventually(t, waitTimeout, "both listeners running", func() bool { return f.res.active.Load() == 2 })
 	if n := f.books.Hub().StreamCount(); n != 1 {
 		t.Fatalf("%d server streams for 2 subscribers, want 1 shared", n)
 	}
@@ -269,7 +259,7 @@ func TestFilterArgument(t *testing.T) {
 	w := connect(t, f.url, "alice-token")
 	w.subscribe("f", `subscription($f: BookFilter) { bookChanged(filter: $f) { op book { title } } }`,
 		map[string]any{"f": map[string]any{"ops": []string{"INSERT"}, "titleContains": "Go ("}})
-	eventually(t, "listener running", func() bool { return f.res.active.Load() == 1 })
+	testenv.Eventually(t, waitTimeout, "listener running", func() bool { return f.res.active.Load() == 1 })
 	for _, b := range []Book{{Title: "Rust", Owner: "alice"}, {Title: "Go (bob)", Owner: "bob"}, {Title: "Go (alice)", Owner: "alice"}} {
 		id, err := f.books.Create(ctx, b)
 		if err != nil {
@@ -291,9 +281,9 @@ func TestCompleteReleasesListener(t *testing.T) {
 	w := connect(t, f.url, "alice-token")
 	w.subscribe("1", allChanges, nil)
 	w.subscribe("2", allChanges, nil)
-	eventually(t, "two listeners", func() bool { return f.res.active.Load() == 2 })
+	testenv.Eventually(t, waitTimeout, "two listeners", func() bool { return f.res.active.Load() == 2 })
 	w.send(message{ID: "1", Type: "complete"})
-	eventually(t, "listener 1 released", func() bool { return f.res.active.Load() == 1 })
+	testenv.Eventually(t, waitTimeout, "listener 1 released", func() bool { return f.res.active.Load() == 1 })
 
 	if _, err := f.books.Create(t.Context(), Book{Title: "after complete", Owner: "alice"}); err != nil {
 		t.Fatal(err)
@@ -318,7 +308,7 @@ func TestDisconnectReleasesListeners(t *testing.T) {
 		w.subscribe("y", `subscription { bookChanged(filter: {ops: [DELETE]}) { id } }`, nil)
 		clients = append(clients, w)
 	}
-	eventually(t, "six listeners", func() bool { return f.res.active.Load() == 6 })
+	testenv.Eventually(t, waitTimeout, "six listeners", func() bool { return f.res.active.Load() == 6 })
 	if n := f.books.Hub().StreamCount(); n != 1 {
 		t.Fatalf("%d server streams, want 1 shared", n)
 	}
@@ -336,7 +326,7 @@ func TestServerCompletes(t *testing.T) {
 	f := newFixture(t)
 	w := connect(t, f.url, "alice-token")
 	w.subscribe("1", allChanges, nil)
-	eventually(t, "listener running", func() bool { return f.res.active.Load() == 1 })
+	testenv.Eventually(t, waitTimeout, "listener running", func() bool { return f.res.active.Load() == 1 })
 	if err := f.books.Collection().Drop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -443,3 +433,7 @@ func TestQueryOverWebSocket(t *testing.T) {
 		t.Fatalf("got %+v, want complete", m)
 	}
 }
+
+// waitTimeout bounds every wait on a condition: generous, a bound for a
+// broken run on a loaded machine, not a schedule.
+const waitTimeout = 30 * time.Second

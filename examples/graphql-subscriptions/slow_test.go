@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/mongotide/mongotide/internal/testenv"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ func TestSlowClientDoesNotStallOthers(t *testing.T) {
 	fast := connect(t, f.url, "alice-token")
 	slow.subscribe("s", allChanges, nil)
 	fast.subscribe("f", allChanges, nil)
-	eventually(t, "two listeners", func() bool { return f.res.active.Load() == 2 })
+	testenv.Eventually(t, waitTimeout, "two listeners", func() bool { return f.res.active.Load() == 2 })
 
 	// More events than the slow client's socket buffers and listener
 	// buffer (256) can hold.
@@ -31,7 +32,7 @@ func TestSlowClientDoesNotStallOthers(t *testing.T) {
 			t.Fatalf("event %d: %+v", i, c)
 		}
 	}
-	eventually(t, "slow listener ended", func() bool { return f.res.active.Load() == 1 })
+	testenv.Eventually(t, waitTimeout, "slow listener ended", func() bool { return f.res.active.Load() == 1 })
 	for {
 		m, err := slow.readErr()
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/mongotide/mongotide/internal/testenv"
 	"reflect"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func TestDemoOnEmbeddedDefaults(t *testing.T) {
 	// creating it: compare the notes created a second or more ago (an
 	// ObjectID's time has second precision, hence the two).
 	var diff string
-	eventually(t, "older notes identical on both sides", func() bool {
+	testenv.Eventually(t, waitTimeout, "older notes identical on both sides", func() bool {
 		older := bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: bson.NewObjectIDFromTimestamp(time.Now().Add(-2 * time.Second))}}}}
 		l, r := notes(t, w.local.Collection("notes"), older), notes(t, w.remote.Collection("notes"), older)
 		if len(l) >= 1200 && reflect.DeepEqual(l, r) {

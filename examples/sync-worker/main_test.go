@@ -22,17 +22,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // waitTimeout is generous: the CI machine runs every package's tests at once.
 const waitTimeout = 30 * time.Second
 
-// eventually polls cond until it holds or waitTimeout passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(waitTimeout); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, waitTimeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // lineBuffer collects the worker's output; safe for concurrent use.
 type lineBuffer struct {
 	mu  gosync.Mutex
@@ -54,12 +43,9 @@ func (b *lineBuffer) String() string {
 // waitLine waits until the output contains want.
 func (b *lineBuffer) waitLine(t *testing.T, want string) {
 	t.Helper()
-	for deadline := time.Now().Add(waitTimeout); !strings.Contains(b.String(), want); {
-		if time.Now().After(deadline) {
-			t.Fatalf("output lacks %q after %v:\n%s", want, waitTimeout, b.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, waitTimeout, fmt.Sprintf("output line %q", want),
+		func() bool { return strings.Contains(b.String(), want) },
+		func() string { return "output:\n" + b.String() })
 }
 
 // worker is run() in the background.
@@ -135,19 +121,15 @@ func twoSides(t *testing.T) config {
 func waitDoc(t *testing.T, coll *mongo.Collection, id string, key string, want any) {
 	t.Helper()
 	var last string
-	for deadline := time.Now().Add(waitTimeout); ; {
-		var doc bson.M
-		err := coll.FindOne(t.Context(), bson.D{{Key: "_id", Value: id}}).Decode(&doc)
-		if want == nil && errors.Is(err, mongo.ErrNoDocuments) || want != nil && err == nil && doc[key] == want {
-			return
-		}
-		last = fmt.Sprintf("document %v, error %v", doc, err)
-		if time.Now().After(deadline) {
-			t.Fatalf("%s.%s: want _id %q with %s = %v (nil: absent) within %v; last saw %s",
-				coll.Database().Name(), coll.Name(), id, key, want, waitTimeout, last)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Eventually(t, waitTimeout,
+		fmt.Sprintf("%s.%s: _id %q with %s = %v (nil: absent)", coll.Database().Name(), coll.Name(), id, key, want),
+		func() bool {
+			var doc bson.M
+			err := coll.FindOne(t.Context(), bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+			last = fmt.Sprintf("document %v, error %v", doc, err)
+			return want == nil && errors.Is(err, mongo.ErrNoDocuments) || want != nil && err == nil && doc[key] == want
+		},
+		func() string { return "last saw " + last })
 }
 
 // TestSyncsBothWays: a write on either side arrives on the other, inserts,

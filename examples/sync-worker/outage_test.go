@@ -56,7 +56,7 @@ func TestRemoteOutage(t *testing.T) {
 			t.Fatalf("local write while the remote is down: %v", err)
 		}
 	}
-	eventually(t, "the outage logged", func() bool { return strings.Contains(w.out.String()[mark:], "remote offline") })
+	testenv.Eventually(t, waitTimeout, "the outage logged", func() bool { return strings.Contains(w.out.String()[mark:], "remote offline") })
 	mark = len(w.out.String())
 
 	srv2, err := embedded.Start(ctx, remoteCfg)
@@ -64,7 +64,7 @@ func TestRemoteOutage(t *testing.T) {
 		t.Fatalf("restart the remote on %s: %v", addr, err)
 	}
 	running = srv2
-	eventually(t, "the return logged", func() bool { return strings.Contains(w.out.String()[mark:], "remote online") })
+	testenv.Eventually(t, waitTimeout, "the return logged", func() bool { return strings.Contains(w.out.String()[mark:], "remote online") })
 	for _, id := range []string{"offline-1", "offline-2"} {
 		waitDoc(t, remote, id, "text", "written while offline")
 		w.out.waitLine(t, "synced local -> remote notes/"+id+" written")
