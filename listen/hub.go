@@ -83,11 +83,11 @@ func (h *Hub) StreamCount() int {
 func (h *Hub) join(ctx context.Context, key streamKey, coll *mongo.Collection, cfg *Config, startToken bson.Raw, l *core) error {
 	for {
 		h.mu.Lock()
-		var opening *stream
+		var opening chan struct{} // of a compatible stream being opened
 		for _, s := range h.streams[key] {
 			if s.opened != nil {
 				if startToken == nil || bytes.Equal(startToken, s.startToken) {
-					opening = s
+					opening = s.opened
 				}
 				continue
 			}
@@ -99,8 +99,8 @@ func (h *Hub) join(ctx context.Context, key streamKey, coll *mongo.Collection, c
 		if opening != nil {
 			h.mu.Unlock()
 			select {
-			case <-opening.opened:
-				continue // joined, or failed and gone: look again
+			case <-opening:
+				continue // open, or failed and gone: look again
 			case <-ctx.Done():
 				return ctx.Err()
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mongotide/mongotide/internal/testenv"
 	"github.com/mongotide/mongotide/listen"
@@ -53,7 +54,7 @@ func TestSplitLargeEventReassembled(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ev *listen.ChangeEvent[bigDoc]
-	testenv.Eventually(t, waitTimeout, "the replace event", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "the replace event (18 MiB of images, slow under -race)", func() bool {
 		select {
 		case ev = <-got:
 			return true
