@@ -40,7 +40,7 @@ func serveEmbedded(t *testing.T, args ...string) (string, *syncBuffer) {
 			t.Error("embedded did not stop within a minute of cancellation")
 		}
 	})
-	waitFor(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
+	testenv.Eventually(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
 	return stdout.lines()[0], &stderr
 }
 

@@ -53,7 +53,7 @@ func TestEmbeddedVerboseLogsEachCommand(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"embedded", "-v"}, &stdout, &stderr) }()
-	waitFor(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
+	testenv.Eventually(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
 	client := testenv.Connect(t, stdout.lines()[0], nil)
 	coll := client.Database("vlog").Collection("c")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
@@ -76,7 +76,7 @@ func TestEmbeddedVerboseLogsEachCommand(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, time.Minute, "command log lines", func() bool {
+	testenv.Eventually(t, time.Minute, "command log lines", func() bool {
 		return hasLine("msg=command", "cmd=insert", "ns=vlog.c", "duration=") &&
 			hasLine("msg=command", "cmd=find", "ns=vlog.$cmd", "code=", "codeName=")
 	})
