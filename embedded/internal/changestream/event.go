@@ -27,6 +27,14 @@ func opTypeName(op engine.OpType) string {
 		return "rename"
 	case engine.OpDropDatabase:
 		return "dropDatabase"
+	case engine.OpCreate:
+		return "create"
+	case engine.OpCreateIndexes:
+		return "createIndexes"
+	case engine.OpDropIndexes:
+		return "dropIndexes"
+	case engine.OpCollMod:
+		return "modify"
 	}
 	return ""
 }
@@ -80,6 +88,9 @@ func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageL
 	dst = bsoncore.AppendStringElement(dst, "operationType", opTypeName(op))
 	dst = bsoncore.AppendTimestampElement(dst, "clusterTime", e.Pos.TS.T, e.Pos.TS.I)
 	dst = bsoncore.AppendDateTimeElement(dst, "wallTime", e.Wall.UnixMilli())
+	if sp.showExpandedEvents {
+		dst = appendCollectionUUID(dst, e)
+	}
 
 	switch op {
 	case engine.OpInsert, engine.OpReplace:
@@ -120,9 +131,16 @@ func appendEvent(dst []byte, e *engine.Entry, tok token, sp *spec, lookup imageL
 	}
 	if op == engine.OpUpdate {
 		var err error
-		if dst, err = appendUpdateDescription(dst, e.UpdateDescription); err != nil {
+		var post bson.Raw
+		if sp.showExpandedEvents {
+			post = e.Document
+		}
+		if dst, err = appendUpdateDescription(dst, e.UpdateDescription, sp.showExpandedEvents, post); err != nil {
 			return nil, err
 		}
+	}
+	if sp.showExpandedEvents {
+		dst = appendOperationDescription(dst, op, e)
 	}
 
 	if sp.preImage != preImageOff && hasPreImage {
@@ -161,7 +179,9 @@ func appendDocOrNull(dst []byte, key string, doc bson.Raw) []byte {
 	return bsoncore.AppendDocumentElement(dst, key, doc)
 }
 
-func appendUpdateDescription(dst []byte, u *mql.UpdateDescription) ([]byte, error) {
+// appendUpdateDescription appends updateDescription; with expanded
+// events it ends with disambiguatedPaths, resolved against the post-image.
+func appendUpdateDescription(dst []byte, u *mql.UpdateDescription, expanded bool, post bson.Raw) ([]byte, error) {
 	if u == nil {
 		u = &mql.UpdateDescription{}
 	}
@@ -193,6 +213,9 @@ func appendUpdateDescription(dst []byte, u *mql.UpdateDescription) ([]byte, erro
 		dst, _ = bsoncore.AppendDocumentEnd(d, elem)
 	}
 	dst, _ = bsoncore.AppendArrayEnd(dst, truncated)
+	if expanded {
+		dst = appendDisambiguatedPaths(dst, u, post)
+	}
 
 	dst, _ = bsoncore.AppendDocumentEnd(dst, outer)
 	return dst, nil

@@ -33,6 +33,10 @@ type spec struct {
 	allChangesForCluster bool
 	allowToRunOnConfigDB bool
 	allowToRunOnSystemNS bool
+	// showExpandedEvents adds the catalog events (create, createIndexes,
+	// dropIndexes, modify), collectionUUID, operationDescription and
+	// disambiguatedPaths (MongoDB 6.0+).
+	showExpandedEvents bool
 
 	// The _data strings of resumeAfter / startAfter, checked for type at
 	// parse time and decoded by resolveTokens (MongoDB decodes them after
@@ -116,6 +120,8 @@ func parseSpec(doc bson.D) (spec, error) {
 				s.allowToRunOnSystemNS = b
 			case "showMigrationEvents":
 				// A replica set has no chunk migrations: nothing to show.
+			case "showExpandedEvents":
+				s.showExpandedEvents = b
 			default:
 				if b {
 					return s, errorf(CodeInvalidOptions, "InvalidOptions",

@@ -25,7 +25,7 @@ func TestOpenValidation(t *testing.T) {
 		{"allChangesForCluster type", coll, bson.D{{Key: "allChangesForCluster", Value: "yes"}}, nil, CodeTypeMismatch, ""},
 		{"startAtOperationTime type", coll, bson.D{{Key: "startAtOperationTime", Value: int64(5)}}, nil, CodeTypeMismatch, ""},
 		{"resumeAfter type", coll, bson.D{{Key: "resumeAfter", Value: "tok"}}, nil, CodeTypeMismatch, ""},
-		{"showExpandedEvents unsupported", coll, bson.D{{Key: "showExpandedEvents", Value: true}}, nil, CodeInvalidOptions, "not supported"},
+		{"showSystemEvents unsupported", coll, bson.D{{Key: "showSystemEvents", Value: true}}, nil, CodeInvalidOptions, "not supported"},
 		{"both resume options", coll, bson.D{{Key: "resumeAfter", Value: good}, {Key: "startAfter", Value: good}}, nil, CodeResumeAndStartAfter, ""},
 		{"token and time", coll, bson.D{{Key: "resumeAfter", Value: good}, {Key: "startAtOperationTime", Value: bson.Timestamp{T: 1}}}, nil, CodeMultipleResumeOptions, ""},
 		{"missing _data", coll, bson.D{{Key: "resumeAfter", Value: bson.D{{Key: "x", Value: 1}}}}, nil, CodeBadTokenData, "_data of missing or of wrong type"},

@@ -88,7 +88,7 @@ func (e *Engine) dropCollection(ns Namespace) (existed bool, err error) {
 		existed = true
 		c := e.colls[ns]
 		delete(e.colls, ns)
-		ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
+		ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns, Object: uuidObject(c)}})
 		if err == nil {
 			e.noteCatalogChange(ts, ns, c)
 		}
@@ -113,7 +113,7 @@ func (e *Engine) dropDatabase(db string) error {
 			ns := Namespace{DB: db, Coll: n}
 			c := e.colls[ns]
 			delete(e.colls, ns)
-			ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns}})
+			ts, err := e.commit([]Entry{{Op: OpDrop, NS: ns, Object: uuidObject(c)}})
 			if err != nil {
 				e.colls[ns] = c // not journaled: the earlier drops stand, this one does not
 				return err
@@ -145,8 +145,10 @@ func (e *Engine) renameCollection(from, to Namespace, dropTarget bool) error {
 			}
 			// As on MongoDB, the dropped target gets no drop entry of its
 			// own: the rename entry (To = target) is what its watchers see.
-			en.Object, _ = bson.Marshal(bson.D{{Key: "dropTarget", Value: true}})
+			en.Object, _ = bson.Marshal(bson.D{{Key: "uuid", Value: c.uuid}, {Key: "dropTarget", Value: true}, {Key: "dropTargetUUID", Value: target.uuid}})
 			delete(e.colls, to)
+		} else {
+			en.Object = uuidObject(c)
 		}
 		delete(e.colls, from)
 		c.ns = to
@@ -217,7 +219,7 @@ func (e *Engine) collMod(ns Namespace, args CollModArgs) error {
 		if c == nil {
 			return nsNotFound(ns)
 		}
-		opts := c.opts
+		opts, old := c.opts, c.opts
 		if args.ChangeStreamPreAndPostImages != nil {
 			opts.ChangeStreamPreAndPostImages = *args.ChangeStreamPreAndPostImages
 		}
@@ -227,7 +229,8 @@ func (e *Engine) collMod(ns Namespace, args CollModArgs) error {
 		if err := c.setOptions(opts); err != nil {
 			return err
 		}
-		obj, _ := bson.Marshal(bson.D{{Key: "options", Value: opts.Doc()}})
+		// old and uuid are for change streams (modify events).
+		obj, _ := bson.Marshal(bson.D{{Key: "options", Value: opts.Doc()}, {Key: "uuid", Value: c.uuid}, {Key: "old", Value: old.Doc()}})
 		_, err := e.commit([]Entry{{Op: OpCollMod, NS: ns, Object: obj}})
 		return err
 	})
@@ -313,7 +316,7 @@ func (e *Engine) createIndexes(ns Namespace, specs []IndexSpec) (res CreateIndex
 			}
 			return nil
 		}
-		entries = append(entries, createIndexesEntry(ns, built))
+		entries = append(entries, createIndexesEntry(c, built))
 		c.indexes = append(c.indexes, built...)
 		e.colls[ns] = c
 		res.NumIndexesAfter = 1 + len(c.indexes)
@@ -324,13 +327,13 @@ func (e *Engine) createIndexes(ns Namespace, specs []IndexSpec) (res CreateIndex
 }
 
 // createIndexesEntry is the OpCreateIndexes entry of built.
-func createIndexesEntry(ns Namespace, built []*index) Entry {
+func createIndexesEntry(c *collection, built []*index) Entry {
 	var docs bson.A
 	for _, ix := range built {
 		docs = append(docs, ix.spec.Doc())
 	}
-	obj, _ := bson.Marshal(bson.D{{Key: "indexes", Value: docs}})
-	return Entry{Op: OpCreateIndexes, NS: ns, Object: obj}
+	obj, _ := bson.Marshal(bson.D{{Key: "indexes", Value: docs}, {Key: "uuid", Value: c.uuid}})
+	return Entry{Op: OpCreateIndexes, NS: c.ns, Object: obj}
 }
 
 // planIndexes checks specs against c's indexes and returns the new ones,
@@ -424,16 +427,18 @@ func (e *Engine) dropIndexes(ns Namespace, names []string) (was int, err error) 
 			return nil
 		}
 		keep := c.indexes[:0:0]
-		var dropped bson.A
+		var dropped, specs bson.A
 		for _, ix := range c.indexes {
 			if drop[ix.spec.Name] {
 				dropped = append(dropped, ix.spec.Name)
+				specs = append(specs, ix.spec.Doc())
 			} else {
 				keep = append(keep, ix)
 			}
 		}
 		c.indexes = keep
-		obj, _ := bson.Marshal(bson.D{{Key: "names", Value: dropped}})
+		// uuid and indexes are for change streams (dropIndexes events).
+		obj, _ := bson.Marshal(bson.D{{Key: "names", Value: dropped}, {Key: "uuid", Value: c.uuid}, {Key: "indexes", Value: specs}})
 		_, err := e.commit([]Entry{{Op: OpDropIndexes, NS: ns, Object: obj}})
 		return err
 	})

@@ -61,7 +61,7 @@ func (t *Txn) CreateIndexes(ns Namespace, specs []IndexSpec) (res CreateIndexesR
 			return nil
 		}
 		c.indexes = append(c.indexes, built...)
-		t.addEntry(createIndexesEntry(ns, built))
+		t.addEntry(createIndexesEntry(c, built))
 		res.NumIndexesAfter = 1 + len(c.indexes)
 		return nil
 	})
