@@ -54,19 +54,19 @@ func TestEmbeddedRepairFlag(t *testing.T) {
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stdout, stderr = syncBuffer{}, syncBuffer{}
+	var rout, rerr syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(rctx, []string{"embedded", "--dir", dir, "--repair"}, &stdout, &stderr) }()
-	testenv.Eventually(t, time.Minute, "the URI on stdout", func() bool { return len(stdout.lines()) > 0 })
-	if !strings.Contains(stderr.String(), "repair dropped") || !strings.Contains(stderr.String(), "offset") {
-		t.Errorf("stderr does not report what --repair dropped: %s", &stderr)
+	go func() { done <- run(rctx, []string{"embedded", "--dir", dir, "--repair"}, &rout, &rerr) }()
+	testenv.Eventually(t, time.Minute, "the URI on stdout", func() bool { return len(rout.lines()) > 0 })
+	if !strings.Contains(rerr.String(), "repair dropped") || !strings.Contains(rerr.String(), "offset") {
+		t.Errorf("stderr does not report what --repair dropped: %s", &rerr)
 	}
-	c2 := testenv.Connect(t, stdout.lines()[0], nil)
+	c2 := testenv.Connect(t, rout.lines()[0], nil)
 	if n, err := c2.Database("db").Collection("c").CountDocuments(ctx, bson.D{}); err != nil || n != 49 {
 		t.Errorf("after --repair %d documents (%v), want 49", n, err)
 	}
 	cancel()
 	if code := <-done; code != exitOK {
-		t.Fatalf("exit %d, stderr %s", code, &stderr)
+		t.Fatalf("exit %d, stderr %s", code, &rerr)
 	}
 }
