@@ -274,3 +274,35 @@ func TestPendingMessageBudget(t *testing.T) {
 	_ = first.nc.Close()
 	waitFor(t, 10*time.Second, "the budget to be released", func() bool { return pending() == 0 })
 }
+
+// TestIdleTimeoutSparesAwaitingGetMore: a change stream's getMore that
+// awaits longer than IdleTimeout is in flight, not idle: the driver sees
+// no error.
+func TestIdleTimeoutSparesAwaitingGetMore(t *testing.T) {
+	testenv.SkipIfExternal(t, "Config.IdleTimeout")
+	srv := startServer(t, embedded.Config{IdleTimeout: 300 * time.Millisecond})
+	c := testenv.Connect(t, srv.URI(), options.Client().SetMaxPoolSize(1))
+	coll := c.Database("db").Collection("idle")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := coll.Watch(ctx, mongo.Pipeline{}, options.ChangeStream().SetMaxAwaitTime(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close(context.Background())
+	for range 2 {
+		start := time.Now()
+		if cs.TryNext(ctx) {
+			t.Fatalf("unexpected event %v", cs.Current)
+		}
+		if err := cs.Err(); err != nil {
+			t.Fatalf("getMore awaiting %v on a server with a 300 ms IdleTimeout: %v", time.Since(start), err)
+		}
+	}
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "x", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if !cs.Next(ctx) {
+		t.Fatalf("no event after the insert: %v", cs.Err())
+	}
+}
