@@ -276,6 +276,29 @@ func TestJournaledWritesFsyncAndDurableOpTimeTellsTheTruth(t *testing.T) {
 	}
 }
 
+// SyncAlways: every write command waits for its fsync.
+func TestSyncAlwaysFsyncsEveryWrite(t *testing.T) {
+	ctx := context.Background()
+	fs := vfs.NewFault()
+	_, c := startOnFault(t, fs, Config{Sync: SyncAlways, CommitInterval: time.Hour})
+	coll := c.Database("db").Collection("c")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "i", Value: -1}}); err != nil {
+		t.Fatal(err)
+	}
+	before := fs.Count(vfs.OpSync)
+	for i := 0; i < 10; i++ {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "i", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fs.Count(vfs.OpSync) - before; n < 10 {
+		t.Fatalf("%d fsyncs for 10 sequential w:1 inserts under SyncAlways, want one each", n)
+	}
+	if _, err := Start(ctx, Config{Sync: "sometimes"}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Sync \"sometimes\": %v, want ErrInvalidConfig", err)
+	}
+}
+
 // Deliverable 2: a failed fsync of acknowledged data stops the engine
 // loudly; every later command fails naming the fsync failure.
 func TestFailedFsyncStopsTheEngine(t *testing.T) {

@@ -135,6 +135,7 @@ func (r *recovery) loadManifest(m manifest) error {
 			if err := r.damaged(err); err != nil {
 				return err
 			}
+			e.resetState() // repairing: no half-loaded snapshot under the journals
 		}
 	}
 	for i, seq := range m.Journals {

@@ -103,7 +103,8 @@ func (s *store) appendCommit(e *Engine, entries []Entry) error {
 		}
 		s.dirty = false
 	}
-	buf := append(s.buf[:0], make([]byte, recordHeaderLen)...)
+	var hdr [recordHeaderLen]byte // filled by frameRecord
+	buf := append(s.buf[:0], hdr[:]...)
 	idx, buf := bsoncore.AppendDocumentStart(buf)
 	aidx, buf := bsoncore.AppendArrayElementStart(buf, "e")
 	var err error
