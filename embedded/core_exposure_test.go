@@ -177,6 +177,10 @@ func TestAuthSCRAMSHA256ThroughTheDriver(t *testing.T) {
 	if !strings.Contains(bsonString(t, st), `"user": "alice"`) {
 		t.Fatalf("connectionStatus does not name alice: %v", st)
 	}
+	opts := runCmd(t, good.Database("admin"), bson.D{{Key: "getCmdLineOpts", Value: 1}})
+	if !strings.Contains(bsonString(t, opts), `"authorization": "enabled"`) {
+		t.Fatalf("getCmdLineOpts does not report authorization enabled: %v", opts)
+	}
 
 	wrong := testenv.Connect(t, srv.URI(), options.Client().SetAuth(options.Credential{Username: "alice", Password: "nope"}))
 	err := wrong.Ping(ctx, nil)

@@ -3,6 +3,8 @@ package embedded
 import (
 	"fmt"
 	"net"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // validateExposure checks the connection-limit and security fields of a
@@ -75,4 +77,23 @@ func unknownCommand(name string) *commandError {
 			"no such command: '%s' (a test command: enable it with Config.EnableTestCommands, as mongod's enableTestCommands)", name)
 	}
 	return errorf(codeCommandNotFound, "CommandNotFound", "no such command: '%s'", name)
+}
+
+// netOptions is getCmdLineOpts' parsed.net: what this server listens on and
+// admits, in mongod's option names.
+func (s *Server) netOptions() bson.D {
+	host, _, _ := net.SplitHostPort(s.ln.Addr().String())
+	d := bson.D{{Key: "bindIp", Value: host}, {Key: "maxIncomingConnections", Value: int32(s.cfg.MaxConnections)}}
+	if s.cfg.TLS != nil {
+		d = append(d, bson.E{Key: "tls", Value: bson.D{{Key: "mode", Value: "requireTLS"}}})
+	}
+	return d
+}
+
+// authorization is getCmdLineOpts' security.authorization.
+func (s *Server) authorization() string {
+	if s.auth == nil {
+		return "disabled"
+	}
+	return "enabled"
 }

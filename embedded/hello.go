@@ -190,7 +190,8 @@ func cmdGetCmdLineOpts(_ context.Context, s *Server, _ *request) (bson.D, error)
 	return bson.D{
 		{Key: "argv", Value: bson.A{"mongotide-embedded"}},
 		{Key: "parsed", Value: bson.D{
-			{Key: "net", Value: bson.D{{Key: "bindIp", Value: "127.0.0.1"}}},
+			{Key: "net", Value: s.netOptions()},
+			{Key: "security", Value: bson.D{{Key: "authorization", Value: s.authorization()}}},
 			{Key: "replication", Value: bson.D{{Key: "replSet", Value: s.cfg.ReplicaSetName}}},
 		}},
 	}, nil
