@@ -47,7 +47,7 @@ spec:
 # either pass rate, passed/(passed+failed), is below CONFORMANCE_MIN percent.
 # Spec JSON: ../shared/driver-spec/source or MONGOTIDE_DRIVER_SPEC_DIR.
 # Failures and their first error lines: $(CONFORMANCE_OUT)/conformance.log.
-CONFORMANCE_MIN ?= 82
+CONFORMANCE_MIN ?= 97
 CONFORMANCE_OUT ?= $(or $(TMPDIR),/tmp)/mongotide-conformance
 conformance:
 	$(GO) run ./internal/conformance -min $(CONFORMANCE_MIN) -out $(CONFORMANCE_OUT)

@@ -79,7 +79,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if !cfg.keep {
 		defer os.RemoveAll(driverDir)
 	}
-	classic, err := classicSuite(driverDir)
+	classic, err := classicSuites(driverDir)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 
 	// The suites run at once, each against its own server: most of their
 	// time is spent waiting (failpoint blocks, timeouts), not computing.
-	suites := []suite{unifiedSuite(specDir), classic}
+	suites := append([]suite{unifiedSuite(specDir)}, classic...)
 	tallies := make([]tally, len(suites))
 	errs := make([]error, len(suites))
 	var wg sync.WaitGroup
@@ -105,18 +105,17 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	var lines, failures []string
 	var log strings.Builder
 	belowMin := false
-	for i, s := range suites {
-		t := tallies[i]
-		line := t.Line(s.name)
+	for _, m := range mergeByName(suites, tallies) {
+		line := m.t.Line(m.name)
 		fmt.Fprintln(stdout, line)
 		lines = append(lines, line)
-		writeLog(&log, line, t)
-		for _, f := range t.Failures {
+		writeLog(&log, line, m.t)
+		for _, f := range m.t.Failures {
 			failures = append(failures, f.Name)
 		}
-		if t.Rate() < cfg.min {
+		if m.t.Rate() < cfg.min {
 			belowMin = true
-			fmt.Fprintf(stdout, "driver %s: pass rate %.1f%% is below the minimum %.1f%%\n", s.name, t.Rate(), cfg.min)
+			fmt.Fprintf(stdout, "driver %s: pass rate %.1f%% is below the minimum %.1f%%\n", m.name, m.t.Rate(), cfg.min)
 		}
 	}
 	if err := writeOutputs(cfg.out, lines, failures, log.String()); err != nil {
@@ -141,7 +140,7 @@ func runAgainstFreshServer(ctx context.Context, driverDir string, s suite, cfg c
 		return tally{}, fmt.Errorf("start embedded: %w", err)
 	}
 	defer srv.Stop(context.WithoutCancel(ctx))
-	raw, err := os.Create(filepath.Join(cfg.out, "conformance-"+s.name+".json"))
+	raw, err := os.Create(filepath.Join(cfg.out, "conformance-"+s.name+s.shard+".json"))
 	if err != nil {
 		return tally{}, err
 	}

@@ -161,3 +161,35 @@ func countLeaves(byName map[string]*outcome, order []string) tally {
 	sort.Slice(t.Failures, func(i, j int) bool { return t.Failures[i].Name < t.Failures[j].Name })
 	return t
 }
+
+// named is a suite's name with the tally of all its parts.
+type named struct {
+	name string
+	t    tally
+}
+
+// mergeByName adds up the tallies of the parts of each suite, in the order
+// the suites first appear.
+func mergeByName(suites []suite, tallies []tally) []named {
+	var out []named
+	index := map[string]int{}
+	for i, s := range suites {
+		j, ok := index[s.name]
+		if !ok {
+			j = len(out)
+			index[s.name] = j
+			out = append(out, named{name: s.name})
+		}
+		m := &out[j].t
+		t := tallies[i]
+		m.Passed += t.Passed
+		m.Failed += t.Failed
+		m.Skipped += t.Skipped
+		m.Failures = append(m.Failures, t.Failures...)
+		m.Skips = append(m.Skips, t.Skips...)
+	}
+	for i := range out {
+		sort.Slice(out[i].t.Failures, func(a, b int) bool { return out[i].t.Failures[a].Name < out[i].t.Failures[b].Name })
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -18,6 +19,8 @@ import (
 // had not finished are run again without the finished ones.
 type suite struct {
 	name  string // "unified" or "classic"
+	shard string // names the part of a suite split to run at once
+
 	pkg   string // package path inside the driver module
 	units []unit
 	// pattern is the -run pattern selecting the given units.
@@ -68,6 +71,46 @@ func unifiedSuite(specDir string) suite {
 }
 
 var topLevelTest = regexp.MustCompile(`(?m)^func (Test\w+)\(t \*testing\.T\)`)
+
+// classicShards are groups of the slowest classic tests, each run by a
+// go test process of its own at the same time as the rest: their time is
+// mostly waiting (a 700 000-document insert, a traffic spike held for
+// seconds, heartbeats after shutdown errors), so running them side by side
+// keeps make conformance within a few minutes.
+var classicShards = [][]string{
+	{"TestClientStress", "TestCollection"},
+	{"TestRetryableReadsProse", "TestRetryableWritesProse", "TestErrorPropagationAfterEncounteringMultipleErrors"},
+}
+
+// classicSuites runs the top-level tests of classicFiles in the driver
+// copy, as classicShards and one more part with the others.
+func classicSuites(driverDir string) ([]suite, error) {
+	all, err := classicSuite(driverDir)
+	if err != nil {
+		return nil, err
+	}
+	var parts []suite
+	rest := all.units
+	for i, names := range classicShards {
+		part := all
+		part.shard, part.units = fmt.Sprintf("-%d", i+1), nil
+		var left []unit
+		for _, u := range rest {
+			if slices.Contains(names, u.name) {
+				part.units = append(part.units, u)
+			} else {
+				left = append(left, u)
+			}
+		}
+		rest = left
+		if len(part.units) > 0 {
+			parts = append(parts, part)
+		}
+	}
+	last := all
+	last.shard, last.units = fmt.Sprintf("-%d", len(classicShards)+1), rest
+	return append(parts, last), nil
+}
 
 // classicSuite runs the top-level tests of classicFiles in the driver copy.
 func classicSuite(driverDir string) (suite, error) {
