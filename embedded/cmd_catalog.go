@@ -224,6 +224,7 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 		viewPipeline  []bson.D
 		havePipeline  bool
 		collectionMod string
+		indexMod      *engine.IndexMod
 	)
 	for _, e := range req.Body[1:] {
 		if e.Key == "changeStreamPreAndPostImages" || e.Key == "validator" {
@@ -253,7 +254,12 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 			}
 		case "validationLevel", "validationAction":
 			err = checkValidationMode(cmd, e.Key, e.Value)
-		case "index", "expireAfterSeconds", "timeseries", "cappedSize", "cappedMax",
+		case "index":
+			var d bson.D
+			if d, err = argDoc(cmd, e.Key, e.Value); err == nil {
+				indexMod, err = parseIndexMod(d)
+			}
+		case "expireAfterSeconds", "timeseries", "cappedSize", "cappedMax",
 			"clusteredIndex":
 			err = notSupported("BSON field 'collMod.%s'", e.Key)
 		default:
@@ -290,6 +296,9 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 	}
 	if err := s.engine.CollMod(ns, args); err != nil {
 		return nil, err
+	}
+	if indexMod != nil {
+		return s.modifyIndex(ns, *indexMod)
 	}
 	return bson.D{}, nil
 }

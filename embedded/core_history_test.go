@@ -201,3 +201,36 @@ func TestTTLIndexExpiresDocumentsWithDeleteEvents(t *testing.T) {
 	}
 	wantJSON(t, ids(all(t)(coll.Find(ctx, bson.D{}))), `["fresh","notADate","pinned"]`)
 }
+
+func TestCollModExpireAfterSecondsIsRespected(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{TTLMonitorInterval: 20 * time.Millisecond})
+	client := testenv.Connect(t, srv.URI(), nil)
+	ctx := testCtx(t)
+	db := client.Database("ttlmod")
+	coll := db.Collection("c")
+	if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "at", Value: 1}}, Options: options.Index().SetExpireAfterSeconds(3600),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	seed(t, coll, bson.D{{Key: "_id", Value: 1}, {Key: "at", Value: time.Now().Add(-time.Minute)}})
+	// 1 min old under a 1 h TTL: it stays until collMod lowers the TTL
+	reply := mustRun(t, db, bson.D{{Key: "collMod", Value: "c"}, {Key: "index", Value: bson.D{
+		{Key: "keyPattern", Value: bson.D{{Key: "at", Value: 1}}}, {Key: "expireAfterSeconds", Value: 10},
+	}}})
+	if asInt(t, get(reply, "expireAfterSeconds_old")) != 3600 || asInt(t, get(reply, "expireAfterSeconds_new")) != 10 {
+		t.Fatalf("collMod reply %v", reply)
+	}
+	waitFor(t, 10*time.Second, "the document to expire under the new expireAfterSeconds", func() bool {
+		n, err := coll.CountDocuments(ctx, bson.D{})
+		return err == nil && n == 0
+	})
+	specs := all(t)(coll.Indexes().List(ctx))
+	if len(specs) != 2 || asInt(t, get(specs[1], "expireAfterSeconds")) != 10 {
+		t.Fatalf("listIndexes after collMod: %v", specs)
+	}
+	_, err := runCommand(t, db, bson.D{{Key: "collMod", Value: "c"}, {Key: "index", Value: bson.D{
+		{Key: "name", Value: "nope"}, {Key: "expireAfterSeconds", Value: 1},
+	}}})
+	wantCode(t, err, 27, "cannot find index")
+}

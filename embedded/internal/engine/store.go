@@ -179,7 +179,10 @@ func (e *Engine) replayEntry(en *Entry) error {
 		if err := bson.Unmarshal(en.Object, &obj); err != nil {
 			return err
 		}
-		return c.setOptions(parseOptions(obj.Options))
+		if err := c.setOptions(parseOptions(obj.Options)); err != nil {
+			return err
+		}
+		return c.replayIndexMod(en.Object) // collMod's index option
 	case OpCreateIndexes:
 		c := e.colls[en.NS]
 		if c == nil {
