@@ -72,3 +72,20 @@ func TestRateIsPassedOverRun(t *testing.T) {
 		t.Fatalf("rate %v, want 97", r)
 	}
 }
+
+func TestMergeByNameAddsUpParts(t *testing.T) {
+	suites := []suite{{name: "unified"}, {name: "classic", shard: "-1"}, {name: "classic", shard: "-2"}}
+	tallies := []tally{
+		{Passed: 1},
+		{Passed: 2, Failed: 1, Failures: []outcome{{Name: "TestZ"}}},
+		{Passed: 3, Skipped: 1, Failed: 1, Failures: []outcome{{Name: "TestA"}}},
+	}
+	got := mergeByName(suites, tallies)
+	if len(got) != 2 || got[0].name != "unified" || got[1].name != "classic" {
+		t.Fatalf("merged %+v, want unified then classic", got)
+	}
+	c := got[1].t
+	if c.Line("classic") != "driver classic: 5 passed, 2 failed, 1 skipped" || c.Failures[0].Name != "TestA" {
+		t.Fatalf("classic merged to %q with failures %v", c.Line("classic"), c.Failures)
+	}
+}
