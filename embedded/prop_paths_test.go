@@ -78,10 +78,8 @@ func (s pathSet) conflicts(p string) bool {
 func (g *propGen) path(paths []propPath) string {
 	if len(paths) > 0 && g.chance(0.65) {
 		p := paths[g.pick(len(paths))]
-		// _id is immutable (66), but an update that keeps its value
-		// equal while changing its type (a $inc by 0.0) is allowed and
-		// changes the model's key: only $set and the like may get it.
-		if p.path != "_id" || g.chance(0.05) {
+		// Not _id: see operatorUpdate.
+		if p.path != "_id" {
 			return p.path
 		}
 	}

@@ -60,6 +60,13 @@ func (g *propGen) operatorUpdate(id any, doc bson.D, upsert bool) propUpdate {
 	if len(upd) == 0 {
 		upd = bson.D{{Key: "$set", Value: bson.D{{Key: g.name(), Value: g.value(2)}}}}
 	}
+	if doc != nil && g.chance(0.02) {
+		// _id is immutable (66). Only to an unequal value: embedded lets an
+		// operator change _id to an equal number of another type (a $inc
+		// by 0.0, a $set of 1.0 over 1), changing the documentKey of the
+		// event; whether mongod refuses that is not settled here.
+		upd = bson.D{{Key: "$set", Value: bson.D{{Key: "_id", Value: "changed"}}}}
+	}
 	u.update = upd
 	return u
 }
