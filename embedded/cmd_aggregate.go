@@ -17,6 +17,10 @@ type aggregateArgs struct {
 	copts    cursorOptions
 	// noDiskUse is an explicit allowDiskUse: false.
 	noDiskUse bool
+	// collation is the collation option as given (nil: none).
+	collation bson.D
+	// bypassValidation lets $merge skip the target's validator.
+	bypassValidation bool
 }
 
 func parseAggregate(req *request) (aggregateArgs, error) {
@@ -55,9 +59,9 @@ func parseAggregate(req *request) (aggregateArgs, error) {
 		case "allowDiskUse":
 			a.noDiskUse, err = allowDiskUseArg(cmd, e.Key, e.Value)
 		case "bypassDocumentValidation":
-			err = rejectTrue(cmd, e.Key, e.Value)
+			a.bypassValidation, err = argBool(cmd, e.Key, e.Value)
 		case "collation":
-			err = checkCollation(cmd, e.Value)
+			a.collation, err = collationArg(cmd, e.Value)
 		case "hint":
 			a.hint = e.Value
 		case "comment":
@@ -164,6 +168,7 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 			if err != nil {
 				return nil, err
 			}
+			m.bypassValidation = a.bypassValidation
 			merge = &m
 		}
 		stages = stages[:i]
@@ -172,12 +177,16 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 	if err != nil {
 		return nil, err
 	}
-	base, viewPipeline, _, err := s.resolveView(ns)
+	base, viewPipeline, isView, err := s.resolveView(ns)
+	if err != nil {
+		return nil, err
+	}
+	collation, err := s.readCollation(ns, isView, a.collation)
 	if err != nil {
 		return nil, err
 	}
 	// The result's namespace stays the view's, as in MongoDB.
-	result, err := rops.Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, stages...), Vars: a.vars, Memory: s.mem.forCommand(a.noDiskUse)})
+	result, err := rops.Aggregate(base, engine.AggregateArgs{Collation: collation, Stages: append(viewPipeline, stages...), Vars: a.vars, Memory: s.mem.forCommand(a.noDiskUse)})
 	if err != nil {
 		return nil, err
 	}

@@ -199,23 +199,10 @@ func validCollectionName(db, name string) error {
 	return nil
 }
 
-// checkCollation accepts only the simple collation: any other changes how
-// strings compare, which the embedded server does not implement.
+// checkCollation validates a collation option (see collationArg).
 func checkCollation(cmd string, v any) error {
-	if v == nil {
-		return nil
-	}
-	d, err := argDoc(cmd, "collation", v)
-	if err != nil {
-		return err
-	}
-	if len(d) == 0 {
-		return nil
-	}
-	if len(d) == 1 && d[0].Key == "locale" && d[0].Value == "simple" {
-		return nil
-	}
-	return notSupported("BSON field '%s.collation': collations other than {locale: \"simple\"}", cmd)
+	_, err := collationArg(cmd, v)
+	return err
 }
 
 // rejectLet refuses "let" variables on commands whose evaluation cannot

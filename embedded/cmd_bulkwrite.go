@@ -56,7 +56,7 @@ func parseBulkWriteOp(i int, d bson.D, nNS int) (bulkWriteOp, error) {
 		case e.Key == "hint" && op.kind != "insert":
 			op.hint = e.Value
 		case e.Key == "collation" && op.kind != "insert":
-			err = checkCollation(cmd, e.Value)
+			op.update.Collation, err = collationArg(cmd, e.Value)
 		case e.Key == "updateMods" && op.kind == "update":
 			switch u := e.Value.(type) {
 			case bson.D:
@@ -155,6 +155,8 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		err        error
 		// bypassEmptyTs keeps Timestamp(0, 0) in inserts and replacements.
 		bypassEmptyTs bool
+		// bypassValidation skips validators (bypassDocumentValidation).
+		bypassValidation bool
 	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
@@ -168,7 +170,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		case "errorsOnly":
 			errorsOnly, err = argBool(cmd, e.Key, e.Value)
 		case "bypassDocumentValidation":
-			err = rejectTrue(cmd, e.Key, e.Value)
+			bypassValidation, err = argBool(cmd, e.Key, e.Value)
 		case "bypassEmptyTsReplacement":
 			bypassEmptyTs, err = argBool(cmd, e.Key, e.Value)
 		case "let":
@@ -208,7 +210,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 		nErrors, nInserted, nMatched, nModified, nUpsert int64
 		nDeleted                                         int64
 	)
-	store := s.ops(req)
+	store := withoutValidation(s.ops(req), bypassValidation)
 	for i, op := range ops {
 		ns := nsInfo[op.nsIdx]
 		item := bson.D{{Key: "ok", Value: 1.0}, {Key: "idx", Value: int32(i)}}
@@ -256,7 +258,7 @@ func cmdBulkWrite(ctx context.Context, s *Server, req *request) (bson.D, error) 
 					limit = 0
 				}
 				var n int64
-				if n, err = store.Delete(ns, bindFilter(op.filter, vars), limit); err == nil {
+				if n, err = deleteWith(store, ns, bindFilter(op.filter, vars), limit, op.update.Collation); err == nil {
 					nDeleted += n
 					item = append(item, bson.E{Key: "n", Value: int32OrInt64(n)})
 				}

@@ -139,7 +139,7 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		case "max":
 			opts.CappedMax, err = cappedNumber(cmd, e.Key, e.Value, 1<<31-1)
 		case "collation":
-			err = checkCollation(cmd, e.Value)
+			opts.Collation, err = normalizedCollation(cmd, e.Value)
 		case "clusteredIndex":
 			collectionOnlyOption = e.Key
 			opts.ClusteredIndex, err = parseClusteredIndex(e.Value)
@@ -178,7 +178,7 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 		if collectionOnlyOption != "" {
 			return nil, cmdError(codeInvalidOptions, "InvalidOptions", "option '%s' is not supported for a view", collectionOnlyOption)
 		}
-		if err := s.createView(ns, viewOn, viewPipeline); err != nil {
+		if err := s.createView(ns, viewOn, viewPipeline, opts.Collation); err != nil {
 			return nil, err
 		}
 		return bson.D{}, nil

@@ -38,7 +38,7 @@ func cmdCount(_ context.Context, s *Server, req *request) (bson.D, error) {
 		case "hint":
 			hint = e.Value
 		case "collation":
-			err = checkCollation(cmd, e.Value)
+			args.Collation, err = collationArg(cmd, e.Value)
 		case "fields":
 			// Legacy and ignored by MongoDB as well.
 		default:
@@ -60,7 +60,10 @@ func cmdCount(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	if isView {
-		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, countPipeline(args)...), Memory: s.mem.forCommand(false)})
+		if args.Collation, err = s.viewCollation(ns, args.Collation); err != nil {
+			return nil, err
+		}
+		out, err := s.ops(req).Aggregate(base, engine.AggregateArgs{Collation: args.Collation, Stages: append(viewPipeline, countPipeline(args)...), Memory: s.mem.forCommand(false)})
 		if err != nil {
 			return nil, err
 		}
@@ -84,10 +87,11 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 		return nil, err
 	}
 	var (
-		key     string
-		haveKey bool
-		filter  bson.D
-		hint    any
+		key       string
+		haveKey   bool
+		filter    bson.D
+		hint      any
+		collation bson.D
 	)
 	for _, e := range req.Body[1:] {
 		switch e.Key {
@@ -99,7 +103,7 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 		case "hint":
 			hint = e.Value
 		case "collation":
-			err = checkCollation(cmd, e.Value)
+			collation, err = collationArg(cmd, e.Value)
 		default:
 			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
@@ -129,15 +133,18 @@ func cmdDistinct(_ context.Context, s *Server, req *request) (bson.D, error) {
 	}
 	var values []any
 	if isView {
+		if collation, err = s.viewCollation(ns, collation); err != nil {
+			return nil, err
+		}
 		if len(filter) > 0 {
 			viewPipeline = append(viewPipeline, bson.D{{Key: "$match", Value: filter}})
 		}
-		docs, err := rops.Aggregate(base, engine.AggregateArgs{Stages: viewPipeline, Memory: s.mem.forCommand(false)})
+		docs, err := rops.Aggregate(base, engine.AggregateArgs{Collation: collation, Stages: viewPipeline, Memory: s.mem.forCommand(false)})
 		if err != nil {
 			return nil, err
 		}
-		values = distinctValues(docs, key)
-	} else if values, err = rops.Distinct(ns, key, filter); err != nil {
+		values = distinctValues(docs, key, collation)
+	} else if values, err = distinctWith(rops, ns, key, filter, collation); err != nil {
 		return nil, err
 	}
 	arr := make(bson.A, len(values))

@@ -46,7 +46,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		case "hint":
 			hint = e.Value
 		case "collation":
-			err = checkCollation(cmd, e.Value)
+			args.Collation, err = collationArg(cmd, e.Value)
 		case "let":
 			vars, err = parseLet(cmd, e.Value)
 		case "comment":
@@ -113,6 +113,10 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		// applies it ($elemMatch, $slice and positional projections
 		// have no $project equivalent).
 		stagesArgs := args
+		aggColl, err := s.readCollation(ns, isView, args.Collation)
+		if err != nil {
+			return nil, err
+		}
 		var proj *mql.Projection
 		if len(vars) == 0 && len(args.Projection) > 0 {
 			if proj, err = mql.NewProjection(args.Projection); err != nil {
@@ -123,7 +127,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 			}
 			stagesArgs.Projection = nil
 		}
-		out, err := rops.Aggregate(base, engine.AggregateArgs{Stages: append(viewPipeline, findPipeline(stagesArgs)...), Vars: vars, Memory: args.Memory})
+		out, err := rops.Aggregate(base, engine.AggregateArgs{Collation: aggColl, Stages: append(viewPipeline, findPipeline(stagesArgs)...), Vars: vars, Memory: args.Memory})
 		if err != nil {
 			return nil, err
 		}

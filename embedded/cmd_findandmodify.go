@@ -59,11 +59,11 @@ func cmdFindAndModify(_ context.Context, s *Server, req *request) (bson.D, error
 		case "hint":
 			hint = e.Value
 		case "collation":
-			err = checkCollation(cmd, e.Value)
+			args.Collation, err = collationArg(cmd, e.Value)
 		case "let":
 			vars, err = parseLet(cmd, e.Value)
 		case "bypassDocumentValidation":
-			err = rejectTrue(cmd, e.Key, e.Value)
+			args.BypassDocumentValidation, err = argBool(cmd, e.Key, e.Value)
 		case "bypassEmptyTsReplacement":
 			bypassEmptyTs, err = argBool(cmd, e.Key, e.Value)
 		default:

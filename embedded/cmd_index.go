@@ -50,7 +50,12 @@ func parseIndexSpec(i int, d bson.D) (engine.IndexSpec, error) {
 		case "v", "background", "ns", "storageEngine", "commitQuorum":
 			// Version and build tuning: no effect on results.
 		case "collation":
-			err = checkCollation(cmd, e.Value)
+			spec.Collation, err = normalizedCollation(cmd, e.Value)
+			if err == nil && spec.Collation == nil {
+				// An explicit simple collation overrides the
+				// collection's default.
+				spec.Collation = simpleCollation()
+			}
 		case "weights", "default_language", "language_override", "textIndexVersion",
 			"2dsphereIndexVersion", "bits", "min", "max", "bucketSize", "wildcardProjection",
 			"clustered", "prepareUnique":
@@ -147,6 +152,12 @@ func cmdCreateIndexes(_ context.Context, s *Server, req *request) (bson.D, error
 	if err := s.refuseView(nsOf(req, coll)); err != nil {
 		return nil, err
 	}
+	for i := range specs {
+		if specs[i].Collation == nil {
+			// As on MongoDB, an index inherits the collection's default.
+			specs[i].Collation = s.collectionCollation(nsOf(req, coll))
+		}
+	}
 	res, err := s.createIndexes(req, nsOf(req, coll), specs)
 	if err != nil {
 		return nil, err
@@ -183,6 +194,9 @@ func indexEntry(ix engine.IndexSpec) bson.D {
 	}
 	if ix.Hidden {
 		d = append(d, bson.E{Key: "hidden", Value: true})
+	}
+	if len(ix.Collation) > 0 && !mql.IsSimpleCollation(ix.Collation) {
+		d = append(d, bson.E{Key: "collation", Value: ix.Collation})
 	}
 	return d
 }

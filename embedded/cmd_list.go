@@ -22,6 +22,9 @@ func collectionEntry(info engine.CollectionInfo) bson.D {
 	if info.Options.ChangeStreamPreAndPostImages {
 		options = append(options, bson.E{Key: "changeStreamPreAndPostImages", Value: bson.D{{Key: "enabled", Value: true}}})
 	}
+	if len(info.Options.Collation) > 0 {
+		options = append(options, bson.E{Key: "collation", Value: info.Options.Collation})
+	}
 	return specialCollectionEntry(info, options)
 }
 

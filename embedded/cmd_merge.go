@@ -7,10 +7,12 @@ import (
 
 // mergeSpec is a parsed final $merge stage.
 type mergeSpec struct {
-	into           engine.Namespace
-	on             []string
-	whenMatched    string // replace, keepExisting, merge, fail
-	whenNotMatched string // insert, discard, fail
+	// bypassValidation is the aggregate's bypassDocumentValidation.
+	bypassValidation bool
+	into             engine.Namespace
+	on               []string
+	whenMatched      string // replace, keepExisting, merge, fail
+	whenNotMatched   string // insert, discard, fail
 }
 
 func parseMerge(db string, v any) (mergeSpec, error) {
@@ -102,6 +104,7 @@ func parseMerge(db string, v any) (mergeSpec, error) {
 // target on the "on" fields and inserted, replaced, merged or rejected, one
 // write per document (so change streams see one event each, as on MongoDB).
 func (s *Server) writeMerge(m mergeSpec, docs []bson.D) error {
+	ops := withoutValidation(s.engine, m.bypassValidation)
 	if err := checkWritable(m.into); err != nil {
 		return err
 	}
@@ -142,7 +145,7 @@ func (s *Server) writeMerge(m mergeSpec, docs []bson.D) error {
 				return cmdError(13113, "MergeStageNoMatchingDocument",
 					"$merge could not find a matching document in the target collection for at least one document in the source collection")
 			}
-			if _, err := s.engine.Insert(m.into, d); err != nil {
+			if _, err := ops.Insert(m.into, d); err != nil {
 				return err
 			}
 			continue
@@ -168,7 +171,7 @@ func (s *Server) writeMerge(m mergeSpec, docs []bson.D) error {
 			}
 			update = bson.D{{Key: "$set", Value: set}}
 		}
-		if _, err := s.engine.Update(m.into, engine.UpdateArgs{Filter: filter, Update: update}); err != nil {
+		if _, err := ops.Update(m.into, engine.UpdateArgs{Filter: filter, Update: update}); err != nil {
 			return err
 		}
 	}

@@ -31,10 +31,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 			_, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "$**", Value: 1}}})
 			return err
 		}, "wildcard"},
-		{"collation", func() error {
-			_, err := coll.Find(ctx, bson.D{}, options.Find().SetCollation(&options.Collation{Locale: "fr"}))
-			return err
-		}, "collation"},
 		{"explain", func() error {
 			return db.RunCommand(ctx, bson.D{{Key: "explain", Value: bson.D{{Key: "find", Value: "c"}}}}).Err()
 		}, "explain"},
@@ -45,10 +41,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 			_, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: "copy"}, {Key: "whenMatched", Value: bson.A{}}}}}})
 			return err
 		}, "$merge"},
-		{"bypassDocumentValidation", func() error {
-			_, err := coll.InsertOne(ctx, bson.D{}, options.InsertOne().SetBypassDocumentValidation(true))
-			return err
-		}, "bypassDocumentValidation"},
 		{"validationAction warn", func() error {
 			return db.CreateCollection(ctx, "warn", options.CreateCollection().SetValidator(bson.D{{Key: "a", Value: 1}}).SetValidationAction("warn"))
 		}, "warn"},

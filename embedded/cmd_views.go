@@ -28,6 +28,9 @@ const (
 type view struct {
 	viewOn   string
 	pipeline []bson.D
+	// collation is the view's default collation (nil: simple); every
+	// operation on the view runs with it.
+	collation bson.D
 }
 
 func viewsNS(db string) engine.Namespace { return engine.Namespace{DB: db, Coll: viewsCollection} }
@@ -42,13 +45,14 @@ func (s *Server) viewOf(ns engine.Namespace) (*view, error) {
 		return nil, nil
 	}
 	var d struct {
-		ViewOn   string   `bson:"viewOn"`
-		Pipeline []bson.D `bson:"pipeline"`
+		ViewOn    string   `bson:"viewOn"`
+		Pipeline  []bson.D `bson:"pipeline"`
+		Collation bson.D   `bson:"collation,omitempty"`
 	}
 	if err := bson.Unmarshal(raw, &d); err != nil {
 		return nil, cmdError(codeBadValue, "BadValue", "invalid view definition for %s in %s: %v", ns, viewsCollection, err)
 	}
-	return &view{viewOn: d.ViewOn, pipeline: d.Pipeline}, nil
+	return &view{viewOn: d.ViewOn, pipeline: d.Pipeline, collation: d.Collation}, nil
 }
 
 // resolveView follows ns through views to the collection that backs it and
@@ -127,7 +131,7 @@ func checkViewPipeline(pipeline []bson.D) error {
 
 // createView defines ns as a view. As for collections (MongoDB 7.0+),
 // defining an existing view again identically succeeds.
-func (s *Server) createView(ns engine.Namespace, viewOn string, pipeline []bson.D) error {
+func (s *Server) createView(ns engine.Namespace, viewOn string, pipeline []bson.D, collation bson.D) error {
 	if viewOn == "" {
 		return cmdError(codeBadValue, "BadValue", "'viewOn' cannot be empty")
 	}
@@ -140,7 +144,8 @@ func (s *Server) createView(ns engine.Namespace, viewOn string, pipeline []bson.
 	if existing, err := s.viewOf(ns); err != nil {
 		return err
 	} else if existing != nil {
-		if existing.viewOn == viewOn && mql.Equal(toArray(existing.pipeline), toArray(pipeline)) {
+		if existing.viewOn == viewOn && mql.Equal(toArray(existing.pipeline), toArray(pipeline)) &&
+			mql.Equal(existing.collation, collation) {
 			return nil
 		}
 		return cmdError(engine.CodeNamespaceExists, "NamespaceExists", "namespace %s already exists, but with different options", ns)
@@ -151,11 +156,15 @@ func (s *Server) createView(ns engine.Namespace, viewOn string, pipeline []bson.
 	if err := s.checkViewCycle(ns, viewOn); err != nil {
 		return err
 	}
-	_, err := s.engine.Insert(viewsNS(ns.DB), bson.D{
+	def := bson.D{
 		{Key: "_id", Value: ns.String()},
 		{Key: "viewOn", Value: viewOn},
 		{Key: "pipeline", Value: toArray(pipeline)},
-	})
+	}
+	if len(collation) > 0 {
+		def = append(def, bson.E{Key: "collation", Value: collation})
+	}
+	_, err := s.engine.Insert(viewsNS(ns.DB), def)
 	return err
 }
 
@@ -216,17 +225,22 @@ func (s *Server) listViews(db string) ([]bson.D, error) {
 	out := make([]bson.D, 0, len(raws))
 	for _, raw := range raws {
 		var d struct {
-			ID       string `bson:"_id"`
-			ViewOn   string `bson:"viewOn"`
-			Pipeline bson.A `bson:"pipeline"`
+			ID        string `bson:"_id"`
+			ViewOn    string `bson:"viewOn"`
+			Pipeline  bson.A `bson:"pipeline"`
+			Collation bson.D `bson:"collation,omitempty"`
 		}
 		if err := bson.Unmarshal(raw, &d); err != nil || len(d.ID) <= len(db)+1 {
 			continue
 		}
+		opts := bson.D{{Key: "viewOn", Value: d.ViewOn}, {Key: "pipeline", Value: d.Pipeline}}
+		if len(d.Collation) > 0 {
+			opts = append(opts, bson.E{Key: "collation", Value: d.Collation})
+		}
 		out = append(out, bson.D{
 			{Key: "name", Value: d.ID[len(db)+1:]},
 			{Key: "type", Value: "view"},
-			{Key: "options", Value: bson.D{{Key: "viewOn", Value: d.ViewOn}, {Key: "pipeline", Value: d.Pipeline}}},
+			{Key: "options", Value: opts},
 			{Key: "info", Value: bson.D{{Key: "readOnly", Value: true}}},
 		})
 	}
@@ -270,8 +284,13 @@ func countPipeline(args engine.CountArgs) []bson.D {
 }
 
 // distinctValues computes distinct over documents as the distinct command
-// does: values at the dotted path, arrays unwound one level, in BSON order.
-func distinctValues(docs []bson.D, key string) []any {
+// does: values at the dotted path, arrays unwound one level, in BSON order,
+// values equal under the collation (already validated) counted once.
+func distinctValues(docs []bson.D, key string, collation bson.D) []any {
+	cmp := mql.Compare
+	if c, _ := mql.ParseCollation(collation); c != nil && len(collation) > 0 {
+		cmp = c.Compare
+	}
 	var vals []any
 	for _, d := range docs {
 		for _, v := range pathValues(d, splitDotted(key)) {
@@ -282,8 +301,8 @@ func distinctValues(docs []bson.D, key string) []any {
 			vals = append(vals, v)
 		}
 	}
-	slices.SortStableFunc(vals, mql.Compare)
-	return slices.CompactFunc(vals, func(a, b any) bool { return mql.Compare(a, b) == 0 })
+	slices.SortStableFunc(vals, cmp)
+	return slices.CompactFunc(vals, func(a, b any) bool { return cmp(a, b) == 0 })
 }
 
 // pathValues collects the values at path, descending into arrays of

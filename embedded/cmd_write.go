@@ -16,6 +16,8 @@ type writeOptions struct {
 	// bypassEmptyTs keeps Timestamp(0, 0) values as they are
 	// (bypassEmptyTsReplacement).
 	bypassEmptyTs bool
+	// bypassValidation skips validators (bypassDocumentValidation).
+	bypassValidation bool
 }
 
 // parseWriteCommon handles a top-level field every write command accepts;
@@ -26,8 +28,8 @@ func parseWriteCommon(cmd, key string, v any, o *writeOptions) (handled bool, er
 		o.ordered, err = argBool(cmd, key, v)
 		return true, err
 	case "bypassDocumentValidation":
-		// Bypassing a validator would change which writes succeed.
-		return true, rejectTrue(cmd, key, v)
+		o.bypassValidation, err = argBool(cmd, key, v)
+		return true, err
 	case "let":
 		o.vars, err = parseLet(cmd, v)
 		return true, err
@@ -182,7 +184,7 @@ func cmdInsert(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if err != nil {
 		return nil, err
 	}
-	ops := s.ops(req)
+	ops := withoutValidation(s.ops(req), b.opts.bypassValidation)
 	var w writeReply
 	if err := b.run(&w, func(_ int, doc bson.D) error {
 		if _, err := ops.Insert(b.ns, s.fillEmptyTimestamps(doc, b.opts.bypassEmptyTs)); err != nil {
@@ -248,7 +250,7 @@ func parseUpdateStatement(i int, d bson.D) (updateStatement, error) {
 		case "hint":
 			st.hint = e.Value
 		case "collation":
-			if err := checkCollation(cmd, e.Value); err != nil {
+			if st.args.Collation, err = collationArg(cmd, e.Value); err != nil {
 				return st, err
 			}
 		case "sort":
@@ -288,7 +290,7 @@ func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 	if err != nil {
 		return nil, err
 	}
-	ops := s.ops(req)
+	ops := withoutValidation(s.ops(req), b.opts.bypassValidation)
 	var w writeReply
 	if err := b.run(&w, func(i int, st updateStatement) error {
 		if err := s.checkHint(cmd, b.ns, st.hint); err != nil {
@@ -327,7 +329,9 @@ func cmdUpdate(_ context.Context, s *Server, req *request) (bson.D, error) {
 type deleteStatement struct {
 	filter bson.D
 	limit  int
-	hint   any
+	// collation is the statement's collation option (nil: none).
+	collation bson.D
+	hint      any
 }
 
 func parseDeleteStatement(i int, d bson.D) (deleteStatement, error) {
@@ -357,7 +361,7 @@ func parseDeleteStatement(i int, d bson.D) (deleteStatement, error) {
 		case "hint":
 			st.hint = e.Value
 		case "collation":
-			if err := checkCollation(cmd, e.Value); err != nil {
+			if st.collation, err = collationArg(cmd, e.Value); err != nil {
 				return st, err
 			}
 		default:
@@ -385,7 +389,7 @@ func cmdDelete(_ context.Context, s *Server, req *request) (bson.D, error) {
 		if err := s.checkHint(cmd, b.ns, st.hint); err != nil {
 			return err
 		}
-		n, err := ops.Delete(b.ns, bindFilter(st.filter, b.opts.vars), st.limit)
+		n, err := deleteWith(ops, b.ns, bindFilter(st.filter, b.opts.vars), st.limit, st.collation)
 		if err != nil {
 			return err
 		}

@@ -125,6 +125,11 @@ var (
 
 // CollectionOptions are the options a collection is created with.
 type CollectionOptions struct {
+	// Collation is the collection's default collation ({locale: ...} with
+	// every option filled in); empty is the simple collation. Operations
+	// without a collation, the validator and new indexes use it.
+	Collation bson.D
+
 	// ChangeStreamPreAndPostImages makes oplog entries of this collection
 	// carry pre-images (Entry.PreImage) and marks them ImagesEnabled.
 	ChangeStreamPreAndPostImages bool
@@ -186,6 +191,10 @@ type DatabaseInfo struct {
 // IndexSpec is an index definition as createIndexes receives it and
 // listIndexes reports it.
 type IndexSpec struct {
+	// Collation is the index's collation, stored and reported (empty:
+	// simple).
+	Collation bson.D
+
 	Name   string
 	Key    bson.D
 	Unique bool
@@ -218,6 +227,13 @@ type TxnMeta struct {
 
 // UpdateArgs is one update statement.
 type UpdateArgs struct {
+	// BypassDocumentValidation skips the collection's validator.
+	BypassDocumentValidation bool
+
+	// Collation is the operation's collation option as given (nil: the
+	// collection's default applies; {locale: "simple"}: binary).
+	Collation bson.D
+
 	Filter bson.D
 	// Update is a bson.D of update operators, a bson.D replacement document,
 	// or a bson.A aggregation pipeline.
@@ -243,6 +259,13 @@ type UpdateResult struct {
 
 // FindAndModifyArgs is a findAndModify command.
 type FindAndModifyArgs struct {
+	// BypassDocumentValidation skips the collection's validator.
+	BypassDocumentValidation bool
+
+	// Collation is the operation's collation option as given (nil: the
+	// collection's default applies; {locale: "simple"}: binary).
+	Collation bson.D
+
 	Query  bson.D
 	Sort   bson.D
 	Remove bool
@@ -271,6 +294,10 @@ type FindAndModifyResult struct {
 
 // FindArgs is a find query.
 type FindArgs struct {
+	// Collation is the operation's collation option as given (nil: the
+	// collection's default applies; {locale: "simple"}: binary).
+	Collation bson.D
+
 	Filter     bson.D
 	Sort       bson.D
 	Projection bson.D
@@ -284,6 +311,10 @@ type FindArgs struct {
 
 // CountArgs is a count command.
 type CountArgs struct {
+	// Collation is the operation's collation option as given (nil: the
+	// collection's default applies; {locale: "simple"}: binary).
+	Collation bson.D
+
 	Filter bson.D
 	Skip   int64
 	// Limit <= 0 means no limit.
@@ -292,6 +323,10 @@ type CountArgs struct {
 
 // AggregateArgs is an aggregate command on a collection.
 type AggregateArgs struct {
+	// Collation is the operation's collation option as given (nil: the
+	// collection's default applies; {locale: "simple"}: binary).
+	Collation bson.D
+
 	Stages []bson.D
 	// Vars are extra pipeline variables (from "let"); NOW and CLUSTER_TIME
 	// are supplied by the engine.

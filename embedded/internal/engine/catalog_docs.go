@@ -38,6 +38,9 @@ func (o CollectionOptions) Doc() bson.D {
 	if len(o.Validator) > 0 {
 		d = append(d, bson.E{Key: "validator", Value: o.Validator})
 	}
+	if len(o.Collation) > 0 {
+		d = append(d, bson.E{Key: "collation", Value: o.Collation})
+	}
 	if o.ChangeStreamPreAndPostImages {
 		d = append(d, bson.E{Key: "changeStreamPreAndPostImages", Value: bson.D{{Key: "enabled", Value: true}}})
 	}
@@ -61,6 +64,9 @@ func (s IndexSpec) Doc() bson.D {
 	}
 	if s.Hidden {
 		d = append(d, bson.E{Key: "hidden", Value: true})
+	}
+	if len(s.Collation) > 0 {
+		d = append(d, bson.E{Key: "collation", Value: s.Collation})
 	}
 	return d
 }
@@ -104,6 +110,8 @@ func ParseIndexSpec(d bson.D) (IndexSpec, error) {
 			}
 			v := int32(n)
 			s.ExpireAfterSeconds = &v
+		case "collation":
+			s.Collation, _ = e.Value.(bson.D)
 		default:
 			return s, errorf(CodeInvalidOptions, "InvalidOptions", "index option %q is not supported by the embedded server", e.Key)
 		}

@@ -29,6 +29,8 @@ type view struct {
 	// unique are the single-field, non-partial unique indexes, usable to
 	// answer equality filters without a scan.
 	unique []uniqueIndex
+	// collation is the collection's default collation (nil: simple).
+	collation *mql.Collation
 }
 
 type uniqueIndex struct {
@@ -56,6 +58,8 @@ type collection struct {
 	uuid      bson.Binary
 	opts      CollectionOptions
 	validator *mql.Matcher
+	// collation is the default collation, compiled (nil: simple).
+	collation *mql.Collation
 	docs      *btree.BTreeG[*docRec] // by _id
 	natural   *btree.BTreeG[*docRec] // by rid
 	nextRID   int64
@@ -118,13 +122,17 @@ func newCollection(ns Namespace, uuid bson.Binary, opts CollectionOptions) (*col
 
 func (c *collection) setOptions(opts CollectionOptions) error {
 	var m *mql.Matcher
+	coll, err := optionsCollation(opts)
+	if err != nil {
+		return err
+	}
 	if len(opts.Validator) > 0 {
-		var err error
-		if m, err = mql.NewMatcher(opts.Validator); err != nil {
+		// The validator compares strings under the default collation.
+		if m, err = mql.NewMatcherCollation(opts.Validator, coll); err != nil {
 			return err
 		}
 	}
-	c.opts, c.validator = opts, m
+	c.opts, c.validator, c.collation = opts, m, coll
 	return nil
 }
 
@@ -162,7 +170,7 @@ func newIndex(spec IndexSpec) (*index, error) {
 
 // view returns the live trees (callers hold the engine lock or own c).
 func (c *collection) view() view {
-	return view{byID: c.docs, natural: c.natural, unique: c.uniqueIndexes(false)}
+	return view{byID: c.docs, natural: c.natural, unique: c.uniqueIndexes(false), collation: c.collation}
 }
 
 func (c *collection) uniqueIndexes(copyTrees bool) []uniqueIndex {
@@ -231,7 +239,7 @@ func plainEquality(v any) (any, bool) {
 // snapshotView returns copy-on-write copies. Callers hold Engine.mu
 // exclusively (copying a B-tree marks the original).
 func (c *collection) snapshotView() view {
-	return view{byID: c.docs.Copy(), natural: c.natural.Copy(), unique: c.uniqueIndexes(true)}
+	return view{byID: c.docs.Copy(), natural: c.natural.Copy(), unique: c.uniqueIndexes(true), collation: c.collation}
 }
 
 func (c *collection) get(id any) (*docRec, bool) {

@@ -19,6 +19,8 @@ type opState struct {
 	e     *Engine
 	txn   *Txn
 	colls map[Namespace]*collection
+	// bypassValidation skips the validator (bypassDocumentValidation).
+	bypassValidation bool
 }
 
 func (st *opState) coll(ns Namespace) *collection { return st.colls[ns] }
@@ -173,7 +175,7 @@ func (st *opState) insert(ns Namespace, doc bson.D) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.validator != nil && !c.validator.Match(doc) {
+	if c.validator != nil && !st.bypassValidation && !c.validator.Match(doc) {
 		return nil, c.validationError(doc)
 	}
 	if err := c.checkCappedInsert(raw); err != nil {
@@ -230,6 +232,10 @@ func idEquality(filter bson.D) (any, bool) {
 func scan(v view, filter bson.D, m *mql.Matcher, needDoc bool, fn func(match) bool) error {
 	if v.byID == nil {
 		return nil
+	}
+	if len(filter) > 0 && m.Collation() != nil {
+		// The trees compare strings by bytes: a collated filter scans.
+		filter = bson.D{{Key: "$and", Value: bson.A{filter}}}
 	}
 	if id, ok := idEquality(filter); ok {
 		rec, found := v.byID.Get(&docRec{id: id})
@@ -309,6 +315,7 @@ func newSort(spec bson.D) (*mql.Sort, error) {
 }
 
 func (st *opState) update(ns Namespace, args UpdateArgs) (UpdateResult, error) {
+	st.bypassValidation = args.BypassDocumentValidation
 	var res UpdateResult
 	upd, err := mql.NewUpdate(args.Update, mql.UpdateOptions{ArrayFilters: args.ArrayFilters, KeepEmptyTimestamps: args.KeepEmptyTimestamps})
 	if err != nil {
@@ -317,11 +324,11 @@ func (st *opState) update(ns Namespace, args UpdateArgs) (UpdateResult, error) {
 	if args.Multi && upd.IsReplacement() {
 		return res, errorf(CodeFailedToParse, "FailedToParse", "multi update is not supported for replacement-style update")
 	}
-	m, err := mql.NewMatcher(args.Filter)
+	m, coll, err := collatedMatcher(args.Filter, args.Collation, st.defaultCollation(ns))
 	if err != nil {
 		return res, err
 	}
-	srt, err := newSort(args.Sort)
+	srt, err := newSortCollation(args.Sort, coll)
 	if err != nil {
 		return res, err
 	}
@@ -381,7 +388,7 @@ func (st *opState) updateDoc(c *collection, cd match, upd *mql.Update, m *mql.Ma
 	if bytes.Equal(raw, cd.rec.raw) {
 		return cd.rec.raw, false, nil
 	}
-	if c.validator != nil && !c.validator.Match(newDoc) {
+	if c.validator != nil && !st.bypassValidation && !c.validator.Match(newDoc) {
 		return nil, false, c.validationError(newDoc)
 	}
 	rec := &docRec{id: cd.rec.id, raw: raw}
@@ -435,10 +442,10 @@ func (st *opState) upsert(ns Namespace, filter bson.D, upd *mql.Update) (any, bs
 }
 
 func (st *opState) delete(ns Namespace, filter bson.D, limit int) (int64, error) {
-	m, err := mql.NewMatcher(filter)
-	if err != nil {
-		return 0, err
-	}
+	return st.deleteCollation(ns, filter, limit, nil)
+}
+
+func (st *opState) deleteMatching(ns Namespace, filter bson.D, m *mql.Matcher, limit int) (int64, error) {
 	c := st.coll(ns)
 	if c == nil {
 		return 0, nil
@@ -466,6 +473,7 @@ func (st *opState) deleteDoc(c *collection, cd match) error {
 }
 
 func (st *opState) findAndModify(ns Namespace, args FindAndModifyArgs) (FindAndModifyResult, error) {
+	st.bypassValidation = args.BypassDocumentValidation
 	var res FindAndModifyResult
 	var upd *mql.Update
 	var err error
@@ -493,11 +501,11 @@ func (st *opState) findAndModify(ns Namespace, args FindAndModifyArgs) (FindAndM
 			return res, err
 		}
 	}
-	m, err := mql.NewMatcher(args.Query)
+	m, coll, err := collatedMatcher(args.Query, args.Collation, st.defaultCollation(ns))
 	if err != nil {
 		return res, err
 	}
-	srt, err := newSort(args.Sort)
+	srt, err := newSortCollation(args.Sort, coll)
 	if err != nil {
 		return res, err
 	}

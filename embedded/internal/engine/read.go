@@ -11,11 +11,11 @@ import (
 // copy-on-write snapshot (auto-commit) or a transaction's private copy.
 
 func findTree(v view, args FindArgs) ([]bson.Raw, error) {
-	m, err := mql.NewMatcher(args.Filter)
+	m, coll, err := collatedMatcher(args.Filter, args.Collation, v.collation)
 	if err != nil {
 		return nil, err
 	}
-	srt, err := newSort(args.Sort)
+	srt, err := newSortCollation(args.Sort, coll)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func findTree(v view, args FindArgs) ([]bson.Raw, error) {
 		return nil, errorf(CodeBadValue, "BadValue", "skip value must be non-negative, but received: %d", args.Skip)
 	}
 	var out []match
-	if ascendingByID(args.Sort) {
+	if ascendingByID(args.Sort) && coll == nil {
 		out, err = findByIDOrder(v, args.Filter, m, args.Skip, args.Limit)
 	} else if srt == nil {
 		skip, limit := args.Skip, args.Limit
@@ -97,7 +97,7 @@ func countTree(v view, args CountArgs) (int64, error) {
 	if len(args.Filter) == 0 {
 		n = int64(v.len())
 	} else {
-		m, err := mql.NewMatcher(args.Filter)
+		m, _, err := collatedMatcher(args.Filter, args.Collation, v.collation)
 		if err != nil {
 			return 0, err
 		}
@@ -116,12 +116,20 @@ func countTree(v view, args CountArgs) (int64, error) {
 }
 
 func distinctTree(v view, key string, filter bson.D) ([]any, error) {
+	return distinctTreeCollation(v, key, filter, nil)
+}
+
+func distinctTreeCollation(v view, key string, filter bson.D, collation bson.D) ([]any, error) {
 	if key == "" {
 		return nil, errorf(CodeInvalidOptions, "InvalidOptions", "distinct key must not be empty")
 	}
-	m, err := mql.NewMatcher(filter)
+	m, coll, err := collatedMatcher(filter, collation, v.collation)
 	if err != nil {
 		return nil, err
+	}
+	cmp := mql.Compare
+	if coll != nil {
+		cmp = coll.Compare
 	}
 	var vals []any
 	err = scan(v, filter, m, true, func(mt match) bool {
@@ -140,10 +148,10 @@ func distinctTree(v view, key string, filter bson.D) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.SliceStable(vals, func(i, j int) bool { return mql.Compare(vals[i], vals[j]) < 0 })
+	sort.SliceStable(vals, func(i, j int) bool { return cmp(vals[i], vals[j]) < 0 })
 	out := vals[:0]
 	for i, v := range vals {
-		if i > 0 && mql.Compare(out[len(out)-1], v) == 0 {
+		if i > 0 && cmp(out[len(out)-1], v) == 0 {
 			continue
 		}
 		out = append(out, v)
@@ -157,15 +165,19 @@ func aggregateTree(v view, args AggregateArgs, vars map[string]any) ([]bson.D, e
 	// everything into the pipeline.
 	var filter bson.D
 	var m *mql.Matcher
+	coll, err := opCollation(args.Collation, v.collation)
+	if err != nil {
+		return nil, err
+	}
 	if len(stages) > 0 && len(stages[0]) == 1 && stages[0][0].Key == "$match" {
 		// $expr may use pipeline variables ($$NOW, let): leave those to the pipeline.
 		if f, ok := stages[0][0].Value.(bson.D); ok && !hasKey(f, "$expr") {
-			if mm, err := mql.NewMatcher(f); err == nil {
+			if mm, err := mql.NewMatcherCollation(f, coll); err == nil {
 				filter, m, stages = f, mm, stages[1:]
 			}
 		}
 	}
-	p, err := mql.NewPipeline(stages, mql.PipelineOptions{Vars: vars, Memory: args.Memory})
+	p, err := mql.NewPipeline(stages, mql.PipelineOptions{Collation: coll, Vars: vars, Memory: args.Memory})
 	if err != nil {
 		return nil, err
 	}

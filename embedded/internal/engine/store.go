@@ -262,6 +262,8 @@ func parseOptions(d bson.D) CollectionOptions {
 		switch e.Key {
 		case "validator":
 			o.Validator, _ = e.Value.(bson.D)
+		case "collation":
+			o.Collation, _ = e.Value.(bson.D)
 		case "clusteredIndex":
 			o.ClusteredIndex, _ = e.Value.(bson.D)
 		case "timeseries":
