@@ -57,8 +57,10 @@ func parseIndexSpec(i int, d bson.D) (engine.IndexSpec, error) {
 				spec.Collation = simpleCollation()
 			}
 		case "weights", "default_language", "language_override", "textIndexVersion",
-			"2dsphereIndexVersion", "bits", "min", "max", "bucketSize", "wildcardProjection",
-			"clustered", "prepareUnique":
+			"2dsphereIndexVersion", "bits", "min", "max", "wildcardProjection":
+			// Stored and reported; text and wildcard indexes serve no query.
+			spec.Extra = append(spec.Extra, e)
+		case "bucketSize", "clustered", "prepareUnique":
 			err = notSupported("index option '%s'", e.Key)
 		default:
 			err = cmdError(codeInvalidOptions, "InvalidIndexSpecificationOption",
@@ -79,7 +81,7 @@ func parseIndexSpec(i int, d bson.D) (engine.IndexSpec, error) {
 	if spec.Name == "" {
 		return spec, cmdError(codeCannotCreateIndex, "CannotCreateIndex", "Index name cannot be empty.")
 	}
-	return spec, nil
+	return normalizeTextIndex(spec)
 }
 
 const codeCannotCreateIndex int32 = 67
@@ -95,12 +97,11 @@ func checkIndexKey(spec, key bson.D) error {
 		if e.Key == "" {
 			return cmdError(codeCannotCreateIndex, "CannotCreateIndex", "Index key contains an illegal field name: field name is empty.")
 		}
-		if e.Key == "$**" || len(e.Key) > 4 && e.Key[len(e.Key)-4:] == ".$**" {
-			return notSupported("wildcard indexes")
-		}
 		switch v := e.Value.(type) {
 		case string:
-			return notSupported("index type '%s' (field %s)", v, e.Key)
+			if v != "text" {
+				return notSupported("index type '%s' (field %s)", v, e.Key)
+			}
 		default:
 			f, ok := mql.ToFloat(v)
 			if !ok || f == 0 || math.IsNaN(f) {
@@ -195,6 +196,7 @@ func indexEntry(ix engine.IndexSpec) bson.D {
 	if ix.Hidden {
 		d = append(d, bson.E{Key: "hidden", Value: true})
 	}
+	d = append(d, ix.Extra...)
 	if len(ix.Collation) > 0 && !mql.IsSimpleCollation(ix.Collation) {
 		d = append(d, bson.E{Key: "collation", Value: ix.Collation})
 	}

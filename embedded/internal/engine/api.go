@@ -207,6 +207,11 @@ type IndexSpec struct {
 	ExpireAfterSeconds *int32
 	// Hidden is stored and reported.
 	Hidden bool
+	// Extra are the options of text, wildcard and geo indexes (weights,
+	// default_language, language_override, textIndexVersion,
+	// wildcardProjection, 2dsphereIndexVersion, bits, min, max), stored
+	// and reported as given; no query uses these indexes.
+	Extra bson.D
 }
 
 // CreateIndexesResult is the reply data of createIndexes.

@@ -65,6 +65,7 @@ func (s IndexSpec) Doc() bson.D {
 	if s.Hidden {
 		d = append(d, bson.E{Key: "hidden", Value: true})
 	}
+	d = append(d, s.Extra...)
 	if len(s.Collation) > 0 {
 		d = append(d, bson.E{Key: "collation", Value: s.Collation})
 	}
@@ -97,6 +98,9 @@ func ParseIndexSpec(d bson.D) (IndexSpec, error) {
 		case "hidden":
 			s.Hidden = truthy(e.Value)
 		case "v", "background", "ns":
+		case "weights", "default_language", "language_override", "textIndexVersion",
+			"wildcardProjection", "2dsphereIndexVersion", "bits", "min", "max":
+			s.Extra = append(s.Extra, e)
 		case "partialFilterExpression":
 			p, ok := e.Value.(bson.D)
 			if !ok {
@@ -126,7 +130,9 @@ func ParseIndexSpec(d bson.D) (IndexSpec, error) {
 				return s, errorf(CodeCannotCreateIndex, "CannotCreateIndex", "values in the index key pattern can't be all 0: %v", s.Key)
 			}
 		case string:
-			return s, errorf(CodeCannotCreateIndex, "CannotCreateIndex", "index type %q of field %q is not supported by the embedded server", v, k.Key)
+			if v != "text" {
+				return s, errorf(CodeCannotCreateIndex, "CannotCreateIndex", "index type %q of field %q is not supported by the embedded server", v, k.Key)
+			}
 		default:
 			return s, errorf(CodeCannotCreateIndex, "CannotCreateIndex", "bad index key pattern %v", s.Key)
 		}
