@@ -124,7 +124,13 @@ func cmdAggregate(ctx context.Context, s *Server, req *request) (bson.D, error) 
 				return nil, err
 			}
 			return s.newCursor(ctx, req, req.DB+".$cmd.aggregate", newSliceSource(docs), a.copts)
-		case "$listSessions", "$currentOp", "$documents", "$queryStats", "$listSampledQueries":
+		case "$documents":
+			docs, err := runDocuments(a)
+			if err != nil {
+				return nil, err
+			}
+			return s.newCursor(ctx, req, req.DB+".$cmd.aggregate", newSliceSource(docs), a.copts)
+		case "$listSessions", "$currentOp", "$queryStats", "$listSampledQueries":
 			// Collection-less stages MongoDB has: say so, rather than
 			// claiming a collection is required.
 			return nil, notSupported("aggregation stage %s", stage)
