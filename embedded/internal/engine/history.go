@@ -79,14 +79,18 @@ func (e *Engine) noteCatalogChange(ts bson.Timestamp, ns Namespace, dropped *col
 	if dropped == nil {
 		return
 	}
+	// Rebuilt without them: the records themselves (and a backing array
+	// grown by appends) would otherwise stay until the window passes.
 	uuid := uuidKey(dropped)
-	for i := h.head; i < len(h.recs); i++ {
-		if r := &h.recs[i]; r.uuid == uuid {
-			h.bytes -= r.size - undoOverhead
-			r.size = undoOverhead
-			r.before, r.id, r.uuid = nil, nil, nil
+	keep := make([]undoRec, 0, len(h.recs)-h.head)
+	for _, r := range h.recs[h.head:] {
+		if r.uuid == uuid {
+			h.bytes -= r.size
+			continue
 		}
+		keep = append(keep, r)
 	}
+	h.recs, h.head = keep, 0
 }
 
 // stampHistory moves the pending records of a commit into the history
