@@ -248,9 +248,15 @@ func TestParseIndexSpec(t *testing.T) {
 	if err != nil || s.Name != "a_1_b_-1" || !s.Unique {
 		t.Fatalf("%+v %v", s, err)
 	}
+	// A text index as listIndexes reports it (and the journal stores it).
+	text := bson.D{{Key: "key", Value: bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: int32(1)}}}, {Key: "name", Value: "t_text"},
+		{Key: "weights", Value: bson.D{{Key: "t", Value: int32(1)}}}, {Key: "default_language", Value: "english"}}
+	if s, err := ParseIndexSpec(text); err != nil || len(s.Extra) != 2 {
+		t.Fatalf("text index: %+v %v", s, err)
+	}
 	for _, bad := range []bson.D{
 		{{Key: "name", Value: "x"}},
-		{{Key: "key", Value: bson.D{{Key: "a", Value: "text"}}}},
+		{{Key: "key", Value: bson.D{{Key: "a", Value: "2dsphere"}}}},
 		{{Key: "key", Value: bson.D{{Key: "a", Value: int32(1)}}}, {Key: "collation", Value: bson.D{}}},
 	} {
 		if _, err := ParseIndexSpec(bad); err == nil {
