@@ -136,12 +136,16 @@ func setPath(v any, segs []string, val, hint any, dotted bool) (any, error) {
 	switch x := v.(type) {
 	case bson.D:
 		i, n := fieldRun(x, segs, dotted)
+		hd, _ := hint.(bson.D)
+		if j, m := fieldRun(hd, segs, dotted); j >= 0 && m > n {
+			// A new field whose dotted name is longer than an existing
+			// one's ("a.b" next to "a").
+			i, n = -1, 0
+		}
 		if i < 0 {
 			name, n := segs[0], 1
-			if hd, ok := hint.(bson.D); ok {
-				if j, m := fieldRun(hd, segs, dotted); j >= 0 {
-					name, n = hd[j].Key, m
-				}
+			if j, m := fieldRun(hd, segs, dotted); j >= 0 {
+				name, n = hd[j].Key, m
 			}
 			if n == len(segs) {
 				return append(x, bson.E{Key: name, Value: val}), nil
