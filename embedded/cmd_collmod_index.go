@@ -6,8 +6,8 @@ import (
 )
 
 // parseIndexMod parses collMod's index option: {keyPattern | name,
-// expireAfterSeconds}. The other index changes mongod accepts (hidden,
-// unique, prepareUnique) are refused by name.
+// expireAfterSeconds, hidden}. The other index changes mongod accepts
+// (unique, prepareUnique) are refused by name.
 func parseIndexMod(d bson.D) (*engine.IndexMod, error) {
 	const cmd = "collMod.index"
 	var m engine.IndexMod
@@ -25,7 +25,12 @@ func parseIndexMod(d bson.D) (*engine.IndexMod, error) {
 				err = cmdError(codeTypeMismatch, "TypeMismatch", "BSON field 'collMod.index.expireAfterSeconds' is the wrong type '%T', expected a number", e.Value)
 			}
 			m.ExpireAfterSeconds, haveTTL = n, true
-		case "hidden", "unique", "prepareUnique", "forceNonUnique":
+			m.SetTTL = true
+		case "hidden":
+			var h bool
+			h, err = argBool(cmd, e.Key, e.Value)
+			m.Hidden = &h
+		case "unique", "prepareUnique", "forceNonUnique":
 			err = notSupported("BSON field 'collMod.index.%s'", e.Key)
 		default:
 			err = unknownField(cmd, e.Key)
@@ -37,7 +42,7 @@ func parseIndexMod(d bson.D) (*engine.IndexMod, error) {
 	if (m.Name == "") == (len(m.KeyPattern) == 0) {
 		return nil, cmdError(codeInvalidOptions, "InvalidOptions", "must specify either index name or key pattern in collMod.index")
 	}
-	if !haveTTL {
+	if !haveTTL && m.Hidden == nil {
 		return nil, cmdError(codeInvalidOptions, "InvalidOptions", "no expireAfterSeconds or hidden field in collMod.index")
 	}
 	return &m, nil
@@ -51,6 +56,12 @@ func (s *Server) modifyIndex(ns engine.Namespace, m engine.IndexMod) (bson.D, er
 		return nil, err
 	}
 	var reply bson.D
+	if m.Hidden != nil {
+		reply = append(reply, bson.E{Key: "hidden_old", Value: res.OldHidden}, bson.E{Key: "hidden_new", Value: *m.Hidden})
+	}
+	if !m.SetTTL {
+		return reply, nil
+	}
 	if res.OldExpireAfterSeconds != nil {
 		reply = append(reply, bson.E{Key: "expireAfterSeconds_old", Value: int64(*res.OldExpireAfterSeconds)})
 	}

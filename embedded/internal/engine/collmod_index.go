@@ -8,15 +8,21 @@ import (
 // and its new expireAfterSeconds (making a single-field index a TTL index,
 // as since MongoDB 5.1).
 type IndexMod struct {
-	Name               string
-	KeyPattern         bson.D
+	Name       string
+	KeyPattern bson.D
+	// SetTTL says ExpireAfterSeconds is given.
+	SetTTL             bool
 	ExpireAfterSeconds int64
+	// Hidden, when not nil, hides or unhides the index.
+	Hidden *bool
 }
 
 // IndexModResult reports the index's previous expireAfterSeconds (nil when
 // it was not a TTL index).
 type IndexModResult struct {
 	OldExpireAfterSeconds *int32
+	// OldHidden is the index's hidden flag before a Hidden change.
+	OldHidden bool
 }
 
 // ModifyIndex applies collMod's index option: one OpCollMod entry whose
@@ -42,23 +48,30 @@ func (e *Engine) ModifyIndex(ns Namespace, m IndexMod) (res IndexModResult, err 
 			}
 			return errorf(CodeIndexNotFound, "IndexNotFound", "cannot find index %s for ns %s", what, ns)
 		}
-		if len(ix.spec.Key) != 1 {
+		if m.SetTTL && len(ix.spec.Key) != 1 {
 			return errorf(CodeInvalidOptions, "InvalidOptions", "TTL indexes are single-field indexes, compound indexes do not support TTL. Index: %s", ix.spec.Name)
 		}
-		if m.ExpireAfterSeconds < 0 || m.ExpireAfterSeconds > 1<<31-1 {
+		if m.SetTTL && (m.ExpireAfterSeconds < 0 || m.ExpireAfterSeconds > 1<<31-1) {
 			return errorf(CodeInvalidOptions, "InvalidOptions", "invalid expireAfterSeconds %d: must be within [0, 2147483647]", m.ExpireAfterSeconds)
 		}
-		res.OldExpireAfterSeconds = ix.spec.ExpireAfterSeconds
-		v := int32(m.ExpireAfterSeconds)
-		ix.spec.ExpireAfterSeconds = &v // a new value: copies share the old one
+		res.OldExpireAfterSeconds, res.OldHidden = ix.spec.ExpireAfterSeconds, ix.spec.Hidden
+		change := bson.D{{Key: "name", Value: ix.spec.Name}}
+		if m.SetTTL {
+			v := int32(m.ExpireAfterSeconds)
+			ix.spec.ExpireAfterSeconds = &v // a new value: copies share the old one
+			change = append(change, bson.E{Key: "expireAfterSeconds", Value: v})
+		}
+		if m.Hidden != nil {
+			ix.spec.Hidden = *m.Hidden
+			change = append(change, bson.E{Key: "hidden", Value: *m.Hidden})
+		}
 		// options, uuid and old as collMod's entries carry them (modify
 		// events: no collection option changed), then the index change.
 		obj, _ := bson.Marshal(bson.D{{Key: "options", Value: c.opts.Doc()}, {Key: "uuid", Value: c.uuid},
-			{Key: "old", Value: c.opts.Doc()}, {Key: "index", Value: bson.D{
-				{Key: "name", Value: ix.spec.Name}, {Key: "expireAfterSeconds", Value: v}}}})
+			{Key: "old", Value: c.opts.Doc()}, {Key: "index", Value: change}})
 		_, err := e.commit([]Entry{{Op: OpCollMod, NS: ns, Object: obj}})
 		if err != nil {
-			ix.spec.ExpireAfterSeconds = res.OldExpireAfterSeconds
+			ix.spec.ExpireAfterSeconds, ix.spec.Hidden = res.OldExpireAfterSeconds, res.OldHidden
 		}
 		return err
 	})
@@ -72,6 +85,7 @@ func (c *collection) replayIndexMod(object bson.Raw) error {
 		Index *struct {
 			Name               string `bson:"name"`
 			ExpireAfterSeconds *int32 `bson:"expireAfterSeconds"`
+			Hidden             *bool  `bson:"hidden"`
 		} `bson:"index"`
 	}
 	if err := bson.Unmarshal(object, &obj); err != nil || obj.Index == nil {
@@ -81,6 +95,9 @@ func (c *collection) replayIndexMod(object bson.Raw) error {
 		if ix.spec.Name == obj.Index.Name && obj.Index.ExpireAfterSeconds != nil {
 			v := *obj.Index.ExpireAfterSeconds
 			ix.spec.ExpireAfterSeconds = &v
+		}
+		if ix.spec.Name == obj.Index.Name && obj.Index.Hidden != nil {
+			ix.spec.Hidden = *obj.Index.Hidden
 		}
 	}
 	return nil
