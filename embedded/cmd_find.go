@@ -23,6 +23,7 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		tail  tailOptions
 	)
 	var noDiskUse bool // an explicit allowDiskUse: false
+	var minDoc, maxDoc bson.D
 	for _, e := range req.Body[1:] {
 		switch e.Key {
 		case "filter":
@@ -62,11 +63,10 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 			tail.awaitData, err = argBool(cmd, e.Key, e.Value)
 		case "returnKey", "showRecordId":
 			err = rejectTrue(cmd, e.Key, e.Value)
-		case "min", "max":
-			var d bson.D
-			if d, err = argOptDoc(cmd, e.Key, e.Value); err == nil && len(d) > 0 {
-				err = notSupported("BSON field 'find.%s'", e.Key)
-			}
+		case "min":
+			minDoc, err = argOptDoc(cmd, e.Key, e.Value)
+		case "max":
+			maxDoc, err = argOptDoc(cmd, e.Key, e.Value)
 		default:
 			if !isGenericField(e.Key) {
 				err = unknownField(cmd, e.Key)
@@ -93,6 +93,11 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	ns := nsOf(req, coll)
 	if err := s.checkHint(cmd, ns, hint); err != nil {
 		return nil, err
+	}
+	if bounds, err := s.minMaxFilter(ns, hint, minDoc, maxDoc); err != nil {
+		return nil, err
+	} else if bounds != nil {
+		args.Filter = bson.D{{Key: "$and", Value: bson.A{append(bson.D{}, args.Filter...), bounds}}}
 	}
 	if tail.tailable || tail.awaitData {
 		return s.findTailable(ctx, req, ns, args, tail, copts)
