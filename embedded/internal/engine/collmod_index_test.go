@@ -13,11 +13,11 @@ func TestModifyIndexSurvivesARestart(t *testing.T) {
 	if _, err := e.CreateIndexes(testNS, []IndexSpec{{Name: "at_1", Key: bson.D{{Key: "at", Value: int32(1)}}, ExpireAfterSeconds: &hour}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.ModifyIndex(testNS, IndexMod{KeyPattern: bson.D{{Key: "at", Value: int32(1)}}, ExpireAfterSeconds: 10})
+	res, err := e.ModifyIndex(testNS, IndexMod{KeyPattern: bson.D{{Key: "at", Value: int32(1)}}, SetTTL: true, ExpireAfterSeconds: 10})
 	if err != nil || res.OldExpireAfterSeconds == nil || *res.OldExpireAfterSeconds != 3600 {
 		t.Fatalf("ModifyIndex: %+v %v", res, err)
 	}
-	if _, err := e.ModifyIndex(testNS, IndexMod{Name: "nope", ExpireAfterSeconds: 1}); errCode(err) != CodeIndexNotFound {
+	if _, err := e.ModifyIndex(testNS, IndexMod{Name: "nope", SetTTL: true, ExpireAfterSeconds: 1}); errCode(err) != CodeIndexNotFound {
 		t.Fatalf("unknown index: %v", err)
 	}
 	if err := e.Close(); err != nil {

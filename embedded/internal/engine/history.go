@@ -9,11 +9,13 @@ import (
 
 // Snapshot history (MVCC for reads at an earlier cluster time).
 //
-// Every committed document write records an undo record: the collection
-// (by UUID, which survives renames and a transaction's swapped-in copy),
-// the _id, and the version it replaced (nil for an insert). A read at
-// cluster time T copies the collection's trees copy-on-write and undoes the
-// records newer than T, newest first. Records leave the history once older
+// Every committed update, replacement or delete records an undo record:
+// the collection (by UUID, which survives renames and a transaction's
+// swapped-in copy), the _id, and the version it replaced. A read at
+// cluster time T copies the collection's trees copy-on-write, undoes the
+// records newer than T, newest first, and drops the versions still newer
+// than T (inserts, which every stored version's commit time, docRec.ver,
+// identifies without a record). Records leave the history once older
 // than Options.SnapshotHistoryWindow or when their before-images exceed
 // Options.OplogSizeBytes; the history floor then rises and older reads fail
 // with 239 SnapshotTooOld, as mongod's do past
@@ -26,7 +28,7 @@ type undoRec struct {
 	// by every copy and rename of it (comparing it allocates nothing).
 	uuid   *byte
 	id     any
-	before *docRec // the replaced version; nil when the write inserted
+	before *docRec // the replaced version
 	size   int64
 }
 
@@ -60,6 +62,11 @@ func uuidKey(c *collection) *byte {
 // insert) by another version of the document id in c. Callers hold e.mu
 // exclusively and commit right after.
 func (e *Engine) noteWrite(c *collection, id any, before *docRec) {
+	if before == nil {
+		// An insert needs no record: the version it stored carries its
+		// commit time (docRec.ver), and viewAt drops what is newer.
+		return
+	}
 	r := undoRec{uuid: uuidKey(c), id: id, before: before, size: undoOverhead}
 	if before != nil {
 		r.size += int64(len(before.raw))
@@ -187,6 +194,19 @@ func (e *Engine) viewAt(ns Namespace, ts bson.Timestamp) (view, error) {
 			v.byID.Set(r.before)
 			v.natural.Set(r.before)
 		}
+	}
+	// What is still newer than ts was inserted after it (inserts keep no
+	// undo record; an insert later updated or deleted was rewound to it).
+	var newer []*docRec
+	v.natural.Scan(func(r *docRec) bool {
+		if ts.Before(r.ver) {
+			newer = append(newer, r)
+		}
+		return true
+	})
+	for _, r := range newer {
+		v.byID.Delete(r)
+		v.natural.Delete(r)
 	}
 	return v, nil
 }
