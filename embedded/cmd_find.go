@@ -99,6 +99,9 @@ func cmdFind(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	} else if bounds != nil {
 		args.Filter = bson.D{{Key: "$and", Value: bson.A{append(bson.D{}, args.Filter...), bounds}}}
 	}
+	if err := s.checkTextQuery(ns, args.Filter); err != nil {
+		return nil, err
+	}
 	if tail.tailable || tail.awaitData {
 		return s.findTailable(ctx, req, ns, args, tail, copts)
 	}

@@ -40,7 +40,11 @@ func TestTextAndWildcardIndexes(t *testing.T) {
 		t.Fatalf("text index: %v", text)
 	}
 	wantJSON(t, specs[2].Lookup("wildcardProjection"), `{"a":true,"_id":false}`)
+	_, err = coll.Find(ctx, bson.D{{Key: "$text", Value: bson.D{{Key: "$search", Value: "x"}}}})
+	wantCode(t, err, 238, "$text")
 	if err := coll.Indexes().DropWithKey(ctx, bson.D{{Key: "_fts", Value: "text"}, {Key: "_ftsx", Value: 1}}); err != nil {
 		t.Fatalf("drop the text index by its stored key: %v", err)
 	}
+	_, err = coll.Find(ctx, bson.D{{Key: "$text", Value: bson.D{{Key: "$search", Value: "x"}}}})
+	wantCode(t, err, 27, "text index required for $text query")
 }
