@@ -6,8 +6,8 @@ import (
 )
 
 // parseIndexMod parses collMod's index option: {keyPattern | name,
-// expireAfterSeconds, hidden}. The other index changes mongod accepts
-// (unique, prepareUnique) are refused by name.
+// expireAfterSeconds, hidden, prepareUnique, unique}. forceNonUnique is
+// refused by name.
 func parseIndexMod(d bson.D) (*engine.IndexMod, error) {
 	const cmd = "collMod.index"
 	var m engine.IndexMod
@@ -30,7 +30,15 @@ func parseIndexMod(d bson.D) (*engine.IndexMod, error) {
 			var h bool
 			h, err = argBool(cmd, e.Key, e.Value)
 			m.Hidden = &h
-		case "unique", "prepareUnique", "forceNonUnique":
+		case "prepareUnique":
+			var p bool
+			p, err = argBool(cmd, e.Key, e.Value)
+			m.PrepareUnique = &p
+		case "unique":
+			if m.Unique, err = argBool(cmd, e.Key, e.Value); err == nil && !m.Unique {
+				err = cmdError(codeBadValue, "BadValue", "collMod.index.unique can only be set to true")
+			}
+		case "forceNonUnique":
 			err = notSupported("BSON field 'collMod.index.%s'", e.Key)
 		default:
 			err = unknownField(cmd, e.Key)
@@ -42,7 +50,7 @@ func parseIndexMod(d bson.D) (*engine.IndexMod, error) {
 	if (m.Name == "") == (len(m.KeyPattern) == 0) {
 		return nil, cmdError(codeInvalidOptions, "InvalidOptions", "must specify either index name or key pattern in collMod.index")
 	}
-	if !haveTTL && m.Hidden == nil {
+	if !haveTTL && m.Hidden == nil && m.PrepareUnique == nil && !m.Unique {
 		return nil, cmdError(codeInvalidOptions, "InvalidOptions", "no expireAfterSeconds or hidden field in collMod.index")
 	}
 	return &m, nil
@@ -58,6 +66,12 @@ func (s *Server) modifyIndex(ns engine.Namespace, m engine.IndexMod) (bson.D, er
 	var reply bson.D
 	if m.Hidden != nil {
 		reply = append(reply, bson.E{Key: "hidden_old", Value: res.OldHidden}, bson.E{Key: "hidden_new", Value: *m.Hidden})
+	}
+	if m.PrepareUnique != nil {
+		reply = append(reply, bson.E{Key: "prepareUnique_new", Value: *m.PrepareUnique})
+	}
+	if m.Unique {
+		reply = append(reply, bson.E{Key: "unique_new", Value: true})
 	}
 	if !m.SetTTL {
 		return reply, nil

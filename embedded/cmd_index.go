@@ -197,6 +197,9 @@ func indexEntry(ix engine.IndexSpec) bson.D {
 		d = append(d, bson.E{Key: "hidden", Value: true})
 	}
 	d = append(d, ix.Extra...)
+	if ix.PrepareUnique {
+		d = append(d, bson.E{Key: "prepareUnique", Value: true})
+	}
 	if len(ix.Collation) > 0 && !mql.IsSimpleCollation(ix.Collation) {
 		d = append(d, bson.E{Key: "collation", Value: ix.Collation})
 	}

@@ -114,6 +114,7 @@ func asCommandError(err error) *commandError {
 		if ee.Code == engine.CodeDuplicateKey && ee.KeyPattern != nil {
 			ce.Extra = bson.D{{Key: "keyPattern", Value: ee.KeyPattern}, {Key: "keyValue", Value: ee.KeyValue}}
 		}
+		ce.Extra = append(ce.Extra, ee.Extra...)
 		if ee.ErrInfo != nil {
 			ce.Extra = append(ce.Extra, bson.E{Key: "errInfo", Value: ee.ErrInfo})
 		}

@@ -191,6 +191,10 @@ type DatabaseInfo struct {
 // IndexSpec is an index definition as createIndexes receives it and
 // listIndexes reports it.
 type IndexSpec struct {
+	// PrepareUnique makes new duplicate keys fail with 11000 (existing
+	// ones stay) so that collMod can then make the index unique.
+	PrepareUnique bool
+
 	// Collation is the index's collation, stored and reported (empty:
 	// simple).
 	Collation bson.D

@@ -69,6 +69,9 @@ func (s IndexSpec) Doc() bson.D {
 	if len(s.Collation) > 0 {
 		d = append(d, bson.E{Key: "collation", Value: s.Collation})
 	}
+	if s.PrepareUnique {
+		d = append(d, bson.E{Key: "prepareUnique", Value: true})
+	}
 	return d
 }
 
@@ -116,6 +119,8 @@ func ParseIndexSpec(d bson.D) (IndexSpec, error) {
 			s.ExpireAfterSeconds = &v
 		case "collation":
 			s.Collation, _ = e.Value.(bson.D)
+		case "prepareUnique":
+			s.PrepareUnique = truthy(e.Value)
 		default:
 			return s, errorf(CodeInvalidOptions, "InvalidOptions", "index option %q is not supported by the embedded server", e.Key)
 		}

@@ -257,10 +257,16 @@ func TestParseIndexSpec(t *testing.T) {
 	for _, bad := range []bson.D{
 		{{Key: "name", Value: "x"}},
 		{{Key: "key", Value: bson.D{{Key: "a", Value: "2dsphere"}}}},
-		{{Key: "key", Value: bson.D{{Key: "a", Value: int32(1)}}}, {Key: "collation", Value: bson.D{}}},
 	} {
 		if _, err := ParseIndexSpec(bad); err == nil {
 			t.Errorf("ParseIndexSpec(%v) accepted", bad)
 		}
+	}
+	// Collation and prepareUnique round-trip through Doc (the journal).
+	withColl := IndexSpec{Name: "a_1", Key: bson.D{{Key: "a", Value: int32(1)}}, PrepareUnique: true,
+		Collation: bson.D{{Key: "locale", Value: "fr"}}}
+	back, err := ParseIndexSpec(withColl.Doc())
+	if err != nil || !back.PrepareUnique || len(back.Collation) != 1 {
+		t.Errorf("round trip of %+v: %+v %v", withColl, back, err)
 	}
 }

@@ -162,7 +162,7 @@ func newIndex(spec IndexSpec) (*index, error) {
 		}
 		ix.partial = m
 	}
-	if spec.Unique {
+	if spec.Unique || spec.PrepareUnique {
 		ix.keys = btree.NewBTreeGOptions(lessIKey, btree.Options{NoLocks: true})
 	}
 	return ix, nil
@@ -176,8 +176,11 @@ func (c *collection) view() view {
 func (c *collection) uniqueIndexes(copyTrees bool) []uniqueIndex {
 	var out []uniqueIndex
 	for _, ix := range c.indexes {
-		if ix.keys == nil || ix.partial != nil || len(ix.spec.Key) != 1 || hasNumericSegment(ix.spec.Key[0].Key) {
-			continue // numeric segments also match fields named "0": leave those to the matcher
+		if ix.keys == nil || !ix.spec.Unique || ix.partial != nil || len(ix.spec.Key) != 1 || hasNumericSegment(ix.spec.Key[0].Key) {
+			// numeric segments also match fields named "0": leave those
+			// to the matcher; a prepareUnique index may hold duplicates
+			// from before, which its key tree does not list.
+			continue
 		}
 		keys := ix.keys
 		if copyTrees {
@@ -437,6 +440,9 @@ func (c *collection) buildIndex(ix *index) error {
 		}
 		for _, k := range ix.keysOf(doc) {
 			if other, found := owner(ix.keys, k); found && mql.Compare(other, r.id) != 0 {
+				if !ix.spec.Unique {
+					continue // prepareUnique: existing duplicates stay
+				}
 				err = dupKeyError(c.ns, ix.spec.Name, ix.spec.Key, k)
 				return false
 			}

@@ -15,6 +15,10 @@ type IndexMod struct {
 	ExpireAfterSeconds int64
 	// Hidden, when not nil, hides or unhides the index.
 	Hidden *bool
+	// PrepareUnique, when not nil, sets prepareUnique; Unique, when
+	// true, converts a prepareUnique index to a unique one.
+	PrepareUnique *bool
+	Unique        bool
 }
 
 // IndexModResult reports the index's previous expireAfterSeconds (nil when
@@ -65,12 +69,29 @@ func (e *Engine) ModifyIndex(ns Namespace, m IndexMod) (res IndexModResult, err 
 			ix.spec.Hidden = *m.Hidden
 			change = append(change, bson.E{Key: "hidden", Value: *m.Hidden})
 		}
+		saved := *ix
+		if m.PrepareUnique != nil {
+			if err := c.setPrepareUnique(ix, *m.PrepareUnique); err != nil {
+				*ix = saved
+				return err
+			}
+			change = append(change, bson.E{Key: "prepareUnique", Value: *m.PrepareUnique})
+		}
+		if m.Unique {
+			if err := c.makeUnique(ix); err != nil {
+				*ix = saved
+				ix.spec.ExpireAfterSeconds, ix.spec.Hidden = res.OldExpireAfterSeconds, res.OldHidden
+				return err
+			}
+			change = append(change, bson.E{Key: "unique", Value: true})
+		}
 		// options, uuid and old as collMod's entries carry them (modify
 		// events: no collection option changed), then the index change.
 		obj, _ := bson.Marshal(bson.D{{Key: "options", Value: c.opts.Doc()}, {Key: "uuid", Value: c.uuid},
 			{Key: "old", Value: c.opts.Doc()}, {Key: "index", Value: change}})
 		_, err := e.commit([]Entry{{Op: OpCollMod, NS: ns, Object: obj}})
 		if err != nil {
+			*ix = saved
 			ix.spec.ExpireAfterSeconds, ix.spec.Hidden = res.OldExpireAfterSeconds, res.OldHidden
 		}
 		return err
@@ -86,6 +107,8 @@ func (c *collection) replayIndexMod(object bson.Raw) error {
 			Name               string `bson:"name"`
 			ExpireAfterSeconds *int32 `bson:"expireAfterSeconds"`
 			Hidden             *bool  `bson:"hidden"`
+			PrepareUnique      *bool  `bson:"prepareUnique"`
+			Unique             bool   `bson:"unique"`
 		} `bson:"index"`
 	}
 	if err := bson.Unmarshal(object, &obj); err != nil || obj.Index == nil {
@@ -98,6 +121,14 @@ func (c *collection) replayIndexMod(object bson.Raw) error {
 		}
 		if ix.spec.Name == obj.Index.Name && obj.Index.Hidden != nil {
 			ix.spec.Hidden = *obj.Index.Hidden
+		}
+		if ix.spec.Name == obj.Index.Name && obj.Index.PrepareUnique != nil {
+			if err := c.setPrepareUnique(ix, *obj.Index.PrepareUnique); err != nil {
+				return err
+			}
+		}
+		if ix.spec.Name == obj.Index.Name && obj.Index.Unique {
+			ix.spec.Unique = true
 		}
 	}
 	return nil

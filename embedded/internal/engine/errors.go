@@ -21,6 +21,8 @@ type Error struct {
 	KeyValue   bson.D
 	// ErrInfo is set for document validation failures (121).
 	ErrInfo bson.D
+	// Extra are further reply fields (collMod's "violations").
+	Extra bson.D
 }
 
 func (e *Error) Error() string {
