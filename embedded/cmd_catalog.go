@@ -83,19 +83,17 @@ func parseImagesOption(cmd string, v any) (bool, error) {
 // checkValidationMode accepts only the default validation level and
 // action: "moderate" or "warn" would let documents through that the engine
 // rejects.
-func checkValidationMode(cmd, key string, v any) error {
+func checkValidationMode(cmd, key string, v any) (string, error) {
 	s, err := argString(cmd, key, v)
 	if err != nil {
-		return err
+		return "", err
 	}
 	switch {
-	case key == "validationLevel" && s == "strict", key == "validationAction" && s == "error":
-		return nil
-	case key == "validationLevel" && (s == "off" || s == "moderate"),
-		key == "validationAction" && (s == "warn" || s == "errorAndLog"):
-		return notSupported("%s.%s: %q", cmd, key, s)
+	case key == "validationLevel" && (s == "strict" || s == "off" || s == "moderate"),
+		key == "validationAction" && (s == "error" || s == "warn" || s == "errorAndLog"):
+		return s, nil
 	}
-	return cmdError(codeBadValue, "BadValue", "Enumeration value '%s' for field '%s.%s' is not a valid value.", s, cmd, key)
+	return "", cmdError(codeBadValue, "BadValue", "Enumeration value '%s' for field '%s.%s' is not a valid value.", s, cmd, key)
 }
 
 func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
@@ -130,8 +128,10 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 				// create, as in MongoDB, rather than every write.
 				_, err = mql.NewMatcher(opts.Validator)
 			}
-		case "validationLevel", "validationAction":
-			err = checkValidationMode(cmd, e.Key, e.Value)
+		case "validationLevel":
+			opts.ValidationLevel, err = checkValidationMode(cmd, e.Key, e.Value)
+		case "validationAction":
+			opts.ValidationAction, err = checkValidationMode(cmd, e.Key, e.Value)
 		case "capped":
 			opts.Capped, err = argBool(cmd, e.Key, e.Value)
 		case "size":
@@ -253,7 +253,14 @@ func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {
 				args.Validator = &v
 			}
 		case "validationLevel", "validationAction":
-			err = checkValidationMode(cmd, e.Key, e.Value)
+			var mode string
+			if mode, err = checkValidationMode(cmd, e.Key, e.Value); err == nil {
+				if e.Key == "validationLevel" {
+					args.ValidationLevel = &mode
+				} else {
+					args.ValidationAction = &mode
+				}
+			}
 		case "index":
 			var d bson.D
 			if d, err = argDoc(cmd, e.Key, e.Value); err == nil {

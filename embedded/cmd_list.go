@@ -16,8 +16,8 @@ func collectionEntry(info engine.CollectionInfo) bson.D {
 	if len(info.Options.Validator) > 0 {
 		options = append(options,
 			bson.E{Key: "validator", Value: info.Options.Validator},
-			bson.E{Key: "validationLevel", Value: "strict"},
-			bson.E{Key: "validationAction", Value: "error"})
+			bson.E{Key: "validationLevel", Value: orDefault(info.Options.ValidationLevel, "strict")},
+			bson.E{Key: "validationAction", Value: orDefault(info.Options.ValidationAction, "error")})
 	}
 	if info.Options.ChangeStreamPreAndPostImages {
 		options = append(options, bson.E{Key: "changeStreamPreAndPostImages", Value: bson.D{{Key: "enabled", Value: true}}})

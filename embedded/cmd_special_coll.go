@@ -229,3 +229,10 @@ func clusteredIndexEntry(ci bson.D) bson.D {
 		{Key: "clustered", Value: true},
 	}
 }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

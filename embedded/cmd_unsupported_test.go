@@ -6,7 +6,6 @@ import (
 	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // TestUnsupportedFeaturesFailClearly checks that what the embedded server
@@ -37,9 +36,6 @@ func TestUnsupportedFeaturesFailClearly(t *testing.T) {
 			_, err := coll.Aggregate(ctx, bson.A{bson.D{{Key: "$merge", Value: bson.D{{Key: "into", Value: "copy"}, {Key: "whenMatched", Value: bson.A{}}}}}})
 			return err
 		}, "$merge"},
-		{"validationAction warn", func() error {
-			return db.CreateCollection(ctx, "warn", options.CreateCollection().SetValidator(bson.D{{Key: "a", Value: 1}}).SetValidationAction("warn"))
-		}, "warn"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -136,6 +136,12 @@ type CollectionOptions struct {
 	// Validator, if not empty, is a query filter every inserted or updated
 	// document must match (otherwise code 121 DocumentValidationFailure).
 	Validator bson.D
+	// ValidationLevel is "strict" (also ""), "moderate" (updates of
+	// documents that did not match are not checked) or "off".
+	ValidationLevel string
+	// ValidationAction is "error" (also "" and "errorAndLog") or "warn"
+	// (nothing is rejected; mongod only logs).
+	ValidationAction string
 	// Capped makes the collection a capped collection: an insert that
 	// takes it past CappedSize bytes or CappedMax documents evicts the
 	// oldest documents (natural order) first, as MongoDB does. Evictions
@@ -164,6 +170,8 @@ type CollModArgs struct {
 	ChangeStreamPreAndPostImages *bool
 	// Validator replaces the validator when non-nil (an empty bson.D removes it).
 	Validator *bson.D
+	// ValidationLevel and ValidationAction replace theirs when non-nil.
+	ValidationLevel, ValidationAction *string
 }
 
 // CollectionInfo describes a collection for listCollections and stats.

@@ -226,6 +226,12 @@ func (e *Engine) collMod(ns Namespace, args CollModArgs) error {
 		if args.Validator != nil {
 			opts.Validator = *args.Validator
 		}
+		if args.ValidationLevel != nil {
+			opts.ValidationLevel = *args.ValidationLevel
+		}
+		if args.ValidationAction != nil {
+			opts.ValidationAction = *args.ValidationAction
+		}
 		if err := c.setOptions(opts); err != nil {
 			return err
 		}

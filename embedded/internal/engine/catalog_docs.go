@@ -38,6 +38,12 @@ func (o CollectionOptions) Doc() bson.D {
 	if len(o.Validator) > 0 {
 		d = append(d, bson.E{Key: "validator", Value: o.Validator})
 	}
+	if o.ValidationLevel != "" {
+		d = append(d, bson.E{Key: "validationLevel", Value: o.ValidationLevel})
+	}
+	if o.ValidationAction != "" {
+		d = append(d, bson.E{Key: "validationAction", Value: o.ValidationAction})
+	}
 	if len(o.Collation) > 0 {
 		d = append(d, bson.E{Key: "collation", Value: o.Collation})
 	}

@@ -175,7 +175,7 @@ func (st *opState) insert(ns Namespace, doc bson.D) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.validator != nil && !st.bypassValidation && !c.validator.Match(doc) {
+	if c.validator != nil && !st.bypassValidation && c.validates(nil) && !c.validator.Match(doc) {
 		return nil, c.validationError(doc)
 	}
 	if err := c.checkCappedInsert(raw); err != nil {
@@ -388,7 +388,7 @@ func (st *opState) updateDoc(c *collection, cd match, upd *mql.Update, m *mql.Ma
 	if bytes.Equal(raw, cd.rec.raw) {
 		return cd.rec.raw, false, nil
 	}
-	if c.validator != nil && !st.bypassValidation && !c.validator.Match(newDoc) {
+	if c.validator != nil && !st.bypassValidation && c.validates(cd.doc) && !c.validator.Match(newDoc) {
 		return nil, false, c.validationError(newDoc)
 	}
 	rec := &docRec{id: cd.rec.id, raw: raw}

@@ -262,6 +262,10 @@ func parseOptions(d bson.D) CollectionOptions {
 		switch e.Key {
 		case "validator":
 			o.Validator, _ = e.Value.(bson.D)
+		case "validationLevel":
+			o.ValidationLevel, _ = e.Value.(string)
+		case "validationAction":
+			o.ValidationAction, _ = e.Value.(string)
 		case "collation":
 			o.Collation, _ = e.Value.(bson.D)
 		case "clusteredIndex":
