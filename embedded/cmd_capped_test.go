@@ -83,6 +83,19 @@ func TestCappedCollectionEvictsOldest(t *testing.T) {
 	wantCode(t, err, 2, "exceeds cappedMaxSize")
 
 	wantCode(t, db.CreateCollection(ctx, "nosize", options.CreateCollection().SetCapped(true)), 72, "'size' field is required")
+
+	// Storage tuning is kept and reported as given, as mongod does.
+	engineOpts := bson.D{{Key: "wiredTiger", Value: bson.D{{Key: "configString", Value: "block_compressor=zlib"}}}}
+	tuned := options.CreateCollection().SetStorageEngine(engineOpts).SetDefaultIndexOptions(options.DefaultIndex().SetStorageEngine(engineOpts))
+	if err := db.CreateCollection(ctx, "tuned", tuned); err != nil {
+		t.Fatal(err)
+	}
+	specs, err = db.ListCollectionSpecifications(ctx, bson.D{{Key: "name", Value: "tuned"}})
+	if err != nil || len(specs) != 1 {
+		t.Fatalf("listCollections: %v %v", specs, err)
+	}
+	wantJSON(t, specs[0].Options.Lookup("storageEngine"), `{"wiredTiger":{"configString":"block_compressor=zlib"}}`)
+	wantJSON(t, specs[0].Options.Lookup("indexOptionDefaults", "storageEngine"), `{"wiredTiger":{"configString":"block_compressor=zlib"}}`)
 }
 
 // TestCappedWritesRefusedInTransaction checks MongoDB's rule that a

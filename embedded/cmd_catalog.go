@@ -150,7 +150,11 @@ func cmdCreate(_ context.Context, s *Server, req *request) (bson.D, error) {
 			opts.ExpireAfterSeconds, err = parseCollectionTTL(e.Value)
 		case "encryptedFields":
 			err = notSupported("BSON field 'create.%s'", e.Key)
-		case "storageEngine", "indexOptionDefaults", "idIndex", "autoIndexId", "flags":
+		case "storageEngine":
+			opts.StorageEngine, err = argDoc(cmd, e.Key, e.Value)
+		case "indexOptionDefaults":
+			opts.IndexOptionDefaults, err = argDoc(cmd, e.Key, e.Value)
+		case "idIndex", "autoIndexId", "flags":
 			// Storage tuning with no effect on results.
 		default:
 			if !isGenericField(e.Key) {

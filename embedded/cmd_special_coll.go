@@ -174,6 +174,12 @@ func specialCollectionOptions(o engine.CollectionOptions) bson.D {
 	if o.ExpireAfterSeconds != nil {
 		d = append(d, bson.E{Key: "expireAfterSeconds", Value: *o.ExpireAfterSeconds})
 	}
+	if len(o.StorageEngine) > 0 {
+		d = append(d, bson.E{Key: "storageEngine", Value: o.StorageEngine})
+	}
+	if len(o.IndexOptionDefaults) > 0 {
+		d = append(d, bson.E{Key: "indexOptionDefaults", Value: o.IndexOptionDefaults})
+	}
 	if o.Capped {
 		// appendNumber, as mongod reports them: int32 when it fits.
 		d = append(d, bson.E{Key: "capped", Value: true}, bson.E{Key: "size", Value: int32OrInt64(o.CappedSize)})

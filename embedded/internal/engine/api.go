@@ -162,6 +162,9 @@ type CollectionOptions struct {
 	// ExpireAfterSeconds is the expireAfterSeconds option of a clustered
 	// or time-series collection (stored and reported).
 	ExpireAfterSeconds *int64
+	// StorageEngine and IndexOptionDefaults are storage tuning: stored and
+	// reported by listCollections as given, without effect.
+	StorageEngine, IndexOptionDefaults bson.D
 }
 
 // CollModArgs are the changes of a collMod command; nil fields are left as

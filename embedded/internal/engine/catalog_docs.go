@@ -29,6 +29,12 @@ func (o CollectionOptions) Doc() bson.D {
 	if o.ExpireAfterSeconds != nil {
 		d = append(d, bson.E{Key: "expireAfterSeconds", Value: *o.ExpireAfterSeconds})
 	}
+	if len(o.StorageEngine) > 0 {
+		d = append(d, bson.E{Key: "storageEngine", Value: o.StorageEngine})
+	}
+	if len(o.IndexOptionDefaults) > 0 {
+		d = append(d, bson.E{Key: "indexOptionDefaults", Value: o.IndexOptionDefaults})
+	}
 	if o.Capped {
 		d = append(d, bson.E{Key: "capped", Value: true}, bson.E{Key: "size", Value: o.CappedSize})
 		if o.CappedMax > 0 {

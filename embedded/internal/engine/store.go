@@ -270,6 +270,10 @@ func parseOptions(d bson.D) CollectionOptions {
 			o.Collation, _ = e.Value.(bson.D)
 		case "clusteredIndex":
 			o.ClusteredIndex, _ = e.Value.(bson.D)
+		case "storageEngine":
+			o.StorageEngine, _ = e.Value.(bson.D)
+		case "indexOptionDefaults":
+			o.IndexOptionDefaults, _ = e.Value.(bson.D)
 		case "timeseries":
 			o.Timeseries, _ = e.Value.(bson.D)
 		case "expireAfterSeconds":
