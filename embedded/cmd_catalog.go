@@ -209,11 +209,8 @@ func isNamespaceExists(err error) bool {
 }
 
 func sameCollectionOptions(a, b engine.CollectionOptions) bool {
-	if a.ChangeStreamPreAndPostImages != b.ChangeStreamPreAndPostImages || len(a.Validator) != len(b.Validator) ||
-		a.Capped != b.Capped || a.CappedSize != b.CappedSize || a.CappedMax != b.CappedMax {
-		return false
-	}
-	return len(a.Validator) == 0 || mql.Equal(a.Validator, b.Validator)
+	// Doc renders every option in one canonical order.
+	return mql.Equal(a.Doc(), b.Doc())
 }
 
 func cmdCollMod(_ context.Context, s *Server, req *request) (bson.D, error) {

@@ -25,6 +25,13 @@ func TestClusteredCollection(t *testing.T) {
 	if name := specs[0].Options.Lookup("clusteredIndex", "name").StringValue(); name != "by id" {
 		t.Fatalf("options = %v", specs[0].Options)
 	}
+	// Since 7.0 creating it again with the same options succeeds, with
+	// other options it fails.
+	if err := db.RunCommand(ctx, bson.D{{Key: "create", Value: "c"}, {Key: "clusteredIndex", Value: bson.D{
+		{Key: "key", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "unique", Value: true}, {Key: "name", Value: "by id"}}}}).Err(); err != nil {
+		t.Fatalf("create again with the same options: %v", err)
+	}
+	wantCode(t, db.CreateCollection(ctx, "c"), 48, "already exists")
 	ix, err := db.Collection("c").Indexes().ListSpecifications(ctx)
 	if err != nil || len(ix) != 1 || ix[0].Name != "by id" || ix[0].Clustered == nil || !*ix[0].Clustered {
 		t.Fatalf("listIndexes: %+v %v", ix, err)
