@@ -75,7 +75,7 @@ func TestAcceptSurvivesDescriptorExhaustion(t *testing.T) {
 	for range 200 {
 		raws = append(raws, dialRaw(t, addr))
 	}
-	waitFor(t, 20*time.Second, "an accept failure logged by the child", func() bool {
+	testenv.Eventually(t, 20*time.Second, "an accept failure logged by the child", func() bool {
 		return strings.Contains(logs.String(), "accept failed; retrying")
 	})
 	if !strings.Contains(logs.String(), "too many open files") {
@@ -118,7 +118,7 @@ func TestMaxConnectionsRefusesTheExcess(t *testing.T) {
 	}
 	over := dialRaw(t, srv.Addr())
 	over.expectClosed()
-	waitFor(t, 5*time.Second, "a log line for the refused connection", func() bool {
+	testenv.Eventually(t, 5*time.Second, "a log line for the refused connection", func() bool {
 		return strings.Contains(logs.String(), "too many open connections")
 	})
 	for _, r := range held {
@@ -157,7 +157,7 @@ func TestStalledMessageIsDropped(t *testing.T) {
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("dropped after %v, want about the 300 ms MessageReadTimeout", el)
 	}
-	waitFor(t, 5*time.Second, "the read-timeout log line", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the read-timeout log line", func() bool {
 		return strings.Contains(logs.String(), "stopped sending in the middle of a message")
 	})
 
@@ -261,18 +261,18 @@ func TestPendingMessageBudget(t *testing.T) {
 
 	first := dialRaw(t, srv.Addr())
 	first.send(partial)
-	waitFor(t, 10*time.Second, "the first partial message to hold its buffer", func() bool { return pending() >= 192<<10 })
+	testenv.Eventually(t, 10*time.Second, "the first partial message to hold its buffer", func() bool { return pending() >= 192<<10 })
 	second := dialRaw(t, srv.Addr())
 	second.send(partial)
 	second.expectClosed()
-	waitFor(t, 5*time.Second, "the budget log line", func() bool {
+	testenv.Eventually(t, 5*time.Second, "the budget log line", func() bool {
 		return strings.Contains(logs.String(), "partially received messages is exhausted")
 	})
 	if err := c.Ping(context.Background(), nil); err != nil {
 		t.Fatalf("small messages are still served: %v", err)
 	}
 	_ = first.nc.Close()
-	waitFor(t, 10*time.Second, "the budget to be released", func() bool { return pending() == 0 })
+	testenv.Eventually(t, 10*time.Second, "the budget to be released", func() bool { return pending() == 0 })
 }
 
 // TestIdleTimeoutSparesAwaitingGetMore: a change stream's getMore that

@@ -101,7 +101,7 @@ func TestChangeStreamCursorReapedWhenConnectionDrops(t *testing.T) {
 		t.Fatalf("%d open cursors, want 1", n)
 	}
 	r.nc.Close()
-	waitFor(t, 5*time.Second, "the change-stream cursor of the dropped connection to be reaped", func() bool { return openCursors(t, admin) == 0 })
+	testenv.Eventually(t, 5*time.Second, "the change-stream cursor of the dropped connection to be reaped", func() bool { return openCursors(t, admin) == 0 })
 }
 
 func TestIdleCursorTimesOut(t *testing.T) {
@@ -120,7 +120,7 @@ func TestIdleCursorTimesOut(t *testing.T) {
 	if n := openCursors(t, c); n != 1 {
 		t.Fatalf("%d open cursors, want 1", n)
 	}
-	waitFor(t, 5*time.Second, "the idle cursor to time out", func() bool { return openCursors(t, c) == 0 })
+	testenv.Eventually(t, 5*time.Second, "the idle cursor to time out", func() bool { return openCursors(t, c) == 0 })
 	cur.Next(ctx) // first document from the first batch
 	if cur.Next(ctx) {
 		t.Fatal("getMore on a timed-out cursor returned a document")

@@ -114,7 +114,7 @@ func TestSnapshotTooOldPastTheWindow(t *testing.T) {
 		t.Fatalf("inside the window: %v %v", docs, err)
 	}
 	var last error
-	waitFor(t, 30*time.Second, "the snapshot to leave the 1 s window", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the snapshot to leave the 1 s window", func() bool {
 		seed(t, coll, bson.D{{Key: "_id", Value: bson.NewObjectID()}})
 		_, _, last = snapshotFind(t, db, "c", at)
 		return last != nil
@@ -221,7 +221,7 @@ func TestCollModExpireAfterSecondsIsRespected(t *testing.T) {
 	if asInt(t, get(reply, "expireAfterSeconds_old")) != 3600 || asInt(t, get(reply, "expireAfterSeconds_new")) != 10 {
 		t.Fatalf("collMod reply %v", reply)
 	}
-	waitFor(t, 10*time.Second, "the document to expire under the new expireAfterSeconds", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the document to expire under the new expireAfterSeconds", func() bool {
 		n, err := coll.CountDocuments(ctx, bson.D{})
 		return err == nil && n == 0
 	})

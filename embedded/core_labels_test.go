@@ -95,7 +95,7 @@ func TestShutdownErrorClearsThePool(t *testing.T) {
 			t.Errorf("code %d: topologyVersion in the reply: %v, want %v", tc.code, hasTV, tc.wantTV)
 		}
 		if !tc.wantTV {
-			waitFor(t, 5*time.Second, "the pool cleared after a shutdown error", func() bool { return cleared.Load() > before })
+			testenv.Eventually(t, 5*time.Second, "the pool cleared after a shutdown error", func() bool { return cleared.Load() > before })
 		}
 	}
 }

@@ -75,7 +75,7 @@ func TestAcknowledgedWritesSurviveRestart(t *testing.T) {
 		}()
 	}
 	for r := range 3 {
-		waitFor(t, 60*time.Second, "acknowledged writes", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > 50*(r+1) })
+		testenv.Eventually(t, 60*time.Second, "acknowledged writes", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > 50*(r+1) })
 		if err := srv.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -126,7 +126,7 @@ func TestAwaitableHelloNoBusyLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	waitFor(t, 10*time.Second, "4 awaited heartbeats", func() bool {
+	testenv.Eventually(t, 10*time.Second, "4 awaited heartbeats", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(awaited) >= 4
@@ -151,7 +151,7 @@ func TestAwaitableHelloNoBusyLoop(t *testing.T) {
 	mu.Lock()
 	seen := len(awaited)
 	mu.Unlock()
-	waitFor(t, 10*time.Second, "6 more awaited heartbeats", func() bool {
+	testenv.Eventually(t, 10*time.Second, "6 more awaited heartbeats", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(awaited) >= seen+6

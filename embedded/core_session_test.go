@@ -274,7 +274,7 @@ func TestCursorReapedWhenConnectionDrops(t *testing.T) {
 	if err := cur.Err(); err == nil || !errors.As(err, &le) || !le.HasErrorLabel("NetworkError") {
 		t.Fatalf("cursor error %v, want a network error", err)
 	}
-	waitFor(t, 5*time.Second, "the cursor of the dropped connection to be reaped", func() bool { return openCursors(t, admin) == 0 })
+	testenv.Eventually(t, 5*time.Second, "the cursor of the dropped connection to be reaped", func() bool { return openCursors(t, admin) == 0 })
 }
 
 func TestLargeDocumentsSplitAcrossBatches(t *testing.T) {

@@ -240,7 +240,7 @@ func TestMalformedInputClosesOnlyThatConnection(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, 5*time.Second, "malformed-input warnings", func() bool {
+	testenv.Eventually(t, 5*time.Second, "malformed-input warnings", func() bool {
 		return strings.Count(logs.String(), "level=WARN msg=\"closing connection: malformed message\"") >= len(cases)
 	})
 	out := logs.String()
@@ -268,9 +268,9 @@ func TestAwaitingHelloNoticesClientGone(t *testing.T) {
 	_, _, first := r.read()
 	r.msg(wire.FlagExhaustAllowed, bson.D{{Key: "hello", Value: 1}, {Key: "topologyVersion", Value: first.Lookup("topologyVersion").Document()},
 		{Key: "maxAwaitTimeMS", Value: int64(60000)}, {Key: "$db", Value: "admin"}})
-	waitFor(t, 15*time.Second, "the raw connection to be counted", func() bool { return connections() == base+1 })
+	testenv.Eventually(t, 15*time.Second, "the raw connection to be counted", func() bool { return connections() == base+1 })
 	r.nc.Close()
-	waitFor(t, 15*time.Second, "the server to drop the vanished client's connection", func() bool { return connections() == base })
+	testenv.Eventually(t, 15*time.Second, "the server to drop the vanished client's connection", func() bool { return connections() == base })
 }
 
 // TestAwaitingHelloAnswersAfterWaitOnLiveConnection: the peek used to
