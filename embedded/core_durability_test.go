@@ -304,10 +304,13 @@ func TestSyncAlwaysFsyncsEveryWrite(t *testing.T) {
 func TestFailedFsyncStopsTheEngine(t *testing.T) {
 	ctx := context.Background()
 	fs := vfs.NewFault()
-	_, c := startOnFault(t, fs, Config{CommitInterval: time.Hour})
+	srv, c := startOnFault(t, fs, Config{CommitInterval: time.Hour})
 	coll := c.Database("db").Collection("c")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
 		t.Fatal(err)
+	}
+	if err := srv.Err(); err != nil {
+		t.Fatalf("Err of a healthy server = %v", err)
 	}
 	fs.SetInject(func(op vfs.Op, _ string) error {
 		if op == vfs.OpSync {
@@ -322,6 +325,9 @@ func TestFailedFsyncStopsTheEngine(t *testing.T) {
 	fs.SetInject(nil, false)
 	if err := coll.FindOne(ctx, bson.D{}).Err(); err == nil || !strings.Contains(err.Error(), "fsync") {
 		t.Fatalf("find after the failed fsync: %v, want an error naming the fsync failure", err)
+	}
+	if err := srv.Err(); err == nil || !strings.Contains(err.Error(), "fsync") {
+		t.Fatalf("Server.Err after the failed fsync = %v, want the fsync failure", err)
 	}
 }
 

@@ -376,3 +376,34 @@ func TestStableAPIStrict(t *testing.T) {
 		t.Fatalf("buildInfo with apiStrict: %+v, want 323 APIStrictError", ce)
 	}
 }
+
+// The lifecycle every mongotide package shares: Start's ctx bounds the
+// start only, Done is closed once Stop has finished, Err is nil for a clean
+// stop, and Stop is idempotent.
+func TestServerLifecycleDoneErr(t *testing.T) {
+	startCtx, cancel := context.WithCancel(context.Background())
+	srv, err := embedded.Start(startCtx, embedded.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel() // bounds the start only
+	client := testenv.Connect(t, srv.URI(), nil)
+	if err := client.Ping(context.Background(), nil); err != nil {
+		t.Fatalf("ping after the start ctx was cancelled: %v", err)
+	}
+	select {
+	case <-srv.Done():
+		t.Fatal("Done closed while running")
+	default:
+	}
+	if err := srv.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.Done()
+	if err := srv.Err(); err != nil {
+		t.Fatalf("Err after a clean Stop = %v", err)
+	}
+	if err := srv.Stop(context.Background()); err != nil {
+		t.Fatalf("second Stop = %v", err)
+	}
+}

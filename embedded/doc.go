@@ -9,5 +9,10 @@
 //	defer srv.Stop(ctx)
 //	client, err := mongo.Connect(options.Client().ApplyURI(srv.URI()))
 //
+// Lifecycle, as in every mongotide package: Start's ctx bounds the start-up
+// only; the server runs until Stop(ctx), which is idempotent and bounded by
+// its ctx (the rest of the shutdown then finishes in the background); Done()
+// is closed once it has stopped and Err() says what went wrong, if anything.
+//
 // See docs/embedded.md for what is supported.
 package embedded

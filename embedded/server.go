@@ -188,6 +188,25 @@ func (s *Server) URI() string {
 // Addr returns the host:port the server listens on and advertises.
 func (s *Server) Addr() string { return s.host }
 
+// Done is closed once the server has stopped: Stop finished closing every
+// connection, goroutine and the engine.
+func (s *Server) Done() <-chan struct{} { return s.stopped }
+
+// Err says what is wrong with the server: the error that stopped its engine
+// (a failed fsync of acknowledged data: the server then fails every command
+// rather than serve a past it cannot keep), or, once stopped, the error of
+// closing the engine; nil otherwise.
+func (s *Server) Err() error {
+	select {
+	case <-s.stopped:
+		if s.stopErr != nil {
+			return s.stopErr
+		}
+	default:
+	}
+	return s.engine.Failure()
+}
+
 // Stop closes the listener and every connection, kills cursors, aborts open
 // transactions, waits for every goroutine of the server and closes the
 // engine. It is idempotent: later calls wait for the first one and return
