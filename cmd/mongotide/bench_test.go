@@ -19,9 +19,10 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 	}
 	table := stdout.String()
 	for _, row := range []string{
-		"SUITE", "InsertOne/s, one change stream open and consumed", "InsertOne cost at 100 docs",
+		"SUITE", "InsertOne/s, one change stream open and consumed", "InsertOne/s with Dir, default write concern",
+		"InsertOne/s j:true, 16 concurrent writers (group commit)", "InsertOne cost at 100 docs",
 		"InsertOne cost at 1,000 docs", "cost ratio 1,000 vs 100 docs", "change-stream backlog delivery",
-		"heap for 1,000 1-KiB docs", "raw Watch/Next/Decode throughput", "toolkit throughput",
+		"heap for 1,000 1-KiB docs", "RSS after writing", "raw Watch/Next/Decode throughput", "toolkit throughput",
 		"toolkit vs raw throughput", "insert->handler latency raw p50 / p99",
 		"insert->handler latency toolkit p50 / p99", "added latency p50 / p99",
 		"20 listeners, one shared cursor: cmds / CPU per event", "20 raw cursors: cmds / CPU per event",
@@ -34,8 +35,8 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 			t.Errorf("table has no %q row:\n%s", row, table)
 		}
 	}
-	if n := len(stdout.lines()); n != 22 {
-		t.Errorf("table has %d lines, want 22 (header + 21 rows):\n%s", n, table)
+	if n := len(stdout.lines()); n != 25 {
+		t.Errorf("table has %d lines, want 25 (header + 24 rows):\n%s", n, table)
 	}
 	if !strings.Contains(stderr.String(), "bench: listen:") {
 		t.Errorf("no progress on stderr:\n%s", &stderr)
