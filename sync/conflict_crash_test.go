@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -246,5 +247,56 @@ func TestMergeSurvivesFailureBeforeLocalWrite(t *testing.T) {
 				t.Fatalf("conflict = %+v", list[0])
 			}
 		})
+	}
+}
+
+// A commit refused before it ran leaves the transaction open on the server,
+// holding its documents until the transaction lifetime limit (60 s): every
+// retried upload met a WriteConflict until then (a flaky CI failure, when
+// the retry happened to take another pooled session). The syncer must end
+// the transaction itself.
+func TestFailedCommitReleasesTheDocument(t *testing.T) {
+	ctx := testCtx(t)
+	uri := testenv.URI(t)
+	remote := testenv.Connect(t, uri, nil).Database(fmt.Sprintf("sync_failedcommit_%d", time.Now().UnixNano()%1e6))
+	coll := remote.Collection("c")
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Local: newDB(t, "local"), Remote: remote, Collections: []string{"c"}, ReplicaID: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A session of another client: certainly not the one whose commit
+	// failed (a client's pool would hand that one out again).
+	other := testenv.Connect(t, uri, nil)
+	failCommand(t, ctx, remote.Client(), 1, []string{"commitTransaction"}, "", bson.D{{Key: "errorCode", Value: 8}})
+	err = s.remoteTxn(ctx, func(tctx context.Context) error {
+		_, err := coll.UpdateOne(tctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: 1}}}})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "failCommand") {
+		t.Fatalf("remoteTxn = %v, want the failpoint's commit error", err)
+	}
+	sess, err := other.StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	// One attempt (WithTransaction would retry the conflict for minutes).
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	tctx := mongo.NewSessionContext(ctx, sess)
+	_, err = other.Database(remote.Name()).Collection("c").UpdateOne(tctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 10}}}})
+	if err == nil {
+		err = sess.CommitTransaction(tctx)
+	}
+	if err != nil {
+		t.Fatalf("a transaction of another session on the document: %v (the failed commit's transaction still holds it)", err)
+	}
+	var got struct{ N int }
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&got); err != nil || got.N != 10 {
+		t.Fatalf("n = %d, %v; want 10 (the failed commit's update not applied, the other one applied)", got.N, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Both directions are state based: an event only names a document; the
@@ -501,7 +502,7 @@ func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := remoteTxnOnce(ctx, sess, fn)
+		err := remoteTxnOnce(ctx, sess, s.remoteVers, fn)
 		if err == nil || attempt >= maxConflictRetries || !conflictRetryable(err) {
 			return err
 		}
@@ -516,8 +517,9 @@ func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) err
 	}
 }
 
-// remoteTxnOnce runs one attempt of fn in a transaction of sess.
-func remoteTxnOnce(ctx context.Context, sess *mongo.Session, fn func(ctx context.Context) error) error {
+// remoteTxnOnce runs one attempt of fn in a transaction of sess. probe is
+// a collection on the remote that abandonTxn may read.
+func remoteTxnOnce(ctx context.Context, sess *mongo.Session, probe *mongo.Collection, fn func(ctx context.Context) error) error {
 	if err := sess.StartTransaction(); err != nil {
 		return err
 	}
@@ -536,10 +538,36 @@ func remoteTxnOnce(ctx context.Context, sess *mongo.Session, fn func(ctx context
 	for i := 0; ; i++ {
 		err := sess.CommitTransaction(tctx)
 		var le mongo.LabeledError
-		if err == nil || i >= 1 || ctx.Err() != nil || !errors.As(err, &le) || !le.HasErrorLabel("UnknownTransactionCommitResult") {
+		if err == nil {
+			return nil
+		}
+		if i >= 1 || ctx.Err() != nil || !errors.As(err, &le) || !le.HasErrorLabel("UnknownTransactionCommitResult") {
+			abandonTxn(ctx, sess, probe)
 			return err
 		}
 	}
+}
+
+// abandonTxn ends, on the server, a transaction of sess whose commit
+// failed. A commit refused before it ran (failCommand does that, and so
+// can a server stepping down) leaves the transaction open, holding its
+// documents' write locks until transactionLifetimeLimitSeconds (60 s by
+// default): until then every retry of the upload met a WriteConflict. The
+// driver cannot abort a transaction it sent a commit for, but the server
+// aborts a session's open transaction when the session starts a newer one:
+// so one read in a new transaction, then an abort. A transaction that did
+// commit is not affected (the retried upload re-reads both sides and finds
+// its write). Best effort and bounded: during an outage the server cannot
+// be told, and its lifetime limit ends the transaction instead.
+func abandonTxn(ctx context.Context, sess *mongo.Session, probe *mongo.Collection) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := sess.StartTransaction(); err != nil {
+		return
+	}
+	tctx := mongo.NewSessionContext(actx, sess)
+	_ = probe.FindOne(tctx, bson.D{}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
+	_ = sess.AbortTransaction(tctx)
 }
 
 // conflictRetryable reports whether a failed transaction met a concurrent
