@@ -89,6 +89,12 @@ func TestOfflineThenCatchUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameContents(t, ctx, lc, remote.Collection("c"), 1)
+	// The bootstrap may have copied the document and still be finishing;
+	// until it has, changes are not counted as pending (the outage below
+	// would then find nothing pending to report).
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	rs.stop(t, ctx)
 	// Local writes go on while the remote is down.
