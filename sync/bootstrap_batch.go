@@ -57,6 +57,7 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 		return nil, err
 	})
 	if err != nil {
+		abandonTxn(ctx, sess, s.localDocs) // a failed commit may leave it open
 		return err
 	}
 	written := make([]bson.RawValue, len(applied))

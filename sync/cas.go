@@ -58,6 +58,9 @@ func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, 
 	if errors.Is(err, errStale) {
 		return false, nil
 	}
+	if err != nil {
+		abandonTxn(ctx, sess, s.localDocs) // a failed commit may leave it open
+	}
 	if err == nil {
 		s.ownLocal.add(sess.OperationTime(), coll, id)
 	}

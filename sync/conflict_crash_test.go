@@ -254,49 +254,72 @@ func TestMergeSurvivesFailureBeforeLocalWrite(t *testing.T) {
 // holding its documents until the transaction lifetime limit (60 s): every
 // retried upload met a WriteConflict until then (a flaky CI failure, when
 // the retry happened to take another pooled session). The syncer must end
-// the transaction itself.
+// the transaction itself, on either side.
 func TestFailedCommitReleasesTheDocument(t *testing.T) {
-	ctx := testCtx(t)
-	uri := testenv.URI(t)
-	remote := testenv.Connect(t, uri, nil).Database(fmt.Sprintf("sync_failedcommit_%d", time.Now().UnixNano()%1e6))
-	coll := remote.Collection("c")
-	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 0}}); err != nil {
-		t.Fatal(err)
+	for _, side := range []Side{RemoteSide, LocalSide} {
+		t.Run(string(side), func(t *testing.T) {
+			ctx := testCtx(t)
+			uri := testenv.URI(t)
+			db := testenv.Connect(t, uri, nil).Database(fmt.Sprintf("sync_failedcommit_%d", time.Now().UnixNano()%1e6))
+			coll := db.Collection("c")
+			if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 0}}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := Config{Local: newDB(t, "local"), Remote: db, Collections: []string{"c"}, ReplicaID: "A"}
+			if side == LocalSide {
+				cfg.Local, cfg.Remote = db, newDB(t, "remote")
+			}
+			s, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A session of another client: certainly not the one whose
+			// commit failed (a client's pool would hand that one out again).
+			other := testenv.Connect(t, uri, nil)
+			failCommand(t, ctx, db.Client(), 1, []string{"commitTransaction"}, "", bson.D{{Key: "errorCode", Value: 8}})
+			if side == RemoteSide {
+				err = s.remoteTxn(ctx, func(tctx context.Context) error {
+					_, err := coll.UpdateOne(tctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: 1}}}})
+					return err
+				})
+			} else {
+				cur := findRaw(t, ctx, coll, 1)
+				_, err = s.applyLocal(ctx, "c", rawID(t, 1), cur, mustMarshal(t, bson.D{{Key: "_id", Value: 1}, {Key: "n", Value: 1}}), nil)
+			}
+			if err == nil || !strings.Contains(err.Error(), "failCommand") {
+				t.Fatalf("transaction = %v, want the failpoint's commit error", err)
+			}
+			sess, err := other.StartSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.EndSession(ctx)
+			// One attempt (WithTransaction would retry the conflict for
+			// minutes).
+			if err := sess.StartTransaction(); err != nil {
+				t.Fatal(err)
+			}
+			tctx := mongo.NewSessionContext(ctx, sess)
+			_, err = other.Database(db.Name()).Collection("c").UpdateOne(tctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 10}}}})
+			if err == nil {
+				err = sess.CommitTransaction(tctx)
+			}
+			if err != nil {
+				t.Fatalf("a transaction of another session on the document: %v (the failed commit's transaction still holds it)", err)
+			}
+			var got struct{ N int }
+			if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&got); err != nil || got.N != 10 {
+				t.Fatalf("n = %d, %v; want 10 (the failed commit's update not applied, the other one applied)", got.N, err)
+			}
+		})
 	}
-	s, err := New(Config{Local: newDB(t, "local"), Remote: remote, Collections: []string{"c"}, ReplicaID: "A"})
+}
+
+func findRaw(t *testing.T, ctx context.Context, coll *mongo.Collection, id any) bson.Raw {
+	t.Helper()
+	raw, err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Raw()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A session of another client: certainly not the one whose commit
-	// failed (a client's pool would hand that one out again).
-	other := testenv.Connect(t, uri, nil)
-	failCommand(t, ctx, remote.Client(), 1, []string{"commitTransaction"}, "", bson.D{{Key: "errorCode", Value: 8}})
-	err = s.remoteTxn(ctx, func(tctx context.Context) error {
-		_, err := coll.UpdateOne(tctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: 1}}}})
-		return err
-	})
-	if err == nil || !strings.Contains(err.Error(), "failCommand") {
-		t.Fatalf("remoteTxn = %v, want the failpoint's commit error", err)
-	}
-	sess, err := other.StartSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.EndSession(ctx)
-	// One attempt (WithTransaction would retry the conflict for minutes).
-	if err := sess.StartTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	tctx := mongo.NewSessionContext(ctx, sess)
-	_, err = other.Database(remote.Name()).Collection("c").UpdateOne(tctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: 10}}}})
-	if err == nil {
-		err = sess.CommitTransaction(tctx)
-	}
-	if err != nil {
-		t.Fatalf("a transaction of another session on the document: %v (the failed commit's transaction still holds it)", err)
-	}
-	var got struct{ N int }
-	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&got); err != nil || got.N != 10 {
-		t.Fatalf("n = %d, %v; want 10 (the failed commit's update not applied, the other one applied)", got.N, err)
-	}
+	return raw
 }

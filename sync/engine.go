@@ -557,8 +557,10 @@ func remoteTxnOnce(ctx context.Context, sess *mongo.Session, probe *mongo.Collec
 // aborts a session's open transaction when the session starts a newer one:
 // so one read in a new transaction, then an abort. A transaction that did
 // commit is not affected (the retried upload re-reads both sides and finds
-// its write). Best effort and bounded: during an outage the server cannot
-// be told, and its lifetime limit ends the transaction instead.
+// its write), and neither is one already aborted, so callers need not tell
+// which way the transaction failed. Best effort and bounded: during an
+// outage the server cannot be told, and its lifetime limit ends the
+// transaction instead.
 func abandonTxn(ctx context.Context, sess *mongo.Session, probe *mongo.Collection) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
