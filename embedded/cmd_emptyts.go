@@ -1,8 +1,6 @@
 package embedded
 
 import (
-	"time"
-
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -39,5 +37,5 @@ func (s *Server) currentTimestamp() bson.Timestamp {
 	if ts := s.engine.ClusterTime(); ts.T != 0 {
 		return ts
 	}
-	return bson.Timestamp{T: uint32(time.Now().Unix()), I: 1}
+	return bson.Timestamp{T: uint32(s.cfg.Clock().Unix()), I: 1}
 }

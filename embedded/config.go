@@ -46,6 +46,17 @@ type Config struct {
 	// (expireAfterSeconds) are deleted, like mongod's ttlMonitorSleepSecs.
 	// Default 60 s.
 	TTLMonitorInterval time.Duration
+	// Clock is the server's wall clock: the wallTime of writes and change
+	// events, the seconds of cluster times and oplog timestamps, $$NOW and
+	// $currentDate, the time TTL indexes expire documents against, and the
+	// times hello and serverStatus report. Default time.Now. Tests set it
+	// to move time forward without waiting (an edit "later" than another,
+	// a TTL index's expiry). Cluster times never go backwards, even when
+	// Clock does: a commit in a second not later than the last one takes
+	// that second with the next increment, as mongod does. Timeouts (idle
+	// cursors and sessions, the transaction lifetime, maxTimeMS) keep to
+	// real time.
+	Clock func() time.Time
 	// Dir, when set, persists data and oplog in this directory so a restart
 	// on the same directory keeps both. Default "" (memory only).
 	Dir string
@@ -201,6 +212,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TTLMonitorInterval == 0 {
 		c.TTLMonitorInterval = DefaultTTLMonitorInterval
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -85,7 +85,7 @@ func cmdHello(ctx context.Context, s *Server, req *request) (bson.D, error) {
 }
 
 func (s *Server) helloBody(req *request, c *conn) bson.D {
-	now := time.Now()
+	now := s.cfg.Clock()
 	ts := s.engine.ClusterTime()
 	opTime := bson.D{{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}}
 	var connID int64
@@ -206,7 +206,7 @@ func cmdServerStatus(_ context.Context, s *Server, _ *request) (bson.D, error) {
 		{Key: "version", Value: serverVersion},
 		{Key: "process", Value: "mongotide-embedded"},
 		{Key: "uptime", Value: time.Since(s.started).Seconds()},
-		{Key: "localTime", Value: bson.NewDateTimeFromTime(time.Now())},
+		{Key: "localTime", Value: bson.NewDateTimeFromTime(s.cfg.Clock())},
 		{Key: "connections", Value: bson.D{
 			{Key: "current", Value: int32(current)},
 			{Key: "available", Value: int32(max(s.cfg.MaxConnections-current, 0))},
@@ -228,7 +228,7 @@ func cmdReplSetGetStatus(_ context.Context, s *Server, req *request) (bson.D, er
 		return nil, errorf(codeUnauthorized, "Unauthorized", "replSetGetStatus may only be run against the admin database")
 	}
 	ts := s.engine.ClusterTime()
-	now := bson.NewDateTimeFromTime(time.Now())
+	now := bson.NewDateTimeFromTime(s.cfg.Clock())
 	opTime := bson.D{{Key: "ts", Value: ts}, {Key: "t", Value: int64(1)}}
 	// Committed (majority) and durable are what the journal has fsynced,
 	// which trails what was applied by up to CommitInterval.
@@ -262,7 +262,7 @@ func cmdWhatsMyURI(ctx context.Context, _ *Server, _ *request) (bson.D, error) {
 
 func cmdHostInfo(_ context.Context, s *Server, _ *request) (bson.D, error) {
 	return bson.D{
-		{Key: "system", Value: bson.D{{Key: "currentTime", Value: bson.NewDateTimeFromTime(time.Now())}, {Key: "hostname", Value: s.host}, {Key: "numCores", Value: int32(runtime.NumCPU())}}},
+		{Key: "system", Value: bson.D{{Key: "currentTime", Value: bson.NewDateTimeFromTime(s.cfg.Clock())}, {Key: "hostname", Value: s.host}, {Key: "numCores", Value: int32(runtime.NumCPU())}}},
 		{Key: "os", Value: bson.D{{Key: "type", Value: runtime.GOOS}}},
 	}, nil
 }

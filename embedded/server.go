@@ -82,6 +82,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 		OplogCapacity: cfg.OplogCapacity, OplogSizeBytes: cfg.OplogSizeBytes,
 		SnapshotHistoryWindow: cfg.SnapshotHistoryWindow, Dir: cfg.Dir, Logger: cfg.Logger,
 		Sync: engine.SyncMode(cfg.Sync), CommitInterval: cfg.CommitInterval, Repair: cfg.Repair, FS: cfg.fs,
+		Now: cfg.Clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open engine: %w", err)

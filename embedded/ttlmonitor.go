@@ -19,8 +19,8 @@ func (s *Server) ttlMonitor() {
 		select {
 		case <-s.ctx.Done():
 			return
-		case now := <-t.C:
-			n, err := s.engine.ExpireTTL(now)
+		case <-t.C:
+			n, err := s.engine.ExpireTTL(s.cfg.Clock())
 			if err != nil && !errors.Is(err, engine.ErrClosed) {
 				s.logger.Warn("TTL monitor: deleting expired documents failed", "err", err)
 			}
