@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/mongotide/mongotide/listen"
@@ -179,6 +180,13 @@ type Config struct {
 	OnError func(error)
 	// Logger receives debug logs. Default: discard.
 	Logger *slog.Logger
+	// Clock is this replica's wall clock, the physical part of the hybrid
+	// logical clock that versions edits made without a server commit time
+	// (a reconciliation's differences, a remote document written without
+	// mongotide) and the time of conflict log entries. Edits the servers
+	// commit carry their commit time, so tests that order edits move the
+	// servers' clocks too (embedded.Config.Clock). Default time.Now.
+	Clock func() time.Time
 }
 
 // metaPrefix starts the names of sync's own collections.
@@ -191,6 +199,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Backoff == nil {
 		c.Backoff = listen.DefaultReconnectBackoff
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

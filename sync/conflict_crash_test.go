@@ -69,7 +69,7 @@ func TestConflictLogSurvivesFailureAfterRemoteCommit(t *testing.T) {
 			if _, err := first.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: "early"}}}}); err != nil {
 				t.Fatal(err)
 			}
-			laterThan(time.Now())
+			clockOf(t).Advance()
 			if _, err := second.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: want}}}}); err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func TestConflictLoggedOnceWhenRemoteCommitFails(t *testing.T) {
 	if _, err := e.lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: "b"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if _, err := e.la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: "a"}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestMergeSurvivesFailureBeforeLocalWrite(t *testing.T) {
 			if err := opSet(1, onB)(ctx, e.lb); err != nil {
 				t.Fatal(err)
 			}
-			laterThan(time.Now())
+			clockOf(t).Advance()
 			if err := opSet(1, onA)(ctx, e.la); err != nil {
 				t.Fatal(err)
 			}

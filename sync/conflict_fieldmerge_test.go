@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -17,7 +16,7 @@ func (e *pairEnv) concurrently(t *testing.T, ctx context.Context, a, b *Syncer, 
 	if err := onB(ctx, e.lb); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if err := onA(ctx, e.la); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +104,7 @@ func TestFieldMergeRetryConflict(t *testing.T) {
 	if err := opSet(1, bson.D{{Key: "a", Value: "A"}, {Key: "b", Value: "A"}})(ctx, e.la); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if err := opSet(1, bson.D{{Key: "a", Value: "B"}})(ctx, e.lb); err != nil {
 		t.Fatal(err)
 	}

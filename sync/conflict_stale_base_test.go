@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -35,13 +34,13 @@ func TestPendingConflictSurvivesStaleBase(t *testing.T) {
 			lc, rc := local.Collection("c"), remote.Collection("c")
 			var logFailed atomic.Int64
 			var reported atomic.Int64
-			s, err := New(Config{Local: local, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Backoff: fastBackoff,
+			s, err := New(withClock(t, Config{Local: local, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Backoff: fastBackoff,
 				OnError: func(err error) {
 					if strings.Contains(err.Error(), "log conflict") {
 						logFailed.Add(1)
 					}
 				},
-				OnConflict: func(Conflict) { reported.Add(1) }})
+				OnConflict: func(Conflict) { reported.Add(1) }}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +59,7 @@ func TestPendingConflictSurvivesStaleBase(t *testing.T) {
 			if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: 7}, {Key: "v", Value: "remote"}}); err != nil {
 				t.Fatal(err)
 			}
-			laterThan(time.Now())
+			clockOf(t).Advance()
 			if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: 7}, {Key: "v", Value: "local"}}); err != nil {
 				t.Fatal(err)
 			}

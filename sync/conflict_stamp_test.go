@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -29,11 +28,11 @@ func TestSupersededEventDoesNotBackdateALaterWrite(t *testing.T) {
 			if err := tc.first(ctx, e.la); err != nil {
 				t.Fatal(err)
 			}
-			laterThan(time.Now())
+			clockOf(t).Advance()
 			if err := opSet(1, bson.D{{Key: "v", Value: "B"}})(ctx, e.lb); err != nil {
 				t.Fatal(err)
 			}
-			laterThan(time.Now())
+			clockOf(t).Advance()
 			second := func(ctx context.Context, c *mongo.Collection) error {
 				_, err := c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "A2"}},
 					optionsUpsert())

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -287,13 +286,13 @@ func newPairEnv(t *testing.T, ctx context.Context, policy ConflictPolicy) *pairE
 		resolve = customResolve
 	}
 	var err error
-	e.a, err = New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy, Resolve: resolve,
-		OnConflict: func(Conflict) { e.aReported.Add(1) }})
+	e.a, err = New(withClock(t, Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy, Resolve: resolve,
+		OnConflict: func(Conflict) { e.aReported.Add(1) }}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.b, err = New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy, Resolve: resolve,
-		OnConflict: func(Conflict) { e.bReported.Add(1) }})
+	e.b, err = New(withClock(t, Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy, Resolve: resolve,
+		OnConflict: func(Conflict) { e.bReported.Add(1) }}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +376,7 @@ func runPairCase(t *testing.T, p policyRun, c pairCase) {
 	if err := first(ctx, firstColl); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if err := second(ctx, secondColl); err != nil {
 		t.Fatal(err)
 	}

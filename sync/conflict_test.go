@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -24,11 +23,11 @@ func twoReplicas(t *testing.T, ctx context.Context, policy ConflictPolicy, resol
 	if len(resolve) > 0 {
 		res = resolve[0]
 	}
-	a, err = New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy, Resolve: res})
+	a, err = New(withClock(t, Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A", Conflict: policy, Resolve: res}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err = New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy, Resolve: res})
+	b, err = New(withClock(t, Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B", Conflict: policy, Resolve: res}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +63,6 @@ func twoReplicas(t *testing.T, ctx context.Context, policy ConflictPolicy, resol
 	return a, b, la, lb, rc
 }
 
-// laterThan waits until the wall clock is past t by a margin larger than
-// millisecond rounding, so the next write is unambiguously later.
-func laterThan(t0 time.Time) {
-	for time.Since(t0) < 20*time.Millisecond {
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestConflictLastWriterWins(t *testing.T) {
 	// Every order of edits and reconnections: the later edit wins. (When A
 	// edits last it also beats the replica-id tie-break, "A" < "B".)
@@ -86,7 +77,7 @@ func TestConflictLastWriterWins(t *testing.T) {
 			if _, err := firstEdit.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "early"}}}}); err != nil {
 				t.Fatal(err)
 			}
-			laterThan(time.Now())
+			clockOf(t).Advance()
 			if _, err := lastEdit.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: want}}}}); err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +115,7 @@ func TestConflictDeleteVsUpdate(t *testing.T) {
 	if _, err := la.DeleteOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +147,7 @@ func TestConflictPolicies(t *testing.T) {
 			if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
 				t.Fatal(err)
 			}
-			laterThan(time.Now())
+			clockOf(t).Advance()
 			if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
 				t.Fatal(err)
 			}

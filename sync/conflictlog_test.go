@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -22,7 +21,7 @@ func TestConflictLogRetryAndDismiss(t *testing.T) {
 	if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +80,7 @@ func TestConflictDismissKeepsOutcome(t *testing.T) {
 	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if _, err := la.DeleteOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ func defaultCaps() sizeCaps { return sizeCaps{baseDoc: 4 << 20, loggedDocs: 8 <<
 func (s *Syncer) stampConflict(c Conflict) Conflict {
 	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion, c.Local, c.Remote)
 	c.Policy = s.cfg.Conflict
-	c.At = time.Now().UTC()
+	c.At = s.cfg.Clock().UTC()
 	if len(c.Local)+len(c.Remote) > s.caps.loggedDocs {
 		if c.Kept == LocalSide {
 			c.Local = nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -19,11 +18,11 @@ func TestReplayedEchoDoesNotBackdateALaterEdit(t *testing.T) {
 	remote := newDB(t, "remote")
 	locA, locB := newDB(t, "a"), newDB(t, "b")
 	la, lb, rc := locA.Collection("c"), locB.Collection("c"), remote.Collection("c")
-	a, err := New(Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A"})
+	a, err := New(withClock(t, Config{Local: locA, Remote: remote, Collections: []string{"c"}, ReplicaID: "A"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B"})
+	b, err := New(withClock(t, Config{Local: locB, Remote: remote, Collections: []string{"c"}, ReplicaID: "B"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func TestReplayedEchoDoesNotBackdateALaterEdit(t *testing.T) {
 	if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,7 +29,7 @@ func newDBTB(t testing.TB, name string) *mongo.Database {
 	if testenv.UsingExternal() {
 		uri = testenv.URI(t)
 	} else {
-		uri = testenv.StartEmbedded(t, embedded.Config{}).URI()
+		uri = testenv.StartEmbedded(t, embedded.Config{Clock: clockOf(t).Now}).URI()
 	}
 	client := testenv.Connect(t, uri, options.Client())
 	dbName := fmt.Sprintf("sync_%s_%s_%d", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), name, time.Now().UnixNano()%1e6)
@@ -93,7 +95,7 @@ func sameContents(t *testing.T, ctx context.Context, a, b *mongo.Collection, wan
 
 func startSyncer(t *testing.T, ctx context.Context, cfg Config) *Syncer {
 	t.Helper()
-	s, err := New(cfg)
+	s, err := New(withClock(t, cfg))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -130,4 +132,55 @@ func findOne(t *testing.T, ctx context.Context, coll *mongo.Collection, id any) 
 		t.Fatalf("findOne: %v", err)
 	}
 	return m
+}
+
+// testClock is a test's wall clock: real time plus an offset the test moves
+// forward, so an edit is made "later" than another without waiting. The
+// embedded servers of newDB and the syncers the helpers build share it
+// (an edit's version is its server's commit time; the syncer's own clock
+// versions the rest). Against MONGOTIDE_TEST_URI the server's clock cannot
+// be moved: Advance then waits for real time to pass instead.
+type testClock struct {
+	off      atomic.Int64
+	external bool
+}
+
+func (c *testClock) Now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+// Advance moves the clock past every time read from it so far by more than
+// millisecond rounding, so the next write is unambiguously later.
+func (c *testClock) Advance() {
+	const step = 20 * time.Millisecond
+	if !c.external {
+		c.off.Add(int64(step))
+		return
+	}
+	t0 := time.Now()
+	for time.Since(t0) < step {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// clocks holds each running test's clock (tests that run in parallel each
+// get their own).
+var clocks gosync.Map // testing.TB -> *testClock
+
+// clockOf returns tb's clock, made on first use and dropped when tb ends.
+func clockOf(tb testing.TB) *testClock {
+	if c, ok := clocks.Load(tb); ok {
+		return c.(*testClock)
+	}
+	c, loaded := clocks.LoadOrStore(tb, &testClock{external: testenv.UsingExternal()})
+	if !loaded {
+		tb.Cleanup(func() { clocks.Delete(tb) })
+	}
+	return c.(*testClock)
+}
+
+// withClock gives cfg tb's clock unless it has one.
+func withClock(tb testing.TB, cfg Config) Config {
+	if cfg.Clock == nil {
+		cfg.Clock = clockOf(tb).Now
+	}
+	return cfg
 }

@@ -101,7 +101,7 @@ func (s *Syncer) scanLocal(ctx context.Context, cs *collState, dry bool) (int, e
 		if dry {
 			return nil
 		}
-		return s.upload(ctx, cs, id, "", nil, time.Now(), bson.Timestamp{})
+		return s.upload(ctx, cs, id, "", nil, s.cfg.Clock(), bson.Timestamp{})
 	})
 	if err != nil {
 		return res.Uploaded, err
@@ -114,7 +114,7 @@ func (s *Syncer) scanLocal(ctx context.Context, cs *collState, dry bool) (int, e
 		if dry {
 			continue
 		}
-		if err := s.upload(ctx, cs, b.id, "", nil, time.Now(), bson.Timestamp{}); err != nil {
+		if err := s.upload(ctx, cs, b.id, "", nil, s.cfg.Clock(), bson.Timestamp{}); err != nil {
 			return res.Uploaded, err
 		}
 	}

@@ -73,7 +73,7 @@ func New(cfg Config) (*Syncer, error) {
 	}
 	s := &Syncer{
 		cfg:         cfg,
-		clock:       hlc{wall: time.Now},
+		clock:       hlc{wall: cfg.Clock},
 		store:       resume.NewMongoStore(cfg.Local.Collection(localCheckpointsColl)),
 		localDocs:   cfg.Local.Collection(localDocsColl),
 		localState:  cfg.Local.Collection(localStateColl),

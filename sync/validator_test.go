@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -73,13 +72,13 @@ func TestSyncUnderStrictValidator(t *testing.T) {
 	}
 
 	var validationErrs atomic.Int64
-	s, err := New(Config{Local: local, Remote: remote, Collections: []string{"c"}, Conflict: FieldMerge,
+	s, err := New(withClock(t, Config{Local: local, Remote: remote, Collections: []string{"c"}, Conflict: FieldMerge,
 		OnError: func(err error) {
 			if strings.Contains(err.Error(), "validation") {
 				validationErrs.Add(1)
 				t.Logf("sync error: %v", err)
 			}
-		}})
+		}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +105,7 @@ func TestSyncUnderStrictValidator(t *testing.T) {
 	if _, err := rc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: int32(5)}}}}); err != nil {
 		t.Fatal(err)
 	}
-	laterThan(time.Now())
+	clockOf(t).Advance()
 	if _, err := lc.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "edited"}}}}); err != nil {
 		t.Fatal(err)
 	}
