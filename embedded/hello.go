@@ -66,11 +66,28 @@ func cmdHello(ctx context.Context, s *Server, req *request) (bson.D, error) {
 		counter, _ := lookup(tvd, "counter")
 		cnt, _ := asInt64(counter)
 		if pid == s.processID && cnt == 0 {
+			wait := time.Duration(ms) * time.Millisecond
+			if s.quiesce.Err() != nil {
+				wait = min(wait, quiesceAwait)
+			}
+			defer func() {
+				if c != nil && s.quiesce.Err() != nil {
+					c.endExhaust = true // see quiesceAwait
+				}
+			}()
+			// Quiesce ends the wait early (a normal answer, see Quiesce).
+			wctx, cancel := context.WithCancel(ctx)
+			stop := context.AfterFunc(s.quiesce, cancel)
 			var err error
 			if c != nil {
-				err = c.waitIdle(ctx, time.Duration(ms)*time.Millisecond)
+				err = c.waitIdle(wctx, wait)
 			} else {
-				err = sleepCtx(ctx, time.Duration(ms)*time.Millisecond)
+				err = sleepCtx(wctx, wait)
+			}
+			stop()
+			cancel()
+			if err != nil && ctx.Err() == nil && s.ctx.Err() == nil && s.quiesce.Err() != nil && !errors.Is(err, errClientGone) {
+				err = nil
 			}
 			switch {
 			case errors.Is(err, errClientGone):

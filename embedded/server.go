@@ -38,6 +38,10 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// quiesce is cancelled by Quiesce (and Stop): awaitable hellos are
+	// answered within quiesceAwait from then on.
+	quiesce       context.Context
+	cancelQuiesce context.CancelFunc
 
 	nextConnID atomic.Int64
 	connsMu    sync.Mutex
@@ -120,6 +124,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 	s.cursors = newCursorRegistry(s)
 	s.mem = newMemLimits(cfg)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.quiesce, s.cancelQuiesce = context.WithCancel(s.ctx)
 	if s.handlers, err = s.buildHandlers(extra); err != nil {
 		s.cancel()
 		_ = ln.Close()
@@ -208,6 +213,24 @@ func (s *Server) Err() error {
 	return s.engine.Failure()
 }
 
+// Quiesce prepares the server for Stop the way mongod's quiesce mode does:
+// commands go on being served, but the awaitable hellos of the drivers'
+// monitors are answered at once, and later ones within a few milliseconds,
+// instead of after their maxAwaitTimeMS. A driver's Client.Disconnect waits
+// for its monitor's hello to return, and a Disconnect that races with the
+// start of that wait (the driver misses its own cancellation) waited a
+// whole heartbeat interval: 10 s by default. Quiesce, then Disconnect the
+// clients, then Stop, and each takes milliseconds. Stop quiesces too.
+// Idempotent; there is no way back short of a restart.
+func (s *Server) Quiesce() { s.cancelQuiesce() }
+
+// quiesceAwait bounds an awaitable hello's wait once the server quiesces,
+// and its reply ends the exhaust stream: each of a monitor's checks then
+// returns within it, so a Disconnect whose cancellation the monitor missed
+// waits at most this long; and a monitor that is not disconnecting does
+// not spin.
+const quiesceAwait = time.Millisecond
+
 // Stop closes the listener and every connection, kills cursors, aborts open
 // transactions, waits for every goroutine of the server and closes the
 // engine. It is idempotent: later calls wait for the first one and return
@@ -216,6 +239,7 @@ func (s *Server) Err() error {
 // background.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
+		s.cancelQuiesce()
 		s.cancel()
 		_ = s.ln.Close()
 		s.connsMu.Lock()
