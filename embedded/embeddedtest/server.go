@@ -2,6 +2,7 @@ package embeddedtest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -113,12 +114,23 @@ func (s *TestServer) stop() {
 	srv.Quiesce()
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
+	dctx := ctx
+	select {
+	case <-srv.Done():
+		// The test stopped the server itself: Disconnect's endSessions
+		// would wait for a server that is not coming back.
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithCancel(ctx)
+		cancel()
+	default:
+	}
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := c.Disconnect(ctx); err != nil {
+			err := c.Disconnect(dctx)
+			if err != nil && !errors.Is(err, mongo.ErrClientDisconnected) && dctx.Err() == nil {
 				s.tb.Errorf("embeddedtest: disconnect: %v", err)
 			}
 		}()

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
 	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/embedded/embeddedtest"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -56,6 +58,12 @@ func Connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Clie
 
 func connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Client {
 	tb.Helper()
+	if ts, ok := servers.Load(uri); ok {
+		if opts != nil && opts.HeartbeatInterval == nil {
+			opts.SetHeartbeatInterval(TestHeartbeatInterval)
+		}
+		return ts.(*embeddedtest.TestServer).Client(opts)
+	}
 	if opts == nil {
 		opts = options.Client()
 	}
@@ -85,12 +93,13 @@ func connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Clie
 }
 
 // StartEmbedded starts an embedded server with cfg (always embedded, even
-// when MONGOTIDE_TEST_URI is set) and stops it in tb.Cleanup. It turns on
-// cfg.EnableTestCommands: tests inject faults with configureFailPoint, as
-// mongod test suites run with enableTestCommands.
+// when MONGOTIDE_TEST_URI is set) for tb, through embeddedtest.Server: it
+// turns on cfg.EnableTestCommands (tests inject faults with
+// configureFailPoint, as mongod test suites run with enableTestCommands),
+// and when tb ends it quiesces the server, disconnects the clients Connect
+// made for it, and stops it.
 func StartEmbedded(tb testing.TB, cfg embedded.Config) *embedded.Server {
 	tb.Helper()
-	cfg.EnableTestCommands = true
 	if cfg.Logger == nil {
 		if lvl := os.Getenv(EnvLog); lvl != "" {
 			var l slog.Level
@@ -100,21 +109,17 @@ func StartEmbedded(tb testing.TB, cfg embedded.Config) *embedded.Server {
 			cfg.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: l}))
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv, err := embedded.Start(ctx, cfg)
-	if err != nil {
-		tb.Fatalf("testenv: start embedded server: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil {
-			tb.Errorf("testenv: stop embedded server: %v", err)
-		}
-	})
-	return srv
+	ts := embeddedtest.Server(tb, cfg)
+	uri := ts.URI()
+	servers.Store(uri, ts)
+	tb.Cleanup(func() { servers.CompareAndDelete(uri, ts) })
+	return ts.Embedded()
 }
+
+// servers maps the URI of each running StartEmbedded server to it, so
+// Connect can leave its clients' disconnect to the server's cleanup (after
+// Quiesce: prompt). Test-support state, for the life of the test binary.
+var servers gosync.Map // string -> *embeddedtest.TestServer
 
 // UsingExternal reports whether tests run against MONGOTIDE_TEST_URI.
 func UsingExternal() bool { return os.Getenv(EnvURI) != "" }
