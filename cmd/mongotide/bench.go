@@ -12,7 +12,10 @@ import (
 )
 
 func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
-	var cfg bench.Config
+	var (
+		cfg         bench.Config
+		retainedMiB int
+	)
 	cmd := &cobra.Command{
 		Use:       "bench [embedded|listen|sync|all]",
 		Short:     "Measure the embedded server, the listener engine and sync, printed as one table",
@@ -48,11 +51,12 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for name, v := range map[string]int{"--n": cfg.N, "--small": cfg.Small, "--large": cfg.Large, "--samples": cfg.Samples,
 				"--listeners": cfg.Listeners, "--fanout-events": cfg.FanoutEvents, "--rounds": cfg.Rounds,
-				"--docs": cfg.SyncDocs, "--rate": cfg.SyncRate} {
+				"--docs": cfg.SyncDocs, "--rate": cfg.SyncRate, "--retained-mib": retainedMiB} {
 				if v < 1 {
 					return usageError{fmt.Errorf("%s must be positive, got %d", name, v)}
 				}
 			}
+			cfg.RetainedBytes = retainedMiB << 20
 			if cfg.SyncDuration <= 0 {
 				return usageError{fmt.Errorf("--lag-duration must be positive, got %s", cfg.SyncDuration)}
 			}
@@ -72,13 +76,14 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 	f.IntVar(&cfg.N, "n", def.N, "events per throughput, InsertOne and backlog measurement")
 	f.IntVar(&cfg.Small, "small", def.Small, "documents stored for the small per-insert cost")
 	f.IntVar(&cfg.Large, "large", def.Large, "documents stored for the large per-insert cost and the memory figure")
-	f.IntVar(&cfg.Samples, "samples", def.Samples, "InsertOne calls timed at each size; latency samples")
+	f.IntVar(&cfg.Samples, "samples", def.Samples, "InsertOne calls timed at each size; latency samples; embeddedtest start/stop and per-test samples (at most 500)")
 	f.IntVar(&cfg.Listeners, "listeners", def.Listeners, "fan-out width (listeners and raw cursors)")
 	f.IntVar(&cfg.FanoutEvents, "fanout-events", def.FanoutEvents, "documents written in the fan-out measurement")
 	f.IntVar(&cfg.Rounds, "rounds", def.Rounds, "throughput runs per figure (best kept)")
 	f.IntVar(&cfg.SyncDocs, "docs", def.SyncDocs, "sync: 1-KiB documents copied by the bootstrap")
 	f.IntVar(&cfg.SyncRate, "rate", def.SyncRate, "sync: writes per second of the lag measurement")
 	f.DurationVar(&cfg.SyncDuration, "lag-duration", def.SyncDuration, "sync: how long each direction is written at --rate")
+	f.IntVar(&retainedMiB, "retained-mib", def.RetainedBytes>>20, "embedded: MiB written (in 1 MiB documents) and dropped before the RSS figure")
 	return cmd
 }
 

@@ -13,7 +13,7 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 	var stdout, stderr syncBuffer
 	code := run(ctx, []string{"bench", "all", "--n", "300", "--small", "100", "--large", "1000", "--samples", "50",
 		"--listeners", "20", "--fanout-events", "20", "--rounds", "1",
-		"--docs", "1000", "--rate", "200", "--lag-duration", "300ms"}, &stdout, &stderr)
+		"--docs", "1000", "--rate", "200", "--lag-duration", "300ms", "--retained-mib", "8"}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit code %d, stderr:\n%s", code, &stderr)
 	}
@@ -22,7 +22,9 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 		"SUITE", "InsertOne/s, one change stream open and consumed", "InsertOne/s with Dir, default write concern",
 		"InsertOne/s j:true, 16 concurrent writers (group commit)", "InsertOne cost at 100 docs",
 		"InsertOne cost at 1,000 docs", "cost ratio 1,000 vs 100 docs", "change-stream backlog delivery",
-		"heap for 1,000 1-KiB docs", "RSS after writing", "raw Watch/Next/Decode throughput", "toolkit throughput",
+		"heap for 1,000 1-KiB docs", "embeddedtest: server start to first ping p50/p99",
+		"embeddedtest: Quiesce+Disconnect+Stop p50/p99", "embeddedtest: per-test Database (create, use, drop) p50/p99",
+		"parallel tests, 10 docs each inserted and read", "RSS after writing", "raw Watch/Next/Decode throughput", "toolkit throughput",
 		"toolkit vs raw throughput", "insert->handler latency raw p50 / p99",
 		"insert->handler latency toolkit p50 / p99", "added latency p50 / p99",
 		"20 listeners, one shared cursor: cmds / CPU per event", "20 raw cursors: cmds / CPU per event",
@@ -35,8 +37,8 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 			t.Errorf("table has no %q row:\n%s", row, table)
 		}
 	}
-	if n := len(stdout.lines()); n != 25 {
-		t.Errorf("table has %d lines, want 25 (header + 24 rows):\n%s", n, table)
+	if n := len(stdout.lines()); n != 29 {
+		t.Errorf("table has %d lines, want 29 (header + 28 rows):\n%s", n, table)
 	}
 	if !strings.Contains(stderr.String(), "bench: listen:") {
 		t.Errorf("no progress on stderr:\n%s", &stderr)

@@ -188,6 +188,10 @@ func runEmbedded(ctx context.Context, cfg Config, client *mongo.Client) ([]Row, 
 		fmt.Sprintf("%.1f MiB (%.2f KiB/doc)", float64(sc.HeapBytesLarge)/(1<<20), float64(sc.HeapBytesLarge)/1024/float64(sc.Large)),
 		"reported", "")
 
+	if err := addTestingRows(ctx, cfg, add); err != nil {
+		return rows, err
+	}
+
 	// Last: it drops every bench database first, so what stays is the
 	// oplog and the process's base.
 	step(cfg, "embedded: writing %s in 1 MiB documents, dropping it", mib(uint64(cfg.RetainedBytes)))

@@ -23,7 +23,10 @@ func TestRunSmallProducesEveryRow(t *testing.T) {
 	wantPrefixes := []string{
 		"InsertOne/s, one change stream", "InsertOne/s with Dir, default write concern",
 		"InsertOne/s j:true, 16 concurrent writers", "InsertOne cost at 100 docs", "InsertOne cost at 1,000 docs", "cost ratio",
-		"change-stream backlog", "heap for 1,000", "RSS after writing 8 MiB", "raw Watch/Next/Decode", "toolkit throughput",
+		"change-stream backlog", "heap for 1,000",
+		"embeddedtest: server start to first ping", "embeddedtest: Quiesce+Disconnect+Stop",
+		"embeddedtest: per-test Database", "embeddedtest: 25 parallel tests",
+		"RSS after writing 8 MiB", "raw Watch/Next/Decode", "toolkit throughput",
 		"toolkit vs raw", "insert->handler latency raw", "insert->handler latency toolkit", "added latency",
 		"20 listeners, one shared cursor", "20 raw cursors", "shared vs raw: server commands", "shared vs raw: CPU",
 		"Redis checkpointing",
