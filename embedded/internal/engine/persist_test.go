@@ -176,8 +176,14 @@ func TestPersistenceSnapshotCompaction(t *testing.T) {
 	if snaps := dataFiles(t, dir, "snapshot-*.bson"); len(snaps) != 1 {
 		t.Fatalf("want one snapshot, got %v", snaps)
 	}
-	if js := dataFiles(t, dir, "journal-*.jnl"); len(js) > 2 {
-		t.Fatalf("old journals not removed: %v", js)
+	if js := dataFiles(t, dir, "journal-*.jnl"); len(js) != 1 {
+		m, _ := os.ReadFile(filepath.Join(dir, "MANIFEST"))
+		ents, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("old journals not removed: %v\nmanifest %s\nfiles %v", js, m, names)
 	}
 	e = openDir(t, dir, Options{CompactBytes: 2000, OplogCapacity: 30})
 	defer e.Close()

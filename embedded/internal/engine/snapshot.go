@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/mongotide/mongotide/embedded/internal/vfs"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -77,6 +78,10 @@ func (s *store) installSnapshot(st *snapshotState) error {
 	var old manifest
 	err := s.updateManifest(func(m *manifest) {
 		old = *m
+		// Its own copy: the filter below reuses m.Journals' array, which
+		// left old.Journals naming the kept journals instead of the
+		// replaced ones (those were then never removed).
+		old.Journals = slices.Clone(m.Journals)
 		m.Snapshot, m.SnapSeq = name, int64(st.nextSeq)
 		keep := m.Journals[:0]
 		for _, q := range m.Journals {
