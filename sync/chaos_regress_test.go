@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/internal/testenv"
@@ -58,9 +59,15 @@ func failSyncer(t *testing.T, ctx context.Context, db *mongo.Database, mode any,
 func failOff(t *testing.T, ctx context.Context, db *mongo.Database) {
 	t.Helper()
 	cmd := bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}
-	if err := db.Client().Database("admin").RunCommand(ctx, cmd).Err(); err != nil {
-		t.Fatalf("failpoint off: %v", err)
-	}
+	// Retried: the client is the syncer's, whose pool a failpoint's
+	// ShutdownInProgress clears, failing a command in flight at that
+	// moment ("connection pool ... was cleared"); turning it off is
+	// idempotent.
+	var last error
+	testenv.Eventually(t, 30*time.Second, "the failpoint turned off", func() bool {
+		last = db.Client().Database("admin").RunCommand(ctx, cmd).Err()
+		return last == nil
+	}, func() string { return fmt.Sprint("last error: ", last) })
 }
 
 // An upload committed on the remote, then saving the new base locally
