@@ -118,8 +118,8 @@ type Config struct {
 	// HandlerBackoff returns the wait policy between attempts. Default:
 	// exponential from 50ms, at most 2s.
 	HandlerBackoff func() backoff.BackOff
-	// OnHandlerFailure applies after the last attempt. Default Stop.
-	OnHandlerFailure HandlerFailurePolicy
+	// HandlerFailure applies after the last attempt. Default Stop.
+	HandlerFailure HandlerFailurePolicy
 	// HistoryLost is the 286 policy. Default HistoryLostFail.
 	HistoryLost HistoryLostPolicy
 	// Invalidate is the invalidate policy. Default InvalidateStop.
@@ -204,9 +204,9 @@ func WithHandlerBackoff(f func() backoff.BackOff) Option {
 	return func(c *Config) { c.HandlerBackoff = f }
 }
 
-// WithOnHandlerFailure sets Config.OnHandlerFailure.
-func WithOnHandlerFailure(p HandlerFailurePolicy) Option {
-	return func(c *Config) { c.OnHandlerFailure = p }
+// WithHandlerFailurePolicy sets Config.HandlerFailure.
+func WithHandlerFailurePolicy(p HandlerFailurePolicy) Option {
+	return func(c *Config) { c.HandlerFailure = p }
 }
 
 // WithHistoryLostPolicy sets Config.HistoryLost.
@@ -224,8 +224,10 @@ func WithOnHandled(f func(bson.Timestamp)) Option { return func(c *Config) { c.O
 // WithBufferSize sets Config.BufferSize.
 func WithBufferSize(n int) Option { return func(c *Config) { c.BufferSize = n } }
 
-// WithSlowListener sets Config.SlowListener.
-func WithSlowListener(p SlowListenerPolicy) Option { return func(c *Config) { c.SlowListener = p } }
+// WithSlowListenerPolicy sets Config.SlowListener.
+func WithSlowListenerPolicy(p SlowListenerPolicy) Option {
+	return func(c *Config) { c.SlowListener = p }
+}
 
 // WithReconnectBackoff sets Config.ReconnectBackoff.
 func WithReconnectBackoff(f func() backoff.BackOff) Option {
@@ -347,10 +349,10 @@ func (c Config) validate() error {
 		bad("WithInvalidatePolicy: unknown policy %d", c.Invalidate)
 	}
 	if c.SlowListener < SlowListenerBlock || c.SlowListener > SlowListenerFail {
-		bad("WithSlowListener: unknown policy %d", c.SlowListener)
+		bad("WithSlowListenerPolicy: unknown policy %d", c.SlowListener)
 	}
-	if c.OnHandlerFailure < HandlerFailureStop || c.OnHandlerFailure > HandlerFailureSkip {
-		bad("WithOnHandlerFailure: unknown policy %d", c.OnHandlerFailure)
+	if c.HandlerFailure < HandlerFailureStop || c.HandlerFailure > HandlerFailureSkip {
+		bad("WithHandlerFailurePolicy: unknown policy %d", c.HandlerFailure)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

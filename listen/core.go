@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/internal/goid"
 	"hash/fnv"
 	"runtime/debug"
 	"sync"
@@ -51,8 +52,8 @@ type core struct {
 	// ended) or the subscription has ended. Handlers receive it.
 	parent     context.Context
 	cancelLife context.CancelFunc
-	// own are the goroutines that run user code (see goid.go).
-	own goroutineSet
+	// own are the goroutines that run user code (see internal/goid).
+	own goid.Set
 
 	stream        *stream
 	reconnectBase uint64
@@ -209,7 +210,7 @@ func (l *core) stopRequested() bool {
 // run is the listener's main loop.
 func (l *core) run() {
 	defer l.cancelLife()
-	l.own.addSelf()
+	l.own.AddSelf()
 	n := l.cfg.Concurrency
 	perWorker := l.cfg.BufferSize/n + 1
 	// With Concurrency 1 the handler runs on this goroutine: no worker, no
@@ -508,7 +509,7 @@ func (l *core) checkpoint() error {
 
 func (l *core) worker(tasks <-chan task, results chan<- result, wg *sync.WaitGroup) {
 	defer wg.Done()
-	l.own.addSelf()
+	l.own.AddSelf()
 	for t := range tasks {
 		if l.halted.Load() || l.stopRequested() {
 			// Another event already stopped the subscription: do not run
@@ -579,7 +580,7 @@ func (l *core) handle(it *item) error {
 	case itemSnapshot:
 		he.Raw = it.raw
 	}
-	if l.cfg.OnHandlerFailure == HandlerFailureSkip {
+	if l.cfg.HandlerFailure == HandlerFailureSkip {
 		l.report(he)
 		return nil
 	}

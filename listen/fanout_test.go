@@ -75,7 +75,7 @@ func TestSlowListenerFailDoesNotHoldOthersBack(t *testing.T) {
 	slow := mustListen(t, coll, func(ctx context.Context, _ string, _ *listen.ChangeEvent[Book]) error {
 		<-release
 		return nil
-	}, listen.WithHub(hub), listen.WithBufferSize(2), listen.WithSlowListener(listen.SlowListenerFail))
+	}, listen.WithHub(hub), listen.WithBufferSize(2), listen.WithSlowListenerPolicy(listen.SlowListenerFail))
 	mustListen(t, coll, fast.handle, listen.WithHub(hub))
 	insertN(t, coll, 0, 10)
 	// The fast listener gets everything while the slow handler is stuck.
@@ -98,7 +98,7 @@ func TestSlowListenerBlockLosesNothing(t *testing.T) {
 	mustListen(t, coll, func(ctx context.Context, id string, ev *listen.ChangeEvent[Book]) error {
 		time.Sleep(2 * time.Millisecond)
 		return slow.handle(ctx, id, ev)
-	}, listen.WithHub(hub), listen.WithBufferSize(1), listen.WithSlowListener(listen.SlowListenerBlock))
+	}, listen.WithHub(hub), listen.WithBufferSize(1), listen.WithSlowListenerPolicy(listen.SlowListenerBlock))
 	mustListen(t, coll, fast.handle, listen.WithHub(hub))
 	insertN(t, coll, 0, 30)
 	testenv.Eventually(t, waitTimeout, "both listeners", func() bool { return slow.len() == 30 && fast.len() == 30 })

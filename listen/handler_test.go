@@ -29,7 +29,7 @@ func TestHandlerRetriesThenSucceeds(t *testing.T) {
 			return errors.New("transient")
 		}
 		return r.handle(ctx, id, ev)
-	}, listen.WithHandlerAttempts(3), listen.WithHandlerBackoff(quickRetry), listen.WithOnHandlerFailure(listen.HandlerFailureStop))
+	}, listen.WithHandlerAttempts(3), listen.WithHandlerBackoff(quickRetry), listen.WithHandlerFailurePolicy(listen.HandlerFailureStop))
 	insertN(t, coll, 0, 3)
 	testenv.Eventually(t, waitTimeout, "three events", func() bool { return r.len() == 3 })
 	checkSequence(t, ns(r.events()), 3)
@@ -51,7 +51,7 @@ func TestHandlerFailureStop(t *testing.T) {
 			return errors.New("poison")
 		}
 		return r.handle(ctx, id, ev)
-	}, listen.WithHandlerAttempts(2), listen.WithHandlerBackoff(quickRetry), listen.WithOnHandlerFailure(listen.HandlerFailureStop),
+	}, listen.WithHandlerAttempts(2), listen.WithHandlerBackoff(quickRetry), listen.WithHandlerFailurePolicy(listen.HandlerFailureStop),
 		listen.WithResumeStore(store, "k"), listen.WithCheckpointEvery(1), listen.WithCheckpointInterval(time.Hour))
 	insertN(t, coll, 0, 4)
 	select {
@@ -84,7 +84,7 @@ func TestHandlerFailureSkipAndPanic(t *testing.T) {
 			panic("boom")
 		}
 		return r.handle(ctx, id, ev)
-	}, listen.WithHandlerAttempts(2), listen.WithHandlerBackoff(quickRetry), listen.WithOnHandlerFailure(listen.HandlerFailureSkip), listen.WithOnError(r.onError))
+	}, listen.WithHandlerAttempts(2), listen.WithHandlerBackoff(quickRetry), listen.WithHandlerFailurePolicy(listen.HandlerFailureSkip), listen.WithOnError(r.onError))
 	insertN(t, coll, 0, 4)
 	testenv.Eventually(t, waitTimeout, "events 0 and 3", func() bool { return r.len() == 2 })
 	if got := ns(r.events()); got[0] != 0 || got[1] != 3 {
@@ -117,7 +117,7 @@ func TestUndecodableEventReported(t *testing.T) {
 		defer mu.Unlock()
 		got = append(got, ev.FullDocument.N)
 		return nil
-	}, listen.WithHandlerAttempts(1), listen.WithOnHandlerFailure(listen.HandlerFailureSkip), listen.WithOnError(func(err error) {
+	}, listen.WithHandlerAttempts(1), listen.WithHandlerFailurePolicy(listen.HandlerFailureSkip), listen.WithOnError(func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		errs = append(errs, err)

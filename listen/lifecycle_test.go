@@ -48,7 +48,7 @@ func TestStopFromOwnCodeWithAnyContext(t *testing.T) {
 		ready := make(chan struct{})
 		sub = mustListen(t, coll, func(context.Context, string, *listen.ChangeEvent[Book]) error {
 			return errors.New("always")
-		}, listen.WithHandlerAttempts(1), listen.WithOnHandlerFailure(listen.HandlerFailureSkip),
+		}, listen.WithHandlerAttempts(1), listen.WithHandlerFailurePolicy(listen.HandlerFailureSkip),
 			listen.WithOnError(func(error) {
 				<-ready
 				_ = sub.Stop(context.Background())

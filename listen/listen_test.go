@@ -159,16 +159,16 @@ func TestInvalidConfig(t *testing.T) {
 	coll := newColl(t, testenv.Client(t))
 	h := func(context.Context, string, *listen.ChangeEvent[Book]) error { return nil }
 	cases := map[string][]listen.Option{
-		"WithBufferSize":         {listen.WithBufferSize(-1)},
-		"WithSlowListener":       {listen.WithSlowListener(7)},
-		"WithOperationTypes":     {listen.WithOperationTypes("upsert")},
-		"WithResumeStore":        {listen.WithResumeStore(nil, "k")},
-		"WithConcurrency":        {listen.WithConcurrency(-2)},
-		"WithFullDocument":       {listen.WithFullDocument("sometimes")},
-		"WithHandlerAttempts":    {listen.WithHandlerAttempts(-1)},
-		"WithCheckpointEvery":    {listen.WithCheckpointEvery(-1)},
-		"WithCheckpointInterval": {listen.WithCheckpointInterval(-time.Second)},
-		"WithOnHandlerFailure":   {listen.WithOnHandlerFailure(9)},
+		"WithBufferSize":           {listen.WithBufferSize(-1)},
+		"WithSlowListenerPolicy":   {listen.WithSlowListenerPolicy(7)},
+		"WithOperationTypes":       {listen.WithOperationTypes("upsert")},
+		"WithResumeStore":          {listen.WithResumeStore(nil, "k")},
+		"WithConcurrency":          {listen.WithConcurrency(-2)},
+		"WithFullDocument":         {listen.WithFullDocument("sometimes")},
+		"WithHandlerAttempts":      {listen.WithHandlerAttempts(-1)},
+		"WithCheckpointEvery":      {listen.WithCheckpointEvery(-1)},
+		"WithCheckpointInterval":   {listen.WithCheckpointInterval(-time.Second)},
+		"WithHandlerFailurePolicy": {listen.WithHandlerFailurePolicy(9)},
 	}
 	for want, opts := range cases {
 		_, err := listen.Listen[Book](context.Background(), coll, h, opts...)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/mongotide/mongotide/internal/goid"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -45,7 +46,7 @@ type stream struct {
 	startToken bson.Raw
 
 	reconnects atomic.Uint64
-	own        goroutineSet
+	own        goid.Set
 
 	// Owned by the run goroutine (and by join before run starts).
 	cs          *mongo.ChangeStream
@@ -154,7 +155,7 @@ func (s *stream) closeCS() {
 }
 
 func (s *stream) run() {
-	s.own.addSelf() // it calls listeners' OnError (see goid.go)
+	s.own.AddSelf() // it calls listeners' OnError (see internal/goid)
 	defer close(s.done)
 	defer s.closeCS()
 	ctx := s.ctx

@@ -80,7 +80,7 @@ func (s *Subscription) Err() error {
 func (s *Subscription) Stop(ctx context.Context) error {
 	c := s.c
 	c.requestStop()
-	if c.own.hasSelf() || (c.stream != nil && c.stream.own.hasSelf()) {
+	if c.own.HasSelf() || (c.stream != nil && c.stream.own.HasSelf()) {
 		return nil
 	}
 	select {

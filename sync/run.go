@@ -81,7 +81,7 @@ func (s *Syncer) listen(ctx context.Context, cs *collState, side Side, coll *mon
 		},
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
 		listen.WithResumeStore(s.store, key),
-		listen.WithHandlerAttempts(math.MaxInt32), listen.WithHandlerBackoff(s.cfg.Backoff), listen.WithOnHandlerFailure(listen.HandlerFailureStop),
+		listen.WithHandlerAttempts(math.MaxInt32), listen.WithHandlerBackoff(s.cfg.Backoff), listen.WithHandlerFailurePolicy(listen.HandlerFailureStop),
 		listen.WithReconnectBackoff(s.cfg.Backoff),
 		listen.WithCheckpointEvery(100), listen.WithCheckpointInterval(200*time.Millisecond),
 		listen.WithMaxAwaitTime(200*time.Millisecond),
