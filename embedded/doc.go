@@ -13,6 +13,8 @@
 // only; the server runs until Stop(ctx), which is idempotent and bounded by
 // its ctx (the rest of the shutdown then finishes in the background); Done()
 // is closed once it has stopped and Err() says what went wrong, if anything.
+// Quiesce before disconnecting clients makes their Disconnect prompt (see
+// Server.Quiesce); tests get all of this from package embeddedtest.
 //
 // See docs/embedded.md for what is supported.
 package embedded

@@ -84,7 +84,7 @@ func (s *Syncer) bootstrap(ctx context.Context, cs *collState) error {
 			return err
 		}
 		if s.cfg.OnBootstrap != nil {
-			s.cfg.OnBootstrap(BootstrapProgress{Collection: cs.name, Copied: st.Copied, Done: st.Done})
+			s.callback(func() { s.cfg.OnBootstrap(BootstrapProgress{Collection: cs.name, Copied: st.Copied, Done: st.Done}) })
 		}
 		if st.Done {
 			return nil

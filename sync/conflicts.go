@@ -164,7 +164,7 @@ func (s *Syncer) logConflict(ctx context.Context, c Conflict) error {
 		return fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
 	}
 	if res.UpsertedCount > 0 && s.cfg.OnConflict != nil {
-		s.cfg.OnConflict(c)
+		s.callback(func() { s.cfg.OnConflict(c) })
 	}
 	return nil
 }

@@ -12,8 +12,10 @@
 //
 // Lifecycle, as in every mongotide package: Start's ctx bounds the start-up
 // only; the syncer runs until Stop(ctx), which waits for in-flight changes
-// and saves checkpoints, is idempotent, and is bounded by its ctx; Done()
-// is closed once it has stopped.
+// and saves checkpoints, is idempotent, safe from its own callbacks, and
+// bounded by its ctx; Done() is closed once it has stopped and Err() says
+// why (always nil: a syncer survives every error, reporting each to
+// Config.OnError).
 //
 // The app reads and writes the local database only; it is always there.
 // Start does not wait for the remote: the first time a collection is synced

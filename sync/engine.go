@@ -478,7 +478,7 @@ func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, 
 
 func (s *Syncer) notify(ev SyncEvent) {
 	if s.cfg.OnSync != nil {
-		s.cfg.OnSync(ev)
+		s.callback(func() { s.cfg.OnSync(ev) })
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/mongotide/mongotide/internal/goid"
 	"hash/fnv"
 	gosync "sync"
 	"sync/atomic"
@@ -34,6 +35,9 @@ type Syncer struct {
 	online atomic.Int32 // 0 unknown, 1 online, 2 offline
 	// wentOffline wakes probeRemote (buffered, 1).
 	wentOffline chan struct{}
+
+	// own are the goroutines running a Config callback right now.
+	own goid.Set
 
 	mu      gosync.Mutex // guards the fields below
 	running bool
@@ -92,7 +96,12 @@ func (s *Syncer) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running {
-		return nil
+		select {
+		case <-s.done: // stopped from a callback; nobody waited for it
+			s.running = false
+		default:
+			return nil
+		}
 	}
 	replica, err := s.replicaID(ctx)
 	if err != nil {
@@ -123,7 +132,16 @@ func (s *Syncer) Start(ctx context.Context) error {
 	}()
 	s.cancel = cancel
 	s.running = true
-	s.done = make(chan struct{})
+	done := make(chan struct{})
+	s.done = done
+	go func() {
+		// Closes done once the run's goroutines ended, however the stop
+		// was asked for (Stop waits for it; a Stop from a callback
+		// cannot).
+		<-runCtx.Done()
+		s.wg.Wait()
+		close(done)
+	}()
 	return nil
 }
 
@@ -174,29 +192,42 @@ func (s *Syncer) probeRemote(ctx context.Context) {
 
 // Stop stops syncing and waits for every goroutine to end; each direction
 // waits for its in-flight change and saves its checkpoint. If ctx ends first
-// Stop returns its error and the syncer keeps stopping (call Stop again to
-// wait for it). Calling Stop on a stopped Syncer does nothing. Do not call it
-// from a Config callback, which runs on a goroutine Stop waits for.
+// Stop returns its error and the syncer keeps stopping (call Stop again, or
+// wait for Done). Calling Stop on a stopped Syncer does nothing. Called from
+// a Config callback (which runs on one of the goroutines Stop waits for),
+// it asks the syncer to stop and returns at once; Done is closed once the
+// syncer has stopped.
 func (s *Syncer) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.running {
+		s.mu.Unlock()
 		return nil
 	}
-	s.cancel()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	cancel()
+	if s.own.HasSelf() {
+		return nil // waiting here would wait for the caller itself
+	}
 	select {
 	case <-done:
 	case <-ctx.Done():
 		return fmt.Errorf("sync: stop: %w", ctx.Err())
 	}
-	s.running = false
-	close(s.done)
+	s.mu.Lock()
+	if s.done == done {
+		s.running = false
+	}
+	s.mu.Unlock()
 	return nil
+}
+
+// callback runs f, a call of a Config callback, as user code: a Stop it
+// makes does not wait for the goroutine it runs on (see internal/goid).
+func (s *Syncer) callback(f func()) {
+	id := s.own.AddSelf()
+	defer s.own.RemoveID(id)
+	f()
 }
 
 // CollectionStatus is the state of one synced collection.
@@ -299,7 +330,7 @@ func (s *Syncer) lock(coll string, id bson.RawValue) func() {
 
 func (s *Syncer) reportError(err error) {
 	if s.cfg.OnError != nil {
-		s.cfg.OnError(err)
+		s.callback(func() { s.cfg.OnError(err) })
 	}
 	s.cfg.Logger.Debug("sync: error", "err", err)
 }
@@ -309,7 +340,7 @@ func (s *Syncer) reportError(err error) {
 func (s *Syncer) remoteResult(err error) {
 	if err == nil {
 		if s.online.Swap(1) != 1 && s.cfg.OnOnline != nil {
-			s.cfg.OnOnline()
+			s.callback(s.cfg.OnOnline)
 		}
 		return
 	}
@@ -322,7 +353,7 @@ func (s *Syncer) remoteResult(err error) {
 		default:
 		}
 		if s.cfg.OnOffline != nil {
-			s.cfg.OnOffline(err)
+			s.callback(func() { s.cfg.OnOffline(err) })
 		}
 	}
 }
