@@ -47,6 +47,15 @@ type conn struct {
 	// goroutine only.
 	authUser string
 	sasl     *saslConversation
+
+	// monitor is set once the connection served an awaitable hello: it
+	// belongs to a driver's monitor, whose hang-up does not wake the
+	// others (see Server.wakeMonitors). helloWake is the wake channel
+	// current at the connection's last hello: an awaitable hello that finds
+	// it closed answers at once, as a hang-up came while the hello was on
+	// its way. Serve goroutine only.
+	monitor   bool
+	helloWake <-chan struct{}
 }
 
 type connKey struct{}
@@ -74,7 +83,12 @@ func (c *conn) serve() {
 	defer c.close()
 	c.logger.Debug("connection accepted", "remote", c.nc.RemoteAddr().String())
 	why := "server closed it"
-	defer func() { c.logger.Debug("connection closed", "why", why) }()
+	defer func() {
+		c.logger.Debug("connection closed", "why", why)
+		if why == whyClientClosed && !c.monitor {
+			c.s.wakeMonitors()
+		}
+	}()
 	if err := c.handshakeTLS(); err != nil {
 		c.logger.Info("closing connection: TLS handshake failed", "err", err.Error())
 		why = "TLS handshake failed"
@@ -98,7 +112,7 @@ func (c *conn) serve() {
 			case c.s.ctx.Err() != nil:
 				why = "server stopping"
 			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
-				why = "client closed it"
+				why = whyClientClosed
 			default:
 				why = err.Error()
 			}
@@ -129,6 +143,9 @@ func (c *conn) serve() {
 		}
 	}
 }
+
+// whyClientClosed is why a connection ended when the client closed it.
+const whyClientClosed = "client closed it"
 
 // maxKeptBuffer bounds the read and write buffers a connection keeps
 // between messages.
@@ -266,14 +283,28 @@ var errClientGone = errors.New("client closed the connection")
 // hello does. It returns early with errClientGone when the client hangs
 // up (so a vanished monitor does not hold a goroutine for the whole
 // wait), with nil when the client sends something (it is left buffered
-// for the next read), or with ctx's error. Only the serve goroutine may
-// call it.
+// for the next read) or another client hangs up an application
+// connection (see Server.wakeMonitors), or with ctx's error. Only the
+// serve goroutine may call it.
 func (c *conn) waitIdle(ctx context.Context, d time.Duration) error {
+	c.monitor = true
+	wake := c.s.monitorWake()
+	if last := c.helloWake; last != nil && last != wake {
+		// A client hung up since this connection's last hello: the
+		// monitor that sent this hello may be the one Disconnect is
+		// waiting for (see Server.wakeMonitors).
+		c.helloWake = wake
+		return nil
+	}
+	c.helloWake = wake
+	defer func() { c.helloWake = c.s.monitorWake() }()
 	t := time.NewTimer(d)
 	defer t.Stop()
 	if c.r == nil {
 		select {
 		case <-t.C:
+			return nil
+		case <-wake:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -289,6 +320,7 @@ func (c *conn) waitIdle(ctx context.Context, d time.Duration) error {
 	var result error
 	select {
 	case <-t.C:
+	case <-wake:
 	case <-ctx.Done():
 		result = ctx.Err()
 	case err := <-peeked:

@@ -51,6 +51,9 @@ func isAwaitable(body bson.D) bool {
 // drivers poll in a tight loop.
 func cmdHello(ctx context.Context, s *Server, req *request) (bson.D, error) {
 	c := connFrom(ctx)
+	if c != nil && !isAwaitable(req.Body) {
+		c.helloWake = s.monitorWake() // see conn.waitIdle
+	}
 	if isAwaitable(req.Body) {
 		tv, _ := lookup(req.Body, "topologyVersion")
 		maxAwait, _ := lookup(req.Body, "maxAwaitTimeMS")

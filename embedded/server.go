@@ -63,6 +63,12 @@ type Server struct {
 	// sorts.
 	mem *memLimits
 
+	// hangup is closed (and replaced) when a client hangs up a connection
+	// that was not a monitor's, waking every waiting awaitable hello: see
+	// wakeMonitors. hangupMu guards the field, not the channel.
+	hangupMu sync.Mutex
+	hangup   chan struct{}
+
 	stopOnce sync.Once
 	stopErr  error
 	stopped  chan struct{}
@@ -120,6 +126,7 @@ func start(ctx context.Context, cfg Config, extra map[string]handler) (*Server, 
 		failpoints: newFailpoints(),
 		auth:       auth,
 		stopped:    make(chan struct{}),
+		hangup:     make(chan struct{}),
 	}
 	s.cursors = newCursorRegistry(s)
 	s.mem = newMemLimits(cfg)
@@ -270,6 +277,31 @@ func (s *Server) finishStop() {
 	}
 	s.logger.Debug("embedded server stopped", "addr", s.host)
 	close(s.stopped)
+}
+
+// monitorWake returns the channel the next client hang-up closes.
+func (s *Server) monitorWake() <-chan struct{} {
+	s.hangupMu.Lock()
+	defer s.hangupMu.Unlock()
+	return s.hangup
+}
+
+// wakeMonitors answers every waiting awaitable hello now. It runs when a
+// client closes an application (pooled) connection, which is what
+// mongo.Client.Disconnect does after it has told its monitor to stop. The
+// Go driver's monitor can miss that signal when it arrives between two
+// checks (its stop listener is not yet listening), and then sits in an
+// awaitable hello for a whole heartbeat interval (10 s by default) while
+// Disconnect waits for it. Answering the hello lets the monitor see that it
+// is stopping and return, so Disconnect (and a Stop after it) takes
+// milliseconds. Other clients' monitors get one topology-unchanged reply
+// and wait again: a reply costs microseconds, and hang-ups of application
+// connections are rare next to the commands on them.
+func (s *Server) wakeMonitors() {
+	s.hangupMu.Lock()
+	defer s.hangupMu.Unlock()
+	close(s.hangup)
+	s.hangup = make(chan struct{})
 }
 
 func (s *Server) removeConn(c *conn) {
