@@ -209,3 +209,54 @@ func (f *fatalRecorder) Fatalf(format string, a ...any) {
 	f.msg = fmt.Sprintf(format, a...)
 	panic(f)
 }
+
+// A user that may not drop databases (Atlas's readWriteAnyDatabase) gets
+// the test's collections dropped instead: nothing is left behind.
+func TestDatabaseDropWithoutDropDatabaseRight(t *testing.T) {
+	ctx := context.Background()
+	target := embeddedtest.Server(t, embedded.Config{})
+	target.FailPoint(bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "alwaysOn"},
+		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"dropDatabase"}}, {Key: "errorCode", Value: 13}}}})
+	const v = "EMBEDDEDTEST_TEST_NODROP_URI"
+	t.Setenv(v, target.URI())
+	env := embeddedtest.New(embeddedtest.Config{EnvVar: v})
+	defer env.Close(ctx)
+	var name string
+	t.Run("writes two collections", func(t *testing.T) {
+		db := env.Database(t)
+		name = db.Name()
+		for _, c := range []string{"a", "b"} {
+			if _, err := db.Collection(c).InsertOne(ctx, bson.D{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	left, err := target.Client(nil).Database(name).ListCollectionNames(ctx, bson.D{})
+	if err != nil || len(left) != 0 {
+		t.Fatalf("collections left in %s: %v %v", name, left, err)
+	}
+}
+
+// On a deployment without test commands (Atlas), FailPoint skips the test
+// and says why, so the same suite runs there.
+func TestFailPointSkipsWithoutTestCommands(t *testing.T) {
+	ctx := context.Background()
+	srv, err := embedded.Start(ctx, embedded.Config{}) // EnableTestCommands off, as on Atlas
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(ctx)
+	const v = "EMBEDDEDTEST_TEST_NOFP_URI"
+	t.Setenv(v, srv.URI())
+	env := embeddedtest.New(embeddedtest.Config{EnvVar: v})
+	defer env.Close(ctx)
+	var sub *testing.T
+	t.Run("needs a failpoint", func(t *testing.T) {
+		sub = t
+		env.FailPoint(t, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}})
+		t.Error("FailPoint returned on a deployment without failpoints")
+	})
+	if !sub.Skipped() {
+		t.Fatal("the test was not skipped")
+	}
+}

@@ -219,12 +219,39 @@ func (e *Env) Database(tb testing.TB) *mongo.Database {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		if err := db.Drop(ctx); err != nil {
+		if err := dropDatabase(ctx, db); err != nil {
 			tb.Errorf("embeddedtest: drop database %s: %v", db.Name(), err)
 		}
 	})
 	return db
 }
+
+// dropDatabase drops db, or, for a user not allowed dropDatabase (Atlas's
+// readWriteAnyDatabase role allows dropping collections only), each of
+// its collections: a database without collections does not exist.
+func dropDatabase(ctx context.Context, db *mongo.Database) error {
+	err := db.Drop(ctx)
+	var ce mongo.CommandError
+	if err == nil || !errors.As(err, &ce) || ce.Code != codeUnauthorized {
+		return err
+	}
+	names, lerr := db.ListCollectionNames(ctx, bson.D{})
+	if lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	for _, n := range names {
+		if derr := db.Collection(n).Drop(ctx); derr != nil {
+			return errors.Join(err, derr)
+		}
+	}
+	return nil
+}
+
+// Server error codes handled here.
+const (
+	codeUnauthorized    = 13
+	codeCommandNotFound = 59
+)
 
 // Open returns a database of its own on e's deployment, named after name
 // (made unique and valid), and a func that drops it. It is Database for
@@ -265,7 +292,9 @@ func dbName(test string, seq uint64, suffix string) string {
 }
 
 // FailPoint runs cmd, a configureFailPoint command, on e's deployment and
-// turns the failpoint off when tb ends. A failpoint acts on the whole
+// turns the failpoint off when tb ends. On a deployment without test
+// commands (Atlas; mongod without enableTestCommands) it skips tb, saying
+// why. A failpoint acts on the whole
 // server: on the shared one it can fail other tests' commands too, so
 // either keep such tests from running in parallel with others, scope the
 // failpoint (failCommand's data.appName, with a NewClient whose options set
@@ -285,6 +314,12 @@ func failPoint(tb testing.TB, client *mongo.Client, cmd bson.D) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	if err := client.Database("admin").RunCommand(ctx, cmd).Err(); err != nil {
+		var ce mongo.CommandError
+		if errors.As(err, &ce) && ce.Code == codeCommandNotFound {
+			// A deployment without enableTestCommands (Atlas): the test
+			// cannot run there, and says so.
+			tb.Skipf("embeddedtest: the deployment has no failpoints (configureFailPoint: %v); the test needs a server with enableTestCommands", err)
+		}
 		tb.Fatalf("embeddedtest: configureFailPoint %v: %v", name, err)
 	}
 	tb.Cleanup(func() {
