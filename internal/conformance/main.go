@@ -66,6 +66,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	if err := os.MkdirAll(cfg.out, 0o755); err != nil {
 		return err
 	}
+	release, err := lockDir(cfg.out, stdout)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// A fresh copy each run, at the same path every time: go's build cache
 	// keys compiled packages on their directory, so a new path would
 	// recompile the whole driver (minutes on two cores).
