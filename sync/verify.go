@@ -83,14 +83,15 @@ func (r VerifyReport) Diverged() bool {
 // filter accepts count. Memory stays bounded: each side is streamed in
 // batches, and only the differing ids (capped) are kept.
 //
-// While this Syncer runs, a difference is re-read after WaitSynced (every
-// change made before the first read has been handled); a document whose
-// content changed meanwhile is pending, one that stayed identically
-// different is diverged, so a document written during the scan is never
-// reported diverged. When it does not run here (another process may run
-// it), the base entries decide: a side that differs from the base has a
-// change not yet synced (pending); a difference with both sides equal to
-// their last synced state is diverged.
+// A difference is re-read after a barrier: once every change made before
+// the first read has been handled (WaitSynced while this Syncer runs; else
+// the stored checkpoints of a sync running elsewhere must get there, or
+// hold nothing unhandled). A document whose content changed meanwhile is
+// pending; one that stayed identically different is diverged, so a
+// document written during the scan is never reported diverged. When the
+// barrier is not reached (remote down, no sync running, 30 s resp. 3 s),
+// the base entries decide: a side that differs from the base or a remote
+// version past it has a change not yet synced (pending), else diverged.
 func (s *Syncer) Verify(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
 	for _, name := range s.cfg.Collections {
@@ -282,20 +283,54 @@ func (s *Syncer) readPair(ctx context.Context, name string, id bson.RawValue) (l
 // catch up before it falls back to judging by the base entries.
 const verifyBarrier = 30 * time.Second
 
-// classify gives each candidate its reason (see Verify).
-func (s *Syncer) classify(ctx context.Context, name string, cands []diffCand) ([]VerifyDiff, error) {
+// verifyIdleBarrier bounds the wait for the stored checkpoints when the
+// syncer does not run here: short, since maybe no sync runs anywhere.
+const verifyIdleBarrier = 3 * time.Second
+
+// barrier waits until every change made to collection name on either side
+// before the call has been handled, and reports whether it got there. With
+// this Syncer running it is WaitSynced; otherwise the stored checkpoints
+// must reach that point (they do when another process runs the sync, or
+// when nothing is left to sync).
+func (s *Syncer) barrier(ctx context.Context, name string) (bool, error) {
 	s.mu.Lock()
 	running := s.running
 	s.mu.Unlock()
-	caughtUp := false
 	if running {
 		wctx, cancel := context.WithTimeout(ctx, verifyBarrier)
+		defer cancel()
 		err := s.WaitSynced(wctx)
-		cancel()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		return err == nil, ctx.Err()
+	}
+	localT, err := operationTime(ctx, s.cfg.Local)
+	if err != nil {
+		return false, fmt.Errorf("sync: verify: %w", err)
+	}
+	remoteT, err := operationTime(ctx, s.cfg.Remote)
+	if err != nil {
+		return false, fmt.Errorf("sync: verify: %w", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, verifyIdleBarrier)
+	defer cancel()
+	for {
+		ok, err := s.streamHandled(wctx, s.cfg.Local.Collection(name), uploadKey(name), nil, localT)
+		if ok && err == nil {
+			ok, err = s.streamHandled(wctx, s.cfg.Remote.Collection(name), downloadKey(name), nil, remoteT)
 		}
-		caughtUp = err == nil
+		if ok && err == nil {
+			return true, nil
+		}
+		if !sleep(wctx, 50*time.Millisecond) {
+			return false, ctx.Err()
+		}
+	}
+}
+
+// classify gives each candidate its reason (see Verify).
+func (s *Syncer) classify(ctx context.Context, name string, cands []diffCand) ([]VerifyDiff, error) {
+	caughtUp, err := s.barrier(ctx, name)
+	if err != nil {
+		return nil, err
 	}
 	logged, err := s.loggedConflicts(ctx, name)
 	if err != nil {

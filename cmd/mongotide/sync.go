@@ -154,7 +154,7 @@ is unreachable upload when it returns. See docs/sync.md.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
-	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout))
+	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout), newSyncVerifyCmd(&f, stdout))
 	return cmd
 }
 
