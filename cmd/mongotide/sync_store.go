@@ -20,7 +20,7 @@ import (
 // the next run handles those changes again (handling is idempotent).
 const (
 	stopGrace       = 2 * time.Second
-	disconnectGrace = time.Second
+	disconnectGrace = 500 * time.Millisecond
 )
 
 // stopSyncer stops s after ctx ended (Ctrl-C), giving in-flight work
