@@ -44,14 +44,15 @@ type cliProc struct {
 	cmd      *exec.Cmd
 	localURI string
 	stderr   *syncBuffer
-	waited   chan error
+	exited   chan struct{} // closed once Wait returned; then waitErr is set
+	waitErr  error
 }
 
 // startCLI starts bin with args and waits for the "syncing" line; with
 // --local-dir it also reads the "local:" line.
 func startCLI(t *testing.T, bin string, args ...string) *cliProc {
 	t.Helper()
-	p := &cliProc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, waited: make(chan error, 1)}
+	p := &cliProc{cmd: exec.Command(bin, args...), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -60,38 +61,39 @@ func startCLI(t *testing.T, bin string, args ...string) *cliProc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string)
+	// Buffered beyond what the CLI prints, so the reader never blocks.
+	lines := make(chan string, 1000)
+	eof := make(chan struct{})
 	go func() {
+		defer close(eof)
 		defer close(lines)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
 	}()
+	go func() {
+		// Wait closes stdout's pipe only after it has been read to EOF, so
+		// it runs once the reader above has drained it.
+		<-eof
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			_ = p.cmd.Process.Kill()
-			<-p.waited
-		}
+		_ = p.cmd.Process.Kill() // fails harmlessly once exited
+		<-p.exited
 	})
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				go func() { p.waited <- p.cmd.Wait() }()
 				t.Fatalf("CLI exited before syncing; stderr:\n%s", p.stderr.String())
 			}
 			if u, ok := strings.CutPrefix(l, "local: "); ok {
 				p.localURI = u
 			}
 			if strings.HasPrefix(l, "syncing ") {
-				// Drain the rest, then reap the process.
-				go func() {
-					for range lines {
-					}
-					p.waited <- p.cmd.Wait()
-				}()
 				return p
 			}
 		case <-timeout:
@@ -109,10 +111,10 @@ func (p *cliProc) interrupt(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-p.waited:
+	case <-p.exited:
 		d := time.Since(start)
-		if err != nil {
-			t.Errorf("exit after SIGINT: %v; stderr:\n%s", err, p.stderr.String())
+		if p.waitErr != nil {
+			t.Errorf("exit after SIGINT: %v; stderr:\n%s", p.waitErr, p.stderr.String())
 		}
 		return d
 	case <-time.After(exitBound):
@@ -145,9 +147,6 @@ func durations(ds []time.Duration) string {
 // the local store prints its URI, keeps its data across restarts, and every
 // state exits promptly on SIGINT.
 func TestSyncLocalDirSignal(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the CLI binary; not in -short")
-	}
 	bin := buildCLI(t)
 	remoteSrv := testenv.StartEmbedded(t, embedded.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -233,9 +232,6 @@ func TestSyncLocalDirSignal(t *testing.T) {
 // TestSyncSignalLocalGone: the local server (not ours) stops with the same
 // Ctrl-C; this took 5-15 s before the shutdown bounds.
 func TestSyncSignalLocalGone(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the CLI binary; not in -short")
-	}
 	bin := buildCLI(t)
 	remote := testenv.StartEmbedded(t, embedded.Config{}).URI()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
