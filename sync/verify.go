@@ -296,6 +296,9 @@ func (s *Syncer) barrier(ctx context.Context, name string) (bool, error) {
 	s.mu.Lock()
 	running := s.running
 	s.mu.Unlock()
+	if running && s.online.Load() == 2 {
+		return false, nil // offline: WaitSynced would wait for the remote
+	}
 	if running {
 		wctx, cancel := context.WithTimeout(ctx, verifyBarrier)
 		defer cancel()

@@ -147,6 +147,7 @@ func TestVerifyWhileWriting(t *testing.T) {
 			wg.Wait()
 			t.Fatalf("Verify: %v", err)
 		}
+		t.Logf("during the writes: %v", rep.Collections[0].Differing)
 		if rep.Diverged() {
 			stop()
 			wg.Wait()
@@ -180,5 +181,27 @@ func TestVerifyOwner(t *testing.T) {
 	vc := verifyOf(t, ctx, s)
 	if vc.RemoteDocs != 1 || vc.LocalDocs != 1 || len(vc.Diffs) != 0 {
 		t.Fatalf("owner filter: %+v", vc)
+	}
+}
+
+// TestVerifyCap: the list of differing documents is capped, the count is
+// not.
+func TestVerifyCap(t *testing.T) {
+	ctx := testCtx(t)
+	local, remote := newDB(t, "local"), newDB(t, "remote")
+	s := startSynced(t, ctx, Config{Local: local, Remote: remote, Collections: []string{"items"}})
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	docs := make([]any, verifyMaxDiffs+5)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "_id", Value: i}}
+	}
+	if _, err := local.Collection("items").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	vc := verifyOf(t, ctx, s)
+	if len(vc.Diffs) != verifyMaxDiffs || vc.Differing[DiffPending] != len(docs) || vc.LocalDocs != int64(len(docs)) || vc.RemoteDocs != 0 {
+		t.Fatalf("cap: %d diffs listed, counts %v, local %d remote %d", len(vc.Diffs), vc.Differing, vc.LocalDocs, vc.RemoteDocs)
 	}
 }
