@@ -75,10 +75,18 @@ func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer
 		return nil, nil, fmt.Errorf("sync: connect --remote: %w", err)
 	}
 	closeAll := func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		// Both at once, briefly: Disconnect ends sessions on each server,
+		// and a server that is gone (a local mongod stopped by the same
+		// Ctrl-C) makes it wait out its deadline; nothing is lost by
+		// giving up, the process is ending.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disconnectGrace)
 		defer cancel()
-		_ = lc.Disconnect(dctx)
-		_ = rc.Disconnect(dctx)
+		var wg sync.WaitGroup
+		for _, c := range []*mongo.Client{lc, rc} {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = c.Disconnect(dctx) }()
+		}
+		wg.Wait()
 	}
 	remoteDB := f.remoteDB
 	if remoteDB == "" {
@@ -100,12 +108,15 @@ func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer
 func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f syncFlags
 	var quiet bool
+	var localDir, localAddr string
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Keep a local MongoDB and a remote one in step, both ways (offline-first)",
 		Long: `Runs the sync until interrupted (Ctrl-C): the first time, each collection is copied from
 the remote (with a progress bar), then changes flow both ways. Local writes made while the remote
-is unreachable upload when it returns. See docs/sync.md.`,
+is unreachable upload when it returns. With --local-dir the local database is an embedded
+server persisted in that directory (a ready offline-first store): its URI, for the app to
+connect to, is printed on stdout as "local: URI". See docs/sync.md.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -137,6 +148,21 @@ is unreachable upload when it returns. See docs/sync.md.`,
 					}
 				}
 			}
+			if localDir != "" {
+				// Deferred first, so it runs last: the server outlives the
+				// syncer's final checkpoint saves and the client.
+				srv, err := startLocalStore(ctx, &f, localDir, localAddr, stdout)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+					defer cancel()
+					if err := srv.Stop(sctx); err != nil {
+						fmt.Fprintln(stderr, "sync: stop local store:", err)
+					}
+				}()
+			}
 			s, closeAll, err := f.open(ctx, cfg)
 			if err != nil {
 				return err
@@ -147,14 +173,14 @@ is unreachable upload when it returns. See docs/sync.md.`,
 			}
 			fmt.Fprintf(stdout, "syncing %s (Ctrl-C to stop)\n", strings.Join(f.collections, ", "))
 			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			return s.Stop(sctx)
+			return stopSyncer(ctx, s, stderr)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
-	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout))
+	cmd.Flags().StringVar(&localDir, "local-dir", "", "run the local database embedded, persisted in this directory (instead of --local); its URI is printed as \"local: URI\"")
+	cmd.Flags().StringVar(&localAddr, "local-addr", "127.0.0.1:0", "with --local-dir: address the embedded local database listens on (host:port)")
+	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout), newSyncVerifyCmd(&f, stdout))
 	return cmd
 }
 
