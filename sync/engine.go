@@ -99,7 +99,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		logged     *pendingConflict // the outcome recorded as pending
 		landed     *pendingConflict // an earlier merge found committed
 		marked     bool             // a pending conflict was recorded locally
-		outcome    string
+		outcome    syncOutcome
 	)
 	base0 := base
 	var txnSess *mongo.Session // for the commit time (see ownWrites)
@@ -110,7 +110,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		// another remote state).
 		prev := logged
 		wrote = false
-		writeLocal, logged, landed, localDoc, outcome, base = false, nil, nil, nil, "", base0
+		writeLocal, logged, landed, localDoc, outcome, base = false, nil, nil, nil, outcomeNone, base0
 		rdoc, err := readDoc(tctx, remote, id)
 		if err != nil {
 			return err
@@ -121,7 +121,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 				return err
 			}
 			if !owned {
-				outcome = "refused"
+				outcome = outcomeRefused
 				return s.clearPending(ctx, cs.name, id, &marked)
 			}
 		}
@@ -186,7 +186,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		if landed != nil && hash == landed.MergedFrom {
 			// Nothing changed locally since: the local side gets what the
 			// remote holds (the merge, or what was written on top of it).
-			agreed, agreedDoc, outcome = theirs, rdoc, "merged"
+			agreed, agreedDoc, outcome = theirs, rdoc, outcomeMerged
 			localDoc, writeLocal = rdoc, true
 			return nil
 		}
@@ -194,11 +194,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		case hash == base.Hash && rhash != hash:
 			// Only the remote changed since the landed upload: bring it
 			// down (its download was judged against the stale base).
-			agreed, agreedDoc, outcome = theirs, rdoc, "downloaded"
+			agreed, agreedDoc, outcome = theirs, rdoc, outcomeDownloaded
 			localDoc, writeLocal = rdoc, true
 			return s.clearPending(ctx, cs.name, id, &marked)
 		case rhash == hash:
-			agreed, agreedDoc, outcome = theirs, doc, "same"
+			agreed, agreedDoc, outcome = theirs, doc, outcomeSame
 			if prev != nil && prev.Result == theirs.Version {
 				// The earlier attempt committed after all (its commit
 				// was reported failed, e.g. the connection dropped and
@@ -208,7 +208,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			}
 			return s.clearPending(ctx, cs.name, id, &marked)
 		case rhash == base.Hash:
-			outcome = "uploaded"
+			outcome = outcomeUploaded
 			if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
 				return err
 			}
@@ -220,17 +220,17 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			}
 			switch d.kept {
 			case RemoteSide:
-				agreed, agreedDoc, outcome = theirs, rdoc, "remote-won"
+				agreed, agreedDoc, outcome = theirs, rdoc, outcomeRemoteWon
 				localDoc, writeLocal = rdoc, true
 			case LocalSide:
-				outcome = "conflict-uploaded"
+				outcome = outcomeConflictUploaded
 			default:
 				// The merge is a new edit after both.
 				if theirs.HLC >= m.HLC {
 					m.HLC = theirs.HLC + 1
 					s.clock.Observe(m.HLC)
 				}
-				up, outcome = d.doc, "merged"
+				up, outcome = d.doc, outcomeMerged
 				localDoc, writeLocal = d.doc, true
 				m.Hash, m.Deleted = contentHash(d.doc), d.doc == nil
 			}
@@ -279,17 +279,17 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		// another write's, maybe a remote edit of this document.)
 		s.ownRemote.add(txnSess.OperationTime(), cs.name, id)
 	}
-	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", outcome, "err", err, "base", base.Version, "local", hash, "agreed", agreed.Version)
+	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", outcome.String(), "err", err, "base", base.Version, "local", hash, "agreed", agreed.Version)
 	if err != nil {
 		return fmt.Errorf("sync: upload to %s: %w", cs.name, err)
 	}
-	if outcome == "refused" {
+	if outcome == outcomeRefused {
 		s.reportError(fmt.Errorf("%w: remote %s %s belongs to another owner; local change not uploaded", ErrNotOwned, cs.name, id))
 		return nil
 	}
 	if writeLocal {
 		var ok bool
-		if outcome == "merged" {
+		if outcome == outcomeMerged {
 			// Committed on the remote: the local side must get it, with
 			// any write the application made meanwhile merged in.
 			ok, err = s.applyMerged(ctx, cs.name, id, doc, localDoc)
@@ -304,7 +304,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			// write is decided by the retry, not overwritten. A merge is
 			// on the remote already: its pending record stays, marked
 			// committed, so that the retry merges against it.
-			if p := cmp.Or(logged, landed); outcome == "merged" && p != nil {
+			if p := cmp.Or(logged, landed); outcome == outcomeMerged && p != nil {
 				p.Committed = true
 				if err := markPending(ctx, s.localDocs, cs.name, id, p); err != nil {
 					return fmt.Errorf("sync: record committed merge of %s: %w", cs.name, err)
@@ -334,20 +334,20 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	if err := saveMeta(ctx, s.localDocs, cs.name, id, agreed); err != nil {
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}
-	conflict := (logged != nil && logged.Conflict != nil) || outcome == "merged"
+	conflict := (logged != nil && logged.Conflict != nil) || outcome == outcomeMerged
 	switch outcome {
-	case "merged":
+	case outcomeMerged:
 		cs.uploaded.Add(1)
 		cs.downloaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
-	case "uploaded", "conflict-uploaded":
+	case outcomeUploaded, outcomeConflictUploaded:
 		cs.uploaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: agreed.Version, Conflict: conflict})
-	case "downloaded":
+	case outcomeDownloaded:
 		cs.downloaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version})
-	case "remote-won":
+	case outcomeRemoteWon:
 		cs.downloaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
 	}
