@@ -37,33 +37,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	if err != nil {
 		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
 	}
-	if hash == base.Hash && base.Pending == nil && !base.RemoteAhead {
-		// An echo of a downloaded write, or a no-op write. (With a
-		// pending record the base may be stale: the upload that recorded
-		// it may have committed, and the local document may have gone
-		// back to the old base since, e.g. deleted again: that is a new
-		// edit on top of the committed one.)
-		return nil
-	}
-	switch {
-	case base.Pending != nil, base.RemoteAhead && hash == base.Hash:
-		// A conflict of this document still awaits its log entry (the
-		// write failed after the commit), or a download left a remote
-		// change to a local edit that is undone now: the change is
-		// handled in full (it is idempotent), which settles it, rather
-		// than skipped. (While the local edit stands, the event that
-		// wrote it uploads it with its own time, and brings the remote
-		// change down with it: the skips below still apply.)
-	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) == base.Hash,
-		op == listen.Delete && base.Hash == absentHash:
-		return nil
-	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) != hash,
-		op == listen.Delete && doc != nil:
-		// Superseded: the document was written again after this change
-		// (a later event, with its own commit time, follows). Uploaded
-		// now, the newer content would carry this older time and could
-		// lose last-writer-wins to an edit made before it. (An update
-		// event carries no post-image, so it cannot tell.)
+	if skipUpload(op, evDoc, doc, hash, base) {
 		return nil
 	}
 	if doc != nil {
@@ -326,22 +300,65 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	if err := saveMeta(ctx, s.localDocs, cs.name, id, agreed); err != nil {
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}
+	s.notifyUpload(cs, id, outcome, doc, localDoc, agreed.Version, logged)
+	return nil
+}
+
+// skipUpload reports whether a local change needs no upload: pure, decided
+// from the change's operation type and post-image, the local document as read
+// now (doc, hash) and the base.
+func skipUpload(op listen.OperationType, evDoc, doc bson.Raw, hash string, base docMeta) bool {
+	if hash == base.Hash && base.Pending == nil && !base.RemoteAhead {
+		// An echo of a downloaded write, or a no-op write. (With a
+		// pending record the base may be stale: the upload that recorded
+		// it may have committed, and the local document may have gone
+		// back to the old base since, e.g. deleted again: that is a new
+		// edit on top of the committed one.)
+		return true
+	}
+	switch {
+	case base.Pending != nil, base.RemoteAhead && hash == base.Hash:
+		// A conflict of this document still awaits its log entry (the
+		// write failed after the commit), or a download left a remote
+		// change to a local edit that is undone now: the change is
+		// handled in full (it is idempotent), which settles it, rather
+		// than skipped. (While the local edit stands, the event that
+		// wrote it uploads it with its own time, and brings the remote
+		// change down with it: the skips below still apply.)
+	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) == base.Hash,
+		op == listen.Delete && base.Hash == absentHash:
+		return true
+	case (op == listen.Insert || op == listen.Replace) && evDoc != nil && contentHash(evDoc) != hash,
+		op == listen.Delete && doc != nil:
+		// Superseded: the document was written again after this change
+		// (a later event, with its own commit time, follows). Uploaded
+		// now, the newer content would carry this older time and could
+		// lose last-writer-wins to an edit made before it. (An update
+		// event carries no post-image, so it cannot tell.)
+		return true
+	}
+	return false
+}
+
+// notifyUpload counts an upload's outcome and reports it to OnSync. doc is
+// the local document the upload read, localDoc what was written to the local
+// side, v the agreed version.
+func (s *Syncer) notifyUpload(cs *collState, id bson.RawValue, outcome syncOutcome, doc, localDoc bson.Raw, v Version, logged *pendingConflict) {
 	conflict := (logged != nil && logged.Conflict != nil) || outcome == outcomeMerged
 	switch outcome {
 	case outcomeMerged:
 		cs.uploaded.Add(1)
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: localDoc == nil, Version: v, Conflict: true})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v, Conflict: true})
 	case outcomeUploaded, outcomeConflictUploaded:
 		cs.uploaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: agreed.Version, Conflict: conflict})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: v, Conflict: conflict})
 	case outcomeDownloaded:
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v})
 	case outcomeRemoteWon:
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: agreed.Version, Conflict: true})
+		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v, Conflict: true})
 	}
-	return nil
 }
