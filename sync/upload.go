@@ -254,31 +254,8 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		return nil
 	}
 	if writeLocal {
-		var ok bool
-		if outcome == outcomeMerged {
-			// Committed on the remote: the local side must get it, with
-			// any write the application made meanwhile merged in.
-			ok, err = s.applyMerged(ctx, cs.name, id, doc, localDoc)
-		} else {
-			ok, err = s.applyLocal(ctx, cs.name, id, doc, localDoc, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("sync: apply %s outcome to local %s: %w", outcome, cs.name, err)
-		}
-		if !ok {
-			// The application wrote the document after it was read: that
-			// write is decided by the retry, not overwritten. A merge is
-			// on the remote already: its pending record stays, marked
-			// committed, so that the retry merges against it.
-			if p := cmp.Or(logged, landed); outcome == outcomeMerged && p != nil {
-				p.Committed = true
-				if err := markPending(ctx, s.localDocs, cs.name, id, p); err != nil {
-					return fmt.Errorf("sync: record committed merge of %s: %w", cs.name, err)
-				}
-			} else if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
-				return err
-			}
-			return fmt.Errorf("%w: %s %s", errLocalChanged, cs.name, id)
+		if err := s.writeUploadLocal(ctx, cs, id, outcome, doc, localDoc, logged, landed, &marked); err != nil {
+			return err
 		}
 	}
 	// Logged before the base moves: a failure in between leaves the
@@ -361,4 +338,41 @@ func (s *Syncer) notifyUpload(cs *collState, id bson.RawValue, outcome syncOutco
 		cs.downloaded.Add(1)
 		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v, Conflict: true})
 	}
+}
+
+// writeUploadLocal writes an upload's outcome (the remote's document, or a
+// merge committed on the remote) to the local side. doc is the local
+// document the upload read; marked tells whether a pending conflict was
+// recorded locally.
+func (s *Syncer) writeUploadLocal(ctx context.Context, cs *collState, id bson.RawValue, outcome syncOutcome, doc, localDoc bson.Raw, logged, landed *pendingConflict, marked *bool) error {
+	var (
+		ok  bool
+		err error
+	)
+	if outcome == outcomeMerged {
+		// Committed on the remote: the local side must get it, with
+		// any write the application made meanwhile merged in.
+		ok, err = s.applyMerged(ctx, cs.name, id, doc, localDoc)
+	} else {
+		ok, err = s.applyLocal(ctx, cs.name, id, doc, localDoc, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("sync: apply %s outcome to local %s: %w", outcome, cs.name, err)
+	}
+	if !ok {
+		// The application wrote the document after it was read: that
+		// write is decided by the retry, not overwritten. A merge is
+		// on the remote already: its pending record stays, marked
+		// committed, so that the retry merges against it.
+		if p := cmp.Or(logged, landed); outcome == outcomeMerged && p != nil {
+			p.Committed = true
+			if err := markPending(ctx, s.localDocs, cs.name, id, p); err != nil {
+				return fmt.Errorf("sync: record committed merge of %s: %w", cs.name, err)
+			}
+		} else if err := s.clearPending(ctx, cs.name, id, marked); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s %s", errLocalChanged, cs.name, id)
+	}
+	return nil
 }
