@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -187,6 +188,17 @@ type Config struct {
 	// commit carry their commit time, so tests that order edits move the
 	// servers' clocks too (embedded.Config.Clock). Default time.Now.
 	Clock func() time.Time
+	// UploadRate caps uploads (local changes written to the remote, by the
+	// upload stream and by reconciliation) to this many per second across
+	// all collections, so that a device back online after a long outage
+	// drains its queue at a pace the remote was sized for rather than all
+	// at once. Changes wait in the local change stream (nothing is dropped;
+	// Status.UploadRate shows the waiting). Default 0: unlimited.
+	UploadRate float64
+	// UploadBurst is how many uploads may go at once after an idle spell
+	// before UploadRate paces them. Default: one second's worth of
+	// UploadRate (at least 1). Only with UploadRate.
+	UploadBurst int
 }
 
 // metaPrefix starts the names of sync's own collections.
@@ -205,6 +217,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.UploadRate > 0 && c.UploadBurst == 0 {
+		c.UploadBurst = defaultUploadBurst(c.UploadRate)
 	}
 	c.Collections = append([]string(nil), c.Collections...)
 	return c
@@ -257,6 +272,14 @@ func (c Config) validate() error {
 		if err := c.Owner.validate(); err != nil {
 			bad("%w", err)
 		}
+	}
+	switch {
+	case c.UploadRate < 0 || math.IsNaN(c.UploadRate) || math.IsInf(c.UploadRate, 0):
+		bad("UploadRate is %v, must be a finite number >= 0 (0: unlimited)", c.UploadRate)
+	case c.UploadBurst < 0:
+		bad("UploadBurst is %d, must be >= 0", c.UploadBurst)
+	case c.UploadBurst > 0 && c.UploadRate == 0:
+		bad("UploadBurst is %d but UploadRate is 0 (unlimited): set UploadRate", c.UploadBurst)
 	}
 	if c.ReplicaID == RemoteReplica {
 		bad("ReplicaID %q is reserved for remote writes made without mongotide", RemoteReplica)

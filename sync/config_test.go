@@ -48,6 +48,9 @@ func TestConfigValidate(t *testing.T) {
 			c.Resolve = func(context.Context, Conflict) (bson.Raw, error) { return nil, nil }
 		}, "Resolve needs Custom"},
 		{"replica", func(c *Config) { c.ReplicaID = RemoteReplica }, "reserved for remote writes"},
+		{"negative upload rate", func(c *Config) { c.UploadRate = -1 }, "UploadRate is -1"},
+		{"burst without rate", func(c *Config) { c.UploadBurst = 5 }, "UploadBurst is 5 but UploadRate is 0"},
+		{"negative burst", func(c *Config) { c.UploadRate = 1; c.UploadBurst = -2 }, "UploadBurst is -2"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -101,6 +101,9 @@ func (s *Syncer) scanLocal(ctx context.Context, cs *collState, dry bool) (int, e
 		if dry {
 			return nil
 		}
+		if err := s.upLimit.wait(ctx); err != nil {
+			return err
+		}
 		return s.upload(ctx, cs, id, "", nil, s.cfg.Clock(), bson.Timestamp{})
 	})
 	if err != nil {
@@ -113,6 +116,9 @@ func (s *Syncer) scanLocal(ctx context.Context, cs *collState, dry bool) (int, e
 		res.Uploaded++
 		if dry {
 			continue
+		}
+		if err := s.upLimit.wait(ctx); err != nil {
+			return res.Uploaded, err
 		}
 		if err := s.upload(ctx, cs, b.id, "", nil, s.cfg.Clock(), bson.Timestamp{}); err != nil {
 			return res.Uploaded, err

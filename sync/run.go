@@ -29,6 +29,9 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 				if s.ownEcho(&s.ownLocal, cs.name, ev) {
 					return nil // the echo of a local write of the syncer's own
 				}
+				if err := s.upLimit.wait(hctx); err != nil {
+					return err // stopping: the change stays unhandled
+				}
 				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.OperationType, rawDoc(ev.FullDocument), ev.WallTime, ev.ClusterTime)
 				if err != nil {
 					cs.retrying.Store(1)

@@ -47,6 +47,9 @@ type Syncer struct {
 	wg      gosync.WaitGroup
 	colls   map[string]*collState
 
+	// upLimit paces uploads (Config.UploadRate); nil when unlimited.
+	upLimit *uploadLimiter
+
 	// caps limit the size of sync's own entries (see sizeCaps).
 	caps sizeCaps
 
@@ -84,6 +87,7 @@ func New(cfg Config) (*Syncer, error) {
 		remoteVers:  cfg.Remote.Collection(remoteVersionsColl),
 		caps:        defaultCaps(),
 		wentOffline: make(chan struct{}, 1),
+		upLimit:     newUploadLimiter(cfg.UploadRate, cfg.UploadBurst),
 	}
 	return s, nil
 }
@@ -256,6 +260,9 @@ type Status struct {
 	// ReplicaID is this replica's id in document versions.
 	ReplicaID   string
 	Collections []CollectionStatus
+	// UploadRate is the upload rate limit (Config.UploadRate) and how
+	// much it held uploads back.
+	UploadRate UploadRateStatus
 }
 
 // Status reports the syncer's state. It does not block on the remote.
@@ -265,7 +272,7 @@ func (s *Syncer) Status(ctx context.Context) (Status, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Running: s.running, Online: s.online.Load() == 1, ReplicaID: s.replica}
+	st := Status{Running: s.running, Online: s.online.Load() == 1, ReplicaID: s.replica, UploadRate: s.upLimit.status()}
 	for _, name := range s.cfg.Collections {
 		cs := s.colls[name]
 		if cs == nil {

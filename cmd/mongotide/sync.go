@@ -109,6 +109,8 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f syncFlags
 	var quiet bool
 	var localDir, localAddr string
+	var uploadRate float64
+	var uploadBurst int
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Keep a local MongoDB and a remote one in step, both ways (offline-first)",
@@ -126,7 +128,9 @@ connect to, is printed on stdout as "local: URI". See docs/sync.md.`,
 				OnOnline: func() {
 					fmt.Fprintln(stderr, "sync: remote online")
 				},
-				OnOffline: func(err error) { fmt.Fprintln(stderr, "sync: remote offline:", err) },
+				OnOffline:   func(err error) { fmt.Fprintln(stderr, "sync: remote offline:", err) },
+				UploadRate:  uploadRate,
+				UploadBurst: uploadBurst,
 			}
 			if !quiet {
 				// Called from each collection's goroutine; one bar each.
@@ -179,6 +183,8 @@ connect to, is printed on stdout as "local: URI". See docs/sync.md.`,
 	f.register(cmd)
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	cmd.Flags().StringVar(&localDir, "local-dir", "", "run the local database embedded, persisted in this directory (instead of --local); its URI is printed as \"local: URI\"")
+	cmd.Flags().Float64Var(&uploadRate, "upload-rate", 0, "at most this many uploads per second (0: unlimited), so that a replica back online after a long outage does not flood the remote")
+	cmd.Flags().IntVar(&uploadBurst, "upload-burst", 0, "with --upload-rate: uploads that may go at once after an idle spell (default: one second's worth)")
 	cmd.Flags().StringVar(&localAddr, "local-addr", "127.0.0.1:0", "with --local-dir: address the embedded local database listens on (host:port)")
 	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout), newSyncVerifyCmd(&f, stdout))
 	return cmd

@@ -95,6 +95,8 @@ func TestSyncCommandUsage(t *testing.T) {
 		{[]string{"sync"}, "missing --collections, --db, --local, --remote"},
 		{[]string{"sync", "--local", "mongodb://x", "--remote", "mongodb://y", "--db", "d", "-c", "a$b"}, `"a$b" contains '$'`},
 		{[]string{"sync", "--local", "mongodb://x", "--remote", "mongodb://y", "--db", "d", "-c", "a", "--conflict", "coin"}, `--conflict "coin"`},
+		{[]string{"sync", "--local", "mongodb://x", "--remote", "mongodb://y", "--db", "d", "-c", "a", "--upload-rate", "-3"}, "UploadRate is -3"},
+		{[]string{"sync", "--local", "mongodb://x", "--remote", "mongodb://y", "--db", "d", "-c", "a", "--upload-burst", "4"}, "UploadBurst is 4 but UploadRate is 0"},
 	} {
 		var out, errOut syncBuffer
 		code := run(context.Background(), tc.args, &out, &errOut)
