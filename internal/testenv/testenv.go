@@ -24,8 +24,8 @@ const EnvURI = "MONGOTIDE_TEST_URI"
 const EnvLog = "MONGOTIDE_TEST_LOG"
 
 // TestHeartbeatInterval is the heartbeat interval of clients made here
-// (unless the options or URI set one).
-const TestHeartbeatInterval = 500 * time.Millisecond
+// (unless the options or URI set one): embeddedtest's, for the same reason.
+const TestHeartbeatInterval = embeddedtest.HeartbeatInterval
 
 // URI returns MONGOTIDE_TEST_URI when set, else the URI of a fresh embedded
 // server that is stopped in tb.Cleanup.
@@ -69,12 +69,7 @@ func connect(tb testing.TB, uri string, opts *options.ClientOptions) *mongo.Clie
 	}
 	opts.ApplyURI(uri)
 	if opts.HeartbeatInterval == nil {
-		// The driver's monitor waits in an awaitable hello for a whole
-		// heartbeat interval; a Disconnect racing with the start of that
-		// wait (a driver race, real servers too) blocks until the hello
-		// returns. 500 ms (the driver's minimum) instead of 10 s keeps
-		// short tests short.
-		opts.SetHeartbeatInterval(TestHeartbeatInterval)
+		opts.SetHeartbeatInterval(TestHeartbeatInterval) // see embeddedtest.HeartbeatInterval
 	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
