@@ -281,3 +281,20 @@ func idString(v bson.RawValue) string {
 	s := strings.TrimPrefix(string(b), `{"v":`)
 	return strings.TrimSuffix(s, "}")
 }
+
+// DecodeEvent decodes one change event as the server sent it (raw BSON, for
+// example carried through a relay stream) into the value a handler of T
+// receives, with DocumentID's id for the handler's id argument. The event
+// owns raw from then on.
+func DecodeEvent[T any](raw bson.Raw) (*ChangeEvent[T], string, error) {
+	pe := parseEvent(raw)
+	w, err := pe.wire()
+	if err != nil {
+		return nil, "", &DecodeError{Raw: raw, Err: err}
+	}
+	ev, err := decodeSolo[T](pe, w)
+	if err != nil {
+		return nil, "", err
+	}
+	return ev, pe.docID(), nil
+}
