@@ -126,8 +126,11 @@ func (h *handled) handle(_ context.Context, id string, ev *listen.ChangeEvent[It
 		h.byKey = map[string][]int{}
 	}
 	h.evs = append(h.evs, ev)
-	n := -1
-	if ev.FullDocument != nil {
+	n := -1 // a delete
+	switch {
+	case ev.UpdateDescription != nil:
+		n = int(ev.UpdateDescription.UpdatedFields.Lookup("n").AsInt64())
+	case ev.FullDocument != nil:
 		n = ev.FullDocument.N
 	}
 	h.byKey[id] = append(h.byKey[id], n)
