@@ -451,25 +451,11 @@ func deliverTyped[T any](ctx context.Context, c *Consumer, p int, m redis.XMessa
 }
 
 func decodeEntry[T any](m redis.XMessage) (*listen.ChangeEvent[T], string, error) {
-	body, _ := m.Values[fieldEvent].(string)
-	if body == "" {
-		return nil, "", fmt.Errorf("%w: entry %s has no %q field", ErrCorruptEntry, m.ID, fieldEvent)
+	raw, err := eventOf(m)
+	if err != nil {
+		return nil, "", err
 	}
-	raw := bson.Raw(body)
-	if f, _ := m.Values[fieldFmt].(string); f == FormatRelaxedJSON.String() {
-		var d bson.D
-		if err := bson.UnmarshalExtJSON([]byte(body), false, &d); err != nil {
-			return nil, "", fmt.Errorf("%w: entry %s: %v", ErrCorruptEntry, m.ID, err)
-		}
-		b, err := bson.Marshal(d)
-		if err != nil {
-			return nil, "", fmt.Errorf("%w: entry %s: %v", ErrCorruptEntry, m.ID, err)
-		}
-		raw = b
-	} else {
-		raw = append(bson.Raw(nil), raw...)
-	}
-	ev, id, err := listen.DecodeEvent[T](raw)
+	ev, id, err := listen.DecodeEvent[T](append(bson.Raw(nil), raw...))
 	if err != nil {
 		return nil, "", fmt.Errorf("%w: entry %s: %v", ErrCorruptEntry, m.ID, err)
 	}

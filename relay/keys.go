@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -85,14 +86,37 @@ func parseEntryID(id string) (position, error) {
 	return position{ts: bson.Timestamp{T: uint32(m >> 32), I: uint32(m)}, idx: s}, nil
 }
 
-// Entry fields.
+// An entry has one field, named after its format, whose value is the whole
+// change event (its _id is the resume token, and operationType, documentKey
+// and the rest are inside): one field keeps appends cheap on both sides.
 const (
-	fieldOp    = "op"  // operationType
-	fieldEvent = "ev"  // the change event, raw BSON or relaxed extended JSON
-	fieldToken = "tok" // the resume token, raw BSON
-	fieldFmt   = "fmt" // "bson" or "json"
+	fieldBSON = "bson" // the event as raw BSON (FormatBSON)
+	fieldJSON = "json" // the event as relaxed extended JSON (FormatRelaxedJSON)
 	// Dead-letter entries add these.
 	fieldFrom   = "from"   // the partition entry's ID
 	fieldReason = "reason" // the handler's last error
 	fieldTries  = "tries"  // deliveries before it was moved
 )
+
+// eventOf returns the event an entry holds, as raw BSON.
+func eventOf(m redis.XMessage) (bson.Raw, error) {
+	if body, ok := m.Values[fieldBSON].(string); ok {
+		raw := bson.Raw(body)
+		if err := raw.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: entry %s: %v", ErrCorruptEntry, m.ID, err)
+		}
+		return raw, nil
+	}
+	if body, ok := m.Values[fieldJSON].(string); ok {
+		var d bson.D
+		if err := bson.UnmarshalExtJSON([]byte(body), false, &d); err != nil {
+			return nil, fmt.Errorf("%w: entry %s: %v", ErrCorruptEntry, m.ID, err)
+		}
+		raw, err := bson.Marshal(d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entry %s: %v", ErrCorruptEntry, m.ID, err)
+		}
+		return raw, nil
+	}
+	return nil, fmt.Errorf("%w: entry %s has neither a %q nor a %q field", ErrCorruptEntry, m.ID, fieldBSON, fieldJSON)
+}

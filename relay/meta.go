@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -36,52 +35,52 @@ func checkPartitions(ctx context.Context, rdb redis.UniversalClient, k streamKey
 	return nil
 }
 
-// lastPublished finds where publishing left off: the newest entry of all
-// partitions, or the meta key's checkpoint when trimming emptied them
-// (Redis keeps each stream's last ID after trimming, so events republished
-// from an older checkpoint are still refused). A zero position and nil
-// token mean nothing was ever published.
+// lastPublished finds where publishing left off: the meta key's position,
+// recorded after each batch that is entirely in the streams. Without one
+// (streams written by an older version, or a deleted meta key) it is the
+// newest entry of all partitions. A zero position and nil token mean
+// nothing was ever published. Resuming earlier than the real end is safe:
+// Redis refuses the events already appended (it keeps each stream's last
+// ID even after trimming).
 func lastPublished(ctx context.Context, rdb redis.UniversalClient, k streamKeys) (position, bson.Raw, error) {
-	var best position
-	var tok bson.Raw
-	consider := func(id string, t string) error {
-		pos, err := parseEntryID(id)
-		if err != nil {
-			return err
-		}
-		if tok == nil || pos.after(best) {
-			best, tok = pos, bson.Raw(t)
-		}
-		return nil
-	}
-	for _, key := range k.all() {
-		msgs, err := rdb.XRevRangeN(ctx, key, "+", "-", 1).Result()
-		if err != nil {
-			return position{}, nil, fmt.Errorf("relay: read %s: %w", key, err)
-		}
-		for _, m := range msgs {
-			t, _ := m.Values[fieldToken].(string)
-			if t == "" {
-				return position{}, nil, fmt.Errorf("%w: %s entry %s has no %q field", ErrCorruptEntry, key, m.ID, fieldToken)
-			}
-			if err := consider(m.ID, t); err != nil {
-				return position{}, nil, err
-			}
-		}
-	}
 	vals, err := rdb.HMGet(ctx, k.meta(), metaID, metaToken).Result()
 	if err != nil {
 		return position{}, nil, fmt.Errorf("relay: read %s: %w", k.meta(), err)
 	}
 	if id, ok := vals[0].(string); ok {
 		t, _ := vals[1].(string)
-		if err := consider(id, t); err != nil {
-			return position{}, nil, err
+		pos, err := parseEntryID(id)
+		if err != nil {
+			return position{}, nil, fmt.Errorf("%w: %s: %v", ErrCorruptEntry, k.meta(), err)
 		}
+		if err := bson.Raw(t).Validate(); err != nil {
+			return position{}, nil, fmt.Errorf("%w: %s: resume token: %v", ErrCorruptEntry, k.meta(), err)
+		}
+		return pos, bson.Raw(t), nil
 	}
-	if tok != nil {
-		if err := bson.Raw(tok).Validate(); err != nil {
-			return position{}, nil, fmt.Errorf("%w: resume token at %s: %v", ErrCorruptEntry, best.entryID(), err)
+	var best position
+	var tok bson.Raw
+	for _, key := range k.all() {
+		msgs, err := rdb.XRevRangeN(ctx, key, "+", "-", 1).Result()
+		if err != nil {
+			return position{}, nil, fmt.Errorf("relay: read %s: %w", key, err)
+		}
+		for _, m := range msgs {
+			pos, err := parseEntryID(m.ID)
+			if err != nil {
+				return position{}, nil, fmt.Errorf("%w: %s entry %s", ErrCorruptEntry, key, m.ID)
+			}
+			ev, err := eventOf(m)
+			if err != nil {
+				return position{}, nil, err
+			}
+			t, ok := ev.Lookup("_id").DocumentOK()
+			if !ok {
+				return position{}, nil, fmt.Errorf("%w: %s entry %s: the event has no resume token", ErrCorruptEntry, key, m.ID)
+			}
+			if tok == nil || pos.after(best) {
+				best, tok = pos, t
+			}
 		}
 	}
 	return best, tok, nil
@@ -102,48 +101,12 @@ func trimByAge(ctx context.Context, rdb redis.UniversalClient, k streamKeys, cut
 	return errors.Join(errs...)
 }
 
-// metaStore is the publisher listener's resume store. Load returns where
-// Start found publishing left off (the streams are the real checkpoint);
-// Save records the listener's checkpoint in the meta key, the fallback for
-// when trimming has emptied every partition.
-type metaStore struct {
-	rdb   redis.UniversalClient
-	keys  streamKeys
-	start bson.Raw
+// startAt is the publisher listener's resume store: Load returns where
+// Start found publishing left off. The listener's own checkpoints are not
+// needed: the appender records the position of every batch it completes
+// in the meta key, which is where the next Start resumes.
+type startAt struct{ token bson.Raw }
 
-	mu     sync.Mutex
-	recent map[string]position // resume token -> position, of recent events
-	order  []string
-}
+func (s startAt) Load(context.Context, string) (bson.Raw, error) { return s.token, nil }
 
-const recentPositions = 4096
-
-// remember records ev's position for a later Save of its token.
-func (m *metaStore) remember(token bson.Raw, pos position) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.recent == nil {
-		m.recent = make(map[string]position, recentPositions)
-	}
-	k := string(token)
-	if _, ok := m.recent[k]; !ok {
-		m.order = append(m.order, k)
-	}
-	m.recent[k] = pos
-	if len(m.order) > recentPositions {
-		delete(m.recent, m.order[0])
-		m.order = m.order[1:]
-	}
-}
-
-func (m *metaStore) Load(context.Context, string) (bson.Raw, error) { return m.start, nil }
-
-func (m *metaStore) Save(ctx context.Context, _ string, token bson.Raw) error {
-	m.mu.Lock()
-	pos, ok := m.recent[string(token)]
-	m.mu.Unlock()
-	if !ok {
-		return nil // not an event of ours (a high-water mark): nothing to record
-	}
-	return m.rdb.HSet(ctx, m.keys.meta(), metaID, pos.entryID(), metaToken, []byte(token)).Err()
-}
+func (startAt) Save(context.Context, string, bson.Raw) error { return nil }

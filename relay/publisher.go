@@ -72,6 +72,14 @@ type PublisherConfig struct {
 	MaxAge time.Duration
 	// TrimInterval is how often MaxAge is applied. Default 1 minute.
 	TrimInterval time.Duration
+	// MaxBatch and MaxBatchBytes bound the events queued for Redis:
+	// appends go out in batches (one pipeline, a script per partition),
+	// the next batch filling while the previous one is on its way, and the
+	// listener waits when MaxBatch events or MaxBatchBytes of them are
+	// queued. Defaults 8192 and 16 MiB (measured: batches of 1024 reached
+	// 0.5x the listener's throughput, 8192 0.7-0.8x).
+	MaxBatch      int
+	MaxBatchBytes int
 	// ListenOptions are added to the listener that tails Collection (a
 	// filter, listen.WithLease for a standby publisher, ...). The relay
 	// sets its own resume store, handler attempts and failure policy; the
@@ -104,6 +112,12 @@ func (c PublisherConfig) WithDefaults() PublisherConfig {
 	}
 	if c.TrimInterval == 0 {
 		c.TrimInterval = time.Minute
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = 8192
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = 16 << 20
 	}
 	if c.OnError == nil {
 		c.OnError = func(error) {}
@@ -138,6 +152,9 @@ func (c PublisherConfig) validate() error {
 	}
 	if c.MaxAge < -1 {
 		bad("MaxAge is %v, must be > 0 or -1 (no trimming)", c.MaxAge)
+	}
+	if c.MaxBatch < 1 || c.MaxBatchBytes < 1 {
+		bad("MaxBatch (%d) and MaxBatchBytes (%d) must be >= 1", c.MaxBatch, c.MaxBatchBytes)
 	}
 	if c.TrimInterval < 0 {
 		bad("TrimInterval is %v, must be > 0", c.TrimInterval)
@@ -183,14 +200,14 @@ type Publisher struct {
 
 	mu     sync.Mutex // guards the fields below
 	sub    *listen.Subscription
+	app    *appender
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	done   chan struct{}
 	err    error
-	// last is the position of the last event appended (or found), read
-	// and written by the handler only (listen calls it sequentially).
+	// last is the position of the last event queued, read and written by
+	// the handler only (listen calls it sequentially).
 	last position
-	meta *metaStore
 }
 
 // NewPublisher validates cfg and returns a stopped Publisher.
@@ -206,9 +223,8 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 }
 
 // Start checks the streams' partition count, finds where publishing left
-// off (the newest entry of all partitions) and starts tailing the
-// collection from there. ctx bounds the start-up only. Calling Start on a
-// running Publisher does nothing.
+// off and starts tailing the collection from there. ctx bounds the start-up
+// only. Calling Start on a running Publisher does nothing.
 func (p *Publisher) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -226,31 +242,54 @@ func (p *Publisher) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	field := fieldBSON
+	if p.cfg.Format == FormatRelaxedJSON {
+		field = fieldJSON
+	}
+	app := newAppender(p.cfg.Redis, p.keys, field, max(p.cfg.MaxLen, 0), p.cfg.MaxBatch, p.cfg.MaxBatchBytes, p.cfg.OnError, p.appended)
+	if err := app.script.Load(ctx, p.cfg.Redis).Err(); err != nil {
+		return fmt.Errorf("relay: load the append script: %w", err)
+	}
 	p.last = from
-	p.meta = &metaStore{rdb: p.cfg.Redis, keys: p.keys, start: tok}
 	opts := append([]listen.Option{
-		listen.WithResumeStore(p.meta, "publisher"),
+		listen.WithResumeStore(startAt{tok}, "publisher"),
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
 		listen.WithOnError(p.cfg.OnError),
 		listen.WithLogger(p.cfg.Logger),
 	}, p.cfg.ListenOptions...)
 	// The relay's own rules come last, so ListenOptions cannot undo them:
-	// an event is retried until appended (never skipped), one at a time
+	// an event is retried until queued (never skipped), one at a time
 	// (entry IDs count events that share a cluster time).
 	opts = append(opts,
 		listen.WithHandlerAttempts(math.MaxInt32),
 		listen.WithHandlerFailurePolicy(listen.HandlerFailureStop),
 		listen.WithConcurrency(1),
 	)
-	sub, err := listen.Listen[bson.Raw](ctx, p.cfg.Collection, p.handle, opts...)
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); app.run(life) }()
+	p.app = app
+	sub, err := listen.Listen[skipDoc](ctx, p.cfg.Collection, p.handle, opts...)
 	if err != nil {
+		_ = app.stop(ctx)
+		cancel()
+		p.wg.Wait()
 		return fmt.Errorf("relay: publish %s: %w", p.cfg.Name, err)
 	}
-	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	p.sub, p.cancel, p.done, p.err = sub, cancel, make(chan struct{}), nil
 	p.wg.Add(1)
 	go p.run(life, sub, p.done)
 	return nil
+}
+
+// appended is the appender's progress report.
+func (p *Publisher) appended(n, dups int, last entry) {
+	p.published.Add(uint64(n))
+	p.duplicates.Add(uint64(dups))
+	if last.token != nil {
+		p.posT.Store(last.pos.ts.T)
+		p.posI.Store(last.pos.ts.I)
+	}
 }
 
 // run trims by age until the subscription ends, then records why.
@@ -284,68 +323,46 @@ func (p *Publisher) run(ctx context.Context, sub *listen.Subscription, done chan
 	}
 }
 
-// handle appends one event to its partition.
-func (p *Publisher) handle(ctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error {
+// handle queues one event for its partition.
+// skipDoc is the publisher's document type: it appends the raw event, so
+// decoding the documents inside it would be wasted work.
+type skipDoc struct{}
+
+func (*skipDoc) UnmarshalBSON([]byte) error { return nil }
+
+func (p *Publisher) handle(ctx context.Context, _ string, ev *listen.ChangeEvent[skipDoc]) error {
 	pos := position{ts: ev.ClusterTime}
 	if ev.ClusterTime == p.last.ts {
 		pos.idx = p.last.idx + 1
 	}
-	fields, err := entryFields(ev, p.cfg.Format)
-	if err != nil {
+	body := []byte(ev.Raw)
+	if p.cfg.Format == FormatRelaxedJSON {
+		var err error
+		if body, err = bson.MarshalExtJSON(ev.Raw, false, false); err != nil {
+			return fmt.Errorf("relay: event as extended JSON: %w", err)
+		}
+	}
+	e := entry{partition: partitionOf(ev.DocumentKey, p.cfg.Partitions), pos: pos, token: ev.ID, body: body}
+	if err := p.app.add(ctx, e); err != nil {
 		return err
 	}
-	args := &redis.XAddArgs{
-		Stream: p.keys.partition(partitionOf(ev.DocumentKey, p.cfg.Partitions)),
-		ID:     pos.entryID(),
-		Values: fields,
-	}
-	if p.cfg.MaxLen > 0 {
-		args.MaxLen, args.Approx = p.cfg.MaxLen, true
-	}
-	switch err := p.cfg.Redis.XAdd(ctx, args).Err(); {
-	case err == nil:
-		p.published.Add(1)
-	case isTopError(err):
-		// Already in the stream: appended before a crash, or by another
-		// publisher during a failover.
-		p.duplicates.Add(1)
-	default:
-		return fmt.Errorf("relay: append to %s: %w", args.Stream, err)
-	}
 	p.last = pos
-	p.meta.remember(ev.ID, pos)
-	p.posT.Store(pos.ts.T)
-	p.posI.Store(pos.ts.I)
 	return nil
 }
 
-func entryFields(ev *listen.ChangeEvent[bson.Raw], f Format) ([]any, error) {
-	body := []byte(ev.Raw)
-	if f == FormatRelaxedJSON {
-		var err error
-		if body, err = bson.MarshalExtJSON(ev.Raw, false, false); err != nil {
-			return nil, fmt.Errorf("relay: event as extended JSON: %w", err)
-		}
-	}
-	return []any{fieldOp, string(ev.OperationType), fieldFmt, f.String(), fieldToken, []byte(ev.ID), fieldEvent, body}, nil
-}
-
-// isTopError reports Redis refusing an explicit ID at or below the stream's
-// last one.
-func isTopError(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "equal or smaller than the target stream top item")
-}
-
-// Stop stops tailing: the event being appended finishes, and the position
-// is recorded in the meta key. Safe to call more than once.
+// Stop stops tailing, appends what is queued (bounded by ctx) and records
+// the position in the meta key. Safe to call more than once.
 func (p *Publisher) Stop(ctx context.Context) error {
 	p.mu.Lock()
-	sub, cancel := p.sub, p.cancel
+	sub, app, cancel := p.sub, p.app, p.cancel
 	p.mu.Unlock()
 	if sub == nil {
 		return nil
 	}
 	err := sub.Stop(ctx)
+	if aerr := app.stop(ctx); err == nil {
+		err = aerr
+	}
 	cancel()
 	p.wg.Wait()
 	return err

@@ -138,7 +138,8 @@ func TestRestartResumesExactlyAfterTheLastEntry(t *testing.T) {
 		}
 	}
 	meta := fmt.Sprintf("%s{%s}:meta", relay.DefaultKeyPrefix, e.name)
-	if err := e.rdb.HSet(ctx, meta, "id", entries[5].ID, "tok", entries[5].Values["tok"]).Err(); err != nil {
+	tok := bson.Raw(entries[5].Values["bson"].(string)).Lookup("_id").Document()
+	if err := e.rdb.HSet(ctx, meta, "id", entries[5].ID, "tok", []byte(tok)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	insert(t, e.coll, Item{ID: "new"})
@@ -147,7 +148,7 @@ func TestRestartResumesExactlyAfterTheLastEntry(t *testing.T) {
 		st := pub3.Stats()
 		return st.Published == 1 && st.Duplicates == 34, fmt.Sprintf("%+v", st)
 	})
-	if got := e.entries(t, 4); len(got) != 1 || !strings.Contains(bson.Raw(got[0].Values["ev"].(string)).Lookup("documentKey", "_id").String(), "new") {
+	if got := e.entries(t, 4); len(got) != 1 || !strings.Contains(bson.Raw(got[0].Values["bson"].(string)).Lookup("documentKey", "_id").String(), "new") {
 		t.Fatalf("after trimming, the partitions hold %v, want only the new event", got)
 	}
 }
@@ -183,7 +184,7 @@ func TestTransactionEventsGetOrderedIDs(t *testing.T) {
 		if m.ID != fmt.Sprintf("%s-%d", ms, i) {
 			t.Fatalf("entry %d has ID %s, want %s-%d (one cluster time, counted)", i, m.ID, ms, i)
 		}
-		id := bson.Raw(m.Values["ev"].(string)).Lookup("documentKey", "_id").Int32()
+		id := bson.Raw(m.Values["bson"].(string)).Lookup("documentKey", "_id").Int32()
 		if int(id) != i {
 			t.Fatalf("entry %d is the event of document %d", i, id)
 		}
@@ -295,7 +296,7 @@ func TestRelaxedJSONFormat(t *testing.T) {
 	oid := bson.NewObjectID()
 	insert(t, e.coll, Item{ID: oid, N: 7, S: "héllo"})
 	eventually(t, "published", func() (bool, string) { return pub.Stats().Published == 1, "" })
-	ev := e.entries(t, 4)[0].Values["ev"].(string)
+	ev := e.entries(t, 4)[0].Values["json"].(string)
 	if !strings.HasPrefix(ev, "{") || !strings.Contains(ev, oid.Hex()) {
 		t.Fatalf("entry is not relaxed JSON: %q", ev)
 	}

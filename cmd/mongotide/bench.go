@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 
@@ -17,9 +19,9 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 		retainedMiB int
 	)
 	cmd := &cobra.Command{
-		Use:       "bench [embedded|listen|sync|all]",
-		Short:     "Measure the embedded server, the listener engine and sync, printed as one table",
-		ValidArgs: []string{"embedded", "listen", "sync", "all"},
+		Use:       "bench [embedded|listen|sync|relay|all]",
+		Short:     "Measure the embedded server, the listener engine, sync and the relay, printed as one table",
+		ValidArgs: []string{"embedded", "listen", "sync", "relay", "all"},
 		Long: `Starts one embedded server in this process (two for sync) and measures, side by side in one run:
 
 embedded: InsertOne/s through the driver with one change stream open and consumed; the
@@ -35,6 +37,10 @@ sync: a Syncer (default Config) between two embedded servers: bootstrap docs/s o
   inserted on one side for --lag-duration after a 1 s warm-up (from the write to the
   syncer's OnSync for it); process CPU time (both servers, writer and syncer) per replicated write. About 30 s at
   the defaults; for a quick look: mongotide bench sync --docs 20000 --lag-duration 2s.
+relay (needs redis-server on PATH): publisher throughput into Redis Streams vs the raw
+  driver loop and the toolkit listener (ratios); --relay-events entries drained by 1, then
+  4 consumer processes (this binary, each waiting 2 ms of simulated I/O per entry; ratio);
+  write->consumer handler latency p50/p99 next to a direct listener's.
 
 The table goes to stdout with the issue's targets; progress goes to stderr. The default
 sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 10000 --listeners 100.`,
@@ -44,14 +50,14 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 				return usageError{fmt.Errorf("bench takes at most one suite, got %q", strings.Join(args, " "))}
 			}
 			if len(args) == 1 && !isSuite(args[0]) {
-				return usageError{fmt.Errorf("unknown suite %q: want embedded, listen, sync or all", args[0])}
+				return usageError{fmt.Errorf("unknown suite %q: want embedded, listen, sync, relay or all", args[0])}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for name, v := range map[string]int{"--n": cfg.N, "--small": cfg.Small, "--large": cfg.Large, "--samples": cfg.Samples,
 				"--listeners": cfg.Listeners, "--fanout-events": cfg.FanoutEvents, "--rounds": cfg.Rounds,
-				"--docs": cfg.SyncDocs, "--rate": cfg.SyncRate, "--retained-mib": retainedMiB} {
+				"--docs": cfg.SyncDocs, "--rate": cfg.SyncRate, "--retained-mib": retainedMiB, "--relay-events": cfg.RelayEvents} {
 				if v < 1 {
 					return usageError{fmt.Errorf("%s must be positive, got %d", name, v)}
 				}
@@ -68,9 +74,15 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 			if suite != "all" {
 				groups = []string{suite}
 			}
+			if exe, err := os.Executable(); err == nil {
+				cfg.ConsumerProcess = func(addr, stream, group string) *exec.Cmd {
+					return exec.Command(exe, "bench", "relay-consumer", "--redis", addr, "--stream", stream, "--group", group)
+				}
+			}
 			return runBench(cmd.Context(), cfg, groups, stdout, stderr)
 		},
 	}
+	cmd.AddCommand(newRelayConsumerCmd())
 	def := bench.Config{}.WithDefaults()
 	f := cmd.Flags()
 	f.IntVar(&cfg.N, "n", def.N, "events per throughput, InsertOne and backlog measurement")
@@ -83,6 +95,7 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 	f.IntVar(&cfg.SyncDocs, "docs", def.SyncDocs, "sync: 1-KiB documents copied by the bootstrap")
 	f.IntVar(&cfg.SyncRate, "rate", def.SyncRate, "sync: writes per second of the lag measurement")
 	f.DurationVar(&cfg.SyncDuration, "lag-duration", def.SyncDuration, "sync: how long each direction is written at --rate")
+	f.IntVar(&cfg.RelayEvents, "relay-events", def.RelayEvents, "relay: entries drained by the consumer processes")
 	f.IntVar(&retainedMiB, "retained-mib", def.RetainedBytes>>20, "embedded: MiB written (in 1 MiB documents) and dropped before the RSS figure")
 	return cmd
 }
@@ -124,4 +137,22 @@ func runBench(ctx context.Context, cfg bench.Config, groups []string, stdout, st
 		}
 	}
 	return err
+}
+
+// newRelayConsumerCmd is one consumer process of bench relay's scaling
+// measurement (hidden: the bench runs it).
+func newRelayConsumerCmd() *cobra.Command {
+	var addr, stream, group string
+	cmd := &cobra.Command{
+		Use:    "relay-consumer",
+		Hidden: true,
+		Args:   exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return bench.RunRelayConsumer(cmd.Context(), addr, stream, group, bench.ConsumerWork)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "redis", "", "redis host:port")
+	cmd.Flags().StringVar(&stream, "stream", "", "relay name")
+	cmd.Flags().StringVar(&group, "group", "", "consumer group")
+	return cmd
 }

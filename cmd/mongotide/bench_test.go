@@ -10,8 +10,9 @@ import (
 func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	t.Setenv(envAsCLI, "1") // for the relay's consumer processes
 	var stdout, stderr syncBuffer
-	code := run(ctx, []string{"bench", "all", "--n", "300", "--small", "100", "--large", "1000", "--samples", "50",
+	code := run(ctx, []string{"bench", "all", "--relay-events", "300", "--n", "300", "--small", "100", "--large", "1000", "--samples", "50",
 		"--listeners", "20", "--fanout-events", "20", "--rounds", "1",
 		"--docs", "1000", "--rate", "200", "--lag-duration", "300ms", "--retained-mib", "8"}, &stdout, &stderr)
 	if code != exitOK {
@@ -32,13 +33,16 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 		"Redis checkpointing cost (default batching)",
 		"bootstrap of 1,000 1-KiB docs", "lag local->remote at 200 writes/s: p50 / p99",
 		"lag remote->local at 200 writes/s: p50 / p99", "process CPU per replicated write: local->remote / remote->local",
+		"publisher throughput into Redis", "publisher vs raw Watch/Next/Decode listener", "publisher vs toolkit listener",
+		"consumer throughput, 1 / 4 processes", "consumer scaling 4 vs 1 processes",
+		"write->handler latency through the relay p50 / p99", "write->handler latency, direct listener p50 / p99",
 	} {
 		if !strings.Contains(table, row) {
 			t.Errorf("table has no %q row:\n%s", row, table)
 		}
 	}
-	if n := len(stdout.lines()); n != 29 {
-		t.Errorf("table has %d lines, want 29 (header + 28 rows):\n%s", n, table)
+	if n := len(stdout.lines()); n != 36 {
+		t.Errorf("table has %d lines, want 36 (header + 35 rows):\n%s", n, table)
 	}
 	if !strings.Contains(stderr.String(), "bench: listen:") {
 		t.Errorf("no progress on stderr:\n%s", &stderr)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -9,7 +11,17 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// envAsCLI makes this test binary run as the CLI: commands that start
+// processes of their own binary (bench relay's consumers) start the test
+// binary, which then has to behave like mongotide.
+const envAsCLI = "MONGOTIDE_TEST_AS_CLI"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envAsCLI) == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // syncBuffer is a bytes.Buffer safe for a command writing from its
 // goroutines while the test reads.

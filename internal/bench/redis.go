@@ -69,3 +69,6 @@ func (r *Redis) Stop() {
 	_ = r.cmd.Process.Kill()
 	<-r.done
 }
+
+// Addr is the server's host:port.
+func (r *Redis) Addr() string { return r.Client.Options().Addr }

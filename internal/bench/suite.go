@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -52,6 +53,13 @@ type Config struct {
 	// RetainedBytes is how much the retained-memory figure writes (in
 	// 1 MiB documents) before dropping it. Default 1 GiB.
 	RetainedBytes int
+	// RelayEvents is how many events the relay consumer-scaling
+	// measurement publishes and drains. Default 20,000.
+	RelayEvents int
+	// ConsumerProcess returns the command of one relay consumer process
+	// (the CLI runs itself: mongotide bench relay-consumer). Without it the
+	// consumer-scaling row says it was skipped.
+	ConsumerProcess func(addr, stream, group string) *exec.Cmd
 	// Progress receives one line per step. Default: discard.
 	Progress io.Writer
 }
@@ -73,6 +81,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.RetainedBytes, 1<<30)
 	def(&c.SyncDocs, 100_000)
 	def(&c.SyncRate, 1_000)
+	def(&c.RelayEvents, 20_000)
 	if c.SyncDuration == 0 {
 		c.SyncDuration = 5 * time.Second
 	}
@@ -101,7 +110,7 @@ func (c Config) validate() error {
 
 // Row is one line of the table.
 type Row struct {
-	Group  string // "embedded", "listen" or "sync"
+	Group  string // "embedded", "listen", "sync" or "relay"
 	Name   string
 	Value  string
 	Target string // the target, "" if none
@@ -109,7 +118,7 @@ type Row struct {
 }
 
 // Suites names the groups Run accepts.
-var Suites = []string{"embedded", "listen", "sync"}
+var Suites = []string{"embedded", "listen", "sync", "relay"}
 
 // Run measures the groups (a subset of Suites) on the server at cfg.URI and
 // returns the rows in table order.
@@ -134,6 +143,8 @@ func Run(ctx context.Context, cfg Config, groups ...string) ([]Row, error) {
 			rs, err = runListen(ctx, cfg, client)
 		case "sync":
 			rs, err = runSync(ctx, cfg, client)
+		case "relay":
+			rs, err = runRelay(ctx, cfg, client)
 		default:
 			return rows, fmt.Errorf("bench: unknown suite %q (known: %s)", g, strings.Join(Suites, ", "))
 		}
