@@ -3,6 +3,8 @@ package relay_test
 import (
 	"context"
 	"fmt"
+	"github.com/mongotide/mongotide/embedded"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -20,7 +22,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if role := os.Getenv(envChild); role != "" {
+		os.Exit(runChild(role))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func embeddedConfig() embedded.Config { return embedded.Config{} }
 
 type Item struct {
 	ID any    `bson:"_id"`
