@@ -14,5 +14,6 @@ func subcommands(stdout, stderr io.Writer) []*cobra.Command {
 		newListenCmd(stdout, stderr),
 		newBenchCmd(stdout, stderr),
 		newSyncCmd(stdout, stderr),
+		newRelayCmd(stdout, stderr),
 	}
 }
