@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongotide/mongotide/internal/redistest"
 	"github.com/mongotide/mongotide/listen"
 	"github.com/mongotide/mongotide/relay"
 	"github.com/redis/go-redis/v9"
@@ -351,4 +352,73 @@ func TestConfigErrorsNameTheOption(t *testing.T) {
 	if _, err := relay.Consume[Item](testCtx(t), e.rdb, "g", noop, relay.WithStream("nope")); err == nil || !strings.Contains(err.Error(), "start its publisher first") {
 		t.Errorf("Consume of an unknown relay: %v", err)
 	}
+}
+
+// On a 3-master Redis Cluster, partitions spread over the masters (each
+// has its own hash tag), publishing and consuming work the same, and
+// duplicates are still refused.
+func TestRedisCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	rdb := cluster.Client(t)
+	e := setup(t)
+	ctx := testCtx(t)
+	cfg := relay.PublisherConfig{Collection: e.coll, Redis: rdb, Partitions: 8}
+	start := func() *relay.Publisher {
+		p, err := relay.NewPublisher(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Stop(context.Background()) })
+		return p
+	}
+	a, b := start(), start()
+	for i := range 100 {
+		insert(t, e.coll, Item{ID: fmt.Sprint("d", i)})
+	}
+	eventually(t, "both publishers saw every event", func() (bool, string) {
+		sa, sb := a.Stats(), b.Stats()
+		return sa.Published+sa.Duplicates == 100 && sb.Published+sb.Duplicates == 100, fmt.Sprintf("a %+v b %+v", sa, sb)
+	})
+	if sa, sb := a.Stats(), b.Stats(); sa.Published+sb.Published != 100 {
+		t.Fatalf("%d + %d entries appended for 100 events", sa.Published, sb.Published)
+	}
+	nodes := map[string]bool{}
+	total := int64(0)
+	for p := range 8 {
+		key := fmt.Sprintf("%s{%s:%d}", relay.DefaultKeyPrefix, e.name, p)
+		n, err := rdb.XLen(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		slot, err := rdb.ClusterKeySlot(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slots, err := rdb.ClusterSlots(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range slots {
+			if int64(s.Start) <= slot && slot <= int64(s.End) {
+				nodes[s.Nodes[0].Addr] = true
+			}
+		}
+	}
+	if total != 100 || len(nodes) < 2 {
+		t.Fatalf("%d entries over %d masters, want 100 over at least 2", total, len(nodes))
+	}
+	var h handled
+	c, err := relay.Consume[Item](ctx, rdb, "g", h.handle, relay.WithStream(e.name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, c)
+	eventually(t, "every entry handled", func() (bool, string) {
+		st, err := c.Stats(ctx)
+		return err == nil && st.Handled == 100 && st.Pending == 0, fmt.Sprintf("%+v %v", st, err)
+	})
 }

@@ -79,20 +79,24 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func launch(bin string) (*Server, error) {
+func launch(bin string, extra ...string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, fmt.Errorf("pick a port: %w", err)
 	}
 	out := &lockedBuffer{}
-	cmd := exec.Command(bin,
+	args := []string{
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--protected-mode", "yes",
 		"--daemonize", "no",
-	)
+	}
+	for i := range extra {
+		extra[i] = strings.ReplaceAll(extra[i], "{port}", strconv.Itoa(port))
+	}
+	cmd := exec.Command(bin, append(args, extra...)...)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
