@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/model"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -420,5 +423,76 @@ func TestRedisCluster(t *testing.T) {
 	eventually(t, "every entry handled", func() (bool, string) {
 		st, err := c.Stats(ctx)
 		return err == nil && st.Handled == 100 && st.Pending == 0, fmt.Sprintf("%+v %v", st, err)
+	})
+}
+
+// A model's listening methods through a relay: the same handlers, each
+// group seeing only its operation types.
+func TestModelThroughRelay(t *testing.T) {
+	e := setup(t)
+	ctx := testCtx(t)
+	e.publisher(t, func(c *relay.PublisherConfig) {
+		c.ListenOptions = append(c.ListenOptions, listen.WithFullDocument(options.UpdateLookup))
+	})
+	m := model.New[Item](e.coll)
+	src := relay.ForModel(m, e.rdb, "api")
+	var mu = &sync.Mutex{}
+	var inserted, deleted []string
+	var updated []int
+	ins, err := src.ListenForInserts(ctx, func(_ context.Context, id string, doc Item) error {
+		mu.Lock()
+		defer mu.Unlock()
+		inserted = append(inserted, id+":"+doc.S)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, ins)
+	// Each listening method is its own consumer group here (one group per
+	// method, as each model listener has its own stream position).
+	upd, err := relay.ForModel(m, e.rdb, "api-updates").ListenForUpdates(ctx, func(_ context.Context, _ string, ev *listen.ChangeEvent[Item]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.FullDocument == nil {
+			return fmt.Errorf("update of %s without its document", ev.DocumentKey)
+		}
+		updated = append(updated, ev.FullDocument.N)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, upd)
+	del, err := relay.ForModel(m, e.rdb, "api-deletes").ListenForDeletes(ctx, func(_ context.Context, id string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		deleted = append(deleted, id)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(t, del)
+	if _, err := m.Create(ctx, Item{ID: "a", S: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Update(ctx, "a", bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: 5}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The update's document is looked up when the publisher reads it:
+	// delete only after that, or the lookup finds nothing.
+	eventually(t, "the update handled", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(updated) == 1, fmt.Sprint(updated)
+	})
+	if err := m.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "each listener saw its change", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprint(inserted, updated, deleted) == "[a:x] [5] [a]", fmt.Sprint(inserted, updated, deleted)
 	})
 }
