@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/relay"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,14 @@ type CacheConfig struct {
 	ResumeStore resume.Store
 	// StoreKey prefixes the checkpoint keys. Default "cache-invalidation".
 	StoreKey string
+	// RelayGroup, when set, takes invalidations from a relay of the
+	// collection (relay.Publisher, run once for the fleet) as a consumer of
+	// this group, instead of this process's own change stream: every
+	// process of the fleet joins the same group, each change invalidates
+	// once for all of them (the cache itself is shared in Redis), and
+	// MongoDB serves one change stream however many processes there are.
+	// ResumeStore is not used then: the group's position is kept in Redis.
+	RelayGroup string
 	// Logger receives invalidation errors. Default: discard.
 	Logger *slog.Logger
 }
@@ -74,11 +83,12 @@ type CacheStats struct {
 // whoever makes it (this process, another service, the mongo shell), removes
 // the cached copy within the listener's lag.
 type Cache[T any] struct {
-	model   *model.Model[T]
-	rdb     *redis.Client
-	cfg     CacheConfig
-	updates *listen.Subscription
-	deletes *listen.Subscription
+	model *model.Model[T]
+	rdb   *redis.Client
+	cfg   CacheConfig
+	// listeners are the invalidation listeners: two listen subscriptions,
+	// or one relay consumer.
+	listeners []listener
 	// stop ends the context the gap handler uses for Redis calls.
 	stop context.CancelFunc
 
@@ -131,31 +141,60 @@ func NewCache[T any](ctx context.Context, m *model.Model[T], rdb *redis.Client, 
 		return append(common[:len(common):len(common)], listen.WithResumeStore(cfg.ResumeStore, cfg.StoreKey+"-"+name))
 	}
 
-	var err error
-	c.updates, err = m.ListenForUpdates(lctx, func(ctx context.Context, id string, ev *listen.ChangeEvent[T]) error {
+	if cfg.RelayGroup != "" {
+		cons, err := relay.ForModel(m, rdb, cfg.RelayGroup,
+			relay.WithOnError(func(err error) { cfg.Logger.Warn("cache invalidation", "err", err) }),
+		).ListenForChanges(lctx, func(ctx context.Context, id string, ev *listen.ChangeEvent[T]) error {
+			switch ev.OperationType {
+			case listen.Update, listen.Replace:
+				return c.invalidate(ctx, id, ev.WallTime)
+			case listen.Delete:
+				return c.invalidate(ctx, id, time.Time{})
+			}
+			return nil
+		})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("cache: consume the relay: %w", err)
+		}
+		c.listeners = append(c.listeners, cons)
+		return c, nil
+	}
+
+	updates, err := m.ListenForUpdates(lctx, func(ctx context.Context, id string, ev *listen.ChangeEvent[T]) error {
 		return c.invalidate(ctx, id, ev.WallTime)
 	}, withStore("updates")...)
 	if err != nil {
 		stop()
 		return nil, fmt.Errorf("cache: listen for updates: %w", err)
 	}
-	c.deletes, err = m.ListenForDeletes(lctx, func(ctx context.Context, id string) error {
+	deletes, err := m.ListenForDeletes(lctx, func(ctx context.Context, id string) error {
 		return c.invalidate(ctx, id, time.Time{})
 	}, withStore("deletes")...)
 	if err != nil {
-		_ = c.updates.Unsubscribe()
+		_ = updates.Unsubscribe()
 		stop()
 		return nil, fmt.Errorf("cache: listen for deletes: %w", err)
 	}
+	c.listeners = append(c.listeners, updates, deletes)
 	return c, nil
+}
+
+// listener is what both kinds of invalidation listener are.
+type listener interface {
+	Stop(context.Context) error
+	Done() <-chan struct{}
 }
 
 // Close stops the invalidation listeners (saving their checkpoints). The
 // cache must not be used afterwards.
 func (c *Cache[T]) Close() error {
-	err := errors.Join(c.updates.Unsubscribe(), c.deletes.Unsubscribe())
+	var errs []error
+	for _, l := range c.listeners {
+		errs = append(errs, l.Stop(context.Background()))
+	}
 	c.stop()
-	return err
+	return errors.Join(errs...)
 }
 
 // Stats returns the cache's counters.
@@ -273,15 +312,17 @@ func (c *Cache[T]) flush(ctx context.Context) error {
 	return iter.Err()
 }
 
+// live reports whether every invalidation listener still runs: a cache
+// whose invalidations stopped must not serve (it would serve stale data).
 func (c *Cache[T]) live() bool {
-	select {
-	case <-c.updates.Done():
-		return false
-	case <-c.deletes.Done():
-		return false
-	default:
-		return true
+	for _, l := range c.listeners {
+		select {
+		case <-l.Done():
+			return false
+		default:
+		}
 	}
+	return true
 }
 
 func (c *Cache[T]) docKey(sid string) string { return c.cfg.Prefix + "doc:" + sid }

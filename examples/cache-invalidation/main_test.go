@@ -224,7 +224,7 @@ func TestBypassWhenListenersStop(t *testing.T) {
 	if _, err := f.cache.Get(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.cache.updates.Unsubscribe(); err != nil {
+	if err := f.cache.listeners[0].Stop(ctx); err != nil { // the updates listener
 		t.Fatal(err)
 	}
 	if err := f.books.Update(ctx, id, bson.D{{Key: "$set", Value: bson.D{{Key: "title", Value: "y"}}}}); err != nil {
