@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -20,7 +22,8 @@ import (
 // never a torn one, and concurrent writers of one key cannot interleave
 // bytes (the last rename wins).
 type FileStore struct {
-	dir string
+	dir     string
+	fenceMu sync.Mutex // serialises SaveFenced within the process
 }
 
 // fileSuffix marks token files so that stray files in the directory are not
@@ -105,7 +108,11 @@ func (s *FileStore) Save(ctx context.Context, key string, token bson.Raw) error 
 	return nil
 }
 
-func (s *FileStore) writeAtomic(key string, data []byte) (err error) {
+func (s *FileStore) writeAtomic(key string, data []byte) error {
+	return s.writeFileAtomic(s.Path(key), data)
+}
+
+func (s *FileStore) writeFileAtomic(path string, data []byte) (err error) {
 	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
 	if err != nil {
 		return err
@@ -125,7 +132,7 @@ func (s *FileStore) writeAtomic(key string, data []byte) (err error) {
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp.Name(), s.Path(key)); err != nil {
+	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
 	return syncDir(s.dir)
@@ -141,6 +148,48 @@ func syncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, fs.ErrPermission) {
 		return err
+	}
+	return nil
+}
+
+// SaveFenced implements FencedStore. The fence lives next to the token in
+// "<file>.fence", written before the token (a crash between the two leaves
+// the fence ahead, which only refuses more). Processes on one machine
+// serialise on a lock file in the directory (flock; on platforms without
+// it, only goroutines of one process are serialised).
+func (s *FileStore) SaveFenced(ctx context.Context, key string, token bson.Raw, fence uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckSave(key, token); err != nil {
+		return err
+	}
+	s.fenceMu.Lock()
+	defer s.fenceMu.Unlock()
+	unlock, err := lockFile(filepath.Join(s.dir, ".fence.lock"))
+	if err != nil {
+		return fmt.Errorf("resume: save key %q: lock: %w", key, err)
+	}
+	defer unlock()
+	fencePath := s.Path(key) + ".fence"
+	cur := uint64(0)
+	if b, err := os.ReadFile(fencePath); err == nil {
+		if cur, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil {
+			return fmt.Errorf("%w: key %q: fence file %s: %v", ErrCorruptToken, key, fencePath, err)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("resume: save key %q: %w", key, err)
+	}
+	if fence < cur {
+		return fenced(key, fence, cur)
+	}
+	if fence > cur {
+		if err := s.writeFileAtomic(fencePath, []byte(strconv.FormatUint(fence, 10))); err != nil {
+			return fmt.Errorf("resume: save key %q: fence: %w", key, err)
+		}
+	}
+	if err := s.writeAtomic(key, token); err != nil {
+		return fmt.Errorf("resume: save key %q: %w", key, err)
 	}
 	return nil
 }

@@ -13,11 +13,12 @@ import (
 type MemoryStore struct {
 	mu     sync.Mutex
 	tokens map[string][]byte
+	fences map[string]uint64
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{tokens: make(map[string][]byte)}
+	return &MemoryStore{tokens: make(map[string][]byte), fences: make(map[string]uint64)}
 }
 
 // Load implements Store.
@@ -58,4 +59,22 @@ func (s *MemoryStore) putRaw(key string, raw []byte) {
 	s.mu.Lock()
 	s.tokens[key] = append([]byte(nil), raw...)
 	s.mu.Unlock()
+}
+
+// SaveFenced implements FencedStore.
+func (s *MemoryStore) SaveFenced(ctx context.Context, key string, token bson.Raw, fence uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckSave(key, token); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.fences[key]; fence < cur {
+		return fenced(key, fence, cur)
+	}
+	s.fences[key] = fence
+	s.tokens[key] = append([]byte(nil), token...)
+	return nil
 }

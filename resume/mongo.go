@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -83,4 +84,54 @@ func (s *MongoStore) Save(ctx context.Context, key string, token bson.Raw) error
 		return fmt.Errorf("resume: save key %q: %w", key, err)
 	}
 	return nil
+}
+
+// SaveFenced implements FencedStore: the document keeps the greatest fence
+// seen in a "fence" field, and the update only matches a document whose
+// fence is not greater.
+func (s *MongoStore) SaveFenced(ctx context.Context, key string, token bson.Raw, fence uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckSave(key, token); err != nil {
+		return err
+	}
+	if s.coll == nil {
+		return errors.New("resume: MongoStore has a nil collection")
+	}
+	if fence > math.MaxInt64 {
+		return fmt.Errorf("resume: fence %d does not fit a BSON int64", fence)
+	}
+	f := int64(fence)
+	filter := bson.D{{Key: "_id", Value: key}, {Key: "$or", Value: bson.A{
+		bson.D{{Key: "fence", Value: bson.D{{Key: "$lte", Value: f}}}},
+		bson.D{{Key: "fence", Value: bson.D{{Key: "$exists", Value: false}}}},
+	}}}
+	update := bson.D{{Key: "$set", Value: bson.D{
+		{Key: "token", Value: token},
+		{Key: "fence", Value: f},
+		{Key: "updatedAt", Value: time.Now().UTC()},
+	}}}
+	opts := options.UpdateOne().SetUpsert(true)
+	for attempt := 0; ; attempt++ {
+		_, err := s.coll.UpdateOne(ctx, filter, update, opts)
+		if err == nil {
+			return nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("resume: save key %q: %w", key, err)
+		}
+		// The filter missed an existing document: either its fence is
+		// greater (fenced), or a concurrent first save created it (retry
+		// once to find out).
+		if attempt == 1 {
+			var doc struct {
+				Fence int64 `bson:"fence"`
+			}
+			if ferr := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&doc); ferr != nil {
+				return fmt.Errorf("resume: save key %q: %w", key, ferr)
+			}
+			return fenced(key, fence, uint64(doc.Fence))
+		}
+	}
 }

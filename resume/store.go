@@ -20,3 +20,15 @@ type Store interface {
 	// document with a _data field (ErrInvalidToken otherwise).
 	Save(ctx context.Context, key string, token bson.Raw) error
 }
+
+// FencedStore is a Store that refuses writes from a writer that was fenced
+// off (see package lease): SaveFenced saves token under key like Save,
+// unless a SaveFenced with a greater fence was already made for key, in
+// which case it saves nothing and returns an error wrapping ErrFenced. A
+// fence equal to the greatest seen is accepted (the same holder saving
+// again). Plain Saves neither check nor move the fence. Every store in
+// this module implements it; resumetest checks it.
+type FencedStore interface {
+	Store
+	SaveFenced(ctx context.Context, key string, token bson.Raw, fence uint64) error
+}

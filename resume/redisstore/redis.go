@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/mongotide/mongotide/resume"
 	"github.com/redis/go-redis/v9"
@@ -72,3 +73,39 @@ func (s *Store) Save(ctx context.Context, key string, token bson.Raw) error {
 	}
 	return nil
 }
+
+// fenceScript: KEYS token, fence; ARGV token bytes, fence. 1 if saved, else
+// the greater fence stored.
+var fenceScript = redis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[2]) < cur then return {0, tostring(cur)} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[2])
+return {1, ''}
+`)
+
+// SaveFenced implements resume.FencedStore: the greatest fence seen is kept
+// at the token's key + ":fence", compared and written with the token by one
+// script.
+func (s *Store) SaveFenced(ctx context.Context, key string, token bson.Raw, fence uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := resume.CheckSave(key, token); err != nil {
+		return err
+	}
+	if s.client == nil {
+		return errors.New("redisstore: nil client")
+	}
+	res, err := fenceScript.Run(ctx, s.client, []string{s.Key(key), s.Key(key) + ":fence"}, []byte(token), strconv.FormatUint(fence, 10)).Slice()
+	if err != nil {
+		return fmt.Errorf("redisstore: save key %q: %w", key, err)
+	}
+	if ok, _ := res[0].(int64); ok != 1 {
+		cur, _ := strconv.ParseUint(fmt.Sprint(res[1]), 10, 64)
+		return resume.Fenced(key, fence, cur)
+	}
+	return nil
+}
+
+var _ resume.FencedStore = (*Store)(nil)

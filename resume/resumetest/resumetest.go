@@ -268,4 +268,61 @@ func Run(t *testing.T, newStore Factory) {
 			t.Errorf("Load after cancelled Save = %v, %v; want token 1", got, err)
 		}
 	})
+
+	// Fencing (resume.FencedStore): a writer whose lease was taken over
+	// cannot overwrite its successor's checkpoint.
+	fencedStore := func(t *testing.T) resume.FencedStore {
+		s, _ := newStore(t)
+		fs, ok := s.(resume.FencedStore)
+		if !ok {
+			t.Skipf("%T does not implement resume.FencedStore (fenced saves for leased listeners)", s)
+		}
+		return fs
+	}
+	t.Run("FencedSaveRefusesALowerFence", func(t *testing.T) {
+		s := fencedStore(t)
+		if err := s.SaveFenced(ctx, "k", Token(1), 5); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveFenced(ctx, "k", Token(2), 3); !errors.Is(err, resume.ErrFenced) {
+			t.Fatalf("SaveFenced(fence 3 after 5) = %v, want ErrFenced", err)
+		}
+		if got, err := s.Load(ctx, "k"); err != nil || !bytes.Equal(got, Token(1)) {
+			t.Fatalf("Load after a fenced-off save = %v, %v; want token 1", got, err)
+		}
+		if err := s.SaveFenced(ctx, "k", Token(3), 5); err != nil {
+			t.Fatalf("SaveFenced(same fence) = %v, want nil", err)
+		}
+		if err := s.SaveFenced(ctx, "k", Token(4), 9); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveFenced(ctx, "k", Token(5), 5); !errors.Is(err, resume.ErrFenced) {
+			t.Fatalf("SaveFenced(fence 5 after 9) = %v, want ErrFenced", err)
+		}
+		if got, err := s.Load(ctx, "k"); err != nil || !bytes.Equal(got, Token(4)) {
+			t.Fatalf("Load = %v, %v; want token 4", got, err)
+		}
+		// Fences are per key.
+		if err := s.SaveFenced(ctx, "other", Token(6), 1); err != nil {
+			t.Fatalf("a fence of another key applied: %v", err)
+		}
+	})
+	t.Run("FencedSaveConcurrent", func(t *testing.T) {
+		s := fencedStore(t)
+		var wg sync.WaitGroup
+		for f := 1; f <= 16; f++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.SaveFenced(ctx, "k", Token(f), uint64(f)); err != nil && !errors.Is(err, resume.ErrFenced) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		// Whatever the order, the greatest fence's token is the one kept.
+		if got, err := s.Load(ctx, "k"); err != nil || !bytes.Equal(got, Token(16)) {
+			t.Fatalf("Load = %v, %v; want the token saved with the greatest fence (16)", got, err)
+		}
+	})
 }
