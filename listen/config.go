@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/lease"
 	"io"
 	"log/slog"
 	"time"
@@ -149,7 +150,39 @@ type Config struct {
 	Hub *Hub
 	// Logger receives debug and warning logs. Default: discard.
 	Logger *slog.Logger
+	// Lease, LeaseName and LeaseTTL make the listener one of many
+	// (WithLease): of all listeners with the same lease name, only the one
+	// holding the lease delivers; the others stand by and take over, from
+	// the shared resume store, when it dies or loses the lease. LeaseTTL
+	// defaults to 10s; LeaseHolder names this listener in the lease
+	// (default "<hostname>-<pid>-<random>").
+	Lease       lease.Lease
+	LeaseName   string
+	LeaseTTL    time.Duration
+	LeaseHolder string
+
+	// gate, when set, is asked before every handler call; false leaves the
+	// event unhandled and uncheckpointed (a leased listener whose lease
+	// ran out).
+	gate func() bool
 }
+
+// WithLease makes the listener one of many (see Config.Lease): only the
+// holder of the lease name delivers. It needs WithResumeStore with a store
+// shared by all of them, so a standby resumes where the holder stopped; a
+// resume.FencedStore (every store of this module) also refuses the
+// checkpoint saves of a holder that lost the lease to a successor.
+func WithLease(l lease.Lease, name string) Option {
+	return func(c *Config) { c.Lease, c.LeaseName = l, name }
+}
+
+// WithLeaseTTL sets Config.LeaseTTL: how long a dead holder keeps its
+// standbys waiting (a standby takes over within about 1.3 x the TTL of the
+// holder's death: the TTL, then its next acquire attempt).
+func WithLeaseTTL(d time.Duration) Option { return func(c *Config) { c.LeaseTTL = d } }
+
+// WithLeaseHolder sets Config.LeaseHolder.
+func WithLeaseHolder(name string) Option { return func(c *Config) { c.LeaseHolder = name } }
 
 // Option modifies a Config.
 type Option func(*Config)
@@ -293,6 +326,14 @@ func (c Config) WithDefaults() Config {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if c.Lease != nil {
+		if c.LeaseTTL == 0 {
+			c.LeaseTTL = 10 * time.Second
+		}
+		if c.LeaseHolder == "" {
+			c.LeaseHolder = defaultHolder()
+		}
+	}
 	return c
 }
 
@@ -316,6 +357,17 @@ func (c Config) validate() error {
 	}
 	if c.MaxAwaitTime < 0 {
 		bad("WithMaxAwaitTime: %v, must be > 0", c.MaxAwaitTime)
+	}
+	if c.Lease != nil {
+		if c.LeaseName == "" {
+			bad("WithLease: empty lease name")
+		}
+		if c.Store == nil {
+			bad("WithLease: needs WithResumeStore, with a store every holder shares (a standby resumes from the holder's checkpoints)")
+		}
+		if c.LeaseTTL < 10*time.Millisecond {
+			bad("WithLeaseTTL: %v, must be >= 10ms", c.LeaseTTL)
+		}
 	}
 	if (c.Store == nil) != (c.StoreKey == "") {
 		bad("WithResumeStore: needs both a store and a non-empty key")

@@ -540,6 +540,12 @@ func (l *core) handle(it *item) error {
 	attempts := 0
 	for {
 		attempts++
+		if l.cfg.gate != nil && !l.cfg.gate() {
+			// The lease ran out: this listener may no longer deliver.
+			// The event stays unhandled and uncheckpointed for the next
+			// holder.
+			return errAborted
+		}
 		err = l.call(it)
 		if err == nil {
 			l.delivered(it)

@@ -37,6 +37,14 @@ func Listen[T any](ctx context.Context, coll *mongo.Collection, h Handler[T], op
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Lease != nil {
+		return listenLeased(ctx, coll, cfg, deliverer(coll, h))
+	}
+	return listenWith(ctx, coll, cfg, deliverer(coll, h))
+}
+
+// listenWith is Listen after the options: cfg is valid and has defaults.
+func listenWith(ctx context.Context, coll *mongo.Collection, cfg Config, d deliverFunc) (*Subscription, error) {
 	filter, err := newEventFilter(&cfg)
 	if err != nil {
 		return nil, err
@@ -57,7 +65,7 @@ func Listen[T any](ctx context.Context, coll *mongo.Collection, h Handler[T], op
 		}
 	}
 	ns := coll.Database().Name() + "." + coll.Name()
-	l := newCore(ctx, coll, cfg, filter, deliverer(coll, h), hub)
+	l := newCore(ctx, coll, cfg, filter, d, hub)
 	err = hub.join(ctx, key, coll, &cfg, start, l)
 	if err != nil && start != nil && Classify(err) == HistoryLost && cfg.HistoryLost != HistoryLostFail {
 		// The stored token is older than the oplog: start from now and

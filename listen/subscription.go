@@ -11,7 +11,8 @@ import (
 // the context given to Listen is cancelled, or until an error it cannot
 // survive; in every case Done is closed and Err says why.
 type Subscription struct {
-	c *core
+	c  *core
+	ls *leased // instead of c, for a leased listener (WithLease)
 }
 
 // Stats is a snapshot of a subscription's counters.
@@ -43,11 +44,23 @@ type Stats struct {
 	// TokenAge is how long ago the stored checkpoint was last written (or
 	// the subscription started, before the first write).
 	TokenAge time.Duration
+	// LeaseHeld, LeaseToken and LeaseAcquisitions describe a leased
+	// listener (WithLease): whether it holds the lease now (the other
+	// counters are then its current run's), the fencing token of its last
+	// grant, and how many times it acquired the lease.
+	LeaseHeld         bool
+	LeaseToken        uint64
+	LeaseAcquisitions uint64
 }
 
 // Done is closed when the subscription has stopped and its final checkpoint
 // was attempted.
-func (s *Subscription) Done() <-chan struct{} { return s.c.done }
+func (s *Subscription) Done() <-chan struct{} {
+	if s.ls != nil {
+		return s.ls.done
+	}
+	return s.c.done
+}
 
 // Err is why the subscription stopped: nil after Stop/Unsubscribe
 // (context.Canceled when Stop's ctx ended before the handlers returned),
@@ -55,6 +68,9 @@ func (s *Subscription) Done() <-chan struct{} { return s.c.done }
 // ErrHandler, ErrSlowListener, ErrReconnectGaveUp, or the server's fatal
 // error. It is nil while running.
 func (s *Subscription) Err() error {
+	if s.ls != nil {
+		return s.ls.errValue()
+	}
 	select {
 	case <-s.c.done:
 		return s.c.err
@@ -78,9 +94,12 @@ func (s *Subscription) Err() error {
 // returns ctx.Err(); the subscription still stops in the background (watch
 // Done).
 func (s *Subscription) Stop(ctx context.Context) error {
+	if s.ls != nil {
+		return s.ls.stop(ctx)
+	}
 	c := s.c
 	c.requestStop()
-	if c.own.HasSelf() || (c.stream != nil && c.stream.own.HasSelf()) {
+	if c.ownsSelf() {
 		return nil
 	}
 	select {
@@ -98,6 +117,9 @@ func (s *Subscription) Unsubscribe() error { return s.Stop(context.Background())
 
 // Stats returns current counters.
 func (s *Subscription) Stats() Stats {
+	if s.ls != nil {
+		return s.ls.stats()
+	}
 	c := s.c
 	c.statsMu.Lock()
 	st := c.stats
@@ -110,4 +132,10 @@ func (s *Subscription) Stats() Stats {
 	}
 	st.TokenAge = time.Since(savedAt)
 	return st
+}
+
+// ownsSelf reports whether the calling goroutine runs the subscription's
+// own code (a handler, a callback).
+func (c *core) ownsSelf() bool {
+	return c.own.HasSelf() || (c.stream != nil && c.stream.own.HasSelf())
 }
