@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/mongotide/mongotide/internal/testenv"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,7 +17,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(envLeaseChild) != "" {
+		os.Exit(runLeaseChild())
+	}
+	goleak.VerifyTestMain(m)
+}
 
 type Book struct {
 	ID        any    `bson:"_id,omitempty"`

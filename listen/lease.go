@@ -136,6 +136,11 @@ func (ls *leased) hold(ctx context.Context, g lease.Grant) (end bool, err error)
 		cfg.Store = fencedStore{fs, g.Token}
 	}
 	cfg.Logger.Info("listen: lease acquired", "lease", g.Name, "holder", g.Holder, "token", g.Token)
+	if err := ls.pinStart(ctx, cfg.Store); err != nil {
+		_ = ls.cfg.Lease.Release(ctx, g)
+		ls.report(err)
+		return false, nil // stand by and try again
+	}
 	sub, err := listenWith(ctx, ls.coll, cfg, ls.d)
 	if err != nil {
 		_ = ls.cfg.Lease.Release(ctx, g)
@@ -166,7 +171,16 @@ func (ls *leased) hold(ctx context.Context, g lease.Grant) (end bool, err error)
 			return true, nil
 		case <-sub.Done():
 			_ = release(ctx)
-			return true, sub.Err()
+			ls.mu.Lock()
+			ls.cur = nil
+			ls.mu.Unlock()
+			if err := sub.Err(); err != nil {
+				return true, err
+			}
+			// Ended without an error and without Stop: the gate closed
+			// (the grant's deadline passed before a renewal). Stand by.
+			ls.report(fmt.Errorf("%w: %q (token %d): its deadline passed", ErrLeaseLost, g.Name, g.Token))
+			return false, nil
 		case <-renew.C:
 			rctx, cancel := context.WithDeadline(ctx, g.Deadline)
 			ng, err := ls.cfg.Lease.Renew(rctx, g, ls.cfg.LeaseTTL)
@@ -194,6 +208,32 @@ func (ls *leased) hold(ctx context.Context, g lease.Grant) (end bool, err error)
 			return false, nil
 		}
 	}
+}
+
+// pinStart makes sure the shared store holds a position before the holder
+// delivers anything: a first holder starts at "now", and if it died before
+// its first checkpoint, its successor would start at its own "now" and
+// miss what came in between. The position is the high-water mark of a
+// change stream opened for the purpose (valid to resume any pipeline on
+// the collection).
+func (ls *leased) pinStart(ctx context.Context, store resume.Store) error {
+	tok, err := store.Load(ctx, ls.cfg.StoreKey)
+	if err != nil || tok != nil {
+		return err
+	}
+	cs, err := ls.coll.Watch(ctx, mongo.Pipeline{})
+	if err != nil {
+		return fmt.Errorf("listen: lease %q: open the start position: %w", ls.cfg.LeaseName, err)
+	}
+	tok = cs.ResumeToken()
+	_ = cs.Close(ctx)
+	if tok == nil {
+		return fmt.Errorf("listen: lease %q: the server gave no start position", ls.cfg.LeaseName)
+	}
+	if err := store.Save(ctx, ls.cfg.StoreKey, tok); err != nil {
+		return fmt.Errorf("listen: lease %q: save the start position: %w", ls.cfg.LeaseName, err)
+	}
+	return nil
 }
 
 // fencedStore saves through SaveFenced with the grant's token.
