@@ -14,7 +14,9 @@
 // long GC, do not matter because the holder checks the Deadline on a
 // monotonic clock before acting).
 //
-// Work that a paused holder had already started is not undone by the lease:
+// Work that a paused holder had already started is not undone by the lease
+// (a listener's handler call that passed the deadline check just before the
+// process was stopped finishes when it continues, one per worker):
 // fencing tokens are for that. Each Acquire hands out a token greater than
 // every earlier one for the name, and stores that accept fenced writes
 // (resume.FencedStore) refuse a write carrying a token lower than one they

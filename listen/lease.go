@@ -281,7 +281,9 @@ func (ls *leased) stats() Stats {
 	if cur != nil {
 		st = cur.Stats()
 	}
-	st.LeaseHeld = ls.valid()
+	// Held once delivering: the subscription is open, so every write
+	// committed from now on reaches it.
+	st.LeaseHeld = cur != nil && ls.valid()
 	st.LeaseToken = ls.token.Load()
 	st.LeaseAcquisitions = ls.takeover.Load()
 	return st

@@ -45,8 +45,9 @@ type Stats struct {
 	// the subscription started, before the first write).
 	TokenAge time.Duration
 	// LeaseHeld, LeaseToken and LeaseAcquisitions describe a leased
-	// listener (WithLease): whether it holds the lease now (the other
-	// counters are then its current run's), the fencing token of its last
+	// listener (WithLease): whether it holds the lease and delivers now
+	// (its change stream is open; the other counters are then its current
+	// run's), the fencing token of its last
 	// grant, and how many times it acquired the lease.
 	LeaseHeld         bool
 	LeaseToken        uint64
