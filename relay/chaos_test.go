@@ -2,8 +2,10 @@ package relay_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"github.com/mongotide/mongotide/lease/redislease"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -28,11 +30,14 @@ var chaosDuration = flag.Duration("relay.chaos", 0, "run the relay chaos test th
 // Child process roles of the chaos test: this test binary, re-run with
 // envChild set, is a publisher or a consumer until it is killed.
 const (
-	envChild = "MONGOTIDE_RELAY_CHILD" // "publisher" or "consumer"
-	envURI   = "MONGOTIDE_RELAY_URI"
-	envRedis = "MONGOTIDE_RELAY_REDIS"
-	envName  = "MONGOTIDE_RELAY_NAME"
-	envColl  = "MONGOTIDE_RELAY_COLL" // db.coll
+	envChild  = "MONGOTIDE_RELAY_CHILD" // "publisher" or "consumer"
+	envURI    = "MONGOTIDE_RELAY_URI"
+	envRedis  = "MONGOTIDE_RELAY_REDIS"
+	envName   = "MONGOTIDE_RELAY_NAME"
+	envColl   = "MONGOTIDE_RELAY_COLL" // db.coll
+	envHolder = "MONGOTIDE_RELAY_HOLDER"
+	// publisherTTL is the chaos publishers' lease TTL.
+	publisherTTL = time.Second
 )
 
 // handledKey is the hash where chaos consumers count their handler calls
@@ -55,9 +60,15 @@ func runChild(role string) int {
 		}
 		defer client.Disconnect(context.Background())
 		db, coll, _ := cut(os.Getenv(envColl))
+		holder := os.Getenv(envHolder)
 		p, err := relay.NewPublisher(relay.PublisherConfig{
 			Collection: client.Database(db).Collection(coll), Redis: rdb, Name: name, Partitions: 4,
-			OnError: func(err error) { fmt.Fprintln(os.Stderr, "publisher:", err) },
+			Lease: redislease.New(rdb, ""), LeaseTTL: publisherTTL, LeaseHolder: holder,
+			OnError: func(err error) {
+				if !errors.Is(err, listen.ErrLeaseLost) {
+					fmt.Fprintln(os.Stderr, "publisher:", err)
+				}
+			},
 		})
 		if err != nil {
 			return fail(err)
@@ -65,7 +76,18 @@ func runChild(role string) int {
 		if err := p.Start(ctx); err != nil {
 			return fail(err)
 		}
-		<-ctx.Done()
+		// Tell the test who publishes: "holder" names the lease holder.
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for ctx.Err() == nil {
+			select {
+			case <-t.C:
+				if p.Stats().Listener.LeaseHeld {
+					rdb.Set(ctx, "chaos:holder:"+name, holder, 0)
+				}
+			case <-ctx.Done():
+			}
+		}
 		_ = p.Stop(context.Background())
 	case "consumer":
 		c, err := relay.Consume[bson.Raw](ctx, rdb, "chaos", func(ctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error {
@@ -130,9 +152,11 @@ func TestChaosProcesses(t *testing.T) {
 	name := "chaos.docs"
 
 	env := append(os.Environ(), envURI+"="+srv.URI(), envRedis+"="+redisSrv.Addr, envName+"="+name, envColl+"=chaos.docs")
+	seq := 0
 	start := func(role string) *proc {
+		seq++
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(env, envChild+"="+role)
+		cmd.Env = append(env, envChild+"="+role, envHolder+"="+fmt.Sprint(role, seq))
 		cmd.Stderr = &prefixWriter{t: t, prefix: role}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -269,4 +293,104 @@ type prefixWriter struct {
 func (w *prefixWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s: %s", w.prefix, p)
 	return len(p), nil
+}
+
+// A standby publisher (lease TTL 1 s) takes over when the holder is killed
+// (-9): the time from the kill to the next entry appended is logged and
+// must stay under 2 x the TTL; no event is lost or appended twice.
+func TestPublisherFailover(t *testing.T) {
+	testenv.SkipIfExternal(t, "the test starts its own server and processes")
+	srv := testenv.StartEmbedded(t, embeddedConfig())
+	client := testenv.Connect(t, srv.URI(), options.Client())
+	coll := client.Database("failover").Collection("docs")
+	redisSrv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	name := "failover.docs"
+	env := append(os.Environ(), envURI+"="+srv.URI(), envRedis+"="+redisSrv.Addr, envName+"="+name, envColl+"=failover.docs")
+	procs := map[string]*exec.Cmd{}
+	for _, h := range []string{"p1", "p2"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(env, envChild+"=publisher", envHolder+"="+h)
+		cmd.Stderr = &prefixWriter{t: t, prefix: h}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs[h] = cmd
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	}
+	count := func() int64 {
+		var n int64
+		for p := range 4 {
+			l, err := rdb.XLen(ctx, fmt.Sprintf("%s{%s:%d}", relay.DefaultKeyPrefix, name, p)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += l
+		}
+		return n
+	}
+	write := func(id int) {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The writer writes a document every 5 ms from the start; entries
+	// appear once a publisher holds the lease.
+	var holder string
+	id := 0
+	testenv.Eventually(t, 20*time.Second, "a publisher holding the lease and appending", func() bool {
+		write(id)
+		id++
+		holder, _ = rdb.Get(ctx, "chaos:holder:"+name).Result()
+		return holder != "" && count() > 0
+	})
+	before := count()
+	killed := time.Now()
+	_ = procs[holder].Process.Kill()
+	_ = procs[holder].Wait()
+	var took time.Duration
+	testenv.Eventually(t, 10*publisherTTL, "the standby appending", func() bool {
+		write(id)
+		id++
+		if count() > before+1 { // +1: an append of the holder may have been in flight
+			took = time.Since(killed)
+			return true
+		}
+		return false
+	})
+	t.Logf("kill -9 of the holding publisher: the standby appended %v later (lease TTL %v)", took.Round(time.Millisecond), publisherTTL)
+	if took > 2*publisherTTL {
+		t.Errorf("failover took %v, more than 2 x the lease TTL", took)
+	}
+	// Every write from the first appended one on is in the streams, once.
+	ids := func() map[int32]int {
+		seen := map[int32]int{}
+		for p := range 4 {
+			msgs, err := rdb.XRange(ctx, fmt.Sprintf("%s{%s:%d}", relay.DefaultKeyPrefix, name, p), "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				seen[bson.Raw(m.Values["bson"].(string)).Lookup("documentKey", "_id").Int32()]++
+			}
+		}
+		return seen
+	}
+	var detail string
+	testenv.Eventually(t, 20*time.Second, "every write appended once", func() bool {
+		seen := ids()
+		first := int32(id)
+		for k := range seen {
+			first = min(first, k)
+		}
+		for k := first; k < int32(id); k++ {
+			if seen[k] != 1 {
+				detail = fmt.Sprintf("id %d appended %d times (first appended %d, last written %d)", k, seen[k], first, id-1)
+				return false
+			}
+		}
+		return true
+	}, func() string { return detail })
 }

@@ -14,8 +14,9 @@ import (
 // Meta key fields.
 const (
 	metaPartitions = "partitions"
-	metaID         = "id"  // entry ID of the last checkpointed event
-	metaToken      = "tok" // its resume token
+	metaID         = "id"    // entry ID of the last checkpointed event
+	metaToken      = "tok"   // its resume token
+	metaStart      = "start" // where a relay that never published starts (a leased publisher's pinned position)
 )
 
 // checkPartitions records the partition count at first use and refuses
@@ -101,12 +102,34 @@ func trimByAge(ctx context.Context, rdb redis.UniversalClient, k streamKeys, cut
 	return errors.Join(errs...)
 }
 
-// startAt is the publisher listener's resume store: Load returns where
-// Start found publishing left off. The listener's own checkpoints are not
-// needed: the appender records the position of every batch it completes
-// in the meta key, which is where the next Start resumes.
-type startAt struct{ token bson.Raw }
+// relayStore is the publisher listener's resume store. Load reads where
+// publishing left off from Redis each time the listener starts (at Start,
+// and at each lease acquisition, when the previous holder may have
+// published much more) and sets the publisher's position for the entry
+// IDs. Save only records the start position a leased listener pins before
+// a relay's first event ("start" in the meta key); the listener's own
+// checkpoints are not needed: the appender records the position of every
+// batch it completes.
+type relayStore struct{ p *Publisher }
 
-func (s startAt) Load(context.Context, string) (bson.Raw, error) { return s.token, nil }
+func (s relayStore) Load(ctx context.Context, _ string) (bson.Raw, error) {
+	pos, tok, err := lastPublished(ctx, s.p.cfg.Redis, s.p.keys)
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		start, err := s.p.cfg.Redis.HGet(ctx, s.p.keys.meta(), metaStart).Bytes()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("relay: read %s: %w", s.p.keys.meta(), err)
+		}
+		if start != nil {
+			tok = start
+		}
+	}
+	s.p.last = pos
+	return tok, nil
+}
 
-func (startAt) Save(context.Context, string, bson.Raw) error { return nil }
+func (s relayStore) Save(ctx context.Context, _ string, tok bson.Raw) error {
+	return s.p.cfg.Redis.HSetNX(ctx, s.p.keys.meta(), metaStart, []byte(tok)).Err()
+}

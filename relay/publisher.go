@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/lease"
 	"io"
 	"log/slog"
 	"math"
@@ -86,6 +87,15 @@ type PublisherConfig struct {
 	// filter must stay the same for the streams' life, since entry IDs
 	// count the events that share a cluster time.
 	ListenOptions []listen.Option
+	// Lease, when set, makes publishers of the same Name take turns: one
+	// holds the lease "relay:<Name>" and publishes, the others stand by
+	// and take over within about LeaseTTL of its death (measured: see
+	// docs/scale-out.md). Without it, several publishers all publish and
+	// Redis refuses the repeats, which is correct but does the work N
+	// times. LeaseTTL defaults to 10s; LeaseHolder names this publisher.
+	Lease       lease.Lease
+	LeaseTTL    time.Duration
+	LeaseHolder string
 	// OnError receives errors the publisher survives (it retries them) and
 	// the one it stops on.
 	OnError func(error)
@@ -238,10 +248,6 @@ func (p *Publisher) Start(ctx context.Context) error {
 	if err := checkPartitions(ctx, p.cfg.Redis, p.keys); err != nil {
 		return err
 	}
-	from, tok, err := lastPublished(ctx, p.cfg.Redis, p.keys)
-	if err != nil {
-		return err
-	}
 	field := fieldBSON
 	if p.cfg.Format == FormatRelaxedJSON {
 		field = fieldJSON
@@ -250,9 +256,8 @@ func (p *Publisher) Start(ctx context.Context) error {
 	if err := app.script.Load(ctx, p.cfg.Redis).Err(); err != nil {
 		return fmt.Errorf("relay: load the append script: %w", err)
 	}
-	p.last = from
 	opts := append([]listen.Option{
-		listen.WithResumeStore(startAt{tok}, "publisher"),
+		listen.WithResumeStore(relayStore{p}, "publisher"),
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
 		listen.WithOnError(p.cfg.OnError),
 		listen.WithLogger(p.cfg.Logger),
@@ -260,6 +265,12 @@ func (p *Publisher) Start(ctx context.Context) error {
 	// The relay's own rules come last, so ListenOptions cannot undo them:
 	// an event is retried until queued (never skipped), one at a time
 	// (entry IDs count events that share a cluster time).
+	if p.cfg.Lease != nil {
+		opts = append(opts, listen.WithLease(p.cfg.Lease, "relay:"+p.cfg.Name), listen.WithLeaseTTL(p.cfg.LeaseTTL))
+		if p.cfg.LeaseHolder != "" {
+			opts = append(opts, listen.WithLeaseHolder(p.cfg.LeaseHolder))
+		}
+	}
 	opts = append(opts,
 		listen.WithHandlerAttempts(math.MaxInt32),
 		listen.WithHandlerFailurePolicy(listen.HandlerFailureStop),
