@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mongotide/mongotide/lease"
 	"github.com/mongotide/mongotide/lease/redislease"
 	"math/rand/v2"
 	"os"
@@ -30,12 +31,13 @@ var chaosDuration = flag.Duration("relay.chaos", 0, "run the relay chaos test th
 // Child process roles of the chaos test: this test binary, re-run with
 // envChild set, is a publisher or a consumer until it is killed.
 const (
-	envChild  = "MONGOTIDE_RELAY_CHILD" // "publisher" or "consumer"
-	envURI    = "MONGOTIDE_RELAY_URI"
-	envRedis  = "MONGOTIDE_RELAY_REDIS"
-	envName   = "MONGOTIDE_RELAY_NAME"
-	envColl   = "MONGOTIDE_RELAY_COLL" // db.coll
-	envHolder = "MONGOTIDE_RELAY_HOLDER"
+	envChild   = "MONGOTIDE_RELAY_CHILD" // "publisher" or "consumer"
+	envURI     = "MONGOTIDE_RELAY_URI"
+	envRedis   = "MONGOTIDE_RELAY_REDIS"
+	envName    = "MONGOTIDE_RELAY_NAME"
+	envColl    = "MONGOTIDE_RELAY_COLL" // db.coll
+	envHolder  = "MONGOTIDE_RELAY_HOLDER"
+	envOrdered = "MONGOTIDE_RELAY_ORDERED" // consumers in ordered mode
 	// publisherTTL is the chaos publishers' lease TTL.
 	publisherTTL = time.Second
 )
@@ -90,13 +92,28 @@ func runChild(role string) int {
 		}
 		_ = p.Stop(context.Background())
 	case "consumer":
+		opts := []relay.ConsumeOption{relay.WithStream(name), relay.WithClaimIdle(300 * time.Millisecond), relay.WithClaimInterval(100 * time.Millisecond),
+			relay.WithBlock(100 * time.Millisecond),
+			relay.WithOnError(func(err error) {
+				if !errors.Is(err, lease.ErrLost) {
+					fmt.Fprintln(os.Stderr, "consumer:", err)
+				}
+			})}
+		if os.Getenv(envOrdered) != "" {
+			opts = append(opts, relay.WithOrdered(redislease.New(rdb, ""), publisherTTL))
+		}
 		c, err := relay.Consume[bson.Raw](ctx, rdb, "chaos", func(ctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error {
 			// Counted before the ack: a kill between the two is a
-			// redelivery, which at-least-once allows.
-			return rdb.HIncrBy(ctx, handledKey(name), string(ev.ID), 1).Err()
-		}, relay.WithStream(name), relay.WithClaimIdle(300*time.Millisecond), relay.WithClaimInterval(100*time.Millisecond),
-			relay.WithBlock(100*time.Millisecond),
-			relay.WithOnError(func(err error) { fmt.Fprintln(os.Stderr, "consumer:", err) }))
+			// redelivery, which at-least-once allows. The document's
+			// value of n, in handling order, checks per-document order.
+			pipe := rdb.TxPipeline()
+			pipe.HIncrBy(ctx, handledKey(name), string(ev.ID), 1)
+			if n, ok := valueOfN(ev); ok {
+				pipe.RPush(ctx, "chaos:seq:"+name+":"+listen.DocumentID(ev.DocumentKey), n)
+			}
+			_, err := pipe.Exec(ctx)
+			return err
+		}, opts...)
 		if err != nil {
 			return fail(err)
 		}
@@ -129,7 +146,14 @@ type proc struct {
 // documents are written. Afterwards every change is in the streams exactly
 // once (no duplicate, none lost) and was handled by a consumer at least
 // once. The seed is printed; -relay.chaos=5m runs the long form.
-func TestChaosProcesses(t *testing.T) {
+func TestChaosProcesses(t *testing.T) { chaosProcesses(t, false) }
+
+// TestChaosProcessesOrdered is the chaos test with the consumers in
+// ordered mode (a lease per partition): on top of the above, each
+// document's changes are handled in order (repeats aside).
+func TestChaosProcessesOrdered(t *testing.T) { chaosProcesses(t, true) }
+
+func chaosProcesses(t *testing.T, ordered bool) {
 	testenv.SkipIfExternal(t, "the chaos test starts its own server")
 	duration := 12 * time.Second
 	if *chaosDuration > 0 {
@@ -139,7 +163,7 @@ func TestChaosProcesses(t *testing.T) {
 	if s := os.Getenv("MONGOTIDE_RELAY_CHAOS_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
-	t.Logf("seed %d (rerun: MONGOTIDE_RELAY_CHAOS_SEED=%d go test -run TestChaosProcesses ./relay)", seed, seed)
+	t.Logf("seed %d (rerun: MONGOTIDE_RELAY_CHAOS_SEED=%d go test -run %s ./relay)", seed, seed, t.Name())
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 
 	srv := testenv.StartEmbedded(t, embeddedConfig())
@@ -152,6 +176,9 @@ func TestChaosProcesses(t *testing.T) {
 	name := "chaos.docs"
 
 	env := append(os.Environ(), envURI+"="+srv.URI(), envRedis+"="+redisSrv.Addr, envName+"="+name, envColl+"=chaos.docs")
+	if ordered {
+		env = append(env, envOrdered+"=1")
+	}
 	seq := 0
 	start := func(role string) *proc {
 		seq++
@@ -274,6 +301,42 @@ func TestChaosProcesses(t *testing.T) {
 		}
 		return missing == 0, fmt.Sprintf("%d of %d entries not handled yet", missing, len(seen))
 	})
+	if ordered {
+		// Per document, the values of n in the order first handled must
+		// increase ($inc by 1: each change is n+1). Repeats (at least
+		// once) are skipped.
+		bad, distinct := 0, 0
+		for id := range 50 {
+			seqs, err := rdb.LRange(ctx, fmt.Sprintf("chaos:seq:%s:{\"$numberInt\":\"%d\"}", name, id), 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			last := 0
+			for _, v := range seqs {
+				if seen[v] {
+					continue
+				}
+				seen[v] = true
+				distinct++
+				n, _ := strconv.Atoi(v)
+				if n <= last {
+					bad++
+					if bad <= 5 {
+						t.Errorf("document %d: n=%d handled first after n=%d", id, n, last)
+					}
+				}
+				last = n
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%d out-of-order first handlings", bad)
+		}
+		if distinct != writes {
+			t.Errorf("%d changes of n handled for %d writes", distinct, writes)
+		}
+		t.Logf("ordered: %d changes handled in per-document order", distinct)
+	}
 	h, _ := rdb.HGetAll(ctx, handledKey(name)).Result()
 	redelivered := 0
 	for _, v := range h {
@@ -393,4 +456,23 @@ func TestPublisherFailover(t *testing.T) {
 		}
 		return true
 	}, func() string { return detail })
+}
+
+// valueOfN is the document's n after the change (upsert or $inc).
+func valueOfN(ev *listen.ChangeEvent[bson.Raw]) (int64, bool) {
+	if ev.UpdateDescription != nil {
+		v, err := ev.UpdateDescription.UpdatedFields.LookupErr("n")
+		if err != nil {
+			return 0, false
+		}
+		return v.AsInt64OK()
+	}
+	if ev.FullDocument != nil {
+		v, err := ev.FullDocument.LookupErr("n")
+		if err != nil {
+			return 0, false
+		}
+		return v.AsInt64OK()
+	}
+	return 0, false
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/lease"
 	"io"
 	"log/slog"
 	"os"
@@ -62,6 +63,16 @@ type ConsumerConfig struct {
 	// ClaimInterval is how often pending entries are checked for claiming.
 	// Default ClaimIdle/4.
 	ClaimInterval time.Duration
+	// Ordered, when set, gives each partition to one consumer of the group
+	// at a time, through a lease per partition ("relay:<name>:<group>:<p>",
+	// TTL OrderedTTL): the holder handles the partition's entries one by
+	// one in order, and a consumer that takes a partition over first
+	// handles what its predecessor left pending, in order, then new
+	// entries. Per-document order then holds across consumers (a
+	// redelivery repeats an entry; it never overtakes a later one). No
+	// entry is claimed by idle time in this mode. Set it with WithOrdered.
+	Ordered    lease.Lease
+	OrderedTTL time.Duration
 	// OnError receives errors the consumer survives: handler failures,
 	// Redis errors (it retries them), dead-lettered entries.
 	OnError func(error)
@@ -109,6 +120,11 @@ func WithClaimInterval(d time.Duration) ConsumeOption {
 	return func(c *ConsumerConfig) { c.ClaimInterval = d }
 }
 
+// WithOrdered sets ConsumerConfig.Ordered and OrderedTTL (0: 10s).
+func WithOrdered(l lease.Lease, ttl time.Duration) ConsumeOption {
+	return func(c *ConsumerConfig) { c.Ordered, c.OrderedTTL = l, ttl }
+}
+
 // WithOnError sets ConsumerConfig.OnError.
 func WithOnError(f func(error)) ConsumeOption { return func(c *ConsumerConfig) { c.OnError = f } }
 
@@ -151,6 +167,9 @@ func (c ConsumerConfig) WithDefaults() ConsumerConfig {
 	if c.ClaimInterval == 0 {
 		c.ClaimInterval = c.ClaimIdle / 4
 	}
+	if c.Ordered != nil && c.OrderedTTL == 0 {
+		c.OrderedTTL = 10 * time.Second
+	}
 	if c.OnError == nil {
 		c.OnError = func(error) {}
 	}
@@ -183,6 +202,9 @@ func (c ConsumerConfig) validate(group string) error {
 	}
 	if c.ClaimIdle < time.Millisecond || c.ClaimInterval < time.Millisecond {
 		bad("ClaimIdle (%v) and ClaimInterval (%v) must be >= 1ms", c.ClaimIdle, c.ClaimInterval)
+	}
+	if c.Ordered != nil && c.OrderedTTL < 10*time.Millisecond {
+		bad("OrderedTTL is %v, must be >= 10ms", c.OrderedTTL)
 	}
 	if len(errs) == 0 {
 		return nil
@@ -273,10 +295,16 @@ func Consume[T any](ctx context.Context, rdb redis.UniversalClient, group string
 	c.cancel = cancel
 	for p := range n {
 		c.wg.Add(1)
-		go c.readLoop(life, p)
+		if cfg.Ordered != nil {
+			go c.orderedLoop(life, p)
+		} else {
+			go c.readLoop(life, p)
+		}
 	}
-	c.wg.Add(1)
-	go c.claimLoop(life)
+	if cfg.Ordered == nil {
+		c.wg.Add(1)
+		go c.claimLoop(life)
+	}
 	go func() { c.wg.Wait(); close(c.done) }()
 	return c, nil
 }
