@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/lease"
+	"github.com/mongotide/mongotide/lease/redislease"
 	"io"
 	"strings"
 	"sync"
@@ -24,6 +26,7 @@ type relayFlags struct {
 	format                 string
 	maxLen                 int64
 	maxAge                 time.Duration
+	leaseTTL               time.Duration
 }
 
 func newRelayCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -35,7 +38,9 @@ func newRelayCmd(stdout, stderr io.Writer) *cobra.Command {
 --partitions streams per collection by document key (one document's events stay in order),
 until Ctrl-C. Each event is in the streams exactly once, across restarts and even with two
 relays running at once: entry IDs are derived from the event's position, so Redis refuses a
-repeat. A restarted relay continues where the streams end.
+repeat. A restarted relay continues where the streams end. Several relays of the same
+collections take turns through a lease in Redis (--lease-ttl): one publishes, the others
+stand by and take over when it dies.
 
 Streams are named <prefix>{<db>.<coll>:<partition>}; consumers read them with
 relay.Consume (Go) or XREADGROUP. 'mongotide relay tail' prints them.
@@ -57,6 +62,7 @@ docs/scale-out.md.`,
 	fl.StringVar(&f.format, "format", "bson", "entry format: bson (raw, exact) or json (relaxed extended JSON)")
 	fl.Int64Var(&f.maxLen, "max-len", 1_000_000, "trim each partition to about this many entries (-1: never)")
 	fl.DurationVar(&f.maxAge, "max-age", 24*time.Hour, "trim entries older than this (-1ns: never)")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", 10*time.Second, "relays of the same collections take turns through a Redis lease with this TTL (a standby takes over about this long after the active one dies); 0: no lease, every relay publishes (Redis refuses the repeats)")
 	cmd.PersistentFlags().StringVar(&f.redis, "redis", "127.0.0.1:6379", "Redis address host:port")
 	cmd.PersistentFlags().StringVar(&f.prefix, "prefix", relay.DefaultKeyPrefix, "key prefix of the streams")
 	cmd.AddCommand(newRelayTailCmd(&f, stdout, stderr))
@@ -112,6 +118,7 @@ func runRelay(ctx context.Context, f relayFlags, stdout, stderr io.Writer) error
 		p, err := relay.NewPublisher(relay.PublisherConfig{
 			Collection: client.Database(f.db).Collection(c), Redis: rdb, KeyPrefix: f.prefix,
 			Partitions: f.partitions, Format: format, MaxLen: f.maxLen, MaxAge: f.maxAge,
+			Lease: leaseOf(rdb, f.leaseTTL), LeaseTTL: f.leaseTTL,
 			OnError: func(err error) { mu.Lock(); fmt.Fprintln(stderr, "relay:", err); mu.Unlock() },
 		})
 		if err != nil {
@@ -206,4 +213,12 @@ func runRelayTail(ctx context.Context, rdb *redis.Client, prefix, stream, group 
 		return c.Stop(context.WithoutCancel(ctx))
 	}
 	return relay.Tail(ctx, rdb, prefix, stream, fromStart, func(id string, p int, ev bson.Raw) error { return print(id, &p, ev) })
+}
+
+// leaseOf is the relay's lease, or nil for --lease-ttl 0.
+func leaseOf(rdb *redis.Client, ttl time.Duration) lease.Lease {
+	if ttl <= 0 {
+		return nil
+	}
+	return redislease.New(rdb, "")
 }
