@@ -5,6 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mongotide/mongotide/lease/redislease"
+	"github.com/mongotide/mongotide/listen"
+	"github.com/mongotide/mongotide/relay"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +30,11 @@ type config struct {
 	Addr      string        // HTTP listen address
 	DemoEvery time.Duration // pace of demo writes; 0 disables them
 	Out       io.Writer
+	// Redis, when set (host:port), runs this process as one instance of
+	// several: a leased relay publisher (one instance publishes) and a
+	// relay consumer group per instance feed the subscriptions (see
+	// relayfeed.go). Instance names this instance (default host-pid).
+	Redis, Instance string
 	// ready, if set, receives the WebSocket URL once serving.
 	ready func(url string)
 }
@@ -34,6 +43,8 @@ func main() {
 	cfg := config{Out: os.Stdout}
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "HTTP listen address")
 	flag.DurationVar(&cfg.DemoEvery, "demo-every", 2*time.Second, "interval of demo writes (0: none)")
+	flag.StringVar(&cfg.Redis, "redis", "", "Redis host:port: run as one of several instances fed by a relay")
+	flag.StringVar(&cfg.Instance, "instance", "", "this instance's name with -redis (default host-pid)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -65,6 +76,13 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 	res := &resolver{books: books}
+	if cfg.Redis != "" {
+		stopRelay, err := startRelay(ctx, cfg, books, res)
+		if err != nil {
+			return err
+		}
+		defer stopRelay()
+	}
 	schema, err := newSchema(res)
 	if err != nil {
 		return err
@@ -183,4 +201,53 @@ func hexID(id any) string {
 		return oid.Hex()
 	}
 	return fmt.Sprint(id)
+}
+
+// startRelay runs this instance's share of the relay: a publisher that
+// publishes while it holds the lease (one instance at a time), and the
+// feed of this instance's subscriptions. The returned func stops both.
+func startRelay(ctx context.Context, cfg config, books *model.Model[Book], res *resolver) (func(), error) {
+	instance := cfg.Instance
+	if instance == "" {
+		host, _ := os.Hostname()
+		instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis})
+	pub, err := relay.NewPublisher(relay.PublisherConfig{
+		Collection: books.Collection(), Redis: rdb,
+		// One partition: every instance reads every change anyway, and a
+		// single stream keeps commit order across books, as the direct
+		// listener does (partitions keep only each document's order).
+		Partitions: 1,
+		Lease:      redislease.New(rdb, ""), LeaseTTL: 5 * time.Second, LeaseHolder: instance,
+		// The same images the subscriptions' own listeners would ask for.
+		ListenOptions: []listen.Option{
+			listen.WithFullDocument(options.WhenAvailable),
+			listen.WithFullDocumentBeforeChange(options.WhenAvailable),
+		},
+	})
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	if err := pub.Start(ctx); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	coll := books.Collection()
+	feed, err := startRelayFeed(ctx, rdb, coll.Database().Name()+"."+coll.Name(), "graphql-"+instance)
+	if err != nil {
+		_ = pub.Stop(context.WithoutCancel(ctx))
+		rdb.Close()
+		return nil, err
+	}
+	res.feed = feed
+	fmt.Fprintf(cfg.Out, "instance %s: subscriptions fed by the relay on redis %s\n", instance, cfg.Redis)
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = feed.stop(sctx)
+		_ = pub.Stop(sctx)
+		rdb.Close()
+	}, nil
 }

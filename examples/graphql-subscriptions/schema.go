@@ -84,7 +84,10 @@ type resolver struct {
 	// active counts running listeners, so that tests (and metrics) can see
 	// that none leak; wg lets shutdown wait for their Unsubscribe.
 	active atomic.Int64
-	wg     sync.WaitGroup
+	// feed, when set, feeds subscriptions from a relay instead of the
+	// model's change stream (several instances behind a load balancer).
+	feed *relayFeed
+	wg   sync.WaitGroup
 }
 
 // wait blocks until every listener has been unsubscribed (their contexts
@@ -163,14 +166,26 @@ func (r *resolver) BookChanged(ctx context.Context, args struct{ Filter *bookFil
 	opts = append(opts, listen.WithFilter(filter), listen.WithOperationTypes(types...))
 
 	ch := make(chan *bookChange)
-	sub, err := r.books.ListenForChanges(ctx, func(hctx context.Context, id string, ev *listen.ChangeEvent[Book]) error {
+	handler := func(hctx context.Context, id string, ev *listen.ChangeEvent[Book]) error {
 		select {
 		case ch <- newBookChange(id, ev):
 		case <-hctx.Done(): // the subscription is stopping
 		case <-ctx.Done(): // the GraphQL subscriber is gone
 		}
 		return nil
-	}, opts...)
+	}
+	var sub interface {
+		Done() <-chan struct{}
+		Unsubscribe() error
+	}
+	var err error
+	if r.feed != nil {
+		// Several instances: the changes come through a relay (see
+		// relayfeed.go), filtered here the same way.
+		sub, err = r.feed.add(filter, types, handler)
+	} else {
+		sub, err = r.books.ListenForChanges(ctx, handler, opts...)
+	}
 	if err != nil {
 		return nil, err
 	}
