@@ -161,7 +161,9 @@ func waitGroupDone(ctx context.Context, rdb *redis.Client, name, group string, n
 	}
 }
 
-func isNoGroup(err error) bool { return err != nil && (errors.Is(err, redis.Nil) || err.Error() == "ERR no such key") }
+func isNoGroup(err error) bool {
+	return err != nil && (errors.Is(err, redis.Nil) || err.Error() == "ERR no such key")
+}
 
 // RelayLatency writes samples documents one at a time, each after the
 // previous one reached a relay consumer's handler, and measures InsertOne
