@@ -188,6 +188,13 @@ type Config struct {
 	// commit carry their commit time, so tests that order edits move the
 	// servers' clocks too (embedded.Config.Clock). Default time.Now.
 	Clock func() time.Time
+	// ReplicaName is a human name for this replica in the remote's replica
+	// registry (Syncer.Replicas, mongotide sync replicas). Default: the
+	// host name.
+	ReplicaName string
+	// HeartbeatInterval is how often this replica records itself in the
+	// registry (last seen, version, download positions). Default 30s.
+	HeartbeatInterval time.Duration
 	// UploadRate caps uploads (local changes written to the remote, by the
 	// upload stream and by reconciliation) to this many per second across
 	// all collections, so that a device back online after a long outage
@@ -217,6 +224,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.ReplicaName == "" {
+		c.ReplicaName = defaultReplicaName()
+	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = 30 * time.Second
 	}
 	if c.UploadRate > 0 && c.UploadBurst == 0 {
 		c.UploadBurst = defaultUploadBurst(c.UploadRate)
@@ -272,6 +285,9 @@ func (c Config) validate() error {
 		if err := c.Owner.validate(); err != nil {
 			bad("%w", err)
 		}
+	}
+	if c.HeartbeatInterval < 0 {
+		bad("HeartbeatInterval is %v, must be > 0", c.HeartbeatInterval)
 	}
 	switch {
 	case c.UploadRate < 0 || math.IsNaN(c.UploadRate) || math.IsInf(c.UploadRate, 0):

@@ -65,6 +65,18 @@ func TestSyncCommand(t *testing.T) {
 		t.Fatalf("dismiss unknown: exit %d, stderr %q", code, errOut.String())
 	}
 
+	// The run registered this replica on the remote.
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "replicas"}, conn...), &out, &errOut); code != exitOK ||
+		len(out.lines()) != 2 || !strings.HasPrefix(out.lines()[0], "ID") || !strings.HasSuffix(out.lines()[1], "this") {
+		t.Fatalf("replicas: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+	id := strings.Fields(out.lines()[1])[0]
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "replicas", "--forget", id}, conn...), &out, &errOut); code != exitOK || out.String() != "forgot replica "+id+"\n" {
+		t.Fatalf("replicas --forget: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+
 	// A local write while no sync runs is pending; reset-local refuses it.
 	if _, err := local.InsertOne(ctx, bson.D{{Key: "_id", Value: "offline"}}); err != nil {
 		t.Fatal(err)
