@@ -252,7 +252,8 @@ type Consumer struct {
 // (listen.DocumentID) and ev the decoded change event. An entry is
 // acknowledged only after h returns nil; see ConsumerConfig for retries,
 // claiming and dead-lettering. The group is created when missing. ctx
-// bounds the start-up only; Stop ends the consumer.
+// bounds the start-up only, which includes waiting for a relay that does
+// not exist yet (its publisher never started); Stop ends the consumer.
 func Consume[T any](ctx context.Context, rdb redis.UniversalClient, group string, h listen.Handler[T], opts ...ConsumeOption) (*Consumer, error) {
 	var cfg ConsumerConfig
 	cfg.FromStart = true
@@ -269,7 +270,7 @@ func Consume[T any](ctx context.Context, rdb redis.UniversalClient, group string
 	if h == nil {
 		return nil, fmt.Errorf("%w: handler is nil", ErrInvalidConfig)
 	}
-	n, err := partitionsOf(ctx, rdb, cfg.KeyPrefix, cfg.Name)
+	n, err := waitForRelay(ctx, rdb, cfg.KeyPrefix, cfg.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -309,12 +310,33 @@ func Consume[T any](ctx context.Context, rdb redis.UniversalClient, group string
 	return c, nil
 }
 
+// waitForRelay returns the relay's partition count, waiting (as long as
+// ctx allows) for a relay that does not exist yet: consumers may start
+// before the relay's first publisher does.
+func waitForRelay(ctx context.Context, rdb redis.UniversalClient, prefix, name string) (int, error) {
+	for {
+		n, err := partitionsOf(ctx, rdb, prefix, name)
+		if !errors.Is(err, errNoRelay) {
+			return n, err
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return 0, fmt.Errorf("%w (waited until %w)", err, ctx.Err())
+		}
+	}
+}
+
+var errNoRelay = errors.New("no relay of this name: start its publisher first")
+
 // partitionsOf reads the relay's partition count from its meta key.
 func partitionsOf(ctx context.Context, rdb redis.UniversalClient, prefix, name string) (int, error) {
 	k := streamKeys{prefix: prefix, name: name}
 	n, err := rdb.HGet(ctx, k.meta(), metaPartitions).Int()
 	if errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("relay: no relay named %q (%s is missing): start its publisher first", name, k.meta())
+		return 0, fmt.Errorf("relay: %q (%s is missing): %w", name, k.meta(), errNoRelay)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("relay: read %s: %w", k.meta(), err)

@@ -352,7 +352,9 @@ func TestConfigErrorsNameTheOption(t *testing.T) {
 	if _, err := relay.Consume[Item](testCtx(t), e.rdb, "g", noop); !errors.Is(err, relay.ErrInvalidConfig) || !strings.Contains(err.Error(), "WithStream") {
 		t.Errorf("Consume without a stream: %v", err)
 	}
-	if _, err := relay.Consume[Item](testCtx(t), e.rdb, "g", noop, relay.WithStream("nope")); err == nil || !strings.Contains(err.Error(), "start its publisher first") {
+	short, cancel := context.WithTimeout(testCtx(t), 300*time.Millisecond)
+	defer cancel()
+	if _, err := relay.Consume[Item](short, e.rdb, "g", noop, relay.WithStream("nope")); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "start its publisher first") {
 		t.Errorf("Consume of an unknown relay: %v", err)
 	}
 }
@@ -494,5 +496,34 @@ func TestModelThroughRelay(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return fmt.Sprint(inserted, updated, deleted) == "[a:x] [5] [a]", fmt.Sprint(inserted, updated, deleted)
+	})
+}
+
+// A consumer may start before the relay's first publisher: Consume waits
+// for the relay to exist, then reads from its start.
+func TestConsumerStartsBeforeThePublisher(t *testing.T) {
+	e := setup(t)
+	ctx := testCtx(t)
+	var h handled
+	type result struct {
+		c   *relay.Consumer
+		err error
+	}
+	started := make(chan result, 1)
+	go func() {
+		c, err := relay.Consume[Item](ctx, e.rdb, "early", h.handle, relay.WithStream(e.name))
+		started <- result{c, err}
+	}()
+	pub := e.publisher(t, nil)
+	r := <-started
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	defer stop(t, r.c)
+	for i := range 5 {
+		insert(t, e.coll, Item{ID: fmt.Sprint("d", i)})
+	}
+	eventually(t, "the early consumer handled all 5", func() (bool, string) {
+		return h.count() == 5, fmt.Sprintf("%d handled, publisher %+v", h.count(), pub.Stats())
 	})
 }
