@@ -132,9 +132,46 @@ func runRelay(ctx context.Context, f relayFlags, stdout, stderr io.Writer) error
 		}
 		pubs = append(pubs, p)
 	}
-	mu.Lock()
-	fmt.Fprintf(stdout, "publishing %s.{%s} to redis %s (%d partitions each; Ctrl-C to stop)\n", f.db, strings.Join(f.collections, ","), f.redis, f.partitions)
-	mu.Unlock()
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stdout, format, args...)
+	}
+	what := fmt.Sprintf("%s.{%s} to redis %s (%d partitions each; Ctrl-C to stop)", f.db, strings.Join(f.collections, ","), f.redis, f.partitions)
+	if f.leaseTTL <= 0 {
+		say("publishing %s\n", what)
+	} else {
+		// Say when this relay starts (or stops) publishing: with a lease
+		// another relay may be the one that publishes, and a relay that
+		// never published starts at the moment it takes the lease.
+		mctx, stopMonitor := context.WithCancel(ctx)
+		defer stopMonitor()
+		go func() {
+			state := 0 // 0 not said yet, 1 publishing, 2 standing by
+			began := time.Now()
+			t := time.NewTicker(50 * time.Millisecond)
+			defer t.Stop()
+			for {
+				held := true
+				for _, p := range pubs {
+					held = held && p.Stats().Listener.LeaseHeld
+				}
+				switch {
+				case held && state != 1:
+					state = 1
+					say("publishing %s\n", what)
+				case !held && (state == 1 || state == 0 && time.Since(began) > 2*time.Second):
+					state = 2
+					say("standing by: another relay holds the lease for %s.{%s}; taking over when it stops\n", f.db, strings.Join(f.collections, ","))
+				}
+				select {
+				case <-mctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
 	done := make(chan struct{}, len(pubs))
 	for _, p := range pubs {
 		go func() {
