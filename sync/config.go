@@ -195,6 +195,17 @@ type Config struct {
 	// HeartbeatInterval is how often this replica records itself in the
 	// registry (last seen, version, download positions). Default 30s.
 	HeartbeatInterval time.Duration
+	// Retention bounds how long the remote keeps the version entries of
+	// deleted documents (tombstones) that some registered replica has not
+	// synced past yet: Compact collects a tombstone once every replica in
+	// the registry synced past it, or once it is older than Retention. A
+	// replica away longer sees those deletes without their versions (as
+	// deletes made outside mongotide, versioned by their commit time).
+	// Default 30 days.
+	Retention time.Duration
+	// CompactInterval is how often a running Syncer compacts (Compact).
+	// Default 1 hour; -1 disables automatic compaction.
+	CompactInterval time.Duration
 	// UploadRate caps uploads (local changes written to the remote, by the
 	// upload stream and by reconciliation) to this many per second across
 	// all collections, so that a device back online after a long outage
@@ -230,6 +241,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = 30 * time.Second
+	}
+	if c.Retention == 0 {
+		c.Retention = 30 * 24 * time.Hour
+	}
+	if c.CompactInterval == 0 {
+		c.CompactInterval = time.Hour
 	}
 	if c.UploadRate > 0 && c.UploadBurst == 0 {
 		c.UploadBurst = defaultUploadBurst(c.UploadRate)
@@ -288,6 +305,12 @@ func (c Config) validate() error {
 	}
 	if c.HeartbeatInterval < 0 {
 		bad("HeartbeatInterval is %v, must be > 0", c.HeartbeatInterval)
+	}
+	if c.Retention < time.Second {
+		bad("Retention is %v, must be >= 1s", c.Retention)
+	}
+	if c.CompactInterval < -1 {
+		bad("CompactInterval is %v, must be > 0 or -1 (never)", c.CompactInterval)
 	}
 	switch {
 	case c.UploadRate < 0 || math.IsNaN(c.UploadRate) || math.IsInf(c.UploadRate, 0):

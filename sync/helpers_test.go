@@ -184,3 +184,13 @@ func withClock(tb testing.TB, cfg Config) Config {
 	}
 	return cfg
 }
+
+// Jump moves tb's clock (and the servers' cluster time with it) forward by
+// d; false against MONGOTIDE_TEST_URI, whose clock cannot be moved.
+func (c *testClock) Jump(d time.Duration) bool {
+	if c.external {
+		return false
+	}
+	c.off.Add(int64(d))
+	return true
+}

@@ -97,7 +97,9 @@ func metaUpdate(m docMeta, base bool) bson.D {
 		{Key: "x", Value: m.Hash}, {Key: "d", Value: m.Deleted},
 	}
 	if !base {
-		return bson.D{{Key: "$set", Value: set}}
+		// Remote entries carry the remote's time of the write, which
+		// compaction compares with how far every replica has synced.
+		return bson.D{{Key: "$set", Value: set}, {Key: "$currentDate", Value: bson.D{{Key: "t", Value: bson.D{{Key: "$type", Value: "timestamp"}}}}}}
 	}
 	unset := bson.D{{Key: "pc", Value: ""}, {Key: "ra", Value: ""}}
 	if m.Doc != nil {

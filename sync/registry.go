@@ -56,17 +56,34 @@ func (s *Syncer) heartbeat(ctx context.Context) error {
 		{Key: "name", Value: s.cfg.ReplicaName},
 		{Key: "version", Value: moduleVersion()},
 	}
+	// The remote's time now: a collection whose download stream holds no
+	// unhandled change up to it is synced past it, even when its last
+	// change is much older (an idle collection must not hold compaction
+	// back).
+	now, err := operationTime(ctx, s.cfg.Remote)
+	if err != nil {
+		return fmt.Errorf("sync: replica registry heartbeat: %w", err)
+	}
 	for name, cs := range s.collStates() {
-		if ts := cs.lastDown.Load(); ts != nil {
-			set = append(set, bson.E{Key: "syncedPast." + name, Value: *ts})
+		last := cs.lastDown.Load()
+		if !cs.bootstrapped.Load() {
+			continue
 		}
+		past := now
+		if ok, err := s.streamHandled(ctx, s.cfg.Remote.Collection(name), downloadKey(name), last, now); err != nil || !ok {
+			if last == nil {
+				continue
+			}
+			past = *last
+		}
+		set = append(set, bson.E{Key: "syncedPast." + name, Value: past})
 	}
 	update := bson.D{
 		{Key: "$set", Value: set},
 		{Key: "$currentDate", Value: bson.D{{Key: "lastSeen", Value: true}}},
 		{Key: "$setOnInsert", Value: bson.D{{Key: "firstSeen", Value: time.Now().UTC()}}},
 	}
-	_, err := s.cfg.Remote.Collection(remoteReplicasColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: s.replica}}, update, options.UpdateOne().SetUpsert(true))
+	_, err = s.cfg.Remote.Collection(remoteReplicasColl).UpdateOne(ctx, bson.D{{Key: "_id", Value: s.replica}}, update, options.UpdateOne().SetUpsert(true))
 	if err != nil {
 		return fmt.Errorf("sync: replica registry heartbeat: %w", err)
 	}

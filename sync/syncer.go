@@ -139,6 +139,11 @@ func (s *Syncer) Start(ctx context.Context) error {
 		defer s.wg.Done()
 		s.runHeartbeats(runCtx)
 	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runCompaction(runCtx)
+	}()
 	s.cancel = cancel
 	s.running = true
 	done := make(chan struct{})

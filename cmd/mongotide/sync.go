@@ -186,7 +186,7 @@ connect to, is printed on stdout as "local: URI". See docs/sync.md.`,
 	cmd.Flags().Float64Var(&uploadRate, "upload-rate", 0, "at most this many uploads per second (0: unlimited), so that a replica back online after a long outage does not flood the remote")
 	cmd.Flags().IntVar(&uploadBurst, "upload-burst", 0, "with --upload-rate: uploads that may go at once after an idle spell (default: one second's worth)")
 	cmd.Flags().StringVar(&localAddr, "local-addr", "127.0.0.1:0", "with --local-dir: address the embedded local database listens on (host:port)")
-	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout), newSyncVerifyCmd(&f, stdout), newSyncReplicasCmd(&f, stdout))
+	cmd.AddCommand(newSyncStatusCmd(&f, stdout), newSyncConflictsCmd(&f, stdout), newSyncReconcileCmd(&f, stdout), newSyncResetLocalCmd(&f, stdout), newSyncVerifyCmd(&f, stdout), newSyncReplicasCmd(&f, stdout), newSyncCompactCmd(&f, stdout))
 	return cmd
 }
 

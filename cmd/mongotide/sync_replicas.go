@@ -61,3 +61,32 @@ the last minute, else "away" (with how long). --forget ID removes a retired repl
 	cmd.Flags().StringVar(&forget, "forget", "", "remove this replica id from the registry")
 	return cmd
 }
+
+func newSyncCompactCmd(f *syncFlags, stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "compact",
+		Short: "Collect the remote's tombstones that no registered replica still needs",
+		Long: `Removes, on the remote, the version entries of deleted documents written before every
+registered replica's synced-past position (see 'mongotide sync replicas') or before the
+retention window (30 days). Safe while replicas sync. A running sync compacts every hour.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, closeAll, err := f.open(ctx, mtsync.Config{})
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			res, err := s.Compact(ctx)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "COLLECTION\tREMOVED\tBEFORE")
+			for _, c := range res.Collections {
+				fmt.Fprintf(tw, "%s\t%d\t%s\n", c.Name, c.Removed, time.Unix(int64(c.Before.T), 0).UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+}

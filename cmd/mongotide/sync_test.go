@@ -77,6 +77,12 @@ func TestSyncCommand(t *testing.T) {
 		t.Fatalf("replicas --forget: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 
+	out, errOut = syncBuffer{}, syncBuffer{}
+	if code := run(ctx, append([]string{"sync", "compact"}, conn...), &out, &errOut); code != exitOK ||
+		len(out.lines()) != 2 || !strings.HasPrefix(out.lines()[1], "books") {
+		t.Fatalf("compact: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
+	}
+
 	// A local write while no sync runs is pending; reset-local refuses it.
 	if _, err := local.InsertOne(ctx, bson.D{{Key: "_id", Value: "offline"}}); err != nil {
 		t.Fatal(err)
