@@ -112,6 +112,12 @@ func trimByAge(ctx context.Context, rdb redis.UniversalClient, k streamKeys, cut
 // batch it completes.
 type relayStore struct{ p *Publisher }
 
+// Save is called for every checkpoint of the listener (every 100 events):
+// it must not make a round trip each time, which would queue behind the
+// appender's batches in Redis and stall the listener (measured: the
+// publisher fell from 0.82x to 0.63x of the raw listener's throughput).
+// Only a relay that never published needs its start recorded, once.
+
 func (s relayStore) Load(ctx context.Context, _ string) (bson.Raw, error) {
 	pos, tok, err := lastPublished(ctx, s.p.cfg.Redis, s.p.keys)
 	if err != nil {
@@ -127,9 +133,13 @@ func (s relayStore) Load(ctx context.Context, _ string) (bson.Raw, error) {
 		}
 	}
 	s.p.last = pos
+	s.p.startUnpinned.Store(tok == nil)
 	return tok, nil
 }
 
 func (s relayStore) Save(ctx context.Context, _ string, tok bson.Raw) error {
+	if s.p.published.Load() > 0 || !s.p.startUnpinned.CompareAndSwap(true, false) {
+		return nil
+	}
 	return s.p.cfg.Redis.HSetNX(ctx, s.p.keys.meta(), metaStart, []byte(tok)).Err()
 }

@@ -207,6 +207,9 @@ type Publisher struct {
 
 	published, duplicates atomic.Uint64
 	posT, posI            atomic.Uint32
+	// startUnpinned is set when the listener started with no position
+	// (the relay never published): its first save records the start.
+	startUnpinned atomic.Bool
 
 	mu     sync.Mutex // guards the fields below
 	sub    *listen.Subscription
