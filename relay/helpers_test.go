@@ -70,12 +70,7 @@ func testCtx(t *testing.T) context.Context {
 
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	testenv.Eventually(t, 30*time.Second, what, func() bool {
-		ok, msg := cond()
-		last = msg
-		return ok
-	}, func() string { return last })
+	testenv.EventuallySays(t, 30*time.Second, what, cond)
 }
 
 func (e *env) publisher(t *testing.T, mod func(*relay.PublisherConfig)) *relay.Publisher {

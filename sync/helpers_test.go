@@ -49,12 +49,7 @@ func testCtx(t *testing.T) context.Context {
 // what it saw, which a failure reports.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	var last string
-	testenv.Eventually(t, 30*time.Second, what, func() bool {
-		ok, msg := cond()
-		last = msg
-		return ok
-	}, func() string { return "last seen: " + last })
+	testenv.EventuallySays(t, 30*time.Second, what, cond)
 }
 
 // dump returns coll's documents as raw BSON keyed by their _id's extended

@@ -29,3 +29,15 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 		time.Sleep(pollInterval)
 	}
 }
+
+// EventuallySays is Eventually for a condition that also says what it saw:
+// a failure reports the last thing it said.
+func EventuallySays(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	tb.Helper()
+	var last string
+	Eventually(tb, timeout, what, func() bool {
+		ok, msg := cond()
+		last = msg
+		return ok
+	}, func() string { return "last seen: " + last })
+}
