@@ -103,6 +103,18 @@ func validateValue(t byte, b []byte, depth int) ([]byte, error) {
 		if n < 0 || n > len(b)-5 {
 			return nil, fmt.Errorf("binary length %d does not fit %d available bytes", n, len(b)-5)
 		}
+		// Subtype 2 (old binary) repeats the length inside the payload,
+		// and readers (the Go driver's among them) trust the inner one:
+		// it must be the outer length less its own 4 bytes, as the BSON
+		// corpus's "subtype 0x02 length too long/short" cases require.
+		if b[4] == 0x02 {
+			if n < 4 {
+				return nil, fmt.Errorf("old binary (subtype 2) length %d is shorter than its inner length field", n)
+			}
+			if inner := int(int32(binary.LittleEndian.Uint32(b[5:]))); inner != n-4 {
+				return nil, fmt.Errorf("old binary (subtype 2) inner length %d is not the outer length %d less 4", inner, n)
+			}
+		}
 		return b[5+n:], nil
 	case 0x06, 0x0A, 0xFF, 0x7F: // undefined, null, minKey, maxKey
 		return b, nil

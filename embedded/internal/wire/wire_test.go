@@ -105,6 +105,8 @@ func TestDecodeErrors(t *testing.T) {
 	badBSON[len(badBSON)-1] = 7 // document no longer NUL-terminated
 	nestedBad := AppendMsg(nil, 1, 0, 0, mustDoc(t, bson.D{{Key: "a", Value: bson.D{{Key: "b", Value: "xyz"}}}}))
 	binary.LittleEndian.PutUint32(nestedBad[21+4+3+4+3:], 100) // inner string length lies
+	oldBinary := AppendMsg(nil, 1, 0, 0, mustDoc(t, bson.D{{Key: "b", Value: bson.Binary{Subtype: 2, Data: []byte{4, 0, 0, 0, 1, 2, 3, 4}}}}))
+	binary.LittleEndian.PutUint32(oldBinary[21+4+3+5:], 900) // the inner length of an old binary lies
 	compressed := AppendMsg(nil, 1, 0, 0, body)
 	binary.LittleEndian.PutUint32(compressed[12:], uint32(OpCompressed))
 	insert := AppendMsg(nil, 1, 0, 0, body)
@@ -126,6 +128,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"no body", noBody, ErrMalformed, "no kind-0 body"},
 		{"bad bson", badBSON, ErrMalformed, "invalid BSON"},
 		{"nested bad bson", nestedBad, ErrMalformed, "invalid BSON"},
+		{"old binary", oldBinary, ErrMalformed, "inner length 900"},
 		{"compressed", compressed, ErrUnsupportedOpCode, "OP_COMPRESSED"},
 		{"op insert", insert, ErrUnsupportedOpCode, "opcode(2002)"},
 		{"too large", huge, ErrMalformed, "exceeds maxMessageSizeBytes"},
