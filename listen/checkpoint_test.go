@@ -49,6 +49,31 @@ func TestResumeFromStore(t *testing.T) {
 	}
 }
 
+// A subscription stopped before it saw any event or idle progress still
+// saves where it started: the next one, on the same store, gets the write
+// made in between (CI once lost it: the first run had saved nothing).
+func TestStopBeforeFirstEventSavesStart(t *testing.T) {
+	coll := newColl(t, testenv.Client(t))
+	store := resume.NewMemoryStore()
+	var r1 recorder
+	// A long await: no idle progress can reach the listener before Stop.
+	sub := mustListen(t, coll, r1.handle, listen.WithResumeStore(store, "fresh"), listen.WithMaxAwaitTime(time.Minute))
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := store.Load(t.Context(), "fresh"); err != nil || tok == nil {
+		t.Fatalf("stored after a stop with no events: %v, %v; want the start position", tok, err)
+	}
+	insertN(t, coll, 0, 1)
+
+	var r2 recorder
+	mustListen(t, coll, r2.handle, listen.WithResumeStore(store, "fresh"))
+	r2.waitN(t, 1)
+	if got := ns(r2.events()); got[0] != 0 {
+		t.Fatalf("restart got %v, want the write made while stopped", got)
+	}
+}
+
 // failingStore fails every Save once failing is set, like a process that
 // dies before checkpointing.
 type failingStore struct {

@@ -83,6 +83,13 @@ func listenWith(ctx context.Context, coll *mongo.Collection, cfg Config, d deliv
 			return nil, fmt.Errorf("listen: open change stream on %s: %w", ns, err)
 		}
 	}
+	if at := l.stream.at(); start == nil && cfg.Store != nil && at != nil {
+		// A fresh start is a position too: without it, a subscription
+		// stopped before its first event or idle progress saved nothing,
+		// and the next run started from its own now, missing the writes
+		// made in between.
+		l.pending, l.dirty = at, true
+	}
 	go l.run()
 	return &Subscription{c: l}, nil
 }

@@ -51,11 +51,15 @@ type stream struct {
 	// Owned by the run goroutine (and by join before run starts).
 	cs          *mongo.ChangeStream
 	resumeToken bson.Raw
+
+	// position mirrors resumeToken for other goroutines (a joining
+	// listener's first checkpoint); written only through setResume.
+	position atomic.Pointer[bson.Raw]
 }
 
 func newStream(h *Hub, key streamKey, coll *mongo.Collection, cfg *Config, startToken bson.Raw) *stream {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &stream{
+	s := &stream{
 		hub: h, key: key, coll: coll,
 		pipeline:    cfg.Pipeline,
 		fullDoc:     cfg.FullDocument,
@@ -67,8 +71,9 @@ func newStream(h *Hub, key streamKey, coll *mongo.Collection, cfg *Config, start
 		cancel:      cancel,
 		done:        make(chan struct{}),
 		startToken:  startToken,
-		resumeToken: startToken,
 	}
+	s.setResume(startToken)
+	return s
 }
 
 func (s *stream) tryAdd(l *core, startToken bson.Raw) bool {
@@ -140,7 +145,22 @@ func (s *stream) open(ctx context.Context, token bson.Raw) error {
 	}
 	s.cs = cs
 	if t := cs.ResumeToken(); t != nil {
-		s.resumeToken = clone(t)
+		s.setResume(clone(t))
+	}
+	return nil
+}
+
+// setResume moves the stream's position (run goroutine, or join before run).
+func (s *stream) setResume(t bson.Raw) {
+	s.resumeToken = t
+	s.position.Store(&t)
+}
+
+// at is the stream's position as of now, for any goroutine: every event
+// dispatched later is after it.
+func (s *stream) at() bson.Raw {
+	if p := s.position.Load(); p != nil {
+		return *p
 	}
 	return nil
 }
@@ -170,7 +190,7 @@ func (s *stream) run() {
 		s.closeCS()
 		if pending, at := split.pending(); pending {
 			// Re-read the partly received event from its start.
-			s.resumeToken = at
+			s.setResume(at)
 			split.reset()
 		}
 		if ctx.Err() != nil {
@@ -217,7 +237,7 @@ func (s *stream) run() {
 		if s.cs.TryNext(ctx) {
 			before := s.resumeToken
 			raw, err := split.add(clone(s.cs.Current), before)
-			s.resumeToken = clone(s.cs.ResumeToken())
+			s.setResume(clone(s.cs.ResumeToken()))
 			if err != nil {
 				s.failAll(err)
 				return
@@ -231,7 +251,7 @@ func (s *stream) run() {
 				// The server closed the cursor; continue after the
 				// invalidate for listeners that want to (the others leave).
 				s.closeCS()
-				s.resumeToken = ev.token
+				s.setResume(ev.token)
 			}
 			continue
 		}
@@ -250,7 +270,7 @@ func (s *stream) run() {
 		}
 		if pbrt := s.cs.ResumeToken(); pbrt != nil && !bytes.Equal(pbrt, lastProgress) {
 			lastProgress = clone(pbrt)
-			s.resumeToken = lastProgress
+			s.setResume(lastProgress)
 			p := progressItem(lastProgress)
 			for _, l := range s.snapshot() {
 				l.offerProgress(p)
@@ -263,7 +283,7 @@ func (s *stream) run() {
 // applies its own policy.
 func (s *stream) historyLost(ctx context.Context, cause error) bool {
 	from := s.resumeToken
-	s.resumeToken = nil
+	s.setResume(nil)
 	for {
 		err := s.open(ctx, nil)
 		if err == nil {
