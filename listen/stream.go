@@ -61,16 +61,16 @@ func newStream(h *Hub, key streamKey, coll *mongo.Collection, cfg *Config, start
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stream{
 		hub: h, key: key, coll: coll,
-		pipeline:    cfg.Pipeline,
-		fullDoc:     cfg.FullDocument,
-		before:      cfg.FullDocumentBeforeChange,
-		maxAwait:    cfg.MaxAwaitTime,
-		reconnect:   cfg.ReconnectBackoff,
-		logger:      cfg.Logger,
-		ctx:         ctx,
-		cancel:      cancel,
-		done:        make(chan struct{}),
-		startToken:  startToken,
+		pipeline:   cfg.Pipeline,
+		fullDoc:    cfg.FullDocument,
+		before:     cfg.FullDocumentBeforeChange,
+		maxAwait:   cfg.MaxAwaitTime,
+		reconnect:  cfg.ReconnectBackoff,
+		logger:     cfg.Logger,
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		startToken: startToken,
 	}
 	s.setResume(startToken)
 	return s
