@@ -119,25 +119,6 @@ type sizeCaps struct {
 // of at most loggedDocs together) in one base entry.
 func defaultCaps() sizeCaps { return sizeCaps{baseDoc: 4 << 20, loggedDocs: 8 << 20} }
 
-// stampConflict fills in the ID (derived from the document and both
-// versions, so the same conflict met again has the same ID), the policy
-// and the time, and leaves out the kept document when both are too large
-// for one entry.
-func (s *Syncer) stampConflict(c Conflict) Conflict {
-	c.ID = conflictID(c.Collection, c.DocumentID, c.LocalVersion, c.RemoteVersion, c.Local, c.Remote)
-	c.Policy = s.cfg.Conflict
-	c.At = s.cfg.Clock().UTC()
-	if len(c.Local)+len(c.Remote) > s.caps.loggedDocs {
-		if c.Kept == LocalSide {
-			c.Local = nil
-		} else {
-			c.Remote = nil
-		}
-		c.KeptOmitted = true
-	}
-	return c
-}
-
 // logConflict records c (stamped by stampConflict) in the conflict log
 // unless an entry with its ID is there already, and calls
 // Config.OnConflict for a new entry only: meeting the same conflict again
@@ -347,80 +328,5 @@ func (s *Syncer) clearPending(ctx context.Context, coll string, id bson.RawValue
 	return nil
 }
 
-// baseDoc is the base document to keep in the local docs entry: the
-// document under FieldMerge (which merges against it) unless it is larger
-// than its size cap, nothing otherwise.
-func (s *Syncer) baseDoc(doc bson.Raw) bson.Raw {
-	if s.cfg.Conflict != FieldMerge || len(doc) > s.caps.baseDoc {
-		return nil
-	}
-	return doc
-}
-
-// decision is how a concurrent edit is resolved: kept names the side whose
-// document both sides get, or is "" when doc (a merge) is a new edit. log
-// is the conflict log entry, nil when nothing was lost.
-type decision struct {
-	kept Side
-	doc  bson.Raw
-	log  *Conflict
-}
-
-// decide applies Config.Conflict to the concurrent edits doc (local, version
-// mine) and rdoc (remote, version theirs) of base; nil documents are
-// deletes.
-func (s *Syncer) decide(ctx context.Context, coll string, id bson.RawValue, base docMeta, doc, rdoc bson.Raw, mine, theirs Version) (decision, error) {
-	c := Conflict{Collection: coll, DocumentID: id, Local: doc, Remote: rdoc, LocalVersion: mine, RemoteVersion: theirs}
-	whole := func(reason ConflictReason) decision {
-		c.Kept, c.Reason = RemoteSide, reason
-		if s.localWins(mine, theirs) {
-			c.Kept = LocalSide
-		}
-		c = s.stampConflict(c)
-		return decision{kept: c.Kept, log: &c}
-	}
-	switch s.cfg.Conflict {
-	case Custom:
-		merged, err := s.resolve(ctx, c)
-		if err != nil {
-			return decision{}, err
-		}
-		return decision{doc: merged}, nil
-	case FieldMerge:
-	default:
-		return whole(""), nil
-	}
-	if doc == nil || rdoc == nil {
-		return whole(ReasonDeleteVsUpdate), nil
-	}
-	baseDoc := base.Doc
-	switch {
-	case base.Hash == absentHash:
-		baseDoc = emptyDoc()
-	case baseDoc == nil || contentHash(baseDoc) != base.Hash:
-		return whole(ReasonNoBase), nil
-	}
-	localWins := mine.Compare(theirs) > 0
-	m, err := merge3(baseDoc, doc, rdoc, localWins)
-	if err != nil {
-		// Not mergeable BSON cannot come from a server; decide whole.
-		s.reportError(fmt.Errorf("sync: field merge of %s %s: %w; last writer wins", coll, id, err))
-		return whole(ReasonNoBase), nil
-	}
-	d := decision{doc: m.Doc}
-	switch mh := contentHash(m.Doc); mh {
-	case contentHash(rdoc):
-		d.kept = RemoteSide
-	case contentHash(doc):
-		d.kept = LocalSide
-	}
-	if len(m.Clashes) > 0 {
-		c.Kept, c.Fields, c.Reason = RemoteSide, m.Clashes, ReasonFields
-		if localWins {
-			c.Kept = LocalSide
-		}
-		c = s.stampConflict(c)
-		d.log = &c
-	}
-	return d, nil
-}
+// baseDoc is the base copy to keep for doc (conflictRules.baseDoc).
+func (s *Syncer) baseDoc(doc bson.Raw) bson.Raw { return s.rules(nil).baseDoc(doc) }

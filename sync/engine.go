@@ -13,21 +13,11 @@ import (
 // base has not changed, so an echo of our own write is recognised whenever
 // it arrives, and redelivered events find nothing left to do.
 //
-// Files: upload.go (a local change to the remote), download.go (a remote
-// change to the local side), remote_txn.go (the remote transaction and its
-// retries), outcome.go (how a handling ended); this file holds what both
-// directions share.
-
-// localWins applies Config.Conflict to concurrent edits.
-func (s *Syncer) localWins(mine, theirs Version) bool {
-	switch s.cfg.Conflict {
-	case LocalWins:
-		return true
-	case RemoteWins:
-		return false
-	}
-	return mine.Compare(theirs) > 0
-}
+// Files: upload.go (a local change to the remote: reads the facts, carries
+// out the plan), plan_upload.go (the pure upload planner), rules.go (the
+// conflict policies as a value), download.go (a remote change to the local
+// side), remote_txn.go (the remote transaction and its retries), outcome.go
+// (how a handling ended); this file holds what both directions share.
 
 func (s *Syncer) notify(ev SyncEvent) {
 	if s.cfg.OnSync != nil {
@@ -35,8 +25,14 @@ func (s *Syncer) notify(ev SyncEvent) {
 	}
 }
 
+// resolver binds resolve to ctx for conflictRules.
+func (s *Syncer) resolver(ctx context.Context) func(Conflict) (bson.Raw, error) {
+	return func(c Conflict) (bson.Raw, error) { return s.resolve(ctx, c) }
+}
+
 // resolve runs Config.Resolve and checks that its result is the same
 // document.
+
 func (s *Syncer) resolve(ctx context.Context, c Conflict) (bson.Raw, error) {
 	merged, err := s.cfg.Resolve(ctx, c)
 	if err != nil {

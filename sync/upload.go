@@ -22,239 +22,152 @@ import (
 // base is the echo of a write this replica applied, skipped even when the
 // document changed again since (that later change has its own event, with
 // its own time to stamp).
+//
+// planUpload decides; this function and its helpers only read the facts and
+// carry out the plan.
 func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op listen.OperationType, evDoc bson.Raw, wall time.Time, ts bson.Timestamp) error {
 	unlock := s.lock(cs.name, id)
 	defer unlock()
-	local := s.cfg.Local.Collection(cs.name)
-	remote := s.cfg.Remote.Collection(cs.name)
-
-	doc, err := readDoc(ctx, local, id)
-	if err != nil {
-		return fmt.Errorf("sync: read local %s: %w", cs.name, err)
+	f, skip, err := s.uploadLocalFacts(ctx, cs, id, op, evDoc)
+	if err != nil || skip {
+		return err
 	}
-	hash := contentHash(doc)
-	base, _, err := loadMeta(ctx, s.localDocs, cs.name, id)
-	if err != nil {
-		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
-	}
-	if skipUpload(op, evDoc, doc, hash, base) {
-		return nil
-	}
-	if doc != nil {
-		owned, err := s.owns(doc)
-		if err != nil {
-			return err // fail closed: retried, never synced unchecked
-		}
-		if !owned {
-			s.reportError(fmt.Errorf("%w: local %s %s refused upload", ErrNotOwned, cs.name, id))
-			return nil
-		}
-	}
-	mine := docMeta{Version: Version{HLC: s.clock.stamp(eventHLC(wall, ts), base.Version), Replica: s.replica}, Hash: hash, Deleted: doc == nil}
-
-	// The remote version entry and document change together, guarded by
-	// the remote's current state: a concurrent writer makes one of the
-	// transactions retry and then see the other's write.
-	var (
-		agreed    docMeta  // the new base
-		agreedDoc bson.Raw // the document both sides hold afterwards
-		// localDoc is written to the local side when the outcome is not
-		// the local document (the remote won, or a merge).
-		localDoc   bson.Raw
-		writeLocal bool
-		logged     *pendingConflict // the outcome recorded as pending
-		landed     *pendingConflict // an earlier merge found committed
-		marked     bool             // a pending conflict was recorded locally
-		outcome    syncOutcome
-	)
-	base0 := base
-	var txnSess *mongo.Session // for the commit time (see ownWrites)
-	wrote := false             // the committed attempt wrote the remote
-	err = s.remoteTxn(ctx, func(tctx context.Context) error {
-		txnSess = mongo.SessionFromContext(tctx)
-		// Each attempt decides afresh (a retried transaction may see
-		// another remote state).
-		prev := logged
-		wrote = false
-		writeLocal, logged, landed, localDoc, outcome, base = false, nil, nil, nil, outcomeNone, base0
-		rdoc, err := readDoc(tctx, remote, id)
-		if err != nil {
-			return err
-		}
-		if rdoc != nil {
-			owned, err := s.owns(rdoc)
-			if err != nil {
-				return err
-			}
-			if !owned {
-				outcome = outcomeRefused
-				return s.clearPending(ctx, cs.name, id, &marked)
-			}
-		}
-		rhash := contentHash(rdoc)
-		rmeta, rok, err := loadMeta(tctx, s.remoteVers, cs.name, id)
-		if err != nil {
-			return err
-		}
-		if p := base0.Pending; p.landedMerge(rmeta, rok, rhash) {
-			// An earlier attempt's merge committed on the remote but never
-			// reached the local side (the application kept writing the
-			// document, or the process stopped). Both sides agreed on the
-			// local document it was merged from (the merge holds all of
-			// its changes), so that is the base: the local side's changes
-			// since are new edits, the remote's (the merge, and whatever
-			// was written on top of it) remote edits. The merge's own
-			// conflict did happen: it is logged.
-			landed = p
-			base = docMeta{Version: p.Result, Hash: p.MergedFrom, Deleted: p.MergedFrom == absentHash,
-				Doc: p.MergedFromDoc, Pending: p}
-			if mine.HLC <= base.HLC {
-				mine.HLC = base.HLC + 1
-				s.clock.Observe(mine.HLC)
-			}
-		} else if rok && rmeta.Replica == s.replica && base.Version.Compare(rmeta.Version) < 0 && (rmeta.Hash == hash || p == nil || p.MergedFrom == "") {
-			// An earlier upload of ours landed but its base was never
-			// saved locally (a failure after the remote commit): that
-			// write is what both sides last agreed on. Against the stale
-			// base a remote change made since would look like no change
-			// and be overwritten (a remote delete undone), and a local
-			// edit made since, stamped with the retried event's older
-			// time, could lose to its own predecessor. (A landed merge
-			// the local side does not hold yet is handled above.)
-			base = docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted, Pending: base0.Pending}
-			switch {
-			case rmeta.Hash == hash:
-				base.Doc = s.baseDoc(doc)
-			case rmeta.Hash == rhash:
-				// The remote still holds that write: FieldMerge merges
-				// against it rather than falling back to last writer wins.
-				base.Doc = s.baseDoc(rdoc)
-			}
-			if pc := base0.Pending; pc != nil && pc.Conflict != nil && pc.Result == rmeta.Version {
-				// That upload decided a conflict whose log write failed:
-				// it took effect, so it is logged now, whatever this
-				// attempt decides (the base moves past it).
-				if err := s.logConflict(ctx, *pc.Conflict); err != nil {
-					return err
-				}
-			}
-			if mine.HLC <= base.HLC {
-				mine.HLC = base.HLC + 1
-				s.clock.Observe(mine.HLC)
-			}
-		}
-		theirs := rmeta
-		if !rok || rmeta.Hash != rhash {
-			// Written without mongotide (or never versioned).
-			theirs = docMeta{Version: Version{HLC: base.HLC + 1, Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
-		}
-		up, m := doc, mine
-		if landed != nil && hash == landed.MergedFrom {
-			// Nothing changed locally since: the local side gets what the
-			// remote holds (the merge, or what was written on top of it).
-			agreed, agreedDoc, outcome = theirs, rdoc, outcomeMerged
-			localDoc, writeLocal = rdoc, true
-			return nil
-		}
-		switch {
-		case hash == base.Hash && rhash != hash:
-			// Only the remote changed since the landed upload: bring it
-			// down (its download was judged against the stale base).
-			agreed, agreedDoc, outcome = theirs, rdoc, outcomeDownloaded
-			localDoc, writeLocal = rdoc, true
-			return s.clearPending(ctx, cs.name, id, &marked)
-		case rhash == hash:
-			agreed, agreedDoc, outcome = theirs, doc, outcomeSame
-			if prev != nil && prev.Result == theirs.Version {
-				// The earlier attempt committed after all (its commit
-				// was reported failed, e.g. the connection dropped and
-				// the retry met a restarted server): its conflict stands.
-				logged = prev
-				return nil
-			}
-			return s.clearPending(ctx, cs.name, id, &marked)
-		case rhash == base.Hash:
-			outcome = outcomeUploaded
-			if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
-				return err
-			}
-		default:
-			s.clock.Observe(theirs.HLC)
-			d, err := s.decide(tctx, cs.name, id, base, doc, rdoc, mine.Version, theirs.Version)
-			if err != nil {
-				return err
-			}
-			switch d.kept {
-			case RemoteSide:
-				agreed, agreedDoc, outcome = theirs, rdoc, outcomeRemoteWon
-				localDoc, writeLocal = rdoc, true
-			case LocalSide:
-				outcome = outcomeConflictUploaded
-			default:
-				// The merge is a new edit after both.
-				if theirs.HLC >= m.HLC {
-					m.HLC = theirs.HLC + 1
-					s.clock.Observe(m.HLC)
-				}
-				up, outcome = d.doc, outcomeMerged
-				localDoc, writeLocal = d.doc, true
-				m.Hash, m.Deleted = contentHash(d.doc), d.doc == nil
-			}
-			if d.log != nil || d.kept == "" {
-				// Recorded before the remote commits: if the process
-				// stops after the commit but before the local side has
-				// the outcome, the next handling of this document still
-				// logs the conflict and finishes a merge.
-				logged = &pendingConflict{Conflict: d.log, Result: m.Version}
-				switch d.kept {
-				case RemoteSide:
-					logged.Result = theirs.Version
-				case "":
-					logged.MergedFrom, logged.MergedFromDoc = hash, s.baseDoc(doc)
-				}
-				if old := base0.Pending; old != nil && old.Conflict != nil && (d.log == nil || old.Conflict.ID != d.log.ID) {
-					// An earlier conflict of this document is still
-					// pending (its log write failed, e.g. the remote won,
-					// then the application wrote on top): log it before
-					// its record is replaced, rather than lose it.
-					if err := s.logConflict(ctx, *old.Conflict); err != nil {
-						return err
-					}
-				}
-				if err := markPending(ctx, s.localDocs, cs.name, id, logged); err != nil {
-					return fmt.Errorf("record pending conflict: %w", err)
-				}
-				marked = true
-			} else if err := s.clearPending(ctx, cs.name, id, &marked); err != nil {
-				return err
-			}
-			if d.kept == RemoteSide {
-				return nil
-			}
-		}
-		if err := saveMeta(tctx, s.remoteVers, cs.name, id, m); err != nil {
-			return err
-		}
-		agreed, agreedDoc, wrote = m, up, true
-		return writeDoc(tctx, remote, id, up)
-	})
-	s.remoteResult(err)
-	if err == nil && txnSess != nil && wrote {
-		// The download stream then skips this write's echo. (A
-		// transaction that only read has no echo: its commit time is
-		// another write's, maybe a remote edit of this document.)
-		s.ownRemote.add(txnSess.OperationTime(), cs.name, id)
-	}
-	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", outcome.String(), "err", err, "base", base.Version, "local", hash, "agreed", agreed.Version)
+	f.Mine = docMeta{Version: Version{HLC: s.clock.stamp(eventHLC(wall, ts), f.Base.Version), Replica: s.replica}, Hash: f.LocalHash, Deleted: f.Local == nil}
+	plan, err := s.uploadRemote(ctx, cs, f)
+	s.cfg.Logger.Debug("sync: upload", "coll", cs.name, "id", id, "outcome", plan.Outcome.String(), "err", err, "base", plan.Base.Version, "local", f.LocalHash, "agreed", plan.Agreed.Version)
 	if err != nil {
 		return fmt.Errorf("sync: upload to %s: %w", cs.name, err)
 	}
-	if outcome == outcomeRefused {
+	if plan.Outcome == outcomeRefused {
 		s.reportError(fmt.Errorf("%w: remote %s %s belongs to another owner; local change not uploaded", ErrNotOwned, cs.name, id))
 		return nil
 	}
-	if writeLocal {
-		if err := s.writeUploadLocal(ctx, cs, id, outcome, doc, localDoc, logged, landed, &marked); err != nil {
+	return s.finishUpload(ctx, cs, f, plan)
+}
+
+// uploadLocalFacts reads the local side of an upload: the document and its
+// base. skip reports a change that needs no upload (skipUpload), or one
+// refused because the local document is another owner's.
+func (s *Syncer) uploadLocalFacts(ctx context.Context, cs *collState, id bson.RawValue, op listen.OperationType, evDoc bson.Raw) (f uploadFacts, skip bool, err error) {
+	f = uploadFacts{Coll: cs.name, ID: id, Replica: s.replica}
+	if f.Local, err = readDoc(ctx, s.cfg.Local.Collection(cs.name), id); err != nil {
+		return f, false, fmt.Errorf("sync: read local %s: %w", cs.name, err)
+	}
+	f.LocalHash = contentHash(f.Local)
+	if f.Base, _, err = loadMeta(ctx, s.localDocs, cs.name, id); err != nil {
+		return f, false, fmt.Errorf("sync: read base of %s: %w", cs.name, err)
+	}
+	if skipUpload(op, evDoc, f.Local, f.LocalHash, f.Base) {
+		return f, true, nil
+	}
+	if f.Local != nil {
+		owned, err := s.owns(f.Local)
+		if err != nil {
+			return f, false, err // fail closed: retried, never synced unchecked
+		}
+		if !owned {
+			s.reportError(fmt.Errorf("%w: local %s %s refused upload", ErrNotOwned, cs.name, id))
+			return f, true, nil
+		}
+	}
+	return f, false, nil
+}
+
+// uploadRemote runs the remote transaction of an upload: the remote version
+// entry and document change together, guarded by the remote's current
+// state, so a concurrent writer makes one of the transactions retry and
+// then see the other's write. Each attempt reads the remote afresh and plans
+// again. The returned plan is the committed attempt's.
+func (s *Syncer) uploadRemote(ctx context.Context, cs *collState, f uploadFacts) (uploadPlan, error) {
+	var (
+		plan    uploadPlan
+		marked  bool // a pending conflict record of this upload is in the base entry
+		txnSess *mongo.Session
+	)
+	err := s.remoteTxn(ctx, func(tctx context.Context) error {
+		txnSess = mongo.SessionFromContext(tctx)
+		f.Prev, plan = plan.Logged, uploadPlan{Base: f.Base}
+		if err := s.uploadRemoteFacts(tctx, cs, &f); err != nil {
+			return err
+		}
+		var err error
+		if plan, err = planUpload(f, s.rules(s.resolver(ctx))); err != nil {
+			return err
+		}
+		return s.applyUploadPlan(ctx, tctx, cs, f, plan, &marked)
+	})
+	s.remoteResult(err)
+	if err == nil && txnSess != nil && plan.WriteRemote {
+		// The download stream then skips this write's echo. (A
+		// transaction that only read has no echo: its commit time is
+		// another write's, maybe a remote edit of this document.)
+		s.ownRemote.add(txnSess.OperationTime(), cs.name, f.ID)
+	}
+	plan.marked = marked
+	return plan, err
+}
+
+// uploadRemoteFacts reads the remote side of an upload into f.
+func (s *Syncer) uploadRemoteFacts(tctx context.Context, cs *collState, f *uploadFacts) error {
+	rdoc, err := readDoc(tctx, s.cfg.Remote.Collection(cs.name), f.ID)
+	if err != nil {
+		return err
+	}
+	f.Remote, f.RemoteRefused = rdoc, false
+	if rdoc != nil {
+		owned, err := s.owns(rdoc)
+		if err != nil {
+			return err
+		}
+		f.RemoteRefused = !owned
+	}
+	f.RemoteHash = contentHash(rdoc)
+	f.RemoteVer, f.RemoteVerOK, err = loadMeta(tctx, s.remoteVers, cs.name, f.ID)
+	return err
+}
+
+// applyUploadPlan carries out the part of plan that belongs in the remote
+// transaction: conflicts that already took effect are logged, the pending
+// record is set or cleared (local writes, before the commit), and the
+// remote gets the upload.
+func (s *Syncer) applyUploadPlan(ctx, tctx context.Context, cs *collState, f uploadFacts, plan uploadPlan, marked *bool) error {
+	for _, o := range plan.Observe {
+		s.clock.Observe(o)
+	}
+	if plan.MergeErr != nil {
+		s.reportError(plan.MergeErr)
+	}
+	for _, c := range plan.LogFirst {
+		if err := s.logConflict(ctx, c); err != nil {
+			return err
+		}
+	}
+	switch plan.Pending {
+	case pendingClear:
+		if err := s.clearPending(ctx, cs.name, f.ID, marked); err != nil {
+			return err
+		}
+	case pendingMark:
+		if err := markPending(ctx, s.localDocs, cs.name, f.ID, plan.Logged); err != nil {
+			return fmt.Errorf("record pending conflict: %w", err)
+		}
+		*marked = true
+	}
+	if !plan.WriteRemote {
+		return nil
+	}
+	if err := saveMeta(tctx, s.remoteVers, cs.name, f.ID, plan.Mine); err != nil {
+		return err
+	}
+	return writeDoc(tctx, s.cfg.Remote.Collection(cs.name), f.ID, plan.UploadDoc)
+}
+
+// finishUpload carries out the part of a committed plan that follows the
+// remote commit: the local side gets the outcome, conflicts are logged and
+// the base moves.
+func (s *Syncer) finishUpload(ctx context.Context, cs *collState, f uploadFacts, plan uploadPlan) error {
+	if plan.WriteLocal {
+		if err := s.writeUploadLocal(ctx, cs, f.ID, plan.Outcome, f.Local, plan.LocalDoc, plan.Logged, plan.Landed, &plan.marked); err != nil {
 			return err
 		}
 	}
@@ -262,7 +175,7 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 	// pending conflict in the base entry, and the next handling of the
 	// document (a retry, the echo, a redelivery) logs it.
 	var justLogged *Conflict
-	for _, p := range []*pendingConflict{landed, logged} {
+	for _, p := range []*pendingConflict{plan.Landed, plan.Logged} {
 		if p != nil && p.Conflict != nil {
 			if err := s.logConflict(ctx, *p.Conflict); err != nil {
 				return err
@@ -270,14 +183,15 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 			justLogged = p.Conflict
 		}
 	}
-	if err := s.settlePending(ctx, base, agreed.Version, justLogged); err != nil {
+	if err := s.settlePending(ctx, plan.Base, plan.Agreed.Version, justLogged); err != nil {
 		return err
 	}
-	agreed.Doc = s.baseDoc(agreedDoc)
-	if err := saveMeta(ctx, s.localDocs, cs.name, id, agreed); err != nil {
+	agreed := plan.Agreed
+	agreed.Doc = s.baseDoc(plan.AgreedDoc)
+	if err := saveMeta(ctx, s.localDocs, cs.name, f.ID, agreed); err != nil {
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}
-	s.notifyUpload(cs, id, outcome, doc, localDoc, agreed.Version, logged)
+	s.notifyUpload(cs, f.ID, plan.Outcome, f.Local, plan.LocalDoc, agreed.Version, plan.Logged)
 	return nil
 }
 
