@@ -258,14 +258,36 @@ type pendingConflict struct {
 	// Committed is true once the remote transaction is known to have
 	// committed (set when the local side could not take the merge yet).
 	Committed bool `bson:"ok,omitempty"`
+	// Hash is the hash of the document the upload wrote to the remote
+	// (the local one, or the merge); "" when it wrote nothing (the remote
+	// won) or for records made before it existed.
+	Hash string `bson:"uh,omitempty"`
+}
+
+// landedUpload reports whether p is one of replica's uploads (not a merge)
+// that committed on the remote, and returns the entry it wrote: rmeta when
+// the remote still holds it, else (known from rmeta's acks) its version and
+// hash, the remote having been written on top since. A pending record
+// whose commit was never confirmed (the connection dropped during it, the
+// process stopped) is told apart from one that did not commit this way,
+// and its conflict, which did happen, is logged.
+func (p *pendingConflict) landedUpload(replica string, rmeta docMeta, rok bool) (docMeta, bool) {
+	switch {
+	case p == nil || p.MergedFrom != "" || !rok || p.Result.Replica != replica:
+		return docMeta{}, false
+	case rmeta.Version == p.Result:
+		return docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted}, true
+	case p.Hash != "" && rmeta.acked(p.Result):
+		return docMeta{Version: p.Result, Hash: p.Hash, Deleted: p.Hash == absentHash}, true
+	}
+	return docMeta{}, false
 }
 
 // landedMerge reports whether p is a merge whose remote transaction
-// committed: known (Committed), or the remote still holds its version.
-// (After a crash right after the commit, a merge the remote has since
-// overwritten is not recognised: its changes then meet the remote's again.)
+// committed: known (Committed), the remote still holds its version, or the
+// remote entry's acks show it was written (and overwritten since).
 func (p *pendingConflict) landedMerge(rmeta docMeta, rok bool, rhash string) bool {
-	return p != nil && p.MergedFrom != "" && (p.Committed || rok && rmeta.Version == p.Result && rmeta.Hash == rhash)
+	return p != nil && p.MergedFrom != "" && (p.Committed || rok && (rmeta.Version == p.Result && rmeta.Hash == rhash || rmeta.acked(p.Result)))
 }
 
 // settlePending logs the pending conflict of base when the base is about
@@ -286,8 +308,8 @@ func (s *Syncer) settlePending(ctx context.Context, base docMeta, agreed Version
 
 // settleLandedUpload moves base, the base entry of (coll, id), to the
 // remote's version entry rmeta when base has a pending record of one of
-// this replica's uploads (not a merge) and rmeta is the version that upload
-// wrote: it committed, but its base was never saved (the conflict log write
+// this replica's uploads (not a merge) that committed
+// (pendingConflict.landedUpload), but its base was never saved (the conflict log write
 // failed, or the process stopped). Its conflict is logged first, in the
 // same way as the retried upload would. Judged against the stale base, the
 // local side could look unchanged (the application deleted the document it
@@ -297,7 +319,8 @@ func (s *Syncer) settlePending(ctx context.Context, base docMeta, agreed Version
 // It returns the base to judge the download against.
 func (s *Syncer) settleLandedUpload(ctx context.Context, coll string, id bson.RawValue, base, rmeta docMeta, rok bool, rdoc bson.Raw) (docMeta, error) {
 	p := base.Pending
-	if p == nil || p.MergedFrom != "" || !rok || p.Result.Replica != s.replica || rmeta.Version != p.Result {
+	nb, ok := p.landedUpload(s.replica, rmeta, rok)
+	if !ok {
 		return base, nil
 	}
 	if p.Conflict != nil {
@@ -305,8 +328,7 @@ func (s *Syncer) settleLandedUpload(ctx context.Context, coll string, id bson.Ra
 			return base, err
 		}
 	}
-	nb := docMeta{Version: rmeta.Version, Hash: rmeta.Hash, Deleted: rmeta.Deleted}
-	if rmeta.Hash == contentHash(rdoc) {
+	if nb.Hash == contentHash(rdoc) {
 		nb.Doc = s.baseDoc(rdoc)
 	}
 	if err := saveMeta(ctx, s.localDocs, coll, id, nb); err != nil {

@@ -56,6 +56,23 @@ type docMeta struct {
 	// when the local edit was undone meanwhile (the local document equals
 	// the base again), so the remote change still comes down.
 	RemoteAhead bool `bson:"ra,omitempty"`
+	// Acks (remote entries only) holds, per replica (under ackKey), the
+	// HLC of the last upload of that replica written to the entry. It
+	// outlives later writes of other replicas, so a replica can tell that
+	// an upload whose commit it never heard of did land, after the remote
+	// has moved on (see pendingConflict.landedUpload).
+	Acks map[string]int64 `bson:"a,omitempty"`
+}
+
+// ackKey is the key of replica in docMeta.Acks: hex, so any replica ID
+// makes a valid field name for a dotted $set.
+func ackKey(replica string) string { return "r" + hex.EncodeToString([]byte(replica)) }
+
+// acked reports whether m, a remote entry, was once written with version v
+// by v's replica, whatever was written to it since.
+func (m docMeta) acked(v Version) bool {
+	h, ok := m.Acks[ackKey(v.Replica)]
+	return ok && h == v.HLC
 }
 
 // metaKey is the _id of a meta entry; field order is fixed so equality
@@ -97,6 +114,9 @@ func metaUpdate(m docMeta, base bool) bson.D {
 		{Key: "x", Value: m.Hash}, {Key: "d", Value: m.Deleted},
 	}
 	if !base {
+		if m.Replica != "" && m.Replica != RemoteReplica {
+			set = append(set, bson.E{Key: "a." + ackKey(m.Replica), Value: m.HLC})
+		}
 		// Remote entries carry the remote's time of the write, which
 		// compaction compares with how far every replica has synced.
 		return bson.D{{Key: "$set", Value: set}, {Key: "$currentDate", Value: bson.D{{Key: "t", Value: bson.D{{Key: "$type", Value: "timestamp"}}}}}}

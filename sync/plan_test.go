@@ -108,6 +108,9 @@ func checkPlan(t *testing.T, plan uploadPlan, local, remote, want bson.Raw, want
 	if got != nil && plan.Pending != pendingMark {
 		t.Fatalf("a conflict not recorded as pending before the commit (Pending %v)", plan.Pending)
 	}
+	if wantLog != nil && wantLog.kept == LocalSide && plan.Logged.Hash != hashOf(want) {
+		t.Fatalf("pending record's Hash %q, want the uploaded document's", plan.Logged.Hash)
+	}
 }
 
 // The row "insert / insert-then-delete": B's net change is nothing against
@@ -133,7 +136,100 @@ func TestPlanUploadInsertOverNetNothing(t *testing.T) {
 func planConflictRecord(t *testing.T, at int64, local bson.Raw) *pendingConflict {
 	c := Conflict{ID: "c1", Collection: "c", DocumentID: rawID(t, 1), Kept: LocalSide, Local: local,
 		Remote: mustRaw(t, withFields(bson.E{Key: "a", Value: "early"}))}
-	return &pendingConflict{Conflict: &c, Result: Version{HLC: at, Replica: "A"}}
+	return &pendingConflict{Conflict: &c, Result: Version{HLC: at, Replica: "A"}, Hash: hashOf(local)}
+}
+
+// The upload that decided a conflict committed, but its commit was never
+// confirmed (the connection dropped during it) and the syncer stopped;
+// then replica C wrote on top (here: deleted the document A had deleted, after
+// reinserting it). A's next upload finds both sides absent: the conflict
+// did happen and must be logged, and what A wrote becomes the base (found
+// by TestChaosReplicas: the record was cleared unlogged).
+func TestPlanUploadLandedPendingOverwritten(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	const landedAt = planLater
+	for _, tc := range []struct {
+		name   string
+		acks   map[string]int64
+		landed bool
+	}{
+		{"acked", map[string]int64{ackKey("A"): landedAt, ackKey("C"): planLater + 5}, true},
+		{"another upload of A acked", map[string]int64{ackKey("A"): landedAt - 1}, false},
+		{"never acked (the commit failed)", map[string]int64{ackKey("C"): planLater + 5}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := planFacts(t, 1, base, nil, nil, planLater+100)
+			f.Base.Pending = planConflictRecord(t, landedAt, nil)
+			f.RemoteVer = docMeta{Version: Version{HLC: planLater + 5, Replica: "C"}, Hash: absentHash, Deleted: true, Acks: tc.acks}
+			plan, err := planUpload(f, planRules(LastWriterWins))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Outcome != outcomeSame || plan.WriteRemote || plan.WriteLocal {
+				t.Fatalf("outcome %s (remote write %v, local write %v), want same with no writes", plan.Outcome, plan.WriteRemote, plan.WriteLocal)
+			}
+			logged := slices.ContainsFunc(plan.LogFirst, func(c Conflict) bool { return c.ID == "c1" })
+			if logged != tc.landed {
+				t.Fatalf("conflict logged: %v, want %v (LogFirst %+v)", logged, tc.landed, plan.LogFirst)
+			}
+			if tc.landed && plan.Base.Version != (Version{HLC: landedAt, Replica: "A"}) {
+				t.Fatalf("base %+v, want the landed upload's version", plan.Base.Version)
+			}
+			if !tc.landed && plan.Base.Version != f.Base.Version {
+				t.Fatalf("base moved to %+v for an upload that did not land", plan.Base.Version)
+			}
+		})
+	}
+}
+
+// The same, the retried transaction itself meeting it: the first attempt's
+// commit was reported failed but landed, and another replica wrote on top
+// before the retry read the remote. The record the first attempt made (Prev)
+// is what landed.
+func TestPlanUploadPrevAttemptLandedOverwritten(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	local := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}))
+	onTop := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}, bson.E{Key: "b", Value: "C"}))
+	f := planFacts(t, 1, base, local, onTop, planLater)
+	f.Prev = planConflictRecord(t, planLater, local)
+	f.RemoteVer = docMeta{Version: Version{HLC: planLater + 5, Replica: "C"}, Hash: hashOf(onTop), Acks: map[string]int64{ackKey("A"): planLater}}
+	plan, err := planUpload(f, planRules(LastWriterWins))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.LogFirst) != 1 || plan.LogFirst[0].ID != "c1" {
+		t.Fatalf("LogFirst %+v, want the landed attempt's conflict", plan.LogFirst)
+	}
+	// C's write on top of A's is a plain download, not a new conflict.
+	if plan.Outcome != outcomeDownloaded || plan.Logged != nil {
+		t.Fatalf("outcome %s, logged %+v; want C's write downloaded, no new conflict", plan.Outcome, plan.Logged)
+	}
+	checkPlan(t, plan, local, onTop, onTop, nil)
+}
+
+// A merge committed, then was overwritten on the remote before the local
+// side took it: the acks recognise it, the merge's conflict is logged
+// (Landed), and the local side (unchanged since) gets what the remote holds.
+func TestPlanUploadLandedMergeOverwritten(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	local := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}))
+	merged := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}, bson.E{Key: "b", Value: "B"}))
+	onTop := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}, bson.E{Key: "b", Value: "C"}))
+	c := Conflict{ID: "m1", Collection: "c", DocumentID: rawID(t, 1), Kept: LocalSide, Fields: []string{"a"}}
+	f := planFacts(t, 1, base, local, onTop, planLater+100)
+	f.Base.Pending = &pendingConflict{Conflict: &c, Result: Version{HLC: planLater, Replica: "A"}, MergedFrom: hashOf(local), MergedFromDoc: local, Hash: hashOf(merged)}
+	f.RemoteVer = docMeta{Version: Version{HLC: planLater + 5, Replica: "C"}, Hash: hashOf(onTop), Acks: map[string]int64{ackKey("A"): planLater}}
+	plan, err := planUpload(f, planRules(FieldMerge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Landed == nil || plan.Landed.Conflict.ID != "m1" {
+		t.Fatalf("Landed %+v, want the merge found committed", plan.Landed)
+	}
+	if plan.Outcome != outcomeMerged {
+		t.Fatalf("outcome %s, want merged (the remote's content comes down)", plan.Outcome)
+	}
+	checkPlan(t, plan, local, onTop, onTop, nil)
 }
 
 // An upload of ours landed, its base was never saved, and the remote still
@@ -146,7 +242,7 @@ func TestPlanUploadLandedStaleBase(t *testing.T) {
 	local := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}))
 	f := planFacts(t, 1, base, local, local, planLater+100)
 	f.Base.Pending = planConflictRecord(t, planLater, local)
-	f.RemoteVer = docMeta{Version: Version{HLC: planLater, Replica: "A"}, Hash: hashOf(local)}
+	f.RemoteVer = docMeta{Version: Version{HLC: planLater, Replica: "A"}, Hash: hashOf(local), Acks: map[string]int64{ackKey("A"): planLater}}
 	plan, err := planUpload(f, planRules(LastWriterWins))
 	if err != nil {
 		t.Fatal(err)

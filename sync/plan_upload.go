@@ -162,6 +162,7 @@ func (p *uploadPlan) upload(doc bson.Raw) {
 func (p *uploadPlan) adoptLanded(f uploadFacts, r conflictRules) {
 	base0, rmeta := f.Base, f.RemoteVer
 	pc := base0.Pending
+	lpc, landedAt := landedPending(f)
 	switch {
 	case pc.landedMerge(rmeta, f.RemoteVerOK, f.RemoteHash):
 		// An earlier attempt's merge committed on the remote but never
@@ -200,6 +201,22 @@ func (p *uploadPlan) adoptLanded(f uploadFacts, r conflictRules) {
 			// decides (the base moves past it).
 			p.LogFirst = append(p.LogFirst, *pc.Conflict)
 		}
+	case lpc != nil:
+		// The pending upload committed (its commit was never confirmed:
+		// the connection dropped, the process stopped) and the remote has
+		// been written on top since: its conflict happened and is logged,
+		// and what it wrote is the base.
+		p.Base = landedAt
+		p.Base.Pending = lpc
+		switch p.Base.Hash {
+		case f.LocalHash:
+			p.Base.Doc = r.baseDoc(f.Local)
+		case f.RemoteHash:
+			p.Base.Doc = r.baseDoc(f.Remote)
+		}
+		if lpc.Conflict != nil {
+			p.LogFirst = append(p.LogFirst, *lpc.Conflict)
+		}
 	default:
 		return
 	}
@@ -207,6 +224,18 @@ func (p *uploadPlan) adoptLanded(f uploadFacts, r conflictRules) {
 		p.Mine.HLC = p.Base.HLC + 1
 		p.Observe = append(p.Observe, p.Mine.HLC)
 	}
+}
+
+// landedPending returns the pending record (this attempt's predecessor's,
+// or the base entry's) of an upload of ours that committed after the base,
+// and the entry it wrote (pendingConflict.landedUpload); nil if none.
+func landedPending(f uploadFacts) (*pendingConflict, docMeta) {
+	for _, pc := range []*pendingConflict{f.Prev, f.Base.Pending} {
+		if at, ok := pc.landedUpload(f.Replica, f.RemoteVer, f.RemoteVerOK); ok && f.Base.Version.Compare(at.Version) < 0 {
+			return pc, at
+		}
+	}
+	return nil, docMeta{}
 }
 
 // planConflict decides concurrent edits by the conflict rules: the remote's
@@ -249,6 +278,9 @@ func (p *uploadPlan) planConflict(f uploadFacts, r conflictRules) error {
 		p.Logged.Result = p.Theirs.Version
 	case "":
 		p.Logged.MergedFrom, p.Logged.MergedFromDoc = f.LocalHash, r.baseDoc(f.Local)
+		p.Logged.Hash = p.Mine.Hash
+	default:
+		p.Logged.Hash = p.Mine.Hash
 	}
 	if old := f.Base.Pending; old != nil && old.Conflict != nil && (d.log == nil || old.Conflict.ID != d.log.ID) {
 		// An earlier conflict of this document is still pending (its log
