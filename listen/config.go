@@ -105,6 +105,16 @@ type Config struct {
 	// OnGap is called (before OnError) when history was lost and the
 	// listener continues under HistoryLostRestartFromNow/Resnapshot.
 	OnGap func(Gap)
+	// GapHandler, unlike OnGap, is a handler for the gap: work that must
+	// be done before the listener moves past it (re-reading what changed
+	// in it, flushing a cache). It runs after OnGap, under the handler
+	// retry policy (HandlerAttempts, HandlerBackoff, HandlerFailure), with
+	// the handlers' context, before any event after the gap is delivered.
+	// The checkpoint moves past the gap only once it succeeded: a
+	// subscription stopped (or a process killed) before then keeps the
+	// checkpoint before the gap, so the next run meets the lost history
+	// again and calls it again.
+	GapHandler func(context.Context, Gap) error
 	// Store and StoreKey enable checkpoints: with a stored token the stream
 	// starts after it; tokens are saved only after the handler succeeded.
 	Store    resume.Store
@@ -214,6 +224,11 @@ func WithOnError(f func(error)) Option { return func(c *Config) { c.OnError = f 
 
 // WithOnGap sets Config.OnGap.
 func WithOnGap(f func(Gap)) Option { return func(c *Config) { c.OnGap = f } }
+
+// WithGapHandler sets Config.GapHandler.
+func WithGapHandler(f func(context.Context, Gap) error) Option {
+	return func(c *Config) { c.GapHandler = f }
+}
 
 // WithResumeStore checkpoints to store under key (Config.Store and
 // Config.StoreKey: one setting, a place to keep the token).

@@ -548,7 +548,9 @@ func (l *core) handle(it *item) error {
 		}
 		err = l.call(it)
 		if err == nil {
-			l.delivered(it)
+			if it.kind != itemHistoryLost {
+				l.delivered(it)
+			}
 			return nil
 		}
 		var de *DecodeError
@@ -601,6 +603,9 @@ func (l *core) call(it *item) (err error) {
 			err = &PanicError{Value: v, Stack: debug.Stack()}
 		}
 	}()
+	if it.kind == itemHistoryLost {
+		return l.cfg.GapHandler(l.parent, it.gap)
+	}
 	return l.deliver(l.parent, it)
 }
 

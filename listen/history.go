@@ -27,6 +27,16 @@ func (l *core) historyLost(it *item, submit func(task) bool) error {
 		l.cfg.OnGap(gap)
 	}
 	l.report(&GapError{Gap: gap})
+	if l.cfg.GapHandler != nil {
+		// Like a handler, but in place: nothing after the gap is
+		// delivered or checkpointed before it succeeded.
+		switch err := l.handle(&item{kind: itemHistoryLost, err: it.err, gap: gap}); {
+		case err == errAborted:
+			return errLoopStop // stopped: the checkpoint stays before the gap
+		case err != nil:
+			return err
+		}
+	}
 	if l.cfg.HistoryLost == HistoryLostResnapshot {
 		// The stream reopened before this read, so snapshot + tail covers
 		// every write; documents changed meanwhile arrive twice.

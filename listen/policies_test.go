@@ -3,7 +3,9 @@ package listen_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +69,49 @@ func TestHistoryLostRestartFromNow(t *testing.T) {
 	var ge *listen.GapError
 	if errs := r.errors(); len(errs) != 1 || !errors.As(errs[0], &ge) || !errors.Is(errs[0], listen.ErrHistoryLost) {
 		t.Fatalf("error handler got %v", errs)
+	}
+}
+
+// A gap handler is a handler for the gap: retried until it succeeds, no
+// event after the gap is delivered before that, and a subscription stopped
+// while it still fails keeps its checkpoint before the gap, so the next run
+// meets the gap again (with OnGap the checkpoint moved past it at once).
+func TestGapHandlerHoldsTheCheckpoint(t *testing.T) {
+	coll, store := lostHistory(t)
+	stored, _ := store.Load(context.Background(), "k")
+	var calls atomic.Int64
+	failing := func(context.Context, listen.Gap) error { calls.Add(1); return errors.New("flush failed") }
+	var r1 recorder
+	sub, err := listen.Listen[Book](context.Background(), coll, r1.handle, listen.WithResumeStore(store, "k"),
+		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
+		listen.WithHandlerAttempts(math.MaxInt32), listen.WithHandlerBackoff(quickRetry),
+		listen.WithGapHandler(failing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertN(t, coll, 40, 41)
+	testenv.Eventually(t, waitTimeout, "retried gap handler", func() bool { return calls.Load() >= 3 })
+	if got := r1.events(); len(got) != 0 {
+		t.Fatalf("delivered %v before the gap was handled", ns(got))
+	}
+	if err := sub.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _ := store.Load(context.Background(), "k"); string(tok) != string(stored) {
+		t.Fatal("checkpoint moved past a gap whose handler never succeeded")
+	}
+
+	var r2 recorder
+	var handled atomic.Int64
+	mustListen(t, coll, r2.handle, listen.WithResumeStore(store, "k"),
+		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
+		listen.WithGapHandler(func(context.Context, listen.Gap) error { handled.Add(1); return nil }))
+	insertN(t, coll, 41, 42)
+	if got := ns(r2.waitN(t, 1)); got[0] != 41 {
+		t.Fatalf("after the gap got %v, want [41]", got)
+	}
+	if n := handled.Load(); n != 1 {
+		t.Fatalf("gap handler ran %d times on the next run, want 1", n)
 	}
 }
 

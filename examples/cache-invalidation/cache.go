@@ -127,11 +127,15 @@ func NewCache[T any](ctx context.Context, m *model.Model[T], rdb *redis.Client, 
 		// If the stream's history is lost (error 286, e.g. after a long
 		// outage with a resume store), we cannot know which entries went
 		// stale: continue from now and flush everything.
+		// The flush is the gap's handler: retried, and until it succeeded
+		// the checkpoint stays before the gap (a restart flushes again).
 		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
-		listen.WithOnGap(func(listen.Gap) {
-			if err := c.flush(lctx); err != nil {
+		listen.WithGapHandler(func(ctx context.Context, _ listen.Gap) error {
+			if err := c.flush(ctx); err != nil {
 				cfg.Logger.Error("cache flush after history gap", "err", err)
+				return err
 			}
+			return nil
 		}),
 	}
 	withStore := func(name string) []listen.Option {
