@@ -50,10 +50,13 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 		return err
 	}
 	defer sess.EndSession(context.WithoutCancel(ctx))
-	var applied []SyncEvent
+	var (
+		applied   []SyncEvent
+		conflicts []Conflict
+	)
 	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
 		var err error
-		applied, err = s.copyBatchTxn(tctx, cs, docs, versions, ids, keys, idList)
+		applied, conflicts, err = s.copyBatchTxn(tctx, cs, docs, versions, ids, keys, idList)
 		return nil, err
 	})
 	if err != nil {
@@ -68,6 +71,11 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	// copy, skips these documents' insert events (see ownWrites).
 	s.ownLocal.add(sess.OperationTime(), cs.name, written...)
 	cs.downloaded.Add(uint64(len(applied)))
+	if s.cfg.OnConflict != nil {
+		for _, c := range conflicts {
+			s.callback(func() { s.cfg.OnConflict(c) })
+		}
+	}
 	for _, ev := range applied {
 		s.notify(ev)
 	}
@@ -76,93 +84,46 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 
 // copyBatchTxn is copyBatch inside its transaction; it returns the
 // documents applied.
-func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Raw, versions map[string]docMeta, ids []bson.RawValue, keys, idList bson.A) ([]SyncEvent, error) {
-	bases, err := loadMetas(ctx, s.localDocs, keys)
+func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Raw, versions map[string]docMeta, ids []bson.RawValue, keys, idList bson.A) ([]SyncEvent, []Conflict, error) {
+	bases, locals, err := s.readBatchLocal(ctx, cs, keys, idList)
 	if err != nil {
-		return nil, fmt.Errorf("sync: read bases of %s: %w", cs.name, err)
+		return nil, nil, err
 	}
 	local := s.cfg.Local.Collection(cs.name)
-	locals := map[string]bson.Raw{}
-	cur, err := local.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: idList}}}})
-	if err != nil {
-		return nil, fmt.Errorf("sync: read local %s: %w", cs.name, err)
-	}
-	for cur.Next(ctx) {
-		locals[idKey(cur.Current.Lookup("_id"))] = append(bson.Raw(nil), cur.Current...)
-	}
-	if err := cur.Err(); err != nil {
-		_ = cur.Close(ctx)
-		return nil, fmt.Errorf("sync: read local %s: %w", cs.name, err)
-	}
-	_ = cur.Close(ctx)
-
-	var docWrites, metaWrites []mongo.WriteModel
-	var inserts []bson.Raw
-	var applied []SyncEvent
-	// writeOf[j] and insertOf[j] are the index in applied (and metaWrites)
-	// of docWrites[j] and inserts[j].
-	var writeOf, insertOf []int
+	var w batchWrites
 	for i, rdoc := range docs {
 		id := ids[i]
 		owned, err := s.owns(rdoc)
 		if err != nil {
-			return nil, err // fail closed
+			return nil, nil, err // fail closed
 		}
 		if !owned {
 			rdoc = nil
 		}
-		rhash := contentHash(rdoc)
-		base, ok := bases[idKey(id)]
-		if !ok {
-			base = docMeta{Hash: absentHash}
+		f := downloadFacts{Replica: s.replica, Remote: rdoc, RemoteHash: contentHash(rdoc)}
+		var bexists bool
+		if f.Base, bexists = bases[idKey(id)]; !bexists {
+			f.Base = docMeta{Hash: absentHash}
 		}
-		if rhash == base.Hash {
+		if downloadIsEcho(f.RemoteHash, f.Base) {
 			continue
 		}
-		theirs, rok := versions[idKey(id)]
-		if !rok || theirs.Hash != rhash {
-			theirs = docMeta{Version: Version{HLC: s.clock.stamp(s.clock.Now(), base.Version), Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
+		f.RemoteVer, f.RemoteVerOK = versions[idKey(id)]
+		var lexists bool
+		f.Local, lexists = locals[idKey(id)]
+		f.LocalHash, f.PT = contentHash(f.Local), s.clock.Now()
+		if err := s.batchDoc(ctx, cs, &w, f, id, keys[i].(bson.RawValue), bexists, lexists); err != nil {
+			return nil, nil, err
 		}
-		s.clock.Observe(theirs.HLC)
-		ldoc, lexists := locals[idKey(id)]
-		switch lhash := contentHash(ldoc); lhash {
-		case rhash:
-		case base.Hash:
-			switch {
-			case rdoc == nil:
-				docWrites = append(docWrites, mongo.NewDeleteOneModel().SetFilter(idFilter(id)))
-				writeOf = append(writeOf, len(applied))
-			case !lexists:
-				inserts = append(inserts, rdoc)
-				insertOf = append(insertOf, len(applied))
-			default:
-				docWrites = append(docWrites, mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(rdoc).SetUpsert(true))
-				writeOf = append(writeOf, len(applied))
-			}
-			applied = append(applied, SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: rdoc == nil, Version: theirs.Version})
-		default:
-			continue // a local edit is pending; its upload decides
-		}
-		// From here on, applied and metaWrites grow together except for
-		// the "already equal" case, which adds a base only: keep them
-		// aligned with a placeholder event.
-		if len(applied) == len(metaWrites) {
-			applied = append(applied, SyncEvent{})
-		}
-		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
-			return nil, err
-		}
-		theirs.Doc = s.baseDoc(rdoc)
-		_, bexists := bases[idKey(id)]
-		metaWrites = append(metaWrites, baseWrite(keys[i].(bson.RawValue), theirs, bexists))
 	}
+	docWrites, metaWrites, inserts, applied, writeOf, insertOf := w.docWrites, w.metaWrites, w.inserts, w.applied, w.writeOf, w.insertOf
 	// Documents before bases: a crash in between leaves documents equal to
 	// the remote, which the next attempt recognises (only the base moves).
 	var lost []int // indexes in applied of the writes a local insert beat
 	if len(inserts) > 0 {
 		raced, err := insertRaw(ctx, local, inserts)
 		if err != nil {
-			return nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+			return nil, nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
 		for _, j := range raced {
 			lost = append(lost, insertOf[j])
@@ -172,7 +133,7 @@ func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Ra
 		_, err := local.BulkWrite(ctx, docWrites, options.BulkWrite().SetOrdered(false))
 		raced, err := insertsRaced(err)
 		if err != nil {
-			return nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+			return nil, nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
 		for _, j := range raced {
 			lost = append(lost, writeOf[j])
@@ -185,9 +146,113 @@ func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Ra
 	metaWrites = slices.DeleteFunc(metaWrites, func(w mongo.WriteModel) bool { return w == nil })
 	applied = slices.DeleteFunc(applied, func(ev SyncEvent) bool { return ev.Collection == "" })
 	if err := writeBases(ctx, s.localDocs, metaWrites); err != nil {
-		return nil, fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
+		return nil, nil, fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
 	}
-	return applied, nil
+	return applied, w.conflicts, nil
+}
+
+// batchDoc plans one document of a bootstrap batch (its facts f) and adds
+// its writes to w; conflicts the plan settles are logged in the batch's
+// transaction.
+func (s *Syncer) batchDoc(ctx context.Context, cs *collState, w *batchWrites, f downloadFacts, id, key bson.RawValue, bexists, lexists bool) error {
+	// The same plan as a download's: a batch is many downloads in one
+	// transaction (a pending conflict settled by the outcome the local
+	// side already holds was dropped unlogged here when only the
+	// version was compared).
+	plan := planDownload(f, s.rules(nil))
+	for _, o := range plan.Observe {
+		s.clock.Observe(o)
+	}
+	logs := plan.Log
+	if plan.LandedLog != nil {
+		logs = append(logs, *plan.LandedLog)
+	}
+	for _, c := range logs {
+		added, err := s.recordConflict(ctx, c)
+		if err != nil {
+			return err
+		}
+		if added {
+			w.conflicts = append(w.conflicts, c)
+		}
+	}
+	switch plan.Action {
+	case downloadApply:
+		w.apply(id, f.Remote, lexists, SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: f.Remote == nil, Version: plan.Theirs.Version})
+		w.base(baseWrite(key, plan.Theirs, bexists))
+	case downloadSettle:
+		w.base(baseWrite(key, plan.Theirs, bexists))
+	default: // nothing, or a local edit is pending (its upload decides)
+		if plan.Landed {
+			w.base(baseWrite(key, plan.Base, bexists))
+		}
+	}
+	return nil
+}
+
+// readBatchLocal reads a batch's base entries and local documents (by
+// idKey).
+func (s *Syncer) readBatchLocal(ctx context.Context, cs *collState, keys, idList bson.A) (map[string]docMeta, map[string]bson.Raw, error) {
+	bases, err := loadMetas(ctx, s.localDocs, keys)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sync: read bases of %s: %w", cs.name, err)
+	}
+	local := s.cfg.Local.Collection(cs.name)
+	locals := map[string]bson.Raw{}
+	cur, err := local.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: idList}}}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sync: read local %s: %w", cs.name, err)
+	}
+	for cur.Next(ctx) {
+		locals[idKey(cur.Current.Lookup("_id"))] = append(bson.Raw(nil), cur.Current...)
+	}
+	if err := cur.Err(); err != nil {
+		_ = cur.Close(ctx)
+		return nil, nil, fmt.Errorf("sync: read local %s: %w", cs.name, err)
+	}
+	_ = cur.Close(ctx)
+
+	return bases, locals, nil
+}
+
+// batchWrites collects a bootstrap batch's local writes. applied and
+// metaWrites stay aligned (a base written without a document write gets a
+// placeholder event), so a document write a local insert beat can drop its
+// base too; writeOf[j] and insertOf[j] are the index in applied of
+// docWrites[j] and inserts[j].
+type batchWrites struct {
+	docWrites, metaWrites []mongo.WriteModel
+	inserts               []bson.Raw
+	applied               []SyncEvent
+	writeOf, insertOf     []int
+	// conflicts are the entries the batch added to the conflict log,
+	// reported to OnConflict once the transaction committed.
+	conflicts []Conflict
+}
+
+// apply adds the write that makes the local side hold rdoc (nil: deleted;
+// exists: a local document is there now).
+func (w *batchWrites) apply(id bson.RawValue, rdoc bson.Raw, exists bool, ev SyncEvent) {
+	switch {
+	case rdoc == nil:
+		w.docWrites = append(w.docWrites, mongo.NewDeleteOneModel().SetFilter(idFilter(id)))
+		w.writeOf = append(w.writeOf, len(w.applied))
+	case !exists:
+		w.inserts = append(w.inserts, rdoc)
+		w.insertOf = append(w.insertOf, len(w.applied))
+	default:
+		w.docWrites = append(w.docWrites, mongo.NewReplaceOneModel().SetFilter(idFilter(id)).SetReplacement(rdoc).SetUpsert(true))
+		w.writeOf = append(w.writeOf, len(w.applied))
+	}
+	w.applied = append(w.applied, ev)
+}
+
+// base adds a base entry write (after apply, or alone).
+func (w *batchWrites) base(m mongo.WriteModel) {
+	if len(w.applied) == len(w.metaWrites) {
+		w.applied = append(w.applied, SyncEvent{})
+	}
+	w.metaWrites = append(w.metaWrites, m)
 }
 
 // baseWrite is the write that makes the base entry key hold m: an insert

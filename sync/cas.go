@@ -66,23 +66,3 @@ func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, 
 	}
 	return err == nil, err
 }
-
-// settleByContent logs the pending conflict of base when the document both
-// sides now hold (content hash agreed) is that conflict's outcome: the
-// conflict took effect, only its log write failed. settlePending matches
-// the outcome by version, but a download versions the same remote content
-// from its change event, not as the upload that decided did.
-func (s *Syncer) settleByContent(ctx context.Context, base docMeta, agreed string) error {
-	p := base.Pending
-	if p == nil || p.Conflict == nil || p.Conflict.KeptOmitted {
-		return nil
-	}
-	kept := p.Conflict.Remote
-	if p.Conflict.Kept == LocalSide {
-		kept = p.Conflict.Local
-	}
-	if contentHash(kept) != agreed {
-		return nil
-	}
-	return s.logConflict(ctx, *p.Conflict)
-}

@@ -125,14 +125,25 @@ func defaultCaps() sizeCaps { return sizeCaps{baseDoc: 4 << 20, loggedDocs: 8 <<
 // (a redelivered change, a retry after a failure) neither duplicates it
 // nor reports it twice.
 func (s *Syncer) logConflict(ctx context.Context, c Conflict) error {
+	added, err := s.recordConflict(ctx, c)
+	if added && s.cfg.OnConflict != nil {
+		s.callback(func() { s.cfg.OnConflict(c) })
+	}
+	return err
+}
+
+// recordConflict is logConflict without the callback: it reports whether
+// the entry is new. (Inside a transaction that may still abort, the caller
+// calls OnConflict once it committed.)
+func (s *Syncer) recordConflict(ctx context.Context, c Conflict) (bool, error) {
 	raw, err := bson.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
+		return false, fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
 	}
 	var fields bson.D
 	elems, err := bson.Raw(raw).Elements()
 	if err != nil {
-		return fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
+		return false, fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
 	}
 	for _, e := range elems {
 		if e.Key() != "_id" {
@@ -142,12 +153,9 @@ func (s *Syncer) logConflict(ctx context.Context, c Conflict) error {
 	coll := s.cfg.Local.Collection(localConflictsColl)
 	res, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: c.ID}}, bson.D{{Key: "$setOnInsert", Value: fields}}, options.UpdateOne().SetUpsert(true))
 	if err != nil {
-		return fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
+		return false, fmt.Errorf("sync: log conflict on %s: %w", c.Collection, err)
 	}
-	if res.UpsertedCount > 0 && s.cfg.OnConflict != nil {
-		s.callback(func() { s.cfg.OnConflict(c) })
-	}
-	return nil
+	return res.UpsertedCount > 0, nil
 }
 
 // Conflicts lists the conflict log of collection coll (every collection
@@ -306,35 +314,30 @@ func (s *Syncer) settlePending(ctx context.Context, base docMeta, agreed Version
 	return s.logConflict(ctx, *p.Conflict)
 }
 
-// settleLandedUpload moves base, the base entry of (coll, id), to the
-// remote's version entry rmeta when base has a pending record of one of
-// this replica's uploads (not a merge) that committed
-// (pendingConflict.landedUpload), but its base was never saved (the conflict log write
-// failed, or the process stopped). Its conflict is logged first, in the
-// same way as the retried upload would. Judged against the stale base, the
-// local side could look unchanged (the application deleted the document it
-// had inserted over an absent base) and a remote change would overwrite
-// that local edit and drop the pending conflict unlogged; the download
-// echo of the upload, which would have settled it, is skipped as our own.
-// It returns the base to judge the download against.
-func (s *Syncer) settleLandedUpload(ctx context.Context, coll string, id bson.RawValue, base, rmeta docMeta, rok bool, rdoc bson.Raw) (docMeta, error) {
-	p := base.Pending
-	nb, ok := p.landedUpload(s.replica, rmeta, rok)
-	if !ok {
-		return base, nil
+// tookEffect returns p's conflict when the base is about to move to
+// version agreed with content agreedHash and p's outcome is what both sides
+// now hold: by version (its transaction produced it), or by content (a
+// download versions the same remote content from its change event, not as
+// the upload that decided did). Nil otherwise: a pending conflict whose
+// upload did not take effect is dropped with the old base.
+func (p *pendingConflict) tookEffect(agreed Version, agreedHash string) *Conflict {
+	if p == nil || p.Conflict == nil {
+		return nil
 	}
-	if p.Conflict != nil {
-		if err := s.logConflict(ctx, *p.Conflict); err != nil {
-			return base, err
-		}
+	if p.Result == agreed {
+		return p.Conflict
 	}
-	if nb.Hash == contentHash(rdoc) {
-		nb.Doc = s.baseDoc(rdoc)
+	if p.Conflict.KeptOmitted {
+		return nil
 	}
-	if err := saveMeta(ctx, s.localDocs, coll, id, nb); err != nil {
-		return base, fmt.Errorf("sync: save base of %s: %w", coll, err)
+	kept := p.Conflict.Remote
+	if p.Conflict.Kept == LocalSide {
+		kept = p.Conflict.Local
 	}
-	return nb, nil
+	if contentHash(kept) == agreedHash {
+		return p.Conflict
+	}
+	return nil
 }
 
 // clearPending drops the pending conflict an earlier attempt of this

@@ -10,111 +10,113 @@ import (
 
 // download brings a remote change of (coll, id) to the local side. rdoc is
 // the remote document when the caller already has it (bootstrap); else it is
-// read. ts is the change's cluster time (zero in bootstrap).
+// read. ts is the change's cluster time (zero in bootstrap). planDownload
+// decides; this function and its helpers read the facts and carry out the
+// plan.
 func (s *Syncer) download(ctx context.Context, cs *collState, id bson.RawValue, rdoc bson.Raw, have bool, wall time.Time, ts bson.Timestamp) error {
 	unlock := s.lock(cs.name, id)
 	defer unlock()
-	local := s.cfg.Local.Collection(cs.name)
-	remote := s.cfg.Remote.Collection(cs.name)
+	f, echo, err := s.downloadFacts(ctx, cs, id, rdoc, have, wall, ts)
+	if err != nil || echo {
+		return err
+	}
+	return s.applyDownloadPlan(ctx, cs, id, f, planDownload(f, s.rules(nil)))
+}
 
+// downloadFacts reads what a download decides from. echo reports a change
+// that needs nothing (downloadIsEcho), found before the remote version
+// entry and the local document are read.
+func (s *Syncer) downloadFacts(ctx context.Context, cs *collState, id bson.RawValue, rdoc bson.Raw, have bool, wall time.Time, ts bson.Timestamp) (f downloadFacts, echo bool, err error) {
+	f.Replica = s.replica
 	if !have {
-		var err error
-		rdoc, err = readDoc(ctx, remote, id)
+		rdoc, err = readDoc(ctx, s.cfg.Remote.Collection(cs.name), id)
 		s.remoteResult(err)
 		if err != nil {
-			return fmt.Errorf("sync: read remote %s: %w", cs.name, err)
+			return f, false, fmt.Errorf("sync: read remote %s: %w", cs.name, err)
 		}
 	}
 	if rdoc != nil {
 		owned, err := s.owns(rdoc)
 		if err != nil {
-			return err // fail closed
+			return f, false, err // fail closed
 		}
 		if !owned {
 			// Someone else's document: for this replica it does not exist
-			// (one that left this owner is deleted locally below).
+			// (one that left this owner is deleted locally).
 			rdoc = nil
 		}
 	}
-	rhash := contentHash(rdoc)
-	base, _, err := loadMeta(ctx, s.localDocs, cs.name, id)
-	if err != nil {
-		return fmt.Errorf("sync: read base of %s: %w", cs.name, err)
+	f.Remote, f.RemoteHash = rdoc, contentHash(rdoc)
+	if f.Base, _, err = loadMeta(ctx, s.localDocs, cs.name, id); err != nil {
+		return f, false, fmt.Errorf("sync: read base of %s: %w", cs.name, err)
 	}
-	if rhash == base.Hash && base.Pending == nil {
-		return nil // an echo of our upload, already applied, or not ours
+	if downloadIsEcho(f.RemoteHash, f.Base) {
+		return f, true, nil
 	}
-	rmeta, rok, err := loadMeta(ctx, s.remoteVers, cs.name, id)
+	f.RemoteVer, f.RemoteVerOK, err = loadMeta(ctx, s.remoteVers, cs.name, id)
 	s.remoteResult(err)
 	if err != nil {
-		return fmt.Errorf("sync: read remote version of %s: %w", cs.name, err)
+		return f, false, fmt.Errorf("sync: read remote version of %s: %w", cs.name, err)
 	}
-	if base, err = s.settleLandedUpload(ctx, cs.name, id, base, rmeta, rok, rdoc); err != nil {
-		return err
+	if f.Local, err = readDoc(ctx, s.cfg.Local.Collection(cs.name), id); err != nil {
+		return f, false, fmt.Errorf("sync: read local %s: %w", cs.name, err)
 	}
-	if rhash == base.Hash {
-		return nil
+	f.LocalHash = contentHash(f.Local)
+	f.PT = eventHLC(wall, ts)
+	if ts.IsZero() {
+		f.PT = s.clock.Now()
 	}
-	theirs := rmeta
-	if !rok || rmeta.Hash != rhash {
-		pt := eventHLC(wall, ts)
-		if ts.IsZero() {
-			pt = s.clock.Now()
-		}
-		theirs = docMeta{Version: Version{HLC: s.clock.stamp(pt, base.Version), Replica: RemoteReplica}, Hash: rhash, Deleted: rdoc == nil}
-	}
-	s.clock.Observe(theirs.HLC)
+	return f, false, nil
+}
 
-	ldoc, err := readDoc(ctx, local, id)
-	if err != nil {
-		return fmt.Errorf("sync: read local %s: %w", cs.name, err)
+// applyDownloadPlan carries out plan.
+func (s *Syncer) applyDownloadPlan(ctx context.Context, cs *collState, id bson.RawValue, f downloadFacts, plan downloadPlan) error {
+	if plan.Landed {
+		if plan.LandedLog != nil {
+			if err := s.logConflict(ctx, *plan.LandedLog); err != nil {
+				return err
+			}
+		}
+		if err := saveMeta(ctx, s.localDocs, cs.name, id, plan.Base); err != nil {
+			return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
+		}
 	}
-	switch lhash := contentHash(ldoc); lhash {
-	case rhash:
-		// Already equal (e.g. a crash after applying, before saving the
-		// base): only the base moves.
-		if err := s.settleByContent(ctx, base, rhash); err != nil {
-			return err
-		}
-	case base.Hash:
-		if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
-			return err
-		}
-		if err := s.settleByContent(ctx, base, rhash); err != nil {
-			return err
-		}
-		theirs.Doc = s.baseDoc(rdoc)
-		ok, err := s.applyLocal(ctx, cs.name, id, ldoc, rdoc, &theirs)
-		if err != nil {
-			return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
-		}
-		if !ok {
-			// The application wrote the document after it was read: a
-			// local edit is pending now, as below.
-			return nil
-		}
-		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: rdoc == nil, Version: theirs.Version})
+	for _, o := range plan.Observe {
+		s.clock.Observe(o)
+	}
+	switch plan.Action {
+	case downloadNothing:
 		return nil
-	default:
-		// A local edit is pending: its upload resolves the conflict with
-		// the local edit's own version, in one place. Flagged, because
-		// that upload may find the edit undone by then (the local
-		// document equal to the base again), which alone would look like
-		// nothing to do.
-		if !base.RemoteAhead {
+	case downloadDeferred:
+		if plan.MarkRemoteAhead {
 			if err := markRemoteAhead(ctx, s.localDocs, cs.name, id); err != nil {
 				return fmt.Errorf("sync: flag remote change of %s: %w", cs.name, err)
 			}
 		}
 		return nil
 	}
-	if err := s.settlePending(ctx, base, theirs.Version, nil); err != nil {
-		return err
+	for _, c := range plan.Log {
+		if err := s.logConflict(ctx, c); err != nil {
+			return err
+		}
 	}
-	theirs.Doc = s.baseDoc(rdoc)
-	if err := saveMeta(ctx, s.localDocs, cs.name, id, theirs); err != nil {
-		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
+	theirs := plan.Theirs
+	if plan.Action == downloadSettle {
+		if err := saveMeta(ctx, s.localDocs, cs.name, id, theirs); err != nil {
+			return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
+		}
+		return nil
 	}
+	ok, err := s.applyLocal(ctx, cs.name, id, f.Local, f.Remote, &theirs)
+	if err != nil {
+		return fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+	}
+	if !ok {
+		// The application wrote the document after it was read: a local
+		// edit is pending now, and its upload decides.
+		return nil
+	}
+	cs.downloaded.Add(1)
+	s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: f.Remote == nil, Version: theirs.Version})
 	return nil
 }

@@ -276,3 +276,125 @@ func TestPlanUploadCommitAfterAll(t *testing.T) {
 		t.Fatalf("outcome %s, logged %+v, pending %v; want the earlier attempt's conflict kept", plan.Outcome, plan.Logged, plan.Pending)
 	}
 }
+
+// downloadPlanFacts is replica A's download of remote (versioned by B
+// unless unversioned) over base, the local side holding local.
+func downloadPlanFacts(t *testing.T, base, local, remote bson.Raw, unversioned bool) downloadFacts {
+	t.Helper()
+	f := downloadFacts{
+		Replica: "A",
+		Base:    docMeta{Version: Version{HLC: planBaseHLC, Replica: "B"}, Hash: hashOf(base), Deleted: base == nil},
+		Remote:  remote, RemoteHash: hashOf(remote),
+		RemoteVer:   docMeta{Version: Version{HLC: planTheirs, Replica: "B"}, Hash: hashOf(remote), Deleted: remote == nil},
+		RemoteVerOK: true,
+		Local:       local, LocalHash: hashOf(local),
+		PT: planLater,
+	}
+	if unversioned {
+		f.RemoteVer.Hash = "an older write's"
+	}
+	return f
+}
+
+// TestPlanDownloadTable: what a remote change does to the local side, for
+// every relation of the local document to the base and the remote one.
+func TestPlanDownloadTable(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	edited := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}))
+	remote := mustRaw(t, withFields(bson.E{Key: "b", Value: "B"}))
+	for _, tc := range []struct {
+		name          string
+		local, remote bson.Raw
+		unversioned   bool
+		remoteAhead   bool
+		want          downloadAction
+		wantMark      bool
+	}{
+		{"remote holds the base (an echo)", base, base, false, false, downloadNothing, false},
+		{"local unchanged: it gets the remote's", base, remote, false, false, downloadApply, false},
+		{"local unchanged, remote deleted", base, nil, false, false, downloadApply, false},
+		{"written without mongotide", base, remote, true, false, downloadApply, false},
+		{"local already holds it", remote, remote, false, false, downloadSettle, false},
+		{"local edit pending: its upload decides", edited, remote, false, false, downloadDeferred, true},
+		{"local delete pending", nil, remote, false, false, downloadDeferred, true},
+		{"already flagged", edited, remote, false, true, downloadDeferred, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := downloadPlanFacts(t, base, tc.local, tc.remote, tc.unversioned)
+			f.Base.RemoteAhead = tc.remoteAhead
+			p := planDownload(f, planRules(FieldMerge))
+			if p.Action != tc.want || p.MarkRemoteAhead != tc.wantMark || p.Landed {
+				t.Fatalf("action %d mark %v landed %v, want %d mark %v", p.Action, p.MarkRemoteAhead, p.Landed, tc.want, tc.wantMark)
+			}
+			if tc.want != downloadApply && tc.want != downloadSettle {
+				return
+			}
+			want := f.RemoteVer.Version
+			if tc.unversioned {
+				want = Version{HLC: planLater, Replica: RemoteReplica}
+			}
+			if p.Theirs.Version != want || p.Theirs.Hash != hashOf(tc.remote) || p.Theirs.Deleted != (tc.remote == nil) {
+				t.Fatalf("new base %+v, want version %+v of the remote document", p.Theirs, want)
+			}
+			if !slices.Contains(p.Observe, p.Theirs.HLC) {
+				t.Fatalf("clock does not observe the new base (%v)", p.Observe)
+			}
+			if hashOf(p.Theirs.Doc) != hashOf(tc.remote) {
+				t.Fatal("FieldMerge keeps no base document for the new base")
+			}
+		})
+	}
+	// An unversioned write with a commit time before the base is still
+	// ordered after it.
+	f := downloadPlanFacts(t, base, base, remote, true)
+	f.PT = planBaseHLC - 5
+	if p := planDownload(f, planRules(LastWriterWins)); p.Theirs.HLC != planBaseHLC+1 {
+		t.Fatalf("unversioned remote write stamped %d, want base+1 %d", p.Theirs.HLC, planBaseHLC+1)
+	}
+}
+
+// An upload of ours landed but its base was never saved, then the remote
+// deleted the document (without mongotide): judged against the stale base
+// the local document looked edited and the delete never came down; against
+// the landed write it comes down (live: TestUploadLandedBaseLostThenRemoteDelete).
+// Also when the remote entry is no longer ours: the acks tell.
+func TestPlanDownloadLandedUpload(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	local := mustRaw(t, withFields(bson.E{Key: "a", Value: "A"}))
+	for _, overwritten := range []bool{false, true} {
+		f := downloadPlanFacts(t, base, local, nil, false)
+		f.Base.Pending = planConflictRecord(t, planLater, local)
+		f.RemoteVer = docMeta{Version: Version{HLC: planLater, Replica: "A"}, Hash: hashOf(local), Acks: map[string]int64{ackKey("A"): planLater}}
+		f.PT = planLater + 10
+		if overwritten {
+			f.RemoteVer = docMeta{Version: Version{HLC: planLater + 5, Replica: "C"}, Hash: absentHash, Deleted: true, Acks: map[string]int64{ackKey("A"): planLater}}
+		}
+		p := planDownload(f, planRules(LastWriterWins))
+		if !p.Landed || p.LandedLog == nil || p.LandedLog.ID != "c1" || p.Base.Version != (Version{HLC: planLater, Replica: "A"}) {
+			t.Fatalf("overwritten=%v: landed %v log %v base %+v; want the landed upload adopted, its conflict logged", overwritten, p.Landed, p.LandedLog, p.Base.Version)
+		}
+		if p.Action != downloadApply || !p.Theirs.Deleted {
+			t.Fatalf("overwritten=%v: action %d theirs %+v; want the remote delete applied", overwritten, p.Action, p.Theirs)
+		}
+	}
+}
+
+// A pending conflict the remote won took effect when the local side
+// already holds the remote's document: it is logged as the base moves
+// (its log write had failed), matched by content when the download
+// versions the remote document differently.
+func TestPlanDownloadSettlesPendingByContent(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	remote := mustRaw(t, withFields(bson.E{Key: "b", Value: "B"}))
+	c := Conflict{ID: "r1", Kept: RemoteSide, Remote: remote}
+	f := downloadPlanFacts(t, base, remote, remote, true)
+	f.Base.Pending = &pendingConflict{Conflict: &c, Result: Version{HLC: planTheirs, Replica: "B"}}
+	p := planDownload(f, planRules(LastWriterWins))
+	if p.Action != downloadSettle || len(p.Log) != 1 || p.Log[0].ID != "r1" {
+		t.Fatalf("action %d log %+v; want settle, the pending conflict logged", p.Action, p.Log)
+	}
+	c.Remote = mustRaw(t, withFields(bson.E{Key: "b", Value: "other"}))
+	if p := planDownload(f, planRules(LastWriterWins)); len(p.Log) != 0 {
+		t.Fatalf("logged %+v for a pending conflict whose outcome the sides do not hold", p.Log)
+	}
+}
