@@ -42,7 +42,11 @@ func (s *Syncer) upload(ctx context.Context, cs *collState, id bson.RawValue, op
 		s.reportError(fmt.Errorf("%w: remote %s %s belongs to another owner; local change not uploaded", ErrNotOwned, cs.name, id))
 		return nil
 	}
-	return s.finishUpload(ctx, cs, f, plan)
+	if err := s.finishUpload(ctx, cs, f, plan); err != nil {
+		s.cfg.Logger.Debug("sync: upload not finished", "coll", cs.name, "id", id, "outcome", plan.Outcome.String(), "err", err)
+		return err
+	}
+	return nil
 }
 
 // uploadLocalFacts reads the local side of an upload: the document and its
