@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -17,6 +18,7 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		cfg         bench.Config
 		retainedMiB int
+		cpuProfile  string
 	)
 	cmd := &cobra.Command{
 		Use:       "bench [embedded|listen|sync|relay|all]",
@@ -79,6 +81,17 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 					return exec.Command(exe, "bench", "relay-consumer", "--redis", addr, "--stream", stream, "--group", group)
 				}
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return runBench(cmd.Context(), cfg, groups, stdout, stderr)
 		},
 	}
@@ -96,6 +109,7 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 	f.IntVar(&cfg.SyncRate, "rate", def.SyncRate, "sync: writes per second of the lag measurement")
 	f.DurationVar(&cfg.SyncDuration, "lag-duration", def.SyncDuration, "sync: how long each direction is written at --rate")
 	f.IntVar(&cfg.RelayEvents, "relay-events", def.RelayEvents, "relay: entries drained by the consumer processes")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (both servers and the measured code share the process) to this file, for go tool pprof")
 	f.IntVar(&retainedMiB, "retained-mib", def.RetainedBytes>>20, "embedded: MiB written (in 1 MiB documents) and dropped before the RSS figure")
 	return cmd
 }
