@@ -376,3 +376,46 @@ func TestOwnWrites(t *testing.T) {
 		t.Errorf("the oldest commit is not forgotten first beyond %d", ownWritesCap)
 	}
 }
+
+// A bootstrap batch settles a pending conflict the way a download does: the
+// local side already holds the outcome (the remote's document, kept by a
+// remote-won conflict whose log write never happened, as when the syncer
+// stopped during the bootstrap's final upload of local documents), so the
+// conflict took effect and is logged as the base moves. The batch compared
+// versions only, and the remote document, written without mongotide, gets a
+// new version at every handling: the conflict was dropped unlogged
+// (TestChaosReplicas seed 6834088217738587107).
+func TestBootstrapSettlesPendingConflictByContent(t *testing.T) {
+	ctx := testCtx(t)
+	local, remote := newDB(t, "local"), newDB(t, "remote")
+	lc, rc := local.Collection("c"), remote.Collection("c")
+	won := bson.D{{Key: "_id", Value: int32(1)}, {Key: "v", Value: "remote"}}
+	for _, c := range []*mongo.Collection{lc, rc} {
+		if _, err := c.InsertOne(ctx, won); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := Conflict{ID: "pending-1", Collection: "c", DocumentID: rawID(t, int32(1)), Kept: RemoteSide,
+		Local: mustRaw(t, bson.D{{Key: "_id", Value: int32(1)}, {Key: "v", Value: "lost"}}), Remote: mustRaw(t, won),
+		RemoteVersion: Version{HLC: 1, Replica: RemoteReplica}}
+	if err := markPending(ctx, local.Collection(localDocsColl), "c", rawID(t, int32(1)), &pendingConflict{Conflict: &c, Result: c.RemoteVersion}); err != nil {
+		t.Fatal(err)
+	}
+	var reported atomic.Int64
+	s := startSyncer(t, ctx, Config{Local: local, Remote: remote, Collections: []string{"c"},
+		OnConflict: func(Conflict) { reported.Add(1) }})
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.Conflicts(ctx, "c")
+	if err != nil || len(list) != 1 || list[0].ID != "pending-1" {
+		t.Fatalf("conflict log = %+v, %v; want the pending conflict", list, err)
+	}
+	if n := reported.Load(); n != 1 {
+		t.Fatalf("OnConflict called %d times, want 1", n)
+	}
+	base, _, err := loadMeta(ctx, s.localDocs, "c", rawID(t, int32(1)))
+	if err != nil || base.Pending != nil || base.Hash != contentHash(mustRaw(t, won)) {
+		t.Fatalf("base = %+v, %v; want the remote document, nothing pending", base, err)
+	}
+}
