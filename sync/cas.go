@@ -33,13 +33,26 @@ var errStale = errors.New("sync: local document changed")
 // last-writer-wins over a newer remote edit and overwrite it with older
 // content.
 func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, expect, doc bson.Raw, base *docMeta) (bool, error) {
+	ok, _, err := s.applyLocalLogged(ctx, coll, id, expect, doc, base, nil)
+	return ok, err
+}
+
+// applyLocalLogged is applyLocal that also records logs in the conflict log,
+// in the same transaction: an outcome, its base and the conflicts that
+// decided it commit together, so no failure in between can leave the
+// outcome applied and its conflict unlogged (the next handling would find
+// nothing pending to tell). added are the entries new to the log, for the
+// caller to report to OnConflict now that they committed.
+func (s *Syncer) applyLocalLogged(ctx context.Context, coll string, id bson.RawValue, expect, doc bson.Raw, base *docMeta, logs []Conflict) (bool, []Conflict, error) {
 	sess, err := s.cfg.Local.Client().StartSession()
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	defer sess.EndSession(context.WithoutCancel(ctx))
 	local := s.cfg.Local.Collection(coll)
+	var added []Conflict
 	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
+		added = added[:0]
 		cur, err := readDoc(tctx, local, id)
 		if err != nil {
 			return nil, err
@@ -51,12 +64,23 @@ func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, 
 			return nil, err
 		}
 		if base != nil {
-			return nil, saveMeta(tctx, s.localDocs, coll, id, *base)
+			if err := saveMeta(tctx, s.localDocs, coll, id, *base); err != nil {
+				return nil, err
+			}
+		}
+		for _, c := range logs {
+			ok, err := s.recordConflict(tctx, c)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				added = append(added, c)
+			}
 		}
 		return nil, nil
 	})
 	if errors.Is(err, errStale) {
-		return false, nil
+		return false, nil, nil
 	}
 	if err != nil {
 		abandonTxn(ctx, sess, s.localDocs) // a failed commit may leave it open
@@ -64,5 +88,5 @@ func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, 
 	if err == nil {
 		s.ownLocal.add(sess.OperationTime(), coll, id)
 	}
-	return err == nil, err
+	return err == nil, added, err
 }

@@ -170,8 +170,10 @@ func (s *Syncer) applyUploadPlan(ctx, tctx context.Context, cs *collState, f upl
 // remote commit: the local side gets the outcome, conflicts are logged and
 // the base moves.
 func (s *Syncer) finishUpload(ctx context.Context, cs *collState, f uploadFacts, plan uploadPlan) error {
+	agreed := plan.Agreed
+	agreed.Doc = s.baseDoc(plan.AgreedDoc)
 	if plan.WriteLocal {
-		if err := s.writeUploadLocal(ctx, cs, f.ID, plan.Outcome, f.Local, plan.LocalDoc, plan.Logged, plan.Landed, &plan.marked); err != nil {
+		if err := s.writeUploadLocal(ctx, cs, f.ID, plan.Outcome, f.Local, plan.LocalDoc, agreed, plan.Logged, plan.Landed, &plan.marked); err != nil {
 			return err
 		}
 	}
@@ -190,8 +192,6 @@ func (s *Syncer) finishUpload(ctx context.Context, cs *collState, f uploadFacts,
 	if err := s.settlePending(ctx, plan.Base, plan.Agreed.Version, justLogged); err != nil {
 		return err
 	}
-	agreed := plan.Agreed
-	agreed.Doc = s.baseDoc(plan.AgreedDoc)
 	if err := saveMeta(ctx, s.localDocs, cs.name, f.ID, agreed); err != nil {
 		return fmt.Errorf("sync: save base of %s: %w", cs.name, err)
 	}
@@ -262,7 +262,7 @@ func (s *Syncer) notifyUpload(cs *collState, id bson.RawValue, outcome syncOutco
 // merge committed on the remote) to the local side. doc is the local
 // document the upload read; marked tells whether a pending conflict was
 // recorded locally.
-func (s *Syncer) writeUploadLocal(ctx context.Context, cs *collState, id bson.RawValue, outcome syncOutcome, doc, localDoc bson.Raw, logged, landed *pendingConflict, marked *bool) error {
+func (s *Syncer) writeUploadLocal(ctx context.Context, cs *collState, id bson.RawValue, outcome syncOutcome, doc, localDoc bson.Raw, agreed docMeta, logged, landed *pendingConflict, marked *bool) error {
 	var (
 		ok  bool
 		err error
@@ -272,7 +272,23 @@ func (s *Syncer) writeUploadLocal(ctx context.Context, cs *collState, id bson.Ra
 		// any write the application made meanwhile merged in.
 		ok, err = s.applyMerged(ctx, cs.name, id, doc, localDoc)
 	} else {
-		ok, err = s.applyLocal(ctx, cs.name, id, doc, localDoc, nil)
+		// The remote's document, with the new base and the conflict
+		// that decided it, in one local transaction: applied, then the
+		// log write failing, left the pending record the only trace,
+		// and an application write on top made the next upload drop it
+		// unlogged.
+		var logs, added []Conflict
+		for _, p := range []*pendingConflict{landed, logged} {
+			if p != nil && p.Conflict != nil {
+				logs = append(logs, *p.Conflict)
+			}
+		}
+		ok, added, err = s.applyLocalLogged(ctx, cs.name, id, doc, localDoc, &agreed, logs)
+		if s.cfg.OnConflict != nil {
+			for _, c := range added {
+				s.callback(func() { s.cfg.OnConflict(c) })
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("sync: apply %s outcome to local %s: %w", outcome, cs.name, err)
