@@ -398,3 +398,45 @@ func TestPlanDownloadSettlesPendingByContent(t *testing.T) {
 		t.Fatalf("logged %+v for a pending conflict whose outcome the sides do not hold", p.Log)
 	}
 }
+
+// A conflict still pending (its log write failed) when the next conflict of
+// the document is decided is logged first, not replaced unlogged by the new
+// record (live: TestPendingConflictLoggedBeforeTheNextReplacesIt).
+func TestPlanUploadLogsPendingBeforeReplacingIt(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	local := mustRaw(t, withFields(bson.E{Key: "a", Value: "A2"}))
+	remote := mustRaw(t, withFields(bson.E{Key: "a", Value: "B2"}))
+	f := planFacts(t, 1, base, local, remote, planLater)
+	f.Base.Pending = planConflictRecord(t, planMine, mustRaw(t, withFields(bson.E{Key: "a", Value: "A1"})))
+	f.Base.Pending.Result.Replica = "someone else" // not a landed upload of ours
+	plan, err := planUpload(f, planRules(LocalWins))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Pending != pendingMark || plan.Logged == nil || plan.Logged.Conflict == nil || plan.Logged.Conflict.ID == "c1" {
+		t.Fatalf("pending %v logged %+v; want the new conflict recorded", plan.Pending, plan.Logged)
+	}
+	if len(plan.LogFirst) != 1 || plan.LogFirst[0].ID != "c1" {
+		t.Fatalf("LogFirst %+v; want the earlier pending conflict logged before its record is replaced", plan.LogFirst)
+	}
+}
+
+// A pending upload whose version is ours and is on record as the upload
+// of a stale base: the local document went back to that base (the
+// application deleted what it had inserted), so the base moves to the
+// landed upload first and the delete is a new edit on top of it, uploaded;
+// the conflict is logged (live: TestPendingConflictSurvivesStaleBase).
+func TestPlanUploadPendingSurvivesStaleBase(t *testing.T) {
+	inserted := mustRaw(t, bson.D{{Key: "_id", Value: 2}, {Key: "who", Value: "A"}})
+	f := planFacts(t, 2, nil, nil, inserted, planLater+100)
+	f.Base.Pending = planConflictRecord(t, planLater, inserted)
+	f.RemoteVer = docMeta{Version: Version{HLC: planLater, Replica: "A"}, Hash: hashOf(inserted), Acks: map[string]int64{ackKey("A"): planLater}}
+	plan, err := planUpload(f, planRules(LastWriterWins))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.LogFirst) != 1 || plan.Outcome != outcomeUploaded || !plan.WriteRemote || plan.UploadDoc != nil {
+		t.Fatalf("outcome %s, remote write %v of %v, LogFirst %+v; want the delete uploaded over the landed insert, its conflict logged",
+			plan.Outcome, plan.WriteRemote, plan.UploadDoc, plan.LogFirst)
+	}
+}
