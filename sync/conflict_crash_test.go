@@ -446,9 +446,7 @@ func TestConflictLoggedAfterLandedUploadWasOverwritten(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			if err := e.localServer.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}).Err(); err != nil {
-				t.Fatal(err)
-			}
+			failOff(t, ctx, e.la.Database())
 			if err := e.a.Start(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -529,9 +527,7 @@ func TestRemoteWonOutcomeAppliedOnlyWithItsLog(t *testing.T) {
 	if _, err := e.la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 2}}, bson.D{{Key: "$set", Value: bson.D{{Key: "c", Value: "app"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.localServer.Database("admin").RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	failOff(t, ctx, e.la.Database())
 	if err := e.a.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
