@@ -146,6 +146,18 @@ type Config struct {
 	OnHandled func(bson.Timestamp)
 	// BufferSize bounds the events queued for this listener. Default 256.
 	BufferSize int
+	// BatchMax (ListenBatch only) is the most events one handler call
+	// gets. Default 100.
+	BatchMax int
+	// BatchLinger (ListenBatch only) is how long a batch that is not full
+	// waits for more events before its handler call. Zero (the default)
+	// waits for nothing: a batch is what arrived while the previous call
+	// ran, so batches grow with the load and an idle stream's events go
+	// out at once. A few milliseconds trade that much latency for fewer,
+	// larger calls at moderate rates.
+	BatchLinger time.Duration
+	// batching is set by ListenBatch.
+	batching bool
 	// SlowListener applies when the buffer is full. Default Block.
 	SlowListener SlowListenerPolicy
 	// ReconnectBackoff returns the reconnect policy for the shared stream.
@@ -269,6 +281,11 @@ func WithConcurrency(n int) Option { return func(c *Config) { c.Concurrency = n 
 // WithOnHandled sets Config.OnHandled.
 func WithOnHandled(f func(bson.Timestamp)) Option { return func(c *Config) { c.OnHandled = f } }
 
+// WithBatch sets Config.BatchMax and Config.BatchLinger (ListenBatch only).
+func WithBatch(max int, linger time.Duration) Option {
+	return func(c *Config) { c.BatchMax, c.BatchLinger = max, linger }
+}
+
 // WithBufferSize sets Config.BufferSize.
 func WithBufferSize(n int) Option { return func(c *Config) { c.BufferSize = n } }
 
@@ -329,6 +346,9 @@ func (c Config) WithDefaults() Config {
 	if c.BufferSize == 0 {
 		c.BufferSize = 256
 	}
+	if c.batching && c.BatchMax == 0 {
+		c.BatchMax = 100
+	}
 	if c.ReconnectBackoff == nil {
 		c.ReconnectBackoff = DefaultReconnectBackoff
 	}
@@ -369,6 +389,14 @@ func (c Config) validate() error {
 	}
 	if c.BufferSize < 1 {
 		bad("WithBufferSize: %d, must be >= 1", c.BufferSize)
+	}
+	switch {
+	case !c.batching && (c.BatchMax != 0 || c.BatchLinger != 0):
+		bad("WithBatch: only ListenBatch delivers batches")
+	case c.batching && c.Concurrency != 1:
+		bad("WithConcurrency: %d, ListenBatch runs one batch at a time (1)", c.Concurrency)
+	case c.batching && (c.BatchMax < 1 || c.BatchLinger < 0):
+		bad("WithBatch: max %d must be >= 1 and linger %v >= 0", c.BatchMax, c.BatchLinger)
 	}
 	if c.MaxAwaitTime < 0 {
 		bad("WithMaxAwaitTime: %v, must be > 0", c.MaxAwaitTime)

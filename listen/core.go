@@ -38,6 +38,16 @@ type item struct {
 // deliverFunc decodes an item into the listener's type and calls its handler.
 type deliverFunc func(ctx context.Context, it *item) error
 
+// batchDeliverFunc is deliverFunc for a batch of events (ListenBatch).
+type batchDeliverFunc func(ctx context.Context, its []*item) error
+
+// delivery is how a listener calls its handler: one item at a time, and
+// (ListenBatch) batches of events.
+type delivery struct {
+	one   deliverFunc
+	batch batchDeliverFunc // nil: no batches
+}
+
 // core is one listener. Its run goroutine owns the checkpoint state; worker
 // goroutines run the handler.
 type core struct {
@@ -45,6 +55,7 @@ type core struct {
 	coll    *mongo.Collection
 	filter  *eventFilter
 	deliver deliverFunc
+	batch   batchDeliverFunc
 	hub     *Hub
 	// parent is the subscription's lifetime: it carries the values of the
 	// ctx given to Listen but not its cancellation (that ctx bounds the
@@ -112,10 +123,10 @@ type task struct {
 	it  *item
 }
 
-func newCore(parent context.Context, coll *mongo.Collection, cfg Config, f *eventFilter, d deliverFunc, hub *Hub) *core {
+func newCore(parent context.Context, coll *mongo.Collection, cfg Config, f *eventFilter, d delivery, hub *Hub) *core {
 	life, cancel := context.WithCancel(context.WithoutCancel(parent))
 	l := &core{
-		cfg: cfg, coll: coll, filter: f, deliver: d, hub: hub, parent: life, cancelLife: cancel,
+		cfg: cfg, coll: coll, filter: f, deliver: d.one, batch: d.batch, hub: hub, parent: life, cancelLife: cancel,
 		ch:      make(chan *item, cfg.BufferSize),
 		stopReq: make(chan struct{}),
 		killCh:  make(chan error, 1),
@@ -275,6 +286,47 @@ func (l *core) run() {
 		}
 	}
 
+	// ListenBatch: events wait in pend until the channel is empty, the
+	// batch is full or (BatchLinger) its linger ran out, then go to one
+	// handler call. They are enqueued already, so the checkpoint cannot
+	// pass them before that call succeeded; a stop drops them unhandled.
+	var (
+		pend    []task
+		lingerT *time.Timer
+		lingerC <-chan time.Time
+	)
+	flush := func() bool {
+		if lingerT != nil {
+			lingerT.Stop()
+			lingerT, lingerC = nil, nil
+		}
+		if len(pend) == 0 {
+			return true
+		}
+		if l.stopRequested() {
+			return false
+		}
+		batch := pend
+		pend = nil
+		its := make([]*item, len(batch))
+		for i, t := range batch {
+			its[i] = t.it
+		}
+		err := l.handleBatch(its)
+		if err == errAborted {
+			reason = l.parent.Err() // nil after a Stop that did not give up
+			return false
+		}
+		if err != nil {
+			reason = err
+			return false
+		}
+		for _, t := range batch {
+			l.complete(result{seq: t.seq})
+		}
+		return true
+	}
+
 	// take processes one buffered item; false means the loop must stop.
 	take := func(it *item) bool {
 		switch it.kind {
@@ -286,10 +338,21 @@ func (l *core) run() {
 				l.hasStopAt, l.stopAtSeq = true, seq
 				l.stopAtErr = fmt.Errorf("%w: collection %s.%s", ErrInvalidated, l.coll.Database().Name(), l.coll.Name())
 			}
+			if l.batch != nil && l.wantsHandler(it.ev.op) {
+				pend = append(pend, task{seq: seq, it: it})
+				if len(pend) >= l.cfg.BatchMax && !flush() {
+					return false
+				}
+				break
+			}
 			if !submit(task{seq: seq, it: it}) {
 				return false
 			}
 		case itemHistoryLost:
+			// The batch before the gap is handled first.
+			if !flush() {
+				return false
+			}
 			if err := l.historyLost(it, submit); err != nil {
 				if err != errLoopStop {
 					reason = err
@@ -343,8 +406,28 @@ loop:
 			}
 		}
 		burst = 0
+		if len(pend) > 0 {
+			if l.cfg.BatchLinger <= 0 {
+				// Nothing more is ready: the batch goes now.
+				if !flush() {
+					break loop
+				}
+				l.maybeCheckpoint(false)
+				continue
+			}
+			if lingerC == nil {
+				lingerT = time.NewTimer(l.cfg.BatchLinger)
+				lingerC = lingerT.C
+			}
+		}
 		l.noteLag()
 		select {
+		case <-lingerC:
+			lingerT, lingerC = nil, nil
+			if !flush() {
+				break loop
+			}
+			l.maybeCheckpoint(false)
 		case <-l.stopReq:
 			break loop
 		case err := <-l.killCh:
@@ -533,10 +616,42 @@ func (l *core) handle(it *item) error {
 	if it.kind == itemEvent && !l.wantsHandler(it.ev.op) {
 		return nil // an invalidate the handler did not ask for
 	}
+	ok, err := l.attempt(func() error { return l.call(it) }, func(he *HandlerError) {
+		switch it.kind {
+		case itemEvent:
+			he.Token, he.Raw = it.ev.token, it.ev.raw
+		case itemSnapshot:
+			he.Raw = it.raw
+		}
+	})
+	if ok && it.kind != itemHistoryLost {
+		l.delivered(it)
+	}
+	return err
+}
+
+// handleBatch is handle for a batch of events (ListenBatch): one handler
+// call for all of them, retried as a whole.
+func (l *core) handleBatch(its []*item) error {
+	ok, err := l.attempt(func() error { return l.callBatch(its) }, func(he *HandlerError) {
+		he.Token, he.Raw = batchToken(its)
+	})
+	if ok {
+		for _, it := range its {
+			l.delivered(it)
+		}
+	}
+	return err
+}
+
+// attempt runs call under the retry policy. handled reports that call
+// succeeded; err is non-nil only when the subscription must stop
+// (errAborted when it is stopping anyway). name fills in the event of a
+// HandlerError.
+func (l *core) attempt(call func() error, name func(*HandlerError)) (handled bool, err error) {
 	// The backoff is built on the first failure only: building one per
 	// event showed up in the thousand-listener profile.
 	var bo backoff.BackOff
-	var err error
 	attempts := 0
 	for {
 		attempts++
@@ -544,14 +659,11 @@ func (l *core) handle(it *item) error {
 			// The lease ran out: this listener may no longer deliver.
 			// The event stays unhandled and uncheckpointed for the next
 			// holder.
-			return errAborted
+			return false, errAborted
 		}
-		err = l.call(it)
+		err = call()
 		if err == nil {
-			if it.kind != itemHistoryLost {
-				l.delivered(it)
-			}
-			return nil
+			return true, nil
 		}
 		var de *DecodeError
 		if errors.As(err, &de) || attempts >= l.cfg.HandlerAttempts {
@@ -570,29 +682,24 @@ func (l *core) handle(it *item) error {
 			continue
 		case <-l.abort:
 			t.Stop()
-			return errAborted
+			return false, errAborted
 		case <-l.stopReq:
 			t.Stop()
-			return errAborted
+			return false, errAborted
 		case <-l.parent.Done():
 			t.Stop()
 			// Stopping mid-retry: the event stays unhandled and
 			// uncheckpointed; a restart delivers it again.
-			return errAborted
+			return false, errAborted
 		}
 	}
 	he := &HandlerError{Attempts: attempts, Err: err}
-	switch it.kind {
-	case itemEvent:
-		he.Token, he.Raw = it.ev.token, it.ev.raw
-	case itemSnapshot:
-		he.Raw = it.raw
-	}
+	name(he)
 	if l.cfg.HandlerFailure == HandlerFailureSkip {
 		l.report(he)
-		return nil
+		return false, nil
 	}
-	return he
+	return false, he
 }
 
 var errAborted = errors.New("listen: stopped during handler retry")
@@ -607,6 +714,16 @@ func (l *core) call(it *item) (err error) {
 		return l.cfg.GapHandler(l.parent, it.gap)
 	}
 	return l.deliver(l.parent, it)
+}
+
+// callBatch is call for a batch.
+func (l *core) callBatch(its []*item) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return l.batch(l.parent, its)
 }
 
 // noteLag turns the last handled event's commit time into Stats.Lag. The

@@ -40,7 +40,7 @@ func defaultHolder() string {
 type leased struct {
 	coll *mongo.Collection
 	cfg  Config
-	d    deliverFunc
+	d    delivery
 
 	deadline atomic.Int64 // UnixNano of the current grant's deadline; 0 when not holding
 	token    atomic.Uint64
@@ -60,7 +60,7 @@ type leased struct {
 	stopCtx  context.Context // of the Stop call that is waiting, for the inner stop
 }
 
-func listenLeased(ctx context.Context, coll *mongo.Collection, cfg Config, d deliverFunc) (*Subscription, error) {
+func listenLeased(ctx context.Context, coll *mongo.Collection, cfg Config, d delivery) (*Subscription, error) {
 	ls := &leased{coll: coll, cfg: cfg, d: d, stopReq: make(chan struct{}), done: make(chan struct{})}
 	go ls.run(context.WithoutCancel(ctx))
 	return &Subscription{ls: ls}, nil

@@ -38,13 +38,13 @@ func Listen[T any](ctx context.Context, coll *mongo.Collection, h Handler[T], op
 		return nil, err
 	}
 	if cfg.Lease != nil {
-		return listenLeased(ctx, coll, cfg, deliverer(coll, h))
+		return listenLeased(ctx, coll, cfg, delivery{one: deliverer(coll, h)})
 	}
-	return listenWith(ctx, coll, cfg, deliverer(coll, h))
+	return listenWith(ctx, coll, cfg, delivery{one: deliverer(coll, h)})
 }
 
 // listenWith is Listen after the options: cfg is valid and has defaults.
-func listenWith(ctx context.Context, coll *mongo.Collection, cfg Config, d deliverFunc) (*Subscription, error) {
+func listenWith(ctx context.Context, coll *mongo.Collection, cfg Config, d delivery) (*Subscription, error) {
 	filter, err := newEventFilter(&cfg)
 	if err != nil {
 		return nil, err
