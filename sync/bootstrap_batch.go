@@ -89,7 +89,6 @@ func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Ra
 	if err != nil {
 		return nil, nil, err
 	}
-	local := s.cfg.Local.Collection(cs.name)
 	var w batchWrites
 	for i, rdoc := range docs {
 		id := ids[i]
@@ -116,6 +115,18 @@ func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Ra
 			return nil, nil, err
 		}
 	}
+	applied, err := s.writeBatch(ctx, cs, &w)
+	if err != nil {
+		return nil, nil, err
+	}
+	return applied, w.conflicts, nil
+}
+
+// writeBatch runs a batch's local writes (documents, then bases) and
+// returns the documents applied: a write a local insert beat is dropped
+// with its base (that local edit is pending, and its upload decides).
+func (s *Syncer) writeBatch(ctx context.Context, cs *collState, w *batchWrites) ([]SyncEvent, error) {
+	local := s.cfg.Local.Collection(cs.name)
 	docWrites, metaWrites, inserts, applied, writeOf, insertOf := w.docWrites, w.metaWrites, w.inserts, w.applied, w.writeOf, w.insertOf
 	// Documents before bases: a crash in between leaves documents equal to
 	// the remote, which the next attempt recognises (only the base moves).
@@ -123,7 +134,7 @@ func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Ra
 	if len(inserts) > 0 {
 		raced, err := insertRaw(ctx, local, inserts)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+			return nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
 		for _, j := range raced {
 			lost = append(lost, insertOf[j])
@@ -133,7 +144,7 @@ func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Ra
 		_, err := local.BulkWrite(ctx, docWrites, options.BulkWrite().SetOrdered(false))
 		raced, err := insertsRaced(err)
 		if err != nil {
-			return nil, nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
+			return nil, fmt.Errorf("sync: apply remote %s: %w", cs.name, err)
 		}
 		for _, j := range raced {
 			lost = append(lost, writeOf[j])
@@ -146,9 +157,9 @@ func (s *Syncer) copyBatchTxn(ctx context.Context, cs *collState, docs []bson.Ra
 	metaWrites = slices.DeleteFunc(metaWrites, func(w mongo.WriteModel) bool { return w == nil })
 	applied = slices.DeleteFunc(applied, func(ev SyncEvent) bool { return ev.Collection == "" })
 	if err := writeBases(ctx, s.localDocs, metaWrites); err != nil {
-		return nil, nil, fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
+		return nil, fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
 	}
-	return applied, w.conflicts, nil
+	return applied, nil
 }
 
 // batchDoc plans one document of a bootstrap batch (its facts f) and adds

@@ -146,6 +146,16 @@ type Config struct {
 	// BatchSize is the number of documents per bootstrap batch; a
 	// checkpoint is saved after each batch. Default 500.
 	BatchSize int
+	// ChangeLinger is how long each direction lets changes gather before
+	// it handles them as one batch (listen.ListenBatch's linger). A batch
+	// of changes of distinct documents costs a handful of round trips in
+	// all, one change about eight, so under load the linger cuts the CPU
+	// per change (measured on the 2-core development machine at 1,000
+	// writes/s: 1.15 ms with none, 0.58 ms at 5 ms, 0.53 ms at 10 ms) for
+	// that much more latency, also for a lone change. Default 5 ms;
+	// negative: no linger (a batch is what arrived while the previous one
+	// was handled).
+	ChangeLinger time.Duration
 	// Backoff returns the retry policy for remote operations that fail
 	// (remote unreachable, transaction aborted) and for reopening change
 	// streams. Default: exponential from 100ms to 5s with jitter, forever.
@@ -226,6 +236,9 @@ const metaPrefix = "_mongotide_sync"
 func (c Config) WithDefaults() Config {
 	if c.BatchSize == 0 {
 		c.BatchSize = 500
+	}
+	if c.ChangeLinger == 0 {
+		c.ChangeLinger = 5 * time.Millisecond
 	}
 	if c.Backoff == nil {
 		c.Backoff = listen.DefaultReconnectBackoff

@@ -25,35 +25,14 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 	go func() {
 		defer close(done)
 		s.supervise(ctx, &cs.upSub, LocalSide, func() (*listen.Subscription, error) {
-			return s.listen(ctx, cs, LocalSide, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), &cs.lastUp, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
-				if s.ownEcho(&s.ownLocal, cs.name, ev) {
-					return nil // the echo of a local write of the syncer's own
-				}
-				if err := s.upLimit.wait(hctx); err != nil {
-					return err // stopping: the change stays unhandled
-				}
-				err := s.upload(hctx, cs, ev.DocumentKey.Lookup("_id"), ev.OperationType, rawDoc(ev.FullDocument), ev.WallTime, ev.ClusterTime)
-				if err != nil {
-					cs.retrying.Store(1)
-					s.reportError(err)
-					return err
-				}
-				cs.retrying.Store(0)
-				return nil
+			return s.listen(ctx, cs, LocalSide, s.cfg.Local.Collection(cs.name), uploadKey(cs.name), &cs.lastUp, func(hctx context.Context, evs []*listen.ChangeEvent[bson.Raw]) error {
+				return s.handleUploads(hctx, cs, evs)
 			})
 		})
 	}()
 	s.supervise(ctx, &cs.downSub, RemoteSide, func() (*listen.Subscription, error) {
-		return s.listen(ctx, cs, RemoteSide, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), &cs.lastDown, func(hctx context.Context, ev *listen.ChangeEvent[bson.Raw]) error {
-			if s.ownEcho(&s.ownRemote, cs.name, ev) {
-				return nil // the echo of an upload
-			}
-			err := s.download(hctx, cs, ev.DocumentKey.Lookup("_id"), nil, false, ev.WallTime, ev.ClusterTime)
-			if err != nil {
-				s.reportError(err)
-				return err
-			}
-			return nil
+		return s.listen(ctx, cs, RemoteSide, s.cfg.Remote.Collection(cs.name), downloadKey(cs.name), &cs.lastDown, func(hctx context.Context, evs []*listen.ChangeEvent[bson.Raw]) error {
+			return s.handleDownloads(hctx, cs, evs)
 		})
 	})
 	<-done
@@ -64,23 +43,22 @@ func (s *Syncer) runCollection(ctx context.Context, cs *collState) {
 // succeeds or the syncer stops: the checkpoint never passes an unapplied
 // change, and no later write is needed to unblock it.
 //
-// Changes of different documents are handled by streamWorkers workers at
-// once (one document's changes in order, on one worker); handled then holds
-// the cluster time through which every change was handled (WaitSynced and
-// Status read it), which with several workers is not the last handled one.
+// Changes come in batches (see stream_workers.go), handled one batch at a
+// time; handled holds the cluster time through which every change was
+// handled (WaitSynced and Status read it).
 //
 // side names the server coll is on: only the remote's stream errors say
 // anything about whether the remote is reachable.
-func (s *Syncer) listen(ctx context.Context, cs *collState, side Side, coll *mongo.Collection, key string, handled *atomic.Pointer[bson.Timestamp], h func(context.Context, *listen.ChangeEvent[bson.Raw]) error) (*listen.Subscription, error) {
-	return listen.Listen[bson.Raw](ctx, coll,
-		func(hctx context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error {
+func (s *Syncer) listen(ctx context.Context, cs *collState, side Side, coll *mongo.Collection, key string, handled *atomic.Pointer[bson.Timestamp], h listen.BatchHandler[bson.Raw]) (*listen.Subscription, error) {
+	return listen.ListenBatch[bson.Raw](ctx, coll,
+		func(hctx context.Context, evs []*listen.ChangeEvent[bson.Raw]) error {
 			// A listener's handler context outlives the ctx given to Listen
 			// (it bounds the start only); the syncer's stop must still cut
 			// a handler's remote round trips short, as during an outage.
 			hctx, cancel := context.WithCancel(hctx)
 			defer cancel()
 			defer context.AfterFunc(ctx, cancel)()
-			return h(hctx, ev)
+			return h(hctx, evs)
 		},
 		listen.WithOperationTypes(listen.Insert, listen.Update, listen.Replace, listen.Delete),
 		listen.WithResumeStore(s.store, key),
@@ -88,7 +66,7 @@ func (s *Syncer) listen(ctx context.Context, cs *collState, side Side, coll *mon
 		listen.WithReconnectBackoff(s.cfg.Backoff),
 		listen.WithCheckpointEvery(100), listen.WithCheckpointInterval(200*time.Millisecond),
 		listen.WithMaxAwaitTime(200*time.Millisecond),
-		listen.WithConcurrency(streamWorkers),
+		listen.WithBatch(streamBatchMax, max(s.cfg.ChangeLinger, 0)),
 		listen.WithOnHandled(func(ts bson.Timestamp) { handled.Store(&ts) }),
 		listen.WithOnError(func(err error) {
 			if side == RemoteSide {
