@@ -150,11 +150,13 @@ type Config struct {
 	// gets. Default 100.
 	BatchMax int
 	// BatchLinger (ListenBatch only) is how long a batch that is not full
-	// waits for more events before its handler call. Zero (the default)
-	// waits for nothing: a batch is what arrived while the previous call
-	// ran, so batches grow with the load and an idle stream's events go
-	// out at once. A few milliseconds trade that much latency for fewer,
-	// larger calls at moderate rates.
+	// waits for more events before its handler call, while the stream is
+	// busy: only when its first event came within BatchLinger of the
+	// previous batch's handling (a lone event after a quiet spell goes at
+	// once). Zero (the default) waits for nothing: a batch is what arrived
+	// while the previous call ran, so batches grow with the load. A few
+	// milliseconds trade that much latency under load for fewer, larger
+	// calls at moderate rates.
 	BatchLinger time.Duration
 	// batching is set by ListenBatch.
 	batching bool

@@ -294,6 +294,10 @@ func (l *core) run() {
 		pend    []task
 		lingerT *time.Timer
 		lingerC <-chan time.Time
+		// lastBatch is when the last batch was handled: a batch lingers
+		// only while the stream is busy (its first event came within a
+		// linger of it), so a lone event after a quiet spell goes at once.
+		lastBatch time.Time
 	)
 	flush := func() bool {
 		if lingerT != nil {
@@ -324,6 +328,7 @@ func (l *core) run() {
 		for _, t := range batch {
 			l.complete(result{seq: t.seq})
 		}
+		lastBatch = time.Now()
 		return true
 	}
 
@@ -407,7 +412,7 @@ loop:
 		}
 		burst = 0
 		if len(pend) > 0 {
-			if l.cfg.BatchLinger <= 0 {
+			if l.cfg.BatchLinger <= 0 || (lingerC == nil && time.Since(lastBatch) > l.cfg.BatchLinger) {
 				// Nothing more is ready: the batch goes now.
 				if !flush() {
 					break loop

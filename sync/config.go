@@ -147,12 +147,12 @@ type Config struct {
 	// checkpoint is saved after each batch. Default 500.
 	BatchSize int
 	// ChangeLinger is how long each direction lets changes gather before
-	// it handles them as one batch (listen.ListenBatch's linger). A batch
-	// of changes of distinct documents costs a handful of round trips in
-	// all, one change about eight, so under load the linger cuts the CPU
-	// per change (measured on the 2-core development machine at 1,000
-	// writes/s: 1.15 ms with none, 0.58 ms at 5 ms, 0.53 ms at 10 ms) for
-	// that much more latency, also for a lone change. Default 5 ms;
+	// it handles them as one batch, while changes keep coming
+	// (listen.ListenBatch's linger: a lone change after a quiet spell goes
+	// at once). A batch of changes of distinct documents costs a handful
+	// of round trips in all, one change about eight, so under load the
+	// linger cuts the CPU per change about in half (docs/sync.md,
+	// Performance) for at most that much more latency. Default 5 ms;
 	// negative: no linger (a batch is what arrived while the previous one
 	// was handled).
 	ChangeLinger time.Duration
