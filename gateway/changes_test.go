@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"fmt"
 	"net/http"
 	"testing"
 
@@ -69,5 +68,4 @@ func TestPullCacheHeaders(t *testing.T) {
 	if cc := r3.header.Get("Cache-Control"); cc != "no-store" || r3.header.Get("ETag") != "" {
 		t.Fatalf("live edge: Cache-Control %q ETag %q", cc, r3.header.Get("ETag"))
 	}
-	_ = fmt.Sprint()
 }
