@@ -33,7 +33,7 @@ var (
 
 // env is a started gateway on a database of its own, served over HTTP.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	gw  *Gateway
 	srv *httptest.Server
 	db  *mongo.Database
@@ -50,7 +50,7 @@ func testRules() map[string]Rule {
 	}
 }
 
-func newEnv(t *testing.T, tweak func(*Config)) *env {
+func newEnv(t testing.TB, tweak func(*Config)) *env {
 	t.Helper()
 	db := embeddedtest.Database(t)
 	auth, err := NewJWTAuthenticator(JWTConfig{HS256Secret: testSecret})
