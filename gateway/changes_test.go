@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"testing"
@@ -124,5 +125,73 @@ func TestPullTwoCollections(t *testing.T) {
 	}
 	if want := []string{"notes:1", "board:2", "notes:3"}; !slices.Equal(got, want) {
 		t.Fatalf("changes %v, want %v", got, want)
+	}
+}
+
+// TestOwnerChangeIsDelete: a document handed from alice to bob is a delete
+// for alice and an update for bob; a delete reaches its owner (through the
+// pre-image) and nobody else.
+func TestOwnerChangeIsDelete(t *testing.T) {
+	e := newEnv(t, nil)
+	alice, bob := e.tok("alice"), e.tok("bob")
+	ca, cb := e.pull(alice, "collections=notes").Cursor, e.pull(bob, "collections=notes").Cursor
+	e.insert("notes", bson.D{{Key: "_id", Value: "n"}, {Key: "owner", Value: "alice"}})
+	coll := e.db.Collection("notes")
+	ctx := context.Background()
+	if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: "n"}}, bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: "bob"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: "n"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "three changes in the ring", func() bool { return e.gw.Stats().Collections["notes"].Appended == 3 })
+	ops := func(p page) (out []string) {
+		for _, c := range p.Changes {
+			out = append(out, c.Op)
+			if c.Doc != nil && c.Op == "delete" {
+				t.Fatalf("a delete carries a document: %+v", c)
+			}
+		}
+		return out
+	}
+	if got := ops(e.pull(alice, "collections=notes&since="+ca)); !slices.Equal(got, []string{"insert", "delete"}) {
+		t.Fatalf("alice sees %v, want insert, delete (the document left her scope)", got)
+	}
+	if got := ops(e.pull(bob, "collections=notes&since="+cb)); !slices.Equal(got, []string{"update", "delete"}) {
+		t.Fatalf("bob sees %v, want update, delete", got)
+	}
+	if u := e.gw.Stats().Collections["notes"].UnattributedDeletes; u != 0 {
+		t.Fatalf("%d unattributed deletes with pre-images on", u)
+	}
+}
+
+// TestDeleteWithoutPreImageHidden: without pre-images a delete cannot be
+// attributed: owner-scoped clients do not get it, it is counted, and the
+// shared collection still delivers it.
+func TestDeleteWithoutPreImageHidden(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.SkipPreImages = true })
+	alice := e.tok("alice")
+	cur := e.pull(alice, "collections=notes,board").Cursor
+	e.insert("notes", bson.D{{Key: "_id", Value: "n"}, {Key: "owner", Value: "alice"}})
+	e.insert("board", bson.D{{Key: "_id", Value: "b"}})
+	ctx := context.Background()
+	for _, c := range []string{"notes", "board"} {
+		if _, err := e.db.Collection(c).DeleteMany(ctx, bson.D{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "both deletes in the rings", func() bool {
+		s := e.gw.Stats()
+		return s.Collections["notes"].Appended == 2 && s.Collections["board"].Appended == 2
+	})
+	var got []string
+	for _, c := range e.pull(alice, "collections=notes,board&since="+cur).Changes {
+		got = append(got, c.Collection+":"+c.Op)
+	}
+	if want := []string{"notes:insert", "board:insert", "board:delete"}; !slices.Equal(got, want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+	if u := e.gw.Stats().Collections["notes"].UnattributedDeletes; u != 1 {
+		t.Fatalf("unattributed deletes %d, want 1", u)
 	}
 }

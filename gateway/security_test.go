@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,9 @@ func TestSecurityTable(t *testing.T) {
 		{"GET", "/v1/stats", ""},
 		{"GET", "/metrics", ""},
 	}
-	for _, ep := range endpoints {
+	// Refused before anything streams: the SSE variant too.
+	withSSE := append(slices.Clone(endpoints), endpoint{"GET", "/v1/changes?collections=notes&live=sse", ""})
+	for _, ep := range withSSE {
 		for _, bad := range []struct{ name, tok string }{{"missing", ""}, {"expired", expired}, {"forged", forged}, {"claims swapped", swapped}, {"alg none", none}} {
 			if r := e.do(ep.method, ep.path, bad.tok, ep.body); r.status != http.StatusUnauthorized {
 				t.Errorf("%s %s with a %s token: %d %s, want 401", ep.method, ep.path, bad.name, r.status, r.body)
