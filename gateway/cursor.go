@@ -87,7 +87,7 @@ func decodeCursor(key []byte, s string) (cursor, error) {
 	return c, nil
 }
 
-// checkCursor verifies that c was made for owner and exactly names (in the
+// check verifies that c was made for owner and exactly names (in the
 // same order): a cursor is not transferable between owners or collection
 // lists.
 func (c cursor) check(owner string, names []string) error {

@@ -65,7 +65,8 @@ func New(cfg Config) (*Gateway, error) {
 // Start enables pre-images (unless Config.SkipPreImages), opens one change
 // stream per collection and, when Config.Addr is set, starts listening.
 // ctx bounds the start only. Calling it again after success does nothing;
-// after Stop it returns ErrStopped.
+// after Stop, or after a failed Start (whose streams it closed), it returns
+// ErrStopped: make a new Gateway.
 func (g *Gateway) Start(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -75,18 +76,23 @@ func (g *Gateway) Start(ctx context.Context) error {
 	case g.started:
 		return nil
 	}
+	fail := func(err error) error {
+		_ = g.stopFeeds(context.WithoutCancel(ctx))
+		g.bg.Wait()
+		g.stopped = true
+		close(g.stopping)
+		return err
+	}
 	for _, name := range g.names {
 		if !g.cfg.SkipPreImages {
 			if err := enablePreImages(ctx, g.cfg.Database, name); err != nil {
-				g.stopFeeds(ctx)
-				return fmt.Errorf("gateway: enable pre-images on %q: %w", name, err)
+				return fail(fmt.Errorf("gateway: enable pre-images on %q: %w", name, err))
 			}
 		}
 		f := g.feeds[name]
 		onError := func(err error) { g.cfg.Logger.Warn("gateway: change stream", "collection", f.name, "err", err) }
 		if err := f.start(ctx, g.hub, onError); err != nil {
-			g.stopFeeds(ctx)
-			return err
+			return fail(err)
 		}
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); f.watch() }()
@@ -94,9 +100,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if g.cfg.Addr != "" {
 		ln, err := net.Listen("tcp", g.cfg.Addr)
 		if err != nil {
-			g.stopFeeds(ctx)
-			g.bg.Wait()
-			return fmt.Errorf("gateway: listen on %s: %w", g.cfg.Addr, err)
+			return fail(fmt.Errorf("gateway: listen on %s: %w", g.cfg.Addr, err))
 		}
 		g.ln = ln
 		g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}

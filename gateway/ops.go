@@ -47,11 +47,12 @@ func (g *Gateway) handleReady(w http.ResponseWriter, r *http.Request, _ Principa
 
 // Stats is a snapshot of the gateway's counters (GET /v1/stats).
 type Stats struct {
-	Requests      int64 `json:"requests"`
-	Clients       int64 `json:"clients"`      // requests in progress
-	LiveClients   int64 `json:"live_clients"` // long polls and SSE streams open
-	ChangesServed int64 `json:"changes_served"`
-	Refused       int64 `json:"refused"` // 401 and 403 answers
+	StartedAt     time.Time `json:"started_at"` // zero before Start
+	Requests      int64     `json:"requests"`
+	Clients       int64     `json:"clients"`      // requests in progress
+	LiveClients   int64     `json:"live_clients"` // long polls and SSE streams open
+	ChangesServed int64     `json:"changes_served"`
+	Refused       int64     `json:"refused"` // 401 and 403 answers
 	// ServerStreams is how many change streams the gateway holds open on
 	// the database: one per collection, whatever the number of clients.
 	ServerStreams int                        `json:"server_streams"`
@@ -73,7 +74,11 @@ type CollectionStats struct {
 
 // Stats returns the current counters.
 func (g *Gateway) Stats() Stats {
+	g.mu.Lock()
+	startedAt := g.startedAt
+	g.mu.Unlock()
 	s := Stats{
+		StartedAt:     startedAt,
 		Requests:      g.requests.Load(),
 		Clients:       g.active.Load(),
 		LiveClients:   g.live.Load(),
