@@ -230,3 +230,27 @@ func TestRS256AndClaims(t *testing.T) {
 		t.Fatalf("HS256 token signed with the public key: %v", err)
 	}
 }
+
+// TestFailedStartIsFinal: a Start that cannot listen closes the change
+// streams it opened and later Starts say ErrStopped.
+func TestFailedStartIsFinal(t *testing.T) {
+	auth := AuthenticatorFunc(func(*http.Request) (Principal, error) { return Principal{Owner: "x"}, nil })
+	gw, err := New(Config{Database: e0(t), Collections: testRules(), Authenticator: auth, CursorKey: testCursorKey, Addr: "127.0.0.1:-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := gw.Start(ctx); err == nil {
+		t.Fatal("Start on an invalid address succeeded")
+	}
+	if n := gw.Stats().ServerStreams; n != 0 {
+		t.Fatalf("%d change streams left open by the failed Start", n)
+	}
+	if err := gw.Start(ctx); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Start after a failed Start: %v, want ErrStopped", err)
+	}
+	if err := gw.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
