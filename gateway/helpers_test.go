@@ -52,7 +52,13 @@ func testRules() map[string]Rule {
 
 func newEnv(t testing.TB, tweak func(*Config)) *env {
 	t.Helper()
-	db := embeddedtest.Database(t)
+	return newEnvWith(t, embeddedtest.Database(t), tweak)
+}
+
+// newEnvWith starts a gateway on db, which may be another gateway's (two
+// instances behind one load balancer).
+func newEnvWith(t testing.TB, db *mongo.Database, tweak func(*Config)) *env {
+	t.Helper()
 	auth, err := NewJWTAuthenticator(JWTConfig{HS256Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
