@@ -201,9 +201,10 @@ type scoped struct {
 }
 
 // scope returns e as owner sees it, or false when owner must not see it.
-// A document that left the owner's scope (its owner field changed) is a
-// delete for that owner; a delete without a pre-image cannot be attributed
-// and is hidden (counted as unattributed).
+// A document that left the owner's scope is a delete for that owner (a
+// delete may then reach it twice: apply deletes idempotently); a delete
+// without a pre-image cannot be attributed and is hidden (counted as
+// unattributed).
 func (f *feed) scope(e entry, owner string) (scoped, bool) {
 	s := scoped{coll: f.name, op: e.op, id: e.id, pos: e.pos}
 	if f.rule.Shared {
@@ -227,7 +228,11 @@ func (f *feed) scope(e entry, owner string) (scoped, bool) {
 	case e.op != listen.Delete && mine(e.after):
 		s.doc = e.after
 		return s, true
-	case e.op != listen.Delete && e.after != nil && mine(e.before):
+	case e.op != listen.Delete && mine(e.before):
+		// It was the owner's and is not now: handed to another owner, or
+		// deleted before the update's lookup (after is nil, and the delete
+		// event is attributed to whoever owned it then). Either way it left
+		// this owner's scope.
 		s.op = listen.Delete
 		return s, true
 	case e.op == listen.Delete && mine(e.before):
