@@ -198,3 +198,40 @@ func TestDeleteWithoutPreImageHidden(t *testing.T) {
 		t.Fatalf("unattributed deletes %d, want 1", u)
 	}
 }
+
+// TestPullTwoCollectionsSmallPages: pages smaller than what both
+// collections hold cut one collection's changes; the cursor keeps the cut
+// ones, so every change arrives exactly once.
+func TestPullTwoCollectionsSmallPages(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.tok("alice")
+	cur := e.pull(alice, "collections=notes,board").Cursor
+	for i := range 5 {
+		e.insert("notes", bson.D{{Key: "_id", Value: i}, {Key: "owner", Value: "alice"}})
+		e.insert("notes", bson.D{{Key: "_id", Value: 100 + i}, {Key: "owner", Value: "bob"}})
+		e.insert("board", bson.D{{Key: "_id", Value: 10 + i}})
+	}
+	waitFor(t, "the streams to read the changes", func() bool {
+		s := e.gw.Stats()
+		return s.Collections["notes"].Appended == 10 && s.Collections["board"].Appended == 5
+	})
+	seen := map[string]int{}
+	for range 20 {
+		p := e.pull(alice, "collections=notes,board&limit=2&since="+cur)
+		for _, c := range p.Changes {
+			seen[c.Collection+":"+string(c.ID)]++
+		}
+		cur = p.Cursor
+		if len(p.Changes) == 0 {
+			break
+		}
+	}
+	if len(seen) != 10 {
+		t.Fatalf("got %d distinct changes, want 10: %v", len(seen), seen)
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Fatalf("change %s arrived %d times", k, n)
+		}
+	}
+}
