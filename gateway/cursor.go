@@ -69,7 +69,9 @@ func decodeCursor(key []byte, s string) (cursor, error) {
 	if !ok {
 		return cursor{}, errBadCursor
 	}
-	enc := base64.RawURLEncoding
+	// Strict: one cursor has one spelling; lenient decoding would accept
+	// variants differing in the unused bits of the last character.
+	enc := base64.RawURLEncoding.Strict()
 	payload, err1 := enc.DecodeString(p64)
 	mac, err2 := enc.DecodeString(m64)
 	if err1 != nil || err2 != nil || !hmac.Equal(mac, cursorMAC(key, payload)) {

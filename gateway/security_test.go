@@ -87,7 +87,8 @@ func TestSecurityTable(t *testing.T) {
 	}{
 		{"bob's cursor used by alice", "/v1/changes?collections=notes&since=" + url.QueryEscape(bobCur), alice, 400},
 		{"cursor for another collection list", "/v1/changes?collections=notes,board&since=" + url.QueryEscape(cur), alice, 400},
-		{"altered cursor", "/v1/changes?collections=notes&since=" + url.QueryEscape(flipLast(cur)), alice, 400},
+		{"cursor with its last character changed", "/v1/changes?collections=notes&since=" + url.QueryEscape(flipLast(cur)), alice, 400},
+		{"cursor with its payload changed", "/v1/changes?collections=notes&since=" + url.QueryEscape(flipAt(cur, 20)), alice, 400},
 		{"garbage cursor", "/v1/changes?collections=notes&since=abc.def", alice, 400},
 		{"pull from a collection without a rule", "/v1/changes?collections=unruled", alice, 403},
 		{"snapshot of a collection without a rule", "/v1/snapshot?collection=unruled", alice, 403},
@@ -114,12 +115,15 @@ func TestSecurityTable(t *testing.T) {
 }
 
 // flipLast changes the last character of s, keeping it base64url.
-func flipLast(s string) string {
+func flipLast(s string) string { return flipAt(s, len(s)-1) }
+
+// flipAt changes the character at i, keeping it base64url.
+func flipAt(s string, i int) string {
 	b := []byte(s)
-	if b[len(b)-1] == 'A' {
-		b[len(b)-1] = 'B'
+	if b[i] == 'A' {
+		b[i] = 'B'
 	} else {
-		b[len(b)-1] = 'A'
+		b[i] = 'A'
 	}
 	return string(b)
 }
