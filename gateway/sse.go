@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -35,14 +36,29 @@ func (g *Gateway) streamSSE(w http.ResponseWriter, r *http.Request, p Principal,
 	}
 	heartbeat := time.NewTicker(g.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	end := func() { send("event: end\ndata: {\"reason\":\"shutdown\"}\n\n") }
 	for {
+		// Stop closes the feeds right after it signals stopping: a wake-up
+		// from a closing feed must end the stream as a shutdown, not as an
+		// error.
+		if g.isStopping() {
+			end()
+			return
+		}
 		wake, release := g.wakeAny(pl.feeds)
 		items, next, err := g.page(ctx, pl, pos, p.Owner)
 		if err != nil {
 			release()
+			if g.isStopping() {
+				end()
+				return
+			}
 			code := "internal"
-			if err == errHistoryLost {
+			switch {
+			case errors.Is(err, errHistoryLost):
 				code = "cursor_expired"
+			case errors.Is(err, errUnavailable):
+				code = "unavailable"
 			}
 			send("event: error\ndata: {\"code\":%q}\n\n", code)
 			return
@@ -73,7 +89,7 @@ func (g *Gateway) streamSSE(w http.ResponseWriter, r *http.Request, p Principal,
 			}
 		case <-g.stopping:
 			release()
-			send("event: end\ndata: {\"reason\":\"shutdown\"}\n\n")
+			end()
 			return
 		case <-ctx.Done():
 			release()
