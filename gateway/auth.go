@@ -51,9 +51,9 @@ type JWTConfig struct {
 	// Issuer and Audience, when set, must match iss and aud.
 	Issuer   string
 	Audience string
-	// RequireExp refuses tokens without exp (default false: exp is checked
-	// when present).
-	RequireExp bool
+	// AllowNoExp accepts tokens without exp, which never expire. Default
+	// false: refused (401), failing closed like the rest of the gate.
+	AllowNoExp bool
 	// Leeway tolerates clock skew on exp and nbf (default 0).
 	Leeway time.Duration
 	// Clock is the time source (default time.Now).
@@ -101,7 +101,7 @@ func NewJWTAuthenticator(cfg JWTConfig) (*JWTAuthenticator, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	if cfg.RequireExp {
+	if !cfg.AllowNoExp {
 		opts = append(opts, jwt.WithExpirationRequired())
 	}
 	return &JWTAuthenticator{cfg: cfg, parser: jwt.NewParser(opts...)}, nil

@@ -26,7 +26,6 @@ func Example() {
 
 	auth, err := gateway.NewJWTAuthenticator(gateway.JWTConfig{
 		HS256Secret: []byte(os.Getenv("JWT_SECRET")),
-		RequireExp:  true,
 	})
 	if err != nil {
 		log.Fatal(err)

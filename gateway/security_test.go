@@ -32,6 +32,7 @@ func TestSecurityTable(t *testing.T) {
 	})
 
 	expired := token(t, testSecret, "alice", -time.Minute)
+	noExp := token(t, testSecret, "alice", 0) // never expires: refused by default
 	forged := token(t, []byte("another-secret-another-secret-another-secret"), "alice", time.Hour)
 	parts := strings.Split(alice, ".")
 	claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
@@ -51,7 +52,7 @@ func TestSecurityTable(t *testing.T) {
 	// Refused before anything streams: the SSE variant too.
 	withSSE := append(slices.Clone(endpoints), endpoint{"GET", "/v1/changes?collections=notes&live=sse", ""})
 	for _, ep := range withSSE {
-		for _, bad := range []struct{ name, tok string }{{"missing", ""}, {"expired", expired}, {"forged", forged}, {"claims swapped", swapped}, {"alg none", none}} {
+		for _, bad := range []struct{ name, tok string }{{"missing", ""}, {"expired", expired}, {"without exp", noExp}, {"forged", forged}, {"claims swapped", swapped}, {"alg none", none}} {
 			if r := e.do(ep.method, ep.path, bad.tok, ep.body); r.status != http.StatusUnauthorized {
 				t.Errorf("%s %s with a %s token: %d %s, want 401", ep.method, ep.path, bad.name, r.status, r.body)
 			}
