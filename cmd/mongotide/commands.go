@@ -15,5 +15,6 @@ func subcommands(stdout, stderr io.Writer) []*cobra.Command {
 		newBenchCmd(stdout, stderr),
 		newSyncCmd(stdout, stderr),
 		newRelayCmd(stdout, stderr),
+		newServeCmd(stdout, stderr),
 	}
 }

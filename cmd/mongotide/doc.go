@@ -4,6 +4,7 @@
 //	mongotide embedded   start an embedded MongoDB-compatible replica set, print its URI
 //	mongotide listen     tail a collection's changes as JSON lines, resumable (--resume-file)
 //	mongotide bench      measure the embedded server and the listener engine, one table
+//	mongotide serve      the HTTP gateway: pull changes, snapshot, documents (docs/gateway.md)
 //
 // plus the sync subcommands. Commands that take --uri run on a fresh embedded
 // server when it is omitted and print its URI on stderr. Results go to stdout,

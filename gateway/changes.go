@@ -1,0 +1,307 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// pull is one /v1/changes request's parameters.
+type pull struct {
+	feeds   []*feed
+	names   []string
+	pos     []position
+	limit   int
+	live    string
+	timeout time.Duration
+}
+
+// parsePull reads the query; false means it answered the error.
+func (g *Gateway) parsePull(w http.ResponseWriter, r *http.Request, p Principal) (pull, bool) {
+	q := r.URL.Query()
+	var pl pull
+	for _, n := range strings.Split(q.Get("collections"), ",") {
+		n = strings.TrimSpace(n)
+		if n == "" || slices.Contains(pl.names, n) {
+			writeError(w, http.StatusBadRequest, "bad_request", "collections must list distinct collection names, comma separated")
+			return pl, false
+		}
+		f, ok := g.readable(w, p, n)
+		if !ok {
+			return pl, false
+		}
+		pl.names = append(pl.names, n)
+		pl.feeds = append(pl.feeds, f)
+	}
+	var ok bool
+	if pl.limit, ok = parseLimit(w, q.Get("limit"), g.cfg.DefaultPageSize, g.cfg.MaxPageSize); !ok {
+		return pl, false
+	}
+	switch pl.live = q.Get("live"); pl.live {
+	case "", "longpoll", "sse":
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", `live must be "longpoll" or "sse"`)
+		return pl, false
+	}
+	pl.timeout = g.cfg.DefaultLongPoll
+	if s := q.Get("timeout"); s != "" {
+		secs, err := strconv.ParseFloat(s, 64)
+		if err != nil || secs < 0 || secs > g.cfg.MaxLongPoll.Seconds() {
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("timeout must be a number of seconds between 0 and %g", g.cfg.MaxLongPoll.Seconds()))
+			return pl, false
+		}
+		pl.timeout = time.Duration(secs * float64(time.Second))
+	}
+	since := q.Get("since")
+	if since == "" && pl.live == "sse" {
+		since = r.Header.Get("Last-Event-ID") // an EventSource reconnecting
+	}
+	if since == "" {
+		for _, f := range pl.feeds {
+			now, err := f.now()
+			if err != nil {
+				writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+				return pl, false
+			}
+			pl.pos = append(pl.pos, now)
+		}
+		return pl, true
+	}
+	c, err := decodeCursor(g.cfg.CursorKey, since)
+	if err == nil {
+		err = c.check(p.Owner, pl.names)
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_cursor", "since is not a cursor this gateway issued for this client and these collections")
+		return pl, false
+	}
+	for _, cc := range c.Colls {
+		pl.pos = append(pl.pos, cc.Pos)
+	}
+	return pl, true
+}
+
+func parseLimit(w http.ResponseWriter, s string, def, maxN int) (int, bool) {
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		writeError(w, http.StatusBadRequest, "bad_request", "limit must be a positive integer")
+		return 0, false
+	}
+	return min(n, maxN), true
+}
+
+// page reads up to limit changes after pos, merged across collections in
+// cluster-time order, and the positions to continue from. A collection's
+// next position is past every change it returned and past the other
+// owners' changes it skipped, but never past a change of the caller that
+// did not fit in the page.
+func (g *Gateway) page(ctx context.Context, pl pull, pos []position, owner string) ([]scoped, []position, error) {
+	var all []scoped
+	tails := make([]position, len(pl.feeds))
+	for i, f := range pl.feeds {
+		items, tail, ok, err := f.readRing(pos[i], owner, pl.limit)
+		if err == nil && !ok {
+			items, tail, err = f.readHistory(ctx, pos[i], owner, pl.limit)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		for j := range items {
+			items[j].ci = i
+		}
+		all = append(all, items...)
+		tails[i] = tail
+	}
+	slices.SortStableFunc(all, func(a, b scoped) int {
+		if c := a.pos.T.Compare(b.pos.T); c != 0 {
+			return c
+		}
+		return a.ci - b.ci
+	})
+	next := slices.Clone(tails)
+	if len(all) > pl.limit {
+		cut := make([]bool, len(pl.feeds))
+		for _, s := range all[pl.limit:] {
+			cut[s.ci] = true
+		}
+		all = all[:pl.limit]
+		for i := range next {
+			if cut[i] {
+				next[i] = pos[i]
+			}
+		}
+		for _, s := range all {
+			if cut[s.ci] {
+				next[s.ci] = s.pos
+			}
+		}
+	}
+	return all, next, nil
+}
+
+func (g *Gateway) cursorFor(owner string, names []string, pos []position) (string, error) {
+	c := cursor{Owner: owner}
+	for i, n := range names {
+		c.Colls = append(c.Colls, cursorColl{Name: n, Pos: pos[i]})
+	}
+	return encodeCursor(g.cfg.CursorKey, c)
+}
+
+// renderChange is one change as relaxed extended JSON, so that ObjectIds,
+// dates and the other BSON types survive the trip.
+func renderChange(s scoped) ([]byte, error) {
+	d := bson.D{{Key: "collection", Value: s.coll}, {Key: "op", Value: string(s.op)}, {Key: "id", Value: s.id}}
+	if s.doc != nil {
+		d = append(d, bson.E{Key: "doc", Value: s.doc})
+	}
+	return bson.MarshalExtJSON(d, false, false)
+}
+
+func (g *Gateway) handleChanges(w http.ResponseWriter, r *http.Request, p Principal) {
+	pl, ok := g.parsePull(w, r, p)
+	if !ok {
+		return
+	}
+	if pl.live == "sse" {
+		g.streamSSE(w, r, p, pl)
+		return
+	}
+	ctx := r.Context()
+	var items []scoped
+	var next []position
+	var err error
+	if pl.live == "longpoll" {
+		g.live.Add(1)
+		defer g.live.Add(-1)
+		deadline := time.NewTimer(pl.timeout)
+		defer deadline.Stop()
+		for {
+			// The wake channels are taken before reading, so that a change
+			// arriving between the read and the wait still wakes us.
+			wake, release := g.wakeAny(pl.feeds)
+			if items, next, err = g.page(ctx, pl, pl.pos, p.Owner); err != nil || len(items) > 0 {
+				release()
+				break
+			}
+			pl.pos = next
+			woken := false
+			select {
+			case <-wake:
+				woken = !g.isStopping()
+			case <-deadline.C:
+			case <-g.stopping:
+			case <-ctx.Done():
+			}
+			release()
+			if !woken {
+				break
+			}
+		}
+	} else {
+		items, next, err = g.page(ctx, pl, pl.pos, p.Owner)
+	}
+	if err != nil {
+		g.pageError(w, err)
+		return
+	}
+	var buf bytes.Buffer
+	buf.WriteString(`{"changes":[`)
+	for i, s := range items {
+		b, err := renderChange(s)
+		if err != nil {
+			g.pageError(w, err)
+			return
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+	}
+	cur, err := g.cursorFor(p.Owner, pl.names, next)
+	if err != nil {
+		g.pageError(w, err)
+		return
+	}
+	full := len(items) == pl.limit
+	tail, _ := json.Marshal(struct {
+		Cursor string `json:"cursor"`
+		More   bool   `json:"more"`
+	}{cur, full})
+	buf.WriteString(`],`)
+	buf.Write(tail[1:])
+	g.served.Add(int64(len(items)))
+
+	h := w.Header()
+	if full && pl.live == "" {
+		// A full page from a cursor holds the same changes whenever and
+		// wherever it is asked for: a cache may keep it. The cursor in the
+		// URL is bound to its owner; Vary keeps shared caches from answering
+		// another token with it.
+		sum := sha256.Sum256(buf.Bytes())
+		etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+		h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(g.cfg.CacheMaxAge.Seconds())))
+		h.Set("ETag", etag)
+		h.Add("Vary", "Authorization")
+		if inm := r.Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	} else {
+		h.Set("Cache-Control", "no-store")
+	}
+	writeJSON(w, http.StatusOK, buf.Bytes())
+}
+
+func (g *Gateway) pageError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errHistoryLost):
+		writeError(w, http.StatusGone, "cursor_expired", err.Error())
+	case errors.Is(err, errUnavailable):
+		writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+	default:
+		g.cfg.Logger.Error("gateway: read changes", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "reading changes failed")
+	}
+}
+
+// wakeAny returns a channel closed at the next change of any of feeds (or
+// when the gateway stops), and a func that releases it; with several feeds
+// it costs one goroutine until then.
+func (g *Gateway) wakeAny(feeds []*feed) (<-chan struct{}, func()) {
+	if len(feeds) == 1 {
+		return feeds[0].waitCh(), func() {}
+	}
+	cases := make([]reflect.SelectCase, 0, len(feeds)+2)
+	for _, f := range feeds {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(f.waitCh())})
+	}
+	release := make(chan struct{})
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.stopping)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(release)})
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		reflect.Select(cases)
+	}()
+	var once sync.Once
+	return out, func() { once.Do(func() { close(release) }) }
+}

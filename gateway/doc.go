@@ -1,0 +1,40 @@
+// Package gateway is an HTTP server in front of MongoDB for devices and
+// browsers: they pull changes, page an initial snapshot and read or query
+// documents holding only a bearer token, while the gateway alone holds the
+// database credentials and the change streams.
+//
+//	gw, err := gateway.New(gateway.Config{
+//		Database:      client.Database("app"),
+//		Collections:   map[string]gateway.Rule{"notes": {OwnerField: "owner", ReadRoles: []string{"*"}}},
+//		Authenticator: jwtAuth, // gateway.NewJWTAuthenticator(...)
+//		CursorKey:     key,     // the same on every instance
+//	})
+//	if err := gw.Start(ctx); err != nil { ... } // opens one change stream per collection
+//	defer gw.Stop(ctx)                          // ends live streams, closes the change streams
+//	http.Handle("/", gw)
+//
+// # Design
+//
+// One shared change stream per collection per gateway (a listen
+// subscription) appends every change to an in-memory ring; clients never
+// open a server cursor of their own while their position is in the ring.
+// A pull reads the ring from the client's cursor, keeps the caller's
+// documents only (the rule's owner field must equal the principal's owner
+// id), and returns the next cursor. A cursor older than the ring opens a
+// change stream from its resume token for that request only.
+//
+// Cursors are opaque and HMAC-signed with Config.CursorKey: a resume token
+// and cluster time per collection, bound to the owner and the collection
+// list. They hold no instance state, so every instance sharing the key
+// accepts them.
+//
+// Access fails closed: a collection without a Rule is 403 on every
+// endpoint, and a request without a valid token is 401.
+//
+// Lifecycle, as in every mongotide package: Start(ctx) bounds the start
+// only; Stop(ctx) is graceful and idempotent (live requests end, the HTTP
+// listener, if Config.Addr is set, shuts down, the change streams close).
+//
+// Push (POST /v1/operations) is not here yet: it will share sync's
+// conflict code. Rule.WriteRoles is already part of the configuration.
+package gateway

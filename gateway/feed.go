@@ -1,0 +1,375 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mongotide/mongotide/listen"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// entry is one change of a collection as the shared stream read it, for
+// every owner: scoping happens when a client reads it.
+type entry struct {
+	pos    position
+	op     listen.OperationType
+	id     bson.RawValue
+	after  bson.Raw // post-image (looked up for updates); nil when gone
+	before bson.Raw // pre-image when the collection records them
+}
+
+// feedOps are the events a feed keeps; collection-level events (drop,
+// rename, invalidate) carry no document to scope and are not served.
+var feedOps = []listen.OperationType{listen.Insert, listen.Update, listen.Replace, listen.Delete}
+
+// feed is one collection's shared change stream and its ring of recent
+// changes. Every client of the collection reads the ring; none opens a
+// server cursor while its position is in it.
+type feed struct {
+	name string
+	rule Rule
+	coll *mongo.Collection
+	size int
+
+	mu sync.Mutex
+	// ring holds the latest changes, oldest first, in stream order.
+	ring []entry
+	// floor: every event after it is in ring (see position). It starts at
+	// a cluster time read after the stream opened, then follows evictions.
+	floor position
+	// wake is closed (and replaced) whenever ring grows or the feed ends,
+	// waking live requests.
+	wake  chan struct{}
+	state string // "starting", "open", "failed", "stopped"
+	err   error
+	sub   *listen.Subscription
+
+	appended, evicted, historyOpens, unattributed atomic.Uint64
+}
+
+func newFeed(name string, rule Rule, coll *mongo.Collection, size int) *feed {
+	return &feed{name: name, rule: rule, coll: coll, size: size, wake: make(chan struct{}), state: "starting"}
+}
+
+// start opens the shared stream. The floor is a cluster time read after
+// the stream is open: every event committed after it reaches the ring.
+func (f *feed) start(ctx context.Context, hub *listen.Hub, onError func(error)) error {
+	sub, err := listen.Listen[bson.Raw](ctx, f.coll, f.handle,
+		listen.WithHub(hub),
+		listen.WithOperationTypes(feedOps...),
+		listen.WithFullDocument(options.UpdateLookup),
+		listen.WithFullDocumentBeforeChange(options.WhenAvailable),
+		listen.WithInvalidatePolicy(listen.InvalidateContinue),
+		listen.WithBufferSize(1024),
+		listen.WithOnError(onError),
+	)
+	if err != nil {
+		f.setState("failed", err)
+		return fmt.Errorf("gateway: change stream of %q: %w", f.name, err)
+	}
+	t, err := clusterTime(ctx, f.coll)
+	if err != nil {
+		_ = sub.Stop(context.WithoutCancel(ctx))
+		f.setState("failed", err)
+		return fmt.Errorf("gateway: cluster time for %q: %w", f.name, err)
+	}
+	f.mu.Lock()
+	f.sub = sub
+	f.floor = position{T: t}
+	f.state = "open"
+	f.mu.Unlock()
+	return nil
+}
+
+// watch marks the feed failed when its subscription ends on its own and
+// wakes its live readers; it returns when the subscription ended.
+func (f *feed) watch() {
+	f.mu.Lock()
+	sub := f.sub
+	f.mu.Unlock()
+	<-sub.Done()
+	if err := sub.Err(); err != nil {
+		f.setState("failed", err)
+	} else {
+		f.setState("stopped", nil)
+	}
+}
+
+func (f *feed) stop(ctx context.Context) error {
+	f.mu.Lock()
+	sub := f.sub
+	f.mu.Unlock()
+	if sub == nil {
+		return nil
+	}
+	return sub.Stop(ctx)
+}
+
+func (f *feed) setState(s string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state, f.err = s, err
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+func (f *feed) status() (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, f.err
+}
+
+func (f *feed) handle(_ context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error {
+	e := entryOf(ev)
+	f.mu.Lock()
+	f.ring = append(f.ring, e)
+	// Trim in batches of a quarter of the size so that eviction copies the
+	// ring once per size/4 events, not on every event.
+	if over := len(f.ring) - f.size; over > 0 && over >= max(1, f.size/4) {
+		f.floor = f.ring[over-1].pos
+		f.ring = append([]entry(nil), f.ring[over:]...)
+		f.evicted.Add(uint64(over))
+	}
+	close(f.wake)
+	f.wake = make(chan struct{})
+	f.mu.Unlock()
+	f.appended.Add(1)
+	if e.op == listen.Delete && e.before == nil && !f.rule.Shared {
+		f.unattributed.Add(1)
+	}
+	return nil
+}
+
+func entryOf(ev *listen.ChangeEvent[bson.Raw]) entry {
+	e := entry{pos: position{T: ev.ClusterTime, Tok: ev.ID}, op: ev.OperationType}
+	e.id = ev.DocumentKey.Lookup("_id")
+	if ev.FullDocument != nil {
+		e.after = *ev.FullDocument
+	}
+	if ev.FullDocumentBeforeChange != nil {
+		e.before = *ev.FullDocumentBeforeChange
+	}
+	return e
+}
+
+// now is the feed's current position: after the last change in the ring,
+// or its floor. Changes committed before it was taken are either before it
+// or still on their way into the ring, after it: a snapshot read after now
+// plus a pull from now misses nothing.
+func (f *feed) now() (position, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state != "open" {
+		return position{}, f.unavailable()
+	}
+	if n := len(f.ring); n > 0 {
+		return f.ring[n-1].pos, nil
+	}
+	return f.floor, nil
+}
+
+func (f *feed) unavailable() error {
+	if f.err != nil {
+		return fmt.Errorf("%w: change stream of %q: %v", errUnavailable, f.name, f.err)
+	}
+	return fmt.Errorf("%w: change stream of %q is %s", errUnavailable, f.name, f.state)
+}
+
+// waitCh returns the channel closed at the feed's next change.
+func (f *feed) waitCh() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wake
+}
+
+// scoped is a change as one principal sees it.
+type scoped struct {
+	coll string
+	ci   int // index of coll in the request, to order equal times
+	op   listen.OperationType
+	id   bson.RawValue
+	doc  bson.Raw
+	pos  position
+}
+
+// scope returns e as owner sees it, or false when owner must not see it.
+// A document that left the owner's scope is a delete for that owner (a
+// delete may then reach it twice: apply deletes idempotently); a delete
+// without a pre-image cannot be attributed and is hidden (counted as
+// unattributed).
+func (f *feed) scope(e entry, owner string) (scoped, bool) {
+	s := scoped{coll: f.name, op: e.op, id: e.id, pos: e.pos}
+	if f.rule.Shared {
+		if e.op == listen.Delete {
+			return s, true
+		}
+		if e.after == nil { // updated, then deleted before the lookup: the delete follows
+			return s, false
+		}
+		s.doc = e.after
+		return s, true
+	}
+	mine := func(d bson.Raw) bool {
+		if d == nil {
+			return false
+		}
+		v, ok := d.Lookup(f.rule.OwnerField).StringValueOK()
+		return ok && v == owner
+	}
+	switch {
+	case e.op != listen.Delete && mine(e.after):
+		s.doc = e.after
+		return s, true
+	case e.op != listen.Delete && mine(e.before):
+		// It was the owner's and is not now: handed to another owner, or
+		// deleted before the update's lookup (after is nil, and the delete
+		// event is attributed to whoever owned it then). Either way it left
+		// this owner's scope.
+		s.op = listen.Delete
+		return s, true
+	case e.op == listen.Delete && mine(e.before):
+		return s, true
+	}
+	return s, false
+}
+
+var errUnavailable = errors.New("unavailable")
+
+// readRing returns up to limit changes after p that owner may see, and the
+// position after the last entry examined. ok is false when p is older than
+// the ring (the caller then reads the server's history).
+func (f *feed) readRing(p position, owner string, limit int) (out []scoped, tail position, ok bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state != "open" {
+		return nil, p, false, f.unavailable()
+	}
+	start, ok := f.locate(p)
+	if !ok {
+		return nil, p, false, nil
+	}
+	tail = p
+	for _, e := range f.ring[start:] {
+		if len(out) == limit {
+			break
+		}
+		tail = e.pos
+		if s, yes := f.scope(e, owner); yes {
+			out = append(out, s)
+		}
+	}
+	return out, tail, true, nil
+}
+
+// locate returns the index of the first ring entry after p, or false when
+// the ring cannot tell (p is before the floor, or its token is unknown).
+func (f *feed) locate(p position) (int, bool) {
+	r := f.ring
+	if p.Tok == nil {
+		if p.T.Before(f.floor.T) {
+			return 0, false
+		}
+		return sort.Search(len(r), func(i int) bool { return p.T.Before(r[i].pos.T) }), true
+	}
+	if bytes.Equal(p.Tok, f.floor.Tok) {
+		return 0, true
+	}
+	// Cluster times never decrease along the stream: only entries at p.T
+	// can hold p's token.
+	i := sort.Search(len(r), func(i int) bool { return !r[i].pos.T.Before(p.T) })
+	for ; i < len(r) && r[i].pos.T.Equal(p.T); i++ {
+		if bytes.Equal(r[i].pos.Tok, p.Tok) {
+			return i + 1, true
+		}
+	}
+	// A token later than everything in the ring (read by a history request
+	// or another instance, not here yet): nothing to serve yet.
+	if f.floor.T.Before(p.T) && (len(r) == 0 || r[len(r)-1].pos.T.Before(p.T)) {
+		return len(r), true
+	}
+	return 0, false
+}
+
+// historyScanLimit bounds how many events one request reads from a history
+// stream, so that a client far behind cannot hold a request open while the
+// gateway scans other owners' changes: it gets a page (maybe empty) and a
+// cursor further on.
+const historyScanLimit = 10000
+
+var errHistoryLost = errors.New("cursor expired: the database no longer has the history after it; take a new snapshot")
+
+// readHistory reads changes after p from a change stream opened for this
+// request only, until limit changes for owner, the scan limit, or the
+// present.
+func (f *feed) readHistory(ctx context.Context, p position, owner string, limit int) (out []scoped, tail position, err error) {
+	f.historyOpens.Add(1)
+	ops := bson.A{}
+	for _, op := range feedOps {
+		ops = append(ops, string(op))
+	}
+	pipeline := mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: bson.D{{Key: "$in", Value: ops}}}}}}}
+	opts := options.ChangeStream().
+		SetFullDocument(options.UpdateLookup).
+		SetFullDocumentBeforeChange(options.WhenAvailable).
+		SetMaxAwaitTime(10 * time.Millisecond)
+	if p.Tok != nil {
+		opts.SetStartAfter(p.Tok)
+	} else {
+		opts.SetStartAtOperationTime(&bson.Timestamp{T: p.T.T, I: p.T.I + 1})
+	}
+	cs, err := f.coll.Watch(ctx, pipeline, opts)
+	if err != nil {
+		return nil, p, historyErr(err)
+	}
+	defer cs.Close(context.WithoutCancel(ctx))
+	tail = p
+	for scanned := 0; len(out) < limit && scanned < historyScanLimit && cs.TryNext(ctx); scanned++ {
+		ev, _, err := listen.DecodeEvent[bson.Raw](cs.Current)
+		if err != nil {
+			return nil, p, err
+		}
+		e := entryOf(ev)
+		tail = e.pos
+		if s, yes := f.scope(e, owner); yes {
+			out = append(out, s)
+		}
+	}
+	if err := cs.Err(); err != nil {
+		return nil, p, historyErr(err)
+	}
+	return out, tail, nil
+}
+
+func historyErr(err error) error {
+	var se mongo.ServerError
+	if errors.As(err, &se) && (se.HasErrorCode(286) || se.HasErrorCode(280)) {
+		return errHistoryLost
+	}
+	return err
+}
+
+// clusterTime reads the server's operation time through a session: any
+// event committed after the returned time is later in the stream.
+func clusterTime(ctx context.Context, coll *mongo.Collection) (bson.Timestamp, error) {
+	sess, err := coll.Database().Client().StartSession()
+	if err != nil {
+		return bson.Timestamp{}, err
+	}
+	defer sess.EndSession(context.WithoutCancel(ctx))
+	sctx := mongo.NewSessionContext(ctx, sess)
+	if err := coll.FindOne(sctx, bson.D{}).Err(); err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return bson.Timestamp{}, err
+	}
+	if t := sess.OperationTime(); t != nil {
+		return *t, nil
+	}
+	return bson.Timestamp{}, errors.New("the server reported no operation time (not a replica set?)")
+}
