@@ -150,3 +150,40 @@ func TestMixedBatchDecidesLikeOneAtATime(t *testing.T) {
 		t.Fatalf("conflict log %v, want one entry for each of documents 0-4", logged)
 	}
 }
+
+// A batch in which no document can be carried out by the batch (here: each
+// is another owner's on the remote, refused by the one-document path) does
+// not stop the direction. (The batch wrote its bases with a bulk write of
+// nothing, which the driver refuses: the direction was stuck on that batch
+// for good. Chaos seed 8385288596355453666.)
+func TestBatchWithNothingBatchable(t *testing.T) {
+	ctx := testCtx(t)
+	local, remote := newDB(t, "local"), newDB(t, "remote")
+	lc, rc := local.Collection("c"), remote.Collection("c")
+	theirs := make([]any, 5)
+	mine := make([]any, 5)
+	for i := range theirs {
+		theirs[i] = bson.D{{Key: "_id", Value: int32(i)}, {Key: "owner", Value: "bob"}}
+		mine[i] = bson.D{{Key: "_id", Value: int32(i)}, {Key: "owner", Value: "alice"}}
+	}
+	if _, err := rc.InsertMany(ctx, theirs); err != nil {
+		t.Fatal(err)
+	}
+	var errs errorLog
+	s := startSynced(t, ctx, Config{Local: local, Remote: remote, Collections: []string{"c"}, ChangeLinger: 300 * time.Millisecond,
+		Owner: &Owner{Field: "owner", Value: "alice"}, OnError: errs.add})
+	if _, err := lc.InsertMany(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatalf("WaitSynced: %v", err)
+	}
+	if n := errs.count(ErrNotOwned); n != 5 {
+		t.Fatalf("%d ErrNotOwned reports, want 5", n)
+	}
+	for i := int32(0); i < 5; i++ {
+		if m := findOne(t, ctx, rc, i); m["owner"] != "bob" {
+			t.Fatalf("remote %d = %v: bob's document was overwritten", i, m)
+		}
+	}
+}

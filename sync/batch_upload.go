@@ -152,6 +152,11 @@ func (s *Syncer) uploadManyLocked(ctx context.Context, cs *collState, run []*lis
 		return nil, fmt.Errorf("sync: upload to %s: %w", cs.name, err)
 	}
 	alone = append(alone, later...)
+	if len(done) == 0 {
+		// Every document needs the one-document path. (A bulk write of
+		// nothing is refused: the batch failed on it forever.)
+		return alone, nil
+	}
 	// The local side: the new bases, in one bulk write. (Nothing else:
 	// a batchable plan writes nothing locally and logs nothing.)
 	writes := make([]mongo.WriteModel, len(done))
