@@ -65,3 +65,65 @@ func runInTxn(ctx context.Context, t *testing.T, db *mongo.Database, cmd bson.D)
 	defer func() { _ = sess.AbortTransaction(ctx) }()
 	return db.RunCommand(mongo.NewSessionContext(ctx, sess), cmd).Err()
 }
+
+// A commit's operationTime is the commit's own time (its change events'
+// clusterTime), not the cluster time when the reply is made, and a retried
+// commit answers the same time after other writes moved the cluster time
+// on. (The reply used to carry the cluster time at reply time: a write
+// committed just before it was then taken for the transaction's own by a
+// client matching change events against its commits, and sync dropped that
+// write as an echo of its own.)
+func TestCommitOperationTimeIsTheCommits(t *testing.T) {
+	db := testDB(t)
+	coll := db.Collection("c")
+	ctx := testCtx(t)
+	seed(t, coll, bson.D{{Key: "_id", Value: 0}})
+	cs, err := coll.Watch(ctx, mongo.Pipeline{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close(ctx)
+	sess, err := db.Client().StartSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.EndSession(ctx)
+	if err := sess.StartTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	sctx := mongo.NewSessionContext(ctx, sess)
+	if _, err := coll.InsertOne(sctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.CommitTransaction(sctx); err != nil {
+		t.Fatal(err)
+	}
+	committed := *sess.OperationTime()
+	if !cs.Next(ctx) {
+		t.Fatalf("no change event: %v", cs.Err())
+	}
+	var ev struct {
+		ClusterTime bson.Timestamp `bson:"clusterTime"`
+	}
+	if err := cs.Decode(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.ClusterTime != committed {
+		t.Fatalf("commit operationTime %v, its change event's clusterTime %v", committed, ev.ClusterTime)
+	}
+	// Writes after the commit move the cluster time; a retried commit
+	// still answers the commit's time.
+	for i := 2; i < 5; i++ {
+		if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The driver sends the same commitTransaction again; the session's
+	// operationTime only moves forward, so a later time would show.
+	if err := sess.CommitTransaction(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := *sess.OperationTime(); got != committed {
+		t.Fatalf("retried commit: operationTime %v, want the commit's %v", got, committed)
+	}
+}

@@ -226,7 +226,7 @@ func (c *conn) execCommand(ctx context.Context, req *request, exhaustAllowed boo
 			body = append(body, bson.E{Key: "errorLabels", Value: labels})
 		}
 	}
-	res := s.finishReply(body, nil)
+	res := s.finishReplyAt(body, req.opTime)
 	if code, ok := wceCode(wce); ok && containsCode(notPrimaryCodes, code) {
 		res.body = append(res.body, s.topologyVersionElem())
 	}
@@ -330,10 +330,28 @@ func (s *Server) finishReply(body bson.D, ce *commandError) result {
 		out = append(out, body...)
 		out = append(out, bson.E{Key: "ok", Value: 1.0})
 	}
+	return s.appendTimes(out, bson.Timestamp{})
+}
+
+// finishReplyAt is finishReply for a command that succeeded, with opTime
+// (when not zero) as its operationTime.
+func (s *Server) finishReplyAt(body bson.D, opTime bson.Timestamp) result {
+	out := make(bson.D, 0, len(body)+3)
+	out = append(out, body...)
+	out = append(out, bson.E{Key: "ok", Value: 1.0})
+	return s.appendTimes(out, opTime)
+}
+
+// appendTimes ends a reply with $clusterTime and operationTime (opTime, or
+// the cluster time when zero).
+func (s *Server) appendTimes(out bson.D, opTime bson.Timestamp) result {
 	ts := s.engine.ClusterTime()
+	if opTime.IsZero() {
+		opTime = ts
+	}
 	out = append(out,
 		bson.E{Key: "$clusterTime", Value: clusterTimeDoc(ts)},
-		bson.E{Key: "operationTime", Value: ts},
+		bson.E{Key: "operationTime", Value: opTime},
 	)
 	return result{body: out}
 }

@@ -31,6 +31,13 @@ type request struct {
 	Txn txnHandle
 	// Now is when the command started executing.
 	Now time.Time
+	// opTime, set by a handler, is the reply's operationTime: the time of
+	// the write the command made (a transaction's commit), as on MongoDB.
+	// Zero: the cluster time when the reply is made. (That is later than
+	// the command's own write when another write committed in between: a
+	// client matching change events with its own writes by operationTime
+	// then took that other write for its own.)
+	opTime bson.Timestamp
 	// dropConn, set by a handler, closes the connection instead of
 	// replying once the command has run (onPrimaryTransactionalWrite: the
 	// client sees a network error whatever the command did).

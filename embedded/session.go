@@ -33,6 +33,9 @@ type session struct {
 	txn        *engine.Txn
 	txnState   txnState
 	txnStarted time.Time
+	// commitTS is the commit time of transaction txnNumber once it
+	// committed: a retried commit answers it as its operationTime again.
+	commitTS bson.Timestamp
 }
 
 // txnHandle is the engine transaction a command runs in: nil outside a

@@ -79,7 +79,7 @@ func (op *sessionOp) beginTxn() *commandError {
 		// a restart (the session table did not survive it; the oplog
 		// did): it succeeds again, as MongoDB's persisted transaction
 		// table makes it.
-		sess.txnNumber, sess.txnState = f.txnNumber, txnCommitted
+		sess.txnNumber, sess.txnState, sess.commitTS = f.txnNumber, txnCommitted, bson.Timestamp{}
 		op.replay = bson.D{}
 		return nil
 	}
@@ -92,6 +92,7 @@ func (op *sessionOp) beginTxn() *commandError {
 		switch name {
 		case "commitTransaction":
 			op.replay = bson.D{} // a retried commit succeeds again
+			op.req.opTime = sess.commitTS
 			return nil
 		case "abortTransaction":
 			return errorf(codeTransactionCommitted, "TransactionCommitted",
@@ -158,12 +159,12 @@ func cmdCommitTransaction(_ context.Context, s *Server, req *request) (bson.D, e
 		return nil, errorf(codeUnauthorized, "Unauthorized", "commitTransaction may only be run against the admin database")
 	}
 	sess := req.Session
-	_, err := req.Txn.Commit()
+	ts, err := req.Txn.Commit()
 	if err != nil {
 		sess.txnState = txnAborted
 		return nil, err
 	}
-	sess.txnState = txnCommitted
+	sess.txnState, sess.commitTS, req.opTime = txnCommitted, ts, ts
 	return bson.D{}, nil
 }
 
