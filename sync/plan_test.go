@@ -440,3 +440,49 @@ func TestPlanUploadPendingSurvivesStaleBase(t *testing.T) {
 			plan.Outcome, plan.WriteRemote, plan.UploadDoc, plan.LogFirst)
 	}
 }
+
+// An upload of A landed unconfirmed (its commit reply was lost, the syncer
+// stopped), C and then a program without mongotide wrote on top, and A's
+// document changed again; the change
+// handled again after the restart is stamped from the same event, so with
+// the landed upload's version. Its transaction's first attempt decides a
+// conflict and is aborted (a transient write conflict); the retry must not
+// take that aborted attempt for the landed upload (same version): the
+// conflict is decided again, and the local edit goes up. Before, the retry
+// logged the conflict as kept, moved the base to the local document and
+// downloaded the remote over it (TestChaosReplicas, seed
+// 17528524105259822514).
+func TestPlanUploadStampsAfterOwnLandedUpload(t *testing.T) {
+	base := mustRaw(t, pairBase)
+	local := mustRaw(t, withFields(bson.E{Key: "a", Value: "A again"}))
+	remote := mustRaw(t, withFields(bson.E{Key: "a", Value: "C on top"}))
+	const landedAt = planMine // A's first upload of this change, landed
+	f := planFacts(t, 1, base, local, remote, landedAt)
+	// The remote entry is C's upload on top of A's (A's ack stays in it);
+	// then the document was written again without mongotide.
+	byC := mustRaw(t, withFields(bson.E{Key: "a", Value: "C"}))
+	f.RemoteVer = docMeta{Version: Version{HLC: planTheirs, Replica: "C"}, Hash: hashOf(byC), Acks: map[string]int64{ackKey("A"): landedAt, ackKey("C"): planTheirs}}
+	first, err := planUpload(f, planRules(LastWriterWins))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Mine.HLC <= landedAt || first.Logged == nil || first.Logged.Result.HLC <= landedAt {
+		t.Fatalf("first attempt: edit stamped %d (pending result %+v), want after A's acked upload %d", first.Mine.HLC, first.Logged, landedAt)
+	}
+	// The first attempt aborted: the remote is as it was; the retry sees
+	// its pending record as Prev.
+	f.Prev = first.Logged
+	retry, err := planUpload(f, planRules(LastWriterWins))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(retry.LogFirst) != 0 || retry.Outcome != first.Outcome || !retry.WriteRemote || retry.WriteLocal {
+		t.Fatalf("retry: outcome %s (remote write %v, local write %v), LogFirst %+v; want the first attempt's %s again, nothing taken for landed",
+			retry.Outcome, retry.WriteRemote, retry.WriteLocal, retry.LogFirst, first.Outcome)
+	}
+	if !bytesEqual(retry.UploadDoc, local) || retry.Logged == nil || retry.Logged.Conflict == nil || retry.Logged.Conflict.Kept != LocalSide {
+		t.Fatalf("retry uploads %s with conflict %+v, want the local edit kept and its conflict pending", retry.UploadDoc, retry.Logged)
+	}
+}
+
+func bytesEqual(a, b bson.Raw) bool { return string(a) == string(b) }

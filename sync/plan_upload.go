@@ -110,6 +110,7 @@ func planUpload(f uploadFacts, r conflictRules) (uploadPlan, error) {
 		p.Outcome, p.Pending = outcomeRefused, pendingClear
 		return p, nil
 	}
+	p.afterOwnAcks(f)
 	p.adoptLanded(f, r)
 	p.Theirs = f.RemoteVer
 	if !f.RemoteVerOK || f.RemoteVer.Hash != f.RemoteHash {
@@ -154,6 +155,25 @@ func (p *uploadPlan) takeRemote(f uploadFacts, o syncOutcome) {
 func (p *uploadPlan) upload(doc bson.Raw) {
 	p.WriteRemote, p.UploadDoc = true, doc
 	p.Agreed, p.AgreedDoc = p.Mine, doc
+}
+
+// afterOwnAcks stamps the edit after every upload of this replica that the
+// remote entry has seen. An upload is recognised by its version
+// (pendingConflict.landedUpload compares the acks), so two uploads of one
+// replica under one version are taken for each other. A change handled again
+// keeps its event's time: after an upload of it landed unconfirmed and the
+// document changed again, the next upload got the landed one's version, and
+// when its transaction was retried it took its own aborted first attempt
+// for landed, logged that attempt's conflict as kept and overwrote the
+// local edit (TestChaosReplicas, seed 17528524105259822514).
+func (p *uploadPlan) afterOwnAcks(f uploadFacts) {
+	if !f.RemoteVerOK {
+		return
+	}
+	if h, ok := f.RemoteVer.Acks[ackKey(f.Replica)]; ok && p.Mine.HLC <= h {
+		p.Mine.HLC = h + 1
+		p.Observe = append(p.Observe, p.Mine.HLC)
+	}
 }
 
 // adoptLanded moves the base to a write of ours that landed on the remote
