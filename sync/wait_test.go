@@ -44,8 +44,12 @@ func TestWaitSynced(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := lc.DeleteOne(ctx, bson.D{{Key: "_id", Value: fmt.Sprintf("r%d-0", round)}}); err != nil {
-			t.Fatal(err)
+		// A local delete of a remote insert, once it arrived (deleting
+		// before it arrives deletes nothing).
+		gone := fmt.Sprintf("r%d-0", round)
+		eventually(t, gone+" downloaded", func() (bool, string) { return findOne(t, ctx, lc, gone) != nil, "" })
+		if res, err := lc.DeleteOne(ctx, bson.D{{Key: "_id", Value: gone}}); err != nil || res.DeletedCount != 1 {
+			t.Fatalf("delete %s: %v, %+v", gone, err, res)
 		}
 		if err := s.WaitSynced(ctx); err != nil {
 			t.Fatal(err)
