@@ -329,6 +329,9 @@ func RunGatewayClients(ctx context.Context, stdin io.Reader, stdout io.Writer) e
 	if len(spec.URLs) == 0 {
 		return errors.New("the client spec has no URLs")
 	}
+	if err := EnsureFiles(len(spec.Tokens) + 256); err != nil {
+		return err
+	}
 	conns, err := dialMany(ctx, newGatewayHTTPClient(), spec.URLs, spec.Tokens)
 	if err != nil {
 		return err
