@@ -599,8 +599,8 @@ type GatewaySnapshot struct {
 	Retries     int // 429 answers waited out
 }
 
-// gatewaySnapshot inserts docs 1-KiB documents of one owner into "notes",
-// waits until the gateways' streams have read them, then pages
+// gatewaySnapshot inserts docs 1-KiB documents of one owner into "notes"
+// (each batch once the gateways' streams have read the last), then pages
 // GET /v1/snapshot?collection=notes&limit=1000 from the first gateway to
 // the end as one client would, decoding every page.
 func gatewaySnapshot(ctx context.Context, e *gwEnv, docs int, progress func(string)) (GatewaySnapshot, error) {
@@ -608,6 +608,29 @@ func gatewaySnapshot(ctx context.Context, e *gwEnv, docs int, progress func(stri
 	appended0 := make([]uint64, len(e.gws))
 	for i, gw := range e.gws {
 		appended0[i] = gw.Stats().Collections["notes"].Appended
+	}
+	// The gateways' streams read every insert (for their live clients).
+	// Each batch waits for them, so that the paging is measured alone and
+	// the streams never fall far behind: the embedded server fails a
+	// change-stream getMore whose ~15,000 1-KiB events make a reply over
+	// 16 MiB + 16 KiB (BSONObjectTooLarge, ending the gateway's stream)
+	// instead of cutting the batch short as mongod does.
+	deadline := time.Now().Add(2 * time.Minute)
+	caughtUp := func(n int) error {
+		for i, gw := range e.gws {
+			for {
+				cs := gw.Stats().Collections["notes"]
+				if cs.Appended >= appended0[i]+uint64(n) {
+					break
+				}
+				if cs.State != "open" || time.Now().After(deadline) {
+					return fmt.Errorf("gateway %d's change stream of notes read %d of %d inserts (state %s %s)",
+						i, cs.Appended-appended0[i], n, cs.State, cs.Error)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return nil
 	}
 	batch := make([]any, 0, 1000)
 	for i := 0; i < docs; i++ {
@@ -617,20 +640,12 @@ func gatewaySnapshot(ctx context.Context, e *gwEnv, docs int, progress func(stri
 				return GatewaySnapshot{}, fmt.Errorf("fill: %w", err)
 			}
 			batch = batch[:0]
+			if err := caughtUp(i + 1); err != nil {
+				return GatewaySnapshot{}, err
+			}
 			if (i+1)%20000 == 0 {
 				progress(fmt.Sprintf("inserted %s of %s documents", num(i+1), num(docs)))
 			}
-		}
-	}
-	// The gateways' streams read every insert (for their live clients);
-	// wait for them, so that the paging is measured alone.
-	deadline := time.Now().Add(2 * time.Minute)
-	for i, gw := range e.gws {
-		for gw.Stats().Collections["notes"].Appended < appended0[i]+uint64(docs) {
-			if time.Now().After(deadline) {
-				return GatewaySnapshot{}, errors.New("the gateways' change streams did not read the inserts in 2 minutes")
-			}
-			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	tok, err := e.token(gwSnapshotOwner)
