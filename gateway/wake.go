@@ -17,6 +17,13 @@ type ownerWake struct {
 
 func newOwnerWake() *ownerWake { return &ownerWake{m: make(map[string]chan struct{})} }
 
+// ownerWakePruneAt bounds the map: the channel of an owner whose requests
+// ended stays until that owner's next change or a wakeAll, so a quiet
+// gateway seeing many owners come and go would keep them all. At this size
+// every waiting request is woken (it reads nothing new and waits again)
+// and the map starts empty.
+const ownerWakePruneAt = 1 << 16
+
 // wait returns the channel closed at owner's next change, or at the next
 // wakeAll. Take it before reading, so that a change between the read and
 // the wait still wakes.
@@ -25,6 +32,9 @@ func (w *ownerWake) wait(owner string) <-chan struct{} {
 	defer w.mu.Unlock()
 	ch, ok := w.m[owner]
 	if !ok {
+		if len(w.m) >= ownerWakePruneAt {
+			w.closeAllLocked()
+		}
 		ch = make(chan struct{})
 		w.m[owner] = ch
 	}
@@ -47,6 +57,10 @@ func (w *ownerWake) wake(owner string) {
 func (w *ownerWake) wakeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.closeAllLocked()
+}
+
+func (w *ownerWake) closeAllLocked() {
 	for owner, ch := range w.m {
 		close(ch)
 		delete(w.m, owner)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/mongotide/mongotide/listen"
@@ -90,5 +91,23 @@ func TestChangeWakesItsOwnersOnly(t *testing.T) {
 	shared.setState("stopped", nil)
 	if !closed(bob) {
 		t.Fatal("a feed's state change did not wake the waiting requests")
+	}
+}
+
+// TestOwnerWakeIsBounded: channels of owners that stopped waiting do not
+// pile up: at the bound every waiting request is woken and the map starts
+// again.
+func TestOwnerWakeIsBounded(t *testing.T) {
+	w := newOwnerWake()
+	first := w.wait("owner-0")
+	for i := 1; i < ownerWakePruneAt; i++ {
+		w.wait(fmt.Sprint("owner-", i))
+	}
+	if closed(first) || len(w.m) != ownerWakePruneAt {
+		t.Fatalf("below the bound: first woken %v, %d channels", closed(first), len(w.m))
+	}
+	w.wait("one-more")
+	if !closed(first) || len(w.m) != 1 {
+		t.Fatalf("at the bound: first woken %v, %d channels, want woken and 1", closed(first), len(w.m))
 	}
 }
