@@ -112,15 +112,23 @@ func parseLimit(w http.ResponseWriter, s string, def, maxN int) (int, bool) {
 // owners' changes it skipped, but never past a change of the caller that
 // did not fit in the page.
 func (g *Gateway) page(ctx context.Context, pl pull, pos []position, owner string) ([]scoped, []position, error) {
+	all, next, _, err := g.pageFrom(ctx, pl, pos, owner)
+	return all, next, err
+}
+
+// pageFrom is page, also saying whether a collection was read from the
+// server's history (the position was older than its ring).
+func (g *Gateway) pageFrom(ctx context.Context, pl pull, pos []position, owner string) (_ []scoped, _ []position, historic bool, _ error) {
 	var all []scoped
 	tails := make([]position, len(pl.feeds))
 	for i, f := range pl.feeds {
 		items, tail, ok, err := f.readRing(pos[i], owner, pl.limit)
 		if err == nil && !ok {
+			historic = true
 			items, tail, err = f.readHistory(ctx, pos[i], owner, pl.limit)
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, historic, err
 		}
 		for j := range items {
 			items[j].ci = i
@@ -152,7 +160,7 @@ func (g *Gateway) page(ctx context.Context, pl pull, pos []position, owner strin
 			}
 		}
 	}
-	return all, next, nil
+	return all, next, historic, nil
 }
 
 func (g *Gateway) cursorFor(owner string, names []string, pos []position) (string, error) {
@@ -194,12 +202,13 @@ func (g *Gateway) handleChanges(w http.ResponseWriter, r *http.Request, p Princi
 		for {
 			// The wake channels are taken before reading, so that a change
 			// arriving between the read and the wait still wakes us.
-			wake, release := g.wakeAny(pl.feeds)
-			if items, next, err = g.page(ctx, pl, pl.pos, p.Owner); err != nil || len(items) > 0 {
-				release()
+			lw := g.beforeRead(pl.feeds, p.Owner)
+			var historic bool
+			if items, next, historic, err = g.pageFrom(ctx, pl, pl.pos, p.Owner); err != nil || len(items) > 0 {
 				break
 			}
 			pl.pos = next
+			wake, release := lw.after(historic)
 			woken := false
 			select {
 			case <-wake:
@@ -282,16 +291,44 @@ func (g *Gateway) pageError(w http.ResponseWriter, err error) {
 	}
 }
 
-// wakeAny returns a channel closed at the next change of any of feeds (or
-// when the gateway stops), and a func that releases it; with several feeds
-// it costs one goroutine until then.
-func (g *Gateway) wakeAny(feeds []*feed) (<-chan struct{}, func()) {
-	if len(feeds) == 1 {
-		return feeds[0].waitCh(), func() {}
+// liveWait is what a live request waits on after reading a page, taken
+// before reading it.
+type liveWait struct {
+	g     *Gateway
+	owner <-chan struct{}   // the owner's next change (and wake-alls)
+	feeds []<-chan struct{} // each feed's next change, whoever's
+}
+
+func (g *Gateway) beforeRead(feeds []*feed, owner string) liveWait {
+	lw := liveWait{g: g, owner: g.owners.wait(owner), feeds: make([]<-chan struct{}, len(feeds))}
+	for i, f := range feeds {
+		lw.feeds[i] = f.waitCh()
 	}
-	cases := make([]reflect.SelectCase, 0, len(feeds)+2)
-	for _, f := range feeds {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(f.waitCh())})
+	return lw
+}
+
+// after returns the channel to wait on, and a func that releases it: the
+// owner's when every collection was read from its ring; any change of the
+// collections when one was read from the server's history (such a request
+// catches up a bounded scan at a time and must not wait for a change of
+// its own to go on).
+func (lw liveWait) after(historic bool) (<-chan struct{}, func()) {
+	if !historic {
+		return lw.owner, func() {}
+	}
+	return lw.g.anyOf(lw.feeds)
+}
+
+// anyOf returns a channel closed when any of chans is (or when the gateway
+// stops), and a func that releases it; with several channels it costs one
+// goroutine until then.
+func (g *Gateway) anyOf(chans []<-chan struct{}) (<-chan struct{}, func()) {
+	if len(chans) == 1 {
+		return chans[0], func() {}
+	}
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	for _, c := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(c)})
 	}
 	release := make(chan struct{})
 	cases = append(cases,

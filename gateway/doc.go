@@ -18,6 +18,8 @@
 // One shared change stream per collection per gateway (a listen
 // subscription) appends every change to an in-memory ring; clients never
 // open a server cursor of their own while their position is in the ring.
+// A live request at the ring's edge waits for its owner's changes only, so
+// a write wakes its owners' requests, not every connected client.
 // A pull reads the ring from the client's cursor, keeps the caller's
 // documents only (the rule's owner field must equal the principal's owner
 // id), and returns the next cursor. A cursor older than the ring opens a

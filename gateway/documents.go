@@ -48,7 +48,7 @@ func (g *Gateway) handleGetDocument(w http.ResponseWriter, r *http.Request, p Pr
 		return
 	}
 	// $eq: an id that is a document is compared, never read as operators.
-	filter := f.scopedFilter(p.Owner, bson.D{{Key: "_id", Value: bson.D{{Key: "$eq", Value: id}}}})
+	filter := f.idScopedFilter(p.Owner, bson.D{{Key: "$eq", Value: id}})
 	raw, err := f.coll.FindOne(r.Context(), filter).Raw()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		// Another owner's document and a missing one look the same.

@@ -24,6 +24,11 @@ type entry struct {
 	id     bson.RawValue
 	after  bson.Raw // post-image (looked up for updates); nil when gone
 	before bson.Raw // pre-image when the collection records them
+	// afterOwner and beforeOwner are the rule's owner field in after and
+	// before, read once per change instead of once per reader (ok: the
+	// field is there and is a string).
+	afterOwner, beforeOwner     string
+	afterOwnerOK, beforeOwnerOK bool
 }
 
 // feedOps are the events a feed keeps; collection-level events (drop,
@@ -51,6 +56,9 @@ type feed struct {
 	state string // "starting", "open", "failed", "stopped"
 	err   error
 	sub   *listen.Subscription
+	// owners wakes live requests per owner (nil in unit tests of a bare
+	// feed).
+	owners *ownerWake
 
 	appended, evicted, historyOpens, unattributed atomic.Uint64
 }
@@ -119,6 +127,9 @@ func (f *feed) setState(s string, err error) {
 	f.state, f.err = s, err
 	close(f.wake)
 	f.wake = make(chan struct{})
+	if f.owners != nil {
+		f.owners.wakeAll()
+	}
 }
 
 func (f *feed) status() (string, error) {
@@ -128,19 +139,35 @@ func (f *feed) status() (string, error) {
 }
 
 func (f *feed) handle(_ context.Context, _ string, ev *listen.ChangeEvent[bson.Raw]) error {
-	e := entryOf(ev)
+	e := f.entryOf(ev)
 	f.mu.Lock()
 	f.ring = append(f.ring, e)
 	// Trim in batches of a quarter of the size so that eviction copies the
 	// ring once per size/4 events, not on every event.
+	trimmed := false
 	if over := len(f.ring) - f.size; over > 0 && over >= max(1, f.size/4) {
 		f.floor = f.ring[over-1].pos
 		f.ring = append([]entry(nil), f.ring[over:]...)
 		f.evicted.Add(uint64(over))
+		trimmed = true
 	}
 	close(f.wake)
 	f.wake = make(chan struct{})
 	f.mu.Unlock()
+	if w := f.owners; w != nil {
+		// Wake after the entry is in the ring: a woken request reads it.
+		switch {
+		case f.rule.Shared || trimmed:
+			w.wakeAll()
+		default:
+			if e.afterOwnerOK {
+				w.wake(e.afterOwner)
+			}
+			if e.beforeOwnerOK && (!e.afterOwnerOK || e.beforeOwner != e.afterOwner) {
+				w.wake(e.beforeOwner)
+			}
+		}
+	}
 	f.appended.Add(1)
 	if e.op == listen.Delete && e.before == nil && !f.rule.Shared {
 		f.unattributed.Add(1)
@@ -148,7 +175,7 @@ func (f *feed) handle(_ context.Context, _ string, ev *listen.ChangeEvent[bson.R
 	return nil
 }
 
-func entryOf(ev *listen.ChangeEvent[bson.Raw]) entry {
+func (f *feed) entryOf(ev *listen.ChangeEvent[bson.Raw]) entry {
 	e := entry{pos: position{T: ev.ClusterTime, Tok: ev.ID}, op: ev.OperationType}
 	e.id = ev.DocumentKey.Lookup("_id")
 	if ev.FullDocument != nil {
@@ -157,7 +184,19 @@ func entryOf(ev *listen.ChangeEvent[bson.Raw]) entry {
 	if ev.FullDocumentBeforeChange != nil {
 		e.before = *ev.FullDocumentBeforeChange
 	}
+	if !f.rule.Shared {
+		e.afterOwner, e.afterOwnerOK = ownerIn(e.after, f.rule.OwnerField)
+		e.beforeOwner, e.beforeOwnerOK = ownerIn(e.before, f.rule.OwnerField)
+	}
 	return e
+}
+
+// ownerIn is d's owner field when it is a string.
+func ownerIn(d bson.Raw, field string) (string, bool) {
+	if d == nil {
+		return "", false
+	}
+	return d.Lookup(field).StringValueOK()
 }
 
 // now is the feed's current position: after the last change in the ring,
@@ -217,25 +256,20 @@ func (f *feed) scope(e entry, owner string) (scoped, bool) {
 		s.doc = e.after
 		return s, true
 	}
-	mine := func(d bson.Raw) bool {
-		if d == nil {
-			return false
-		}
-		v, ok := d.Lookup(f.rule.OwnerField).StringValueOK()
-		return ok && v == owner
-	}
+	mineAfter := e.afterOwnerOK && e.afterOwner == owner
+	mineBefore := e.beforeOwnerOK && e.beforeOwner == owner
 	switch {
-	case e.op != listen.Delete && mine(e.after):
+	case e.op != listen.Delete && mineAfter:
 		s.doc = e.after
 		return s, true
-	case e.op != listen.Delete && mine(e.before):
+	case e.op != listen.Delete && mineBefore:
 		// It was the owner's and is not now: handed to another owner, or
 		// deleted before the update's lookup (after is nil, and the delete
 		// event is attributed to whoever owned it then). Either way it left
 		// this owner's scope.
 		s.op = listen.Delete
 		return s, true
-	case e.op == listen.Delete && mine(e.before):
+	case e.op == listen.Delete && mineBefore:
 		return s, true
 	}
 	return s, false
@@ -336,7 +370,7 @@ func (f *feed) readHistory(ctx context.Context, p position, owner string, limit 
 		if err != nil {
 			return nil, p, err
 		}
-		e := entryOf(ev)
+		e := f.entryOf(ev)
 		tail = e.pos
 		if s, yes := f.scope(e, owner); yes {
 			out = append(out, s)

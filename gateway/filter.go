@@ -175,3 +175,18 @@ func (f *feed) scopedFilter(owner string, filter bson.D) bson.D {
 	}
 	return bson.D{{Key: "$and", Value: bson.A{filter, scope}}}
 }
+
+// idScopedFilter is the caller's scope ANDed with a condition on _id that
+// the gateway built itself (a snapshot page's lower bound, a document's
+// id), as top-level fields: {_id: cond, <owner field>: {$eq: owner}}. It
+// means the same as scopedFilter's $and, but a server that plans from
+// top-level fields only (the embedded server does) then walks the _id
+// index instead of scanning the collection for every page. When the owner
+// field is _id itself it falls back to the $and.
+func (f *feed) idScopedFilter(owner string, cond bson.D) bson.D {
+	scope := f.ownerFilter(owner)
+	if len(scope) == 1 && scope[0].Key == "_id" {
+		return f.scopedFilter(owner, bson.D{{Key: "_id", Value: cond}})
+	}
+	return append(bson.D{{Key: "_id", Value: cond}}, scope...)
+}

@@ -20,12 +20,13 @@ import (
 // Gateway is the HTTP handler. Make it with New, Start it before serving
 // data endpoints, Stop it to end live requests and the change streams.
 type Gateway struct {
-	cfg   Config
-	names []string // collection names, sorted
-	feeds map[string]*feed
-	hub   *listen.Hub
-	mux   *http.ServeMux
-	rl    *limiters
+	cfg    Config
+	names  []string // collection names, sorted
+	feeds  map[string]*feed
+	hub    *listen.Hub
+	owners *ownerWake
+	mux    *http.ServeMux
+	rl     *limiters
 
 	mu       sync.Mutex
 	started  bool
@@ -50,12 +51,15 @@ func New(cfg Config) (*Gateway, error) {
 		cfg:      cfg,
 		feeds:    make(map[string]*feed, len(cfg.Collections)),
 		hub:      listen.NewHub(),
+		owners:   newOwnerWake(),
 		stopping: make(chan struct{}),
 		rl:       newLimiters(cfg.RateLimit, cfg.RateBurst),
 	}
 	for name, rule := range cfg.Collections {
 		g.names = append(g.names, name)
-		g.feeds[name] = newFeed(name, rule, cfg.Database.Collection(name), cfg.RingSize)
+		f := newFeed(name, rule, cfg.Database.Collection(name), cfg.RingSize)
+		f.owners = g.owners
+		g.feeds[name] = f
 	}
 	slices.Sort(g.names)
 	g.mux = g.routes()

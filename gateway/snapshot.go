@@ -27,14 +27,14 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 		return
 	}
 	var cur string
-	filter := bson.D{}
+	filter := f.scopedFilter(p.Owner, bson.D{})
 	if after := q.Get("after"); after != "" {
 		id, err := parseID(after)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
-		filter = bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: id}}}}
+		filter = f.idScopedFilter(p.Owner, bson.D{{Key: "$gt", Value: id}})
 	} else {
 		pos, err := f.now()
 		if err == nil {
@@ -45,7 +45,7 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 			return
 		}
 	}
-	c, err := f.coll.Find(r.Context(), f.scopedFilter(p.Owner, filter),
+	c, err := f.coll.Find(r.Context(), filter,
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
 	if err != nil {
 		g.dbError(w, err)

@@ -45,10 +45,9 @@ func (g *Gateway) streamSSE(w http.ResponseWriter, r *http.Request, p Principal,
 			end()
 			return
 		}
-		wake, release := g.wakeAny(pl.feeds)
-		items, next, err := g.page(ctx, pl, pos, p.Owner)
+		lw := g.beforeRead(pl.feeds, p.Owner)
+		items, next, historic, err := g.pageFrom(ctx, pl, pos, p.Owner)
 		if err != nil {
-			release()
 			if g.isStopping() {
 				end()
 				return
@@ -70,16 +69,15 @@ func (g *Gateway) streamSSE(w http.ResponseWriter, r *http.Request, p Principal,
 				cur, err = g.cursorFor(p.Owner, pl.names, pos)
 			}
 			if err != nil || !send("event: change\nid: %s\ndata: %s\n\n", cur, b) {
-				release()
 				return
 			}
 		}
 		g.served.Add(int64(len(items)))
 		pos = next
 		if len(items) == pl.limit {
-			release()
 			continue // more is waiting
 		}
+		wake, release := lw.after(historic)
 		select {
 		case <-wake:
 		case <-heartbeat.C:

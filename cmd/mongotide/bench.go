@@ -21,9 +21,9 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 		cpuProfile  string
 	)
 	cmd := &cobra.Command{
-		Use:       "bench [embedded|listen|sync|relay|all]",
-		Short:     "Measure the embedded server, the listener engine, sync and the relay, printed as one table",
-		ValidArgs: []string{"embedded", "listen", "sync", "relay", "all"},
+		Use:       "bench [embedded|listen|sync|relay|gateway|all]",
+		Short:     "Measure the embedded server, the listener engine, sync, the relay and the gateway, printed as one table",
+		ValidArgs: []string{"embedded", "listen", "sync", "relay", "gateway", "all"},
 		Long: `Starts one embedded server in this process (two for sync) and measures, side by side in one run:
 
 embedded: InsertOne/s through the driver with one change stream open and consumed; the
@@ -43,23 +43,37 @@ relay (needs redis-server on PATH): publisher throughput into Redis Streams vs t
   driver loop and the toolkit listener (ratios); --relay-events entries drained by 1, then
   4 consumer processes (this binary, each waiting 2 ms of simulated I/O per entry; ratio);
   write->consumer handler latency p50/p99 next to a direct listener's.
+gateway: two gateway instances on one database serving two owner-scoped collections over
+  HTTP on loopback. Memory per idle live SSE client: this process's heap+stacks in use
+  after GC with --gateway-clients idle clients connected from a child process (this binary)
+  minus without, per client (the gateway side alone), then the same clients in this process
+  (the net/http client side, by difference). Live fan-out: --gateway-clients SSE clients,
+  one JWT owner each, while --gateway-rate writes/s (updates and inserts of a random
+  client's documents) run for --gateway-duration after a 1 s warm-up: write->owner's event
+  latency p50/p99; the suite fails unless every write reaches its owner exactly once.
+  Server cursors open meanwhile (serverStatus, beyond those open before the gateways
+  started): collections x instances whatever the client count. Initial sync: one client
+  pages GET /v1/snapshot (1,000 per page) through --gateway-docs 1-KiB documents of its
+  owner (docs/s). Needs about 2 x --gateway-clients file descriptors (the soft limit is
+  raised up to the hard one).
 
 The table goes to stdout with the issue's targets; progress goes to stderr. The default
 sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 10000 --listeners 100.`,
-		Example: "  mongotide bench\n  mongotide bench listen --n 5000\n  mongotide bench sync --docs 20000",
+		Example: "  mongotide bench\n  mongotide bench listen --n 5000\n  mongotide bench sync --docs 20000\n  mongotide bench gateway --gateway-clients 500",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError{fmt.Errorf("bench takes at most one suite, got %q", strings.Join(args, " "))}
 			}
 			if len(args) == 1 && !isSuite(args[0]) {
-				return usageError{fmt.Errorf("unknown suite %q: want embedded, listen, sync, relay or all", args[0])}
+				return usageError{fmt.Errorf("unknown suite %q: want embedded, listen, sync, relay, gateway or all", args[0])}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for name, v := range map[string]int{"--n": cfg.N, "--small": cfg.Small, "--large": cfg.Large, "--samples": cfg.Samples,
 				"--listeners": cfg.Listeners, "--fanout-events": cfg.FanoutEvents, "--rounds": cfg.Rounds,
-				"--docs": cfg.SyncDocs, "--rate": cfg.SyncRate, "--retained-mib": retainedMiB, "--relay-events": cfg.RelayEvents} {
+				"--docs": cfg.SyncDocs, "--rate": cfg.SyncRate, "--retained-mib": retainedMiB, "--relay-events": cfg.RelayEvents,
+				"--gateway-clients": cfg.GatewayClients, "--gateway-rate": cfg.GatewayRate, "--gateway-docs": cfg.GatewayDocs} {
 				if v < 1 {
 					return usageError{fmt.Errorf("%s must be positive, got %d", name, v)}
 				}
@@ -67,6 +81,9 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 			cfg.RetainedBytes = retainedMiB << 20
 			if cfg.SyncDuration <= 0 {
 				return usageError{fmt.Errorf("--lag-duration must be positive, got %s", cfg.SyncDuration)}
+			}
+			if cfg.GatewayDuration <= 0 {
+				return usageError{fmt.Errorf("--gateway-duration must be positive, got %s", cfg.GatewayDuration)}
 			}
 			suite := "all"
 			if len(args) == 1 {
@@ -79,6 +96,14 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 			if exe, err := os.Executable(); err == nil {
 				cfg.ConsumerProcess = func(addr, stream, group string) *exec.Cmd {
 					return exec.Command(exe, "bench", "relay-consumer", "--redis", addr, "--stream", stream, "--group", group)
+				}
+				cfg.GatewayClientProcess = func() *exec.Cmd { return exec.Command(exe, "bench", "gateway-clients") }
+			}
+			if slices.Contains(groups, "gateway") {
+				// Each live client holds a socket here and one in the
+				// gateway; the child process needs its own.
+				if err := bench.EnsureFiles(2*cfg.GatewayClients + 256); err != nil {
+					return err
 				}
 			}
 			if cpuProfile != "" {
@@ -95,7 +120,7 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 			return runBench(cmd.Context(), cfg, groups, stdout, stderr)
 		},
 	}
-	cmd.AddCommand(newRelayConsumerCmd())
+	cmd.AddCommand(newRelayConsumerCmd(), newGatewayClientsCmd())
 	def := bench.Config{}.WithDefaults()
 	f := cmd.Flags()
 	f.IntVar(&cfg.N, "n", def.N, "events per throughput, InsertOne and backlog measurement")
@@ -109,6 +134,10 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 	f.IntVar(&cfg.SyncRate, "rate", def.SyncRate, "sync: writes per second of the lag measurement")
 	f.DurationVar(&cfg.SyncDuration, "lag-duration", def.SyncDuration, "sync: how long each direction is written at --rate")
 	f.IntVar(&cfg.RelayEvents, "relay-events", def.RelayEvents, "relay: entries drained by the consumer processes")
+	f.IntVar(&cfg.GatewayClients, "gateway-clients", def.GatewayClients, "gateway: concurrent live SSE clients (one owner each)")
+	f.IntVar(&cfg.GatewayRate, "gateway-rate", def.GatewayRate, "gateway: writes per second of the live fan-out")
+	f.DurationVar(&cfg.GatewayDuration, "gateway-duration", def.GatewayDuration, "gateway: how long the fan-out writes at --gateway-rate (after a 1 s warm-up)")
+	f.IntVar(&cfg.GatewayDocs, "gateway-docs", def.GatewayDocs, "gateway: 1-KiB documents paged by the initial sync")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (both servers and the measured code share the process) to this file, for go tool pprof")
 	f.IntVar(&retainedMiB, "retained-mib", def.RetainedBytes>>20, "embedded: MiB written (in 1 MiB documents) and dropped before the RSS figure")
 	return cmd
@@ -169,4 +198,19 @@ func newRelayConsumerCmd() *cobra.Command {
 	cmd.Flags().StringVar(&stream, "stream", "", "relay name")
 	cmd.Flags().StringVar(&group, "group", "", "consumer group")
 	return cmd
+}
+
+// newGatewayClientsCmd is the client process of bench gateway's memory
+// figure (hidden: the bench runs it). It reads a bench.GatewayClientsSpec on
+// stdin, opens the live streams, prints "ready N" and holds them until
+// stdin closes.
+func newGatewayClientsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "gateway-clients",
+		Hidden: true,
+		Args:   exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return bench.RunGatewayClients(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
 }

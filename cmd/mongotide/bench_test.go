@@ -14,7 +14,8 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 	var stdout, stderr syncBuffer
 	code := run(ctx, []string{"bench", "all", "--relay-events", "300", "--n", "300", "--small", "100", "--large", "1000", "--samples", "50",
 		"--listeners", "20", "--fanout-events", "20", "--rounds", "1",
-		"--docs", "1000", "--rate", "200", "--lag-duration", "300ms", "--retained-mib", "8"}, &stdout, &stderr)
+		"--docs", "1000", "--rate", "200", "--lag-duration", "300ms", "--retained-mib", "8",
+		"--gateway-clients", "20", "--gateway-rate", "100", "--gateway-duration", "300ms", "--gateway-docs", "1500"}, &stdout, &stderr)
 	if code != exitOK {
 		t.Fatalf("exit code %d, stderr:\n%s", code, &stderr)
 	}
@@ -36,13 +37,16 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 		"publisher throughput into Redis", "publisher vs raw Watch/Next/Decode listener", "publisher vs toolkit listener",
 		"consumer throughput, 1 / 4 processes", "consumer scaling 4 vs 1 processes",
 		"write->handler latency through the relay p50 / p99", "write->handler latency, direct listener p50 / p99",
+		"memory per idle live SSE client, gateway side (clients in a child process)",
+		"memory per idle live SSE client, net/http client side", "live fan-out, 20 SSE clients: write->owner's event p50 / p99",
+		"server cursors with 20 live clients (2 instances x 2 collections)", "initial sync: GET /v1/snapshot of 1,500 1-KiB docs, one client",
 	} {
 		if !strings.Contains(table, row) {
 			t.Errorf("table has no %q row:\n%s", row, table)
 		}
 	}
-	if n := len(stdout.lines()); n != 36 {
-		t.Errorf("table has %d lines, want 36 (header + 35 rows):\n%s", n, table)
+	if n := len(stdout.lines()); n != 41 {
+		t.Errorf("table has %d lines, want 41 (header + 40 rows):\n%s", n, table)
 	}
 	if !strings.Contains(stderr.String(), "bench: listen:") {
 		t.Errorf("no progress on stderr:\n%s", &stderr)
@@ -60,6 +64,44 @@ func TestBenchOneSuite(t *testing.T) {
 	}
 }
 
+// TestBenchGatewaySmall runs the gateway suite as the CLI does: the idle
+// clients of the memory figure in a child process (this test binary as the
+// CLI), so the gateway side is measured alone.
+func TestBenchGatewaySmall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t.Setenv(envAsCLI, "1") // for the client process
+	var stdout, stderr syncBuffer
+	code := run(ctx, []string{"bench", "gateway", "--gateway-clients", "30", "--gateway-rate", "100",
+		"--gateway-duration", "300ms", "--gateway-docs", "2500"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit code %d, stderr:\n%s", code, &stderr)
+	}
+	lines := stdout.lines()
+	want := []string{
+		"memory per idle live SSE client, gateway side (clients in a child process)",
+		"memory per idle live SSE client, net/http client side",
+		"live fan-out, 30 SSE clients: write->owner's event p50 / p99",
+		"server cursors with 30 live clients (2 instances x 2 collections)",
+		"initial sync: GET /v1/snapshot of 2,500 1-KiB docs, one client",
+	}
+	if len(lines) != len(want)+1 {
+		t.Fatalf("table has %d lines, want %d:\n%s", len(lines), len(want)+1, stdout.String())
+	}
+	for i, w := range want {
+		if l := lines[i+1]; !strings.HasPrefix(l, "gateway  ") || !strings.Contains(l, w) {
+			t.Errorf("line %d is %q, want the %q row", i+1, l, w)
+		}
+	}
+	if !strings.Contains(lines[1], " KiB (heap+stacks in use after GC, 30 clients)") {
+		t.Errorf("gateway memory row: %q", lines[1])
+	}
+	if !strings.Contains(stderr.String(), "bench: gateway:") {
+		t.Errorf("no progress on stderr:\n%s", &stderr)
+	}
+	t.Logf("\n%s", stdout.String())
+}
+
 func TestBenchBadArgsExit2(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -71,6 +113,8 @@ func TestBenchBadArgsExit2(t *testing.T) {
 		{[]string{"bench", "--listeners", "x"}, "invalid argument"},
 		{[]string{"bench", "sync", "--docs", "0"}, "--docs must be positive"},
 		{[]string{"bench", "sync", "--lag-duration", "0s"}, "--lag-duration must be positive"},
+		{[]string{"bench", "gateway", "--gateway-clients", "0"}, "--gateway-clients must be positive"},
+		{[]string{"bench", "gateway", "--gateway-duration", "0s"}, "--gateway-duration must be positive"},
 	} {
 		var stdout, stderr syncBuffer
 		if code := run(context.Background(), c.args, &stdout, &stderr); code != exitUsage {

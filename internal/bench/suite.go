@@ -60,6 +60,24 @@ type Config struct {
 	// (the CLI runs itself: mongotide bench relay-consumer). Without it the
 	// consumer-scaling row says it was skipped.
 	ConsumerProcess func(addr, stream, group string) *exec.Cmd
+	// GatewayClients is the number of live SSE clients (one owner each) of
+	// the gateway suite. Default 2,000.
+	GatewayClients int
+	// GatewayRate is the write rate of the live fan-out (writes/s).
+	// Default 500.
+	GatewayRate int
+	// GatewayDuration is how long the fan-out writes at GatewayRate after
+	// its one-second warm-up. Default 5s.
+	GatewayDuration time.Duration
+	// GatewayDocs is the document count of the initial sync through
+	// GET /v1/snapshot. Default 100,000.
+	GatewayDocs int
+	// GatewayClientProcess returns the command of a process holding the
+	// idle live clients of the memory figure (the CLI runs itself: mongotide
+	// bench gateway-clients), so that this process's memory is the gateway
+	// side alone. Without it the clients run in this process and the row
+	// says so.
+	GatewayClientProcess func() *exec.Cmd
 	// Progress receives one line per step. Default: discard.
 	Progress io.Writer
 }
@@ -82,8 +100,14 @@ func (c Config) WithDefaults() Config {
 	def(&c.SyncDocs, 100_000)
 	def(&c.SyncRate, 1_000)
 	def(&c.RelayEvents, 20_000)
+	def(&c.GatewayClients, 2_000)
+	def(&c.GatewayRate, 500)
+	def(&c.GatewayDocs, 100_000)
 	if c.SyncDuration == 0 {
 		c.SyncDuration = 5 * time.Second
+	}
+	if c.GatewayDuration == 0 {
+		c.GatewayDuration = 5 * time.Second
 	}
 	if c.Progress == nil {
 		c.Progress = io.Discard
@@ -97,7 +121,8 @@ func (c Config) validate() error {
 	}
 	for name, v := range map[string]int{"N": c.N, "Small": c.Small, "Large": c.Large, "Samples": c.Samples,
 		"Listeners": c.Listeners, "FanoutEvents": c.FanoutEvents, "Rounds": c.Rounds,
-		"SyncDocs": c.SyncDocs, "SyncRate": c.SyncRate} {
+		"SyncDocs": c.SyncDocs, "SyncRate": c.SyncRate,
+		"GatewayClients": c.GatewayClients, "GatewayRate": c.GatewayRate, "GatewayDocs": c.GatewayDocs} {
 		if v < 1 {
 			return fmt.Errorf("bench: Config.%s must be positive, got %d", name, v)
 		}
@@ -105,12 +130,15 @@ func (c Config) validate() error {
 	if c.SyncDuration < 0 {
 		return fmt.Errorf("bench: Config.SyncDuration must be positive, got %s", c.SyncDuration)
 	}
+	if c.GatewayDuration < 0 {
+		return fmt.Errorf("bench: Config.GatewayDuration must be positive, got %s", c.GatewayDuration)
+	}
 	return nil
 }
 
 // Row is one line of the table.
 type Row struct {
-	Group  string // "embedded", "listen", "sync" or "relay"
+	Group  string // "embedded", "listen", "sync", "relay" or "gateway"
 	Name   string
 	Value  string
 	Target string // the target, "" if none
@@ -118,7 +146,7 @@ type Row struct {
 }
 
 // Suites names the groups Run accepts.
-var Suites = []string{"embedded", "listen", "sync", "relay"}
+var Suites = []string{"embedded", "listen", "sync", "relay", "gateway"}
 
 // Run measures the groups (a subset of Suites) on the server at cfg.URI and
 // returns the rows in table order.
@@ -145,6 +173,8 @@ func Run(ctx context.Context, cfg Config, groups ...string) ([]Row, error) {
 			rs, err = runSync(ctx, cfg, client)
 		case "relay":
 			rs, err = runRelay(ctx, cfg, client)
+		case "gateway":
+			rs, err = runGateway(ctx, cfg, client)
 		default:
 			return rows, fmt.Errorf("bench: unknown suite %q (known: %s)", g, strings.Join(Suites, ", "))
 		}

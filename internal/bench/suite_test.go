@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +119,57 @@ func TestRedisRowSaysWhyItWasSkipped(t *testing.T) {
 	if row.Name != redisRowName || !strings.Contains(row.Value, "skipped: redis-server is missing") {
 		t.Errorf("row %+v", row)
 	}
+}
+
+func TestRunGatewaySmall(t *testing.T) {
+	srv := testenv.StartEmbedded(t, embedded.Config{})
+	var progress syncWriter
+	rows, err := Run(context.Background(), Config{URI: srv.URI(), GatewayClients: 20, GatewayRate: 100,
+		GatewayDuration: 300 * time.Millisecond, GatewayDocs: 1500, Progress: &progress}, "gateway")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ prefix, value string }{
+		{"memory per idle live SSE client, gateway + net/http client in one process", " KiB (heap+stacks"},
+		{"live fan-out, 20 SSE clients: write->owner's event p50 / p99", "(30 writes at "},
+		{"server cursors with 20 live clients (2 instances x 2 collections)", "4 (serverStatus"},
+		{"initial sync: GET /v1/snapshot of 1,500 1-KiB docs, one client", " docs/s (2 pages of 1,000 in "},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows, want %d: %+v", len(rows), len(want), rows)
+	}
+	for i, w := range want {
+		r := rows[i]
+		if r.Group != "gateway" || !strings.HasPrefix(r.Name, w.prefix) || !strings.Contains(r.Value, w.value) ||
+			strings.Contains(r.Value, "NaN") || strings.HasPrefix(r.Value, "0 ") {
+			t.Errorf("row %d = %+v, want %q with a value containing %q", i, r, w.prefix, w.value)
+		}
+	}
+	var table strings.Builder
+	_ = WriteTable(&table, rows)
+	t.Logf("\n%s", table.String())
+	if rows[2].Met != "yes" {
+		t.Errorf("cursors row %+v: 2 gateways x 2 collections should hold 4 server cursors", rows[2])
+	}
+	if !strings.Contains(progress.String(), "bench: gateway:") {
+		t.Errorf("no progress lines:\n%s", progress.String())
+	}
+}
+
+// syncWriter is a strings.Builder safe for concurrent writes.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
