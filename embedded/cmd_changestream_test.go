@@ -1,6 +1,7 @@
 package embedded_test
 
 import (
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -93,4 +94,40 @@ func TestChangeStreamAggregateErrors(t *testing.T) {
 		t.Fatalf("cursor %v", cur)
 	}
 	mustRun(t, db.Client().Database("admin"), bson.D{{Key: "killCursors", Value: "$cmd.aggregate"}, {Key: "cursors", Value: bson.A{get(cur, "id")}}})
+}
+
+// A change stream far behind gets full batches that fit in a reply: 20,000
+// 1-KiB events (over 16 MiB with their array headers) arrive in order, none
+// lost. (Counting the documents' bytes only, the getMore about 15,000 events
+// behind built a reply over the 16 MiB + 16 KiB limit and failed with
+// BSONObjectTooLarge, which ended the stream.)
+func TestChangeStreamFarBehindBatchesFit(t *testing.T) {
+	db := testDB(t)
+	coll := db.Collection("c")
+	ctx := testCtx(t)
+	cs, err := coll.Watch(ctx, mongo.Pipeline{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close(ctx)
+	const n = 20000
+	pad := strings.Repeat("x", 1000)
+	batch := make([]any, 0, 1000)
+	for i := 0; i < n; i++ {
+		batch = append(batch, bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: pad}})
+		if len(batch) == cap(batch) {
+			if _, err := coll.InsertMany(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	for i := 0; i < n; i++ {
+		if !cs.Next(ctx) {
+			t.Fatalf("event %d: stream ended: %v", i, cs.Err())
+		}
+		if got := cs.Current.Lookup("documentKey", "_id").Int32(); got != int32(i) {
+			t.Fatalf("event %d is document %d", i, got)
+		}
+	}
 }

@@ -18,8 +18,14 @@ const (
 	// maxChangeEventSize is the size above which $changeStreamSplitLargeEvent
 	// splits an event (BSONObjMaxInternalSize - 8 KiB).
 	maxChangeEventSize = maxInternalSize - 8*1024
-	// maxBatchBytes bounds the documents of one batch (BSONObjMaxUserSize).
+	// maxBatchBytes bounds the documents of one batch with their array
+	// element headers (BSONObjMaxUserSize); the reply's envelope fits in
+	// the 16 KiB above it.
 	maxBatchBytes = 16 * 1024 * 1024
+	// batchElemOverhead is what one batch element adds to the reply beside
+	// its document, at most: type byte, index key of up to 7 digits, NUL
+	// (rounded up, as the cursor batches of find do).
+	batchElemOverhead = 16
 )
 
 // userStages are the stages after $changeStream.

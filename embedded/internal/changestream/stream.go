@@ -248,13 +248,19 @@ func (s *Stream) fill(n int) (docs []bson.Raw, more bool, err error) {
 	for n <= 0 || len(docs) < n {
 		if len(s.pending) > 0 {
 			o := s.pending[0]
-			if len(docs) > 0 && size+len(o.doc) > maxBatchBytes {
+			// Each event also costs its array element's header in the
+			// reply (type byte, index key, NUL): counting documents only,
+			// a stream about 15,000 1-KiB events behind built a reply over
+			// the 16 MiB + 16 KiB limit and its getMore failed
+			// (BSONObjectTooLarge) instead of returning a shorter batch.
+			cost := len(o.doc) + batchElemOverhead
+			if len(docs) > 0 && size+cost > maxBatchBytes {
 				break
 			}
 			s.pending[0] = output{}
 			s.pending = s.pending[1:]
 			docs = append(docs, o.doc)
-			size += len(o.doc)
+			size += cost
 			hwm, moved = o.tok, true
 			if o.last {
 				s.done = true
