@@ -60,7 +60,7 @@ type feed struct {
 	// feed).
 	owners *ownerWake
 
-	appended, evicted, historyOpens, unattributed atomic.Uint64
+	appended, evicted, historyOpens, unattributed, gaps atomic.Uint64
 }
 
 func newFeed(name string, rule Rule, coll *mongo.Collection, size int) *feed {
@@ -78,6 +78,13 @@ func (f *feed) start(ctx context.Context, hub *listen.Hub, onError func(error)) 
 		listen.WithInvalidatePolicy(listen.InvalidateContinue),
 		listen.WithBufferSize(1024),
 		listen.WithOnError(onError),
+		// A stream that fell behind the oplog (286) reopens from now
+		// instead of ending the feed for good; the gap handler empties
+		// the ring and moves the floor past the gap, so a cursor from
+		// before it is served from the history while that lasts, else
+		// refused with 410 (the client takes a snapshot again).
+		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
+		listen.WithGapHandler(func(ctx context.Context, _ listen.Gap) error { return f.gap(ctx) }),
 	)
 	if err != nil {
 		f.setState("failed", err)
@@ -94,6 +101,23 @@ func (f *feed) start(ctx context.Context, hub *listen.Hub, onError func(error)) 
 	f.floor = position{T: t}
 	f.state = "open"
 	f.mu.Unlock()
+	return nil
+}
+
+// gap forgets the ring after the stream lost history: every event after
+// the new floor (a cluster time read now, after the stream reopened) will
+// reach the ring; what came before is the history's to serve.
+func (f *feed) gap(ctx context.Context) error {
+	t, err := clusterTime(ctx, f.coll)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.ring = nil
+	f.floor = position{T: t}
+	f.mu.Unlock()
+	f.gaps.Add(1)
+	f.setState("open", nil) // wakes live readers: their position may be gone
 	return nil
 }
 

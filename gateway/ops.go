@@ -67,6 +67,10 @@ type CollectionStats struct {
 	Appended     uint64 `json:"appended"`
 	Evicted      uint64 `json:"evicted"`
 	HistoryReads uint64 `json:"history_reads"` // requests older than the ring
+	// Gaps counts the times the stream fell behind the oplog and reopened
+	// from then (the ring emptied; older cursors read the history or get
+	// 410).
+	Gaps uint64 `json:"gaps"`
 	// UnattributedDeletes are deletes without a pre-image, hidden from
 	// owner-scoped clients.
 	UnattributedDeletes uint64 `json:"unattributed_deletes"`
@@ -97,6 +101,7 @@ func (g *Gateway) Stats() Stats {
 		f.mu.Unlock()
 		cs.Appended, cs.Evicted = f.appended.Load(), f.evicted.Load()
 		cs.HistoryReads, cs.UnattributedDeletes = f.historyOpens.Load(), f.unattributed.Load()
+		cs.Gaps = f.gaps.Load()
 		s.Collections[n] = cs
 	}
 	return s
