@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -116,20 +117,7 @@ func (g *Gateway) handleQuery(w http.ResponseWriter, r *http.Request, p Principa
 	defer cur.Close(r.Context())
 	var buf bytes.Buffer
 	buf.WriteString(`{"documents":[`)
-	n := 0
-	for cur.Next(r.Context()) {
-		b, err := bson.MarshalExtJSON(cur.Current, false, false)
-		if err != nil {
-			g.dbError(w, err)
-			return
-		}
-		if n > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(b)
-		n++
-	}
-	if err := cur.Err(); err != nil {
+	if _, err := appendDocsJSON(r.Context(), &buf, cur, nil); err != nil {
 		g.dbError(w, err)
 		return
 	}
@@ -183,4 +171,26 @@ func (g *Gateway) dbError(w http.ResponseWriter, err error) {
 		g.cfg.Logger.Error("gateway: database", "err", err)
 		writeError(w, http.StatusInternalServerError, "internal", "reading documents failed")
 	}
+}
+
+// appendDocsJSON appends cur's documents to buf as comma-separated relaxed
+// extended JSON and returns how many; each (when not nil) sees every
+// document.
+func appendDocsJSON(ctx context.Context, buf *bytes.Buffer, cur *mongo.Cursor, each func(bson.Raw)) (int, error) {
+	n := 0
+	for cur.Next(ctx) {
+		b, err := bson.MarshalExtJSON(cur.Current, false, false)
+		if err != nil {
+			return n, err
+		}
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(b)
+		if each != nil {
+			each(cur.Current)
+		}
+		n++
+	}
+	return n, cur.Err()
 }

@@ -54,22 +54,9 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 	defer c.Close(r.Context())
 	var buf bytes.Buffer
 	buf.WriteString(`{"documents":[`)
-	n := 0
 	var last bson.RawValue
-	for c.Next(r.Context()) {
-		b, err := bson.MarshalExtJSON(c.Current, false, false)
-		if err != nil {
-			g.dbError(w, err)
-			return
-		}
-		if n > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(b)
-		last = c.Current.Lookup("_id")
-		n++
-	}
-	if err := c.Err(); err != nil {
+	n, err := appendDocsJSON(r.Context(), &buf, c, func(d bson.Raw) { last = d.Lookup("_id") })
+	if err != nil {
 		g.dbError(w, err)
 		return
 	}
