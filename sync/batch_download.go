@@ -6,6 +6,7 @@ import (
 
 	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // handleDownloads handles a batch of remote changes, in runs of distinct
@@ -112,24 +113,21 @@ func (s *Syncer) downloadManyLocked(ctx context.Context, cs *collState, run []*l
 
 // downloadManyTxn is the local transaction of a batched download.
 func (s *Syncer) downloadManyTxn(ctx context.Context, cs *collState, todo []downloadOne, tids bson.A) ([]*listen.ChangeEvent[bson.Raw], error) {
-	sess, err := s.cfg.Local.Client().StartSession()
-	if err != nil {
-		return nil, err
-	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
 	var (
 		applied []SyncEvent
 		later   []*listen.ChangeEvent[bson.Raw]
+		txnSess *mongo.Session
 	)
 	local := s.cfg.Local.Collection(cs.name)
-	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
+	err := s.localTxn(ctx, func(tctx context.Context) error {
+		txnSess = mongo.SessionFromContext(tctx)
 		later = later[:0]
 		// Read in the transaction's snapshot: an application write made
 		// since makes it retry (and then counts as a pending local edit)
 		// instead of being overwritten.
 		locals, err := readDocs(tctx, local, tids)
 		if err != nil {
-			return nil, fmt.Errorf("sync: read local %s: %w", cs.name, err)
+			return fmt.Errorf("sync: read local %s: %w", cs.name, err)
 		}
 		var w batchWrites
 		for _, d := range todo {
@@ -154,10 +152,9 @@ func (s *Syncer) downloadManyTxn(ctx context.Context, cs *collState, todo []down
 			}
 		}
 		applied, err = s.writeBatch(tctx, cs, &w)
-		return nil, err
+		return err
 	})
 	if err != nil {
-		abandonTxn(ctx, sess, s.localDocs) // a failed commit may leave it open
 		return nil, err
 	}
 	written := make([]bson.RawValue, 0, len(applied))
@@ -167,7 +164,7 @@ func (s *Syncer) downloadManyTxn(ctx context.Context, cs *collState, todo []down
 		}
 	}
 	// The upload stream skips these writes' echoes.
-	s.ownLocal.add(sess.OperationTime(), cs.name, written...)
+	s.ownLocal.add(txnSess.OperationTime(), cs.name, written...)
 	cs.downloaded.Add(uint64(len(written)))
 	for _, ev := range applied {
 		if ev.Collection != "" {

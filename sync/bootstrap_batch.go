@@ -45,22 +45,18 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	// and documents and their bases commit together. Applied alone, a
 	// document whose base was not saved looked like a local edit when the
 	// remote changed again, and could overwrite the newer remote edit.
-	sess, err := s.cfg.Local.Client().StartSession()
-	if err != nil {
-		return err
-	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
 	var (
 		applied   []SyncEvent
 		conflicts []Conflict
+		txnSess   *mongo.Session
 	)
-	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
+	err := s.localTxn(ctx, func(tctx context.Context) error {
+		txnSess = mongo.SessionFromContext(tctx)
 		var err error
 		applied, conflicts, err = s.copyBatchTxn(tctx, cs, docs, versions, ids, keys, idList)
-		return nil, err
+		return err
 	})
 	if err != nil {
-		abandonTxn(ctx, sess, s.localDocs) // a failed commit may leave it open
 		return err
 	}
 	written := make([]bson.RawValue, len(applied))
@@ -69,7 +65,7 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 	}
 	// The upload stream, which starts from a point captured before the
 	// copy, skips these documents' insert events (see ownWrites).
-	s.ownLocal.add(sess.OperationTime(), cs.name, written...)
+	s.ownLocal.add(txnSess.OperationTime(), cs.name, written...)
 	cs.downloaded.Add(uint64(len(applied)))
 	if s.cfg.OnConflict != nil {
 		for _, c := range conflicts {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // errLocalChanged fails an upload whose outcome could not be applied
@@ -44,49 +45,46 @@ func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, 
 // nothing pending to tell). added are the entries new to the log, for the
 // caller to report to OnConflict now that they committed.
 func (s *Syncer) applyLocalLogged(ctx context.Context, coll string, id bson.RawValue, expect, doc bson.Raw, base *docMeta, logs []Conflict) (bool, []Conflict, error) {
-	sess, err := s.cfg.Local.Client().StartSession()
-	if err != nil {
-		return false, nil, err
-	}
-	defer sess.EndSession(context.WithoutCancel(ctx))
 	local := s.cfg.Local.Collection(coll)
-	var added []Conflict
-	_, err = sess.WithTransaction(ctx, func(tctx context.Context) (any, error) {
+	var (
+		added   []Conflict
+		txnSess *mongo.Session
+	)
+	err := s.localTxn(ctx, func(tctx context.Context) error {
+		txnSess = mongo.SessionFromContext(tctx)
 		added = added[:0]
 		cur, err := readDoc(tctx, local, id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if contentHash(cur) != contentHash(expect) {
-			return nil, errStale
+			return errStale
 		}
 		if err := writeDoc(tctx, local, id, doc); err != nil {
-			return nil, err
+			return err
 		}
 		if base != nil {
 			if err := saveMeta(tctx, s.localDocs, coll, id, *base); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		for _, c := range logs {
 			ok, err := s.recordConflict(tctx, c)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if ok {
 				added = append(added, c)
 			}
 		}
-		return nil, nil
+		return nil
 	})
 	if errors.Is(err, errStale) {
 		return false, nil, nil
 	}
 	if err != nil {
-		abandonTxn(ctx, sess, s.localDocs) // a failed commit may leave it open
+		return false, nil, err
 	}
-	if err == nil {
-		s.ownLocal.add(sess.OperationTime(), coll, id)
-	}
-	return err == nil, added, err
+	s.ownLocal.add(txnSess.OperationTime(), coll, id)
+	return true, added, nil
 }

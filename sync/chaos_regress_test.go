@@ -458,3 +458,38 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// Stop returns promptly while a local transaction keeps meeting transient
+// errors. The local side ran its transactions in the driver's
+// WithTransaction, which retries transient errors for 120 s whatever its
+// context says (and an operation cut short by the context inside a
+// transaction is labeled transient): `mongotide sync --local-dir` did not
+// exit within 10 s of SIGINT during a bootstrap.
+func TestStopDuringLocalTransactionRetries(t *testing.T) {
+	ctx := testCtx(t)
+	p := newRegressPair(t)
+	var errs errorLog
+	s, err := New(withClock(t, Config{Local: p.localSync, Remote: p.remoteSync, Collections: []string{"c"}, OnError: errs.add}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Every local write the syncer makes fails as a write conflict would.
+	failSyncer(t, ctx, p.localSync, "alwaysOn", "c", bson.D{{Key: "errorCode", Value: 112}, {Key: "errorLabels", Value: bson.A{"TransientTransactionError"}}}, "insert", "update", "delete")
+	if _, err := p.remoteCtl.Collection("c").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the download failing", func() bool { return errs.len() > 0 })
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Stop(sctx); err != nil {
+		t.Fatalf("Stop after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	failOff(t, ctx, p.localCtl)
+}

@@ -16,6 +16,8 @@ type errorLog struct {
 
 func (l *errorLog) add(err error) { l.mu.Lock(); l.errs = append(l.errs, err); l.mu.Unlock() }
 
+func (l *errorLog) len() int { l.mu.Lock(); defer l.mu.Unlock(); return len(l.errs) }
+
 func (l *errorLog) count(target error) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

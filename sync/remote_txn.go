@@ -10,17 +10,31 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// remoteTxn runs fn in a transaction on the remote, retrying at once only
-// when the remote answered with a transient transaction error (a write
-// conflict with a concurrent writer).
+// remoteTxn runs fn in a transaction on the remote (see runTxn).
+func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) error) error {
+	return runTxn(ctx, s.cfg.Remote.Client(), s.remoteVers, fn)
+}
+
+// localTxn runs fn in a transaction on the local side (see runTxn).
+func (s *Syncer) localTxn(ctx context.Context, fn func(ctx context.Context) error) error {
+	return runTxn(ctx, s.cfg.Local.Client(), s.localDocs, fn)
+}
+
+// runTxn runs fn in a transaction of client, retrying at once only when
+// the server answered with a transient transaction error (a write conflict
+// with a concurrent writer). fn finds its session with
+// mongo.SessionFromContext. probe is a collection abandonTxn may read.
 //
 // Not the driver's WithTransaction: it retries for up to 120 s by itself,
-// through remote outages and past the cancellation of ctx, so an upload stuck
-// in it neither reports the remote offline nor lets Stop return. Here an
-// unreachable remote goes straight back to the caller, whose backoff retries
-// the whole (idempotent, state-based) upload and marks the remote offline.
-func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) error) error {
-	sess, err := s.cfg.Remote.Client().StartSession()
+// through outages and past the cancellation of ctx (an operation cut short
+// by ctx inside a transaction is labeled transient, and its commit loop
+// ignores ctx), so an upload stuck in it neither reports the remote offline
+// nor lets Stop return; on the local side, `mongotide sync --local-dir` did
+// not exit within 10 s of SIGINT during a bootstrap. Here an unreachable
+// server or a stop goes straight back to the caller, whose backoff retries
+// the whole (idempotent, state-based) handling.
+func runTxn(ctx context.Context, client *mongo.Client, probe *mongo.Collection, fn func(ctx context.Context) error) error {
+	sess, err := client.StartSession()
 	if err != nil {
 		return err
 	}
@@ -30,7 +44,7 @@ func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) err
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := remoteTxnOnce(ctx, sess, s.remoteVers, fn)
+		err := txnOnce(ctx, sess, probe, fn)
 		if err == nil || attempt >= maxConflictRetries || !conflictRetryable(err) {
 			return err
 		}
@@ -45,9 +59,9 @@ func (s *Syncer) remoteTxn(ctx context.Context, fn func(ctx context.Context) err
 	}
 }
 
-// remoteTxnOnce runs one attempt of fn in a transaction of sess. probe is
-// a collection on the remote that abandonTxn may read.
-func remoteTxnOnce(ctx context.Context, sess *mongo.Session, probe *mongo.Collection, fn func(ctx context.Context) error) error {
+// txnOnce runs one attempt of fn in a transaction of sess. probe is a
+// collection on sess's server that abandonTxn may read.
+func txnOnce(ctx context.Context, sess *mongo.Session, probe *mongo.Collection, fn func(ctx context.Context) error) error {
 	if err := sess.StartTransaction(); err != nil {
 		return err
 	}
