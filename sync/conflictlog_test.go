@@ -46,9 +46,10 @@ func TestConflictLogRetryAndDismiss(t *testing.T) {
 		c.Local.Lookup("v").StringValue() != "a" || c.Remote.Lookup("v").StringValue() != "b" {
 		t.Fatalf("conflict = %+v", c)
 	}
-	if reported.Load() != 1 {
-		t.Fatalf("OnConflict called %d times, want 1", reported.Load())
-	}
+	// OnConflict runs after the entry is committed: waited for.
+	eventually(t, "OnConflict called", func() (bool, string) {
+		return reported.Load() == 1, fmt.Sprintf("%d calls", reported.Load())
+	})
 	if other, err := a.Conflicts(ctx, "other"); err != nil || len(other) != 0 {
 		t.Fatalf("conflicts of another collection = %v, %v", other, err)
 	}
@@ -65,6 +66,9 @@ func TestConflictLogRetryAndDismiss(t *testing.T) {
 	}
 	if list, err := a.Conflicts(ctx, ""); err != nil || len(list) != 0 {
 		t.Fatalf("after retry the log holds %v, %v", list, err)
+	}
+	if n := reported.Load(); n != 1 {
+		t.Fatalf("OnConflict called %d times, want 1 (the retried conflict reported again)", n)
 	}
 	if err := a.RetryConflict(ctx, c.ID); !errors.Is(err, ErrConflictNotFound) {
 		t.Fatalf("retrying twice: %v, want ErrConflictNotFound", err)
@@ -108,4 +112,53 @@ func TestConflictDismissKeepsOutcome(t *testing.T) {
 		t.Fatalf("after dismiss: %v, %v", list, err)
 	}
 	sameContents(t, ctx, la, rc, 0)
+}
+
+// A conflict dismissed from OnConflict stays dismissed. (The upload logged a
+// remote-won outcome's conflict in its local transaction, called OnConflict,
+// then logged it again: the entry came back, and OnConflict ran twice.)
+func TestConflictDismissedFromOnConflictStaysDismissed(t *testing.T) {
+	ctx := testCtx(t)
+	a, b, la, lb, rc := twoReplicas(t, ctx, LastWriterWins)
+	var reported atomic.Int64
+	var dismissErr atomic.Pointer[error]
+	a.cfg.OnConflict = func(c Conflict) {
+		reported.Add(1)
+		if err := a.DismissConflict(ctx, c.ID); err != nil {
+			dismissErr.Store(&err)
+		}
+	}
+	if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	clockOf(t).Advance()
+	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B uploaded", func() (bool, string) {
+		m := findOne(t, ctx, rc, 1)
+		return m != nil && m["v"] == "b", fmt.Sprintf("%v", m)
+	})
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A lost the conflict", func() (bool, string) {
+		m := findOne(t, ctx, la, 1)
+		return reported.Load() >= 1 && m != nil && m["v"] == "b", fmt.Sprintf("%v, %d reports", m, reported.Load())
+	})
+	if err := a.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := dismissErr.Load(); p != nil {
+		t.Fatalf("DismissConflict from OnConflict: %v", *p)
+	}
+	if list, err := a.Conflicts(ctx, ""); err != nil || len(list) != 0 {
+		t.Fatalf("dismissed from OnConflict, the log holds %v, %v", list, err)
+	}
+	if n := reported.Load(); n != 1 {
+		t.Fatalf("OnConflict called %d times, want 1", n)
+	}
 }

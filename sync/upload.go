@@ -179,12 +179,18 @@ func (s *Syncer) finishUpload(ctx context.Context, cs *collState, f uploadFacts,
 	}
 	// Logged before the base moves: a failure in between leaves the
 	// pending conflict in the base entry, and the next handling of the
-	// document (a retry, the echo, a redelivery) logs it.
+	// document (a retry, the echo, a redelivery) logs it. An outcome the
+	// local side took from the remote was logged in its own transaction
+	// (writeUploadLocal): logging it again here put back an entry the
+	// application had dismissed in between, from OnConflict even.
+	loggedLocally := plan.WriteLocal && plan.Outcome != outcomeMerged
 	var justLogged *Conflict
 	for _, p := range []*pendingConflict{plan.Landed, plan.Logged} {
 		if p != nil && p.Conflict != nil {
-			if err := s.logConflict(ctx, *p.Conflict); err != nil {
-				return err
+			if !loggedLocally {
+				if err := s.logConflict(ctx, *p.Conflict); err != nil {
+					return err
+				}
 			}
 			justLogged = p.Conflict
 		}
