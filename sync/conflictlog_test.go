@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -16,25 +17,7 @@ func TestConflictLogRetryAndDismiss(t *testing.T) {
 	var reported atomic.Int64
 	a.cfg.OnConflict = func(Conflict) { reported.Add(1) }
 
-	// A edits first, B later; B reconnects first, so A meets the conflict
-	// and loses it.
-	if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
-		t.Fatal(err)
-	}
-	clockOf(t).Advance()
-	if _, err := lb.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "b"}}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "B uploaded", func() (bool, string) {
-		m := findOne(t, ctx, rc, 1)
-		return m != nil && m["v"] == "b", fmt.Sprintf("%v", m)
-	})
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	aLosesToB(t, ctx, a, b, la, lb, rc)
 	var list []Conflict
 	eventually(t, "conflict logged on A", func() (bool, string) {
 		var err error
@@ -128,6 +111,30 @@ func TestConflictDismissedFromOnConflictStaysDismissed(t *testing.T) {
 			dismissErr.Store(&err)
 		}
 	}
+	aLosesToB(t, ctx, a, b, la, lb, rc)
+	eventually(t, "A lost the conflict", func() (bool, string) {
+		m := findOne(t, ctx, la, 1)
+		return reported.Load() >= 1 && m != nil && m["v"] == "b", fmt.Sprintf("%v, %d reports", m, reported.Load())
+	})
+	if err := a.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := dismissErr.Load(); p != nil {
+		t.Fatalf("DismissConflict from OnConflict: %v", *p)
+	}
+	if list, err := a.Conflicts(ctx, ""); err != nil || len(list) != 0 {
+		t.Fatalf("dismissed from OnConflict, the log holds %v, %v", list, err)
+	}
+	if n := reported.Load(); n != 1 {
+		t.Fatalf("OnConflict called %d times, want 1", n)
+	}
+}
+
+// aLosesToB makes A and B (stopped, from twoReplicas) edit document 1, A
+// first and B later, then starts B and, once B uploaded, A: A meets the
+// conflict and loses it under last writer wins.
+func aLosesToB(t *testing.T, ctx context.Context, a, b *Syncer, la, lb, rc *mongo.Collection) {
+	t.Helper()
 	if _, err := la.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "a"}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -144,21 +151,5 @@ func TestConflictDismissedFromOnConflictStaysDismissed(t *testing.T) {
 	})
 	if err := a.Start(ctx); err != nil {
 		t.Fatal(err)
-	}
-	eventually(t, "A lost the conflict", func() (bool, string) {
-		m := findOne(t, ctx, la, 1)
-		return reported.Load() >= 1 && m != nil && m["v"] == "b", fmt.Sprintf("%v, %d reports", m, reported.Load())
-	})
-	if err := a.WaitSynced(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if p := dismissErr.Load(); p != nil {
-		t.Fatalf("DismissConflict from OnConflict: %v", *p)
-	}
-	if list, err := a.Conflicts(ctx, ""); err != nil || len(list) != 0 {
-		t.Fatalf("dismissed from OnConflict, the log holds %v, %v", list, err)
-	}
-	if n := reported.Load(); n != 1 {
-		t.Fatalf("OnConflict called %d times, want 1", n)
 	}
 }
