@@ -19,6 +19,8 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 		cfg         bench.Config
 		retainedMiB int
 		cpuProfile  string
+		jsonRows    bool
+		oneProcess  bool
 	)
 	cmd := &cobra.Command{
 		Use:       "bench [embedded|listen|sync|relay|gateway|all]",
@@ -57,8 +59,11 @@ gateway: two gateway instances on one database serving two owner-scoped collecti
   owner (docs/s). Needs about 2 x --gateway-clients file descriptors (the soft limit is
   raised up to the hard one).
 
-The table goes to stdout with the issue's targets; progress goes to stderr. The default
-sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 10000 --listeners 100.`,
+The table goes to stdout with the issue's targets (--json: the rows as JSON lines); progress
+goes to stderr. With more than one suite (all), each suite runs in a process of its own (this
+binary, with the same flags), so the heap and the goroutines one suite leaves behind are not
+billed to the next one's CPU and memory figures; --one-process runs them all in this process.
+The default sizes take a few minutes; for a quick look: mongotide bench --n 2000 --large 10000 --listeners 100.`,
 		Example: "  mongotide bench\n  mongotide bench listen --n 5000\n  mongotide bench sync --docs 20000\n  mongotide bench gateway --gateway-clients 500",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
@@ -106,6 +111,13 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 					return err
 				}
 			}
+			if len(groups) > 1 && !oneProcess {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("bench: cannot find this binary to run each suite in its own process (--one-process runs them here): %w", err)
+				}
+				return runSuitesApart(cmd.Context(), exe, groups, passFlags(cmd.Flags()), cpuProfile, jsonRows, stdout, stderr)
+			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
 				if err != nil {
@@ -117,7 +129,7 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 				}
 				defer pprof.StopCPUProfile()
 			}
-			return runBench(cmd.Context(), cfg, groups, stdout, stderr)
+			return runBench(cmd.Context(), cfg, groups, jsonRows, stdout, stderr)
 		},
 	}
 	cmd.AddCommand(newRelayConsumerCmd(), newGatewayClientsCmd())
@@ -138,7 +150,9 @@ sizes take a minute or two; for a quick look: mongotide bench --n 2000 --large 1
 	f.IntVar(&cfg.GatewayRate, "gateway-rate", def.GatewayRate, "gateway: writes per second of the live fan-out")
 	f.DurationVar(&cfg.GatewayDuration, "gateway-duration", def.GatewayDuration, "gateway: how long the fan-out writes at --gateway-rate (after a 1 s warm-up)")
 	f.IntVar(&cfg.GatewayDocs, "gateway-docs", def.GatewayDocs, "gateway: 1-KiB documents paged by the initial sync")
-	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (both servers and the measured code share the process) to this file, for go tool pprof")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (both servers and the measured code share the process) to this file, for go tool pprof; with one process per suite, FILE.SUITE per suite")
+	f.BoolVar(&jsonRows, "json", false, "print the rows as JSON lines ({suite, measure, value, target, met}) instead of the table")
+	f.BoolVar(&oneProcess, "one-process", false, "run every suite in this process instead of one process per suite")
 	f.IntVar(&retainedMiB, "retained-mib", def.RetainedBytes>>20, "embedded: MiB written (in 1 MiB documents) and dropped before the RSS figure")
 	return cmd
 }
@@ -155,7 +169,7 @@ func isSuite(s string) bool {
 	return false
 }
 
-func runBench(ctx context.Context, cfg bench.Config, groups []string, stdout, stderr io.Writer) error {
+func runBench(ctx context.Context, cfg bench.Config, groups []string, jsonRows bool, stdout, stderr io.Writer) error {
 	srv, err := startEmbeddedDefault(ctx)
 	if err != nil {
 		return fmt.Errorf("start embedded server: %w", err)
@@ -174,10 +188,8 @@ func runBench(ctx context.Context, cfg bench.Config, groups []string, stdout, st
 		cfg.RemoteURI = remote.URI()
 	}
 	rows, err := bench.Run(ctx, cfg, groups...)
-	if len(rows) > 0 {
-		if werr := bench.WriteTable(stdout, rows); err == nil {
-			err = werr
-		}
+	if werr := writeRows(stdout, rows, jsonRows); err == nil {
+		err = werr
 	}
 	return err
 }

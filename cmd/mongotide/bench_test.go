@@ -51,6 +51,36 @@ func TestBenchAllSmallPrintsEveryRow(t *testing.T) {
 	if !strings.Contains(stderr.String(), "bench: listen:") {
 		t.Errorf("no progress on stderr:\n%s", &stderr)
 	}
+	// Each suite in a process of its own, none in this one.
+	pids := map[string]bool{}
+	for _, l := range stderr.lines() {
+		if _, rest, ok := strings.Cut(l, " in its own process (pid "); ok {
+			pids[rest] = true
+		}
+	}
+	if len(pids) != 5 {
+		t.Errorf("%d distinct suite processes, want 5:\n%s", len(pids), &stderr)
+	}
+}
+
+func TestBenchJSONRows(t *testing.T) {
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), []string{"bench", "embedded", "--json", "--n", "100", "--small", "10", "--large", "100", "--samples", "10", "--retained-mib", "4"}, &stdout, &stderr)
+	if code != exitOK {
+		t.Fatalf("exit code %d, stderr:\n%s", code, &stderr)
+	}
+	rows, err := parseRows(strings.NewReader(stdout.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 5 {
+		t.Fatalf("%d rows:\n%s", len(rows), &stdout)
+	}
+	for _, r := range rows {
+		if r.Group != "embedded" || r.Name == "" || r.Value == "" {
+			t.Errorf("row %+v", r)
+		}
+	}
 }
 
 func TestBenchOneSuite(t *testing.T) {

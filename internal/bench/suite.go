@@ -138,11 +138,11 @@ func (c Config) validate() error {
 
 // Row is one line of the table.
 type Row struct {
-	Group  string // "embedded", "listen", "sync", "relay" or "gateway"
-	Name   string
-	Value  string
-	Target string // the issue's target, "" if none
-	Met    string // "yes", "NO", or "" when there is no target
+	Group  string `json:"suite"` // "embedded", "listen", "sync", "relay" or "gateway"
+	Name   string `json:"measure"`
+	Value  string `json:"value"`
+	Target string `json:"target,omitempty"` // the issue's target, "" if none
+	Met    string `json:"met,omitempty"`    // "yes", "NO", or "" when there is no target
 }
 
 // Suites names the groups Run accepts.
