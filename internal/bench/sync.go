@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -87,6 +88,11 @@ type Lag struct {
 	// CPUPerWrite is the process CPU time (both servers, writer, syncer)
 	// over the run divided by Writes.
 	CPUPerWrite time.Duration
+	// UserPerWrite and SystemPerWrite split CPUPerWrite; GCCycles is how
+	// many garbage collections ran meanwhile (what moves the figure from
+	// run to run).
+	UserPerWrite, SystemPerWrite time.Duration
+	GCCycles                     uint32
 }
 
 // SyncLag runs a Syncer (default Config) between fresh databases and
@@ -168,13 +174,16 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 	case <-time.After(waitTimeout):
 		return Lag{}, errors.New("the warm-up document did not sync in time")
 	}
-	var cpu0 time.Duration
+	var user0, sys0 time.Duration
+	var gc0 uint32
 	var measured time.Time
 	start := time.Now()
 	interval := time.Second / time.Duration(rate)
 	for i := 0; i < n; i++ {
 		if i == warmN {
-			cpu0, measured = CPUTime(), time.Now()
+			gc0 = gcCount()
+			user0, sys0 = CPUTimes()
+			measured = time.Now()
 		}
 		if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
 			time.Sleep(wait)
@@ -191,10 +200,19 @@ func SyncLag(ctx context.Context, local, remote *mongo.Client, dir sync.Directio
 	if err := waitCount(ctx, &seen, int64(n), "sync "+string(dir)); err != nil {
 		return Lag{}, err
 	}
-	cpu := CPUTime() - cpu0
+	user, sys := CPUTimes()
+	user, sys = user-user0, sys-sys0
 	lags := got[warmN:]
 	slices.Sort(lags)
-	return Lag{Writes: m, Rate: achieved, P50: pct(lags, 0.50), P99: pct(lags, 0.99), CPUPerWrite: cpu / time.Duration(m)}, nil
+	return Lag{Writes: m, Rate: achieved, P50: pct(lags, 0.50), P99: pct(lags, 0.99), CPUPerWrite: (user + sys) / time.Duration(m),
+		UserPerWrite: user / time.Duration(m), SystemPerWrite: sys / time.Duration(m), GCCycles: gcCount() - gc0}, nil
+}
+
+// gcCount is the number of garbage collections this process has run.
+func gcCount() uint32 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.NumGC
 }
 
 // pct returns the q quantile of sorted durations.
@@ -246,6 +264,7 @@ func runSync(ctx context.Context, cfg Config, local *mongo.Client) ([]Row, error
 		add(fmt.Sprintf("lag %s at %s writes/s: p50 / p99", d.name, num(cfg.SyncRate)),
 			fmt.Sprintf("%s / %s (%s writes at %s/s)", dur(l.P50), dur(l.P99), num(l.Writes), num(int(l.Rate+0.5))),
 			"p99 <= 100 ms", met(l.P99 <= 100*time.Millisecond))
+		step(cfg, "sync: %s CPU per write %s (user %s, system %s), %d GC cycles", d.name, dur(l.CPUPerWrite), dur(l.UserPerWrite), dur(l.SystemPerWrite), l.GCCycles)
 		cpu = append(cpu, dur(l.CPUPerWrite))
 		cpuMet = cpuMet && l.CPUPerWrite <= 600*time.Microsecond
 	}
