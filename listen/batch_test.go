@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mongotide/mongotide/internal/testenv"
 	"github.com/mongotide/mongotide/listen"
 	"github.com/mongotide/mongotide/resume"
+	"go.mongodb.org/mongo-driver/v2/event"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // batchRecorder records the batches a BatchHandler got.
@@ -179,5 +182,33 @@ func TestListenBatchOptions(t *testing.T) {
 	}
 	if _, err := listen.ListenBatch[Book](context.Background(), coll, b.handle, listen.WithBatch(-1, 0)); err == nil {
 		t.Fatal("ListenBatch accepted BatchMax -1")
+	}
+}
+
+// A busy stream whose listeners all linger fetches many events per getMore
+// instead of about one per write (a getMore returns as soon as one event
+// is there): the stream waits half the linger before asking again.
+func TestListenBatchFetchesManyEventsPerGetMore(t *testing.T) {
+	var getMores atomic.Int64
+	counting := testenv.ClientWith(t, options.Client().SetMonitor(&event.CommandMonitor{
+		Started: func(_ context.Context, e *event.CommandStartedEvent) {
+			if e.CommandName == "getMore" {
+				getMores.Add(1)
+			}
+		},
+	}))
+	coll := newColl(t, counting)
+	var b batchRecorder
+	mustListenBatch(t, coll, func() (*listen.Subscription, error) {
+		return listen.ListenBatch[Book](context.Background(), coll, b.handle, listen.WithBatch(1000, 50*time.Millisecond))
+	})
+	const n = 300
+	base := getMores.Load()
+	insertN(t, coll, 0, n)
+	testenv.Eventually(t, waitTimeout, "every event handled", func() bool { got, _ := b.all(); return len(got) == n })
+	// Idle getMores (at most one per max await) add a few; without the
+	// pause there are about n.
+	if g := getMores.Load() - base; g*3 > n {
+		t.Fatalf("%d getMores for %d events, want at least 3 events per getMore on average", g, n)
 	}
 }

@@ -223,6 +223,9 @@ func (s *stream) run() {
 		}
 	}
 
+	// busy: the last getMore returned events, so the next one may wait
+	// (fetchPause) to come back with more of them at once.
+	busy := false
 	for ctx.Err() == nil {
 		if s.cs == nil {
 			if err := s.open(ctx, s.resumeToken); err != nil {
@@ -234,7 +237,14 @@ func (s *stream) run() {
 			attempt = 0
 			bo.Reset()
 		}
+		if busy && s.cs.RemainingBatchLength() == 0 {
+			busy = false
+			if d := s.fetchPause(); d > 0 && !sleepCtx(ctx, d) {
+				return
+			}
+		}
 		if s.cs.TryNext(ctx) {
+			busy = true
 			before := s.resumeToken
 			raw, err := split.add(clone(s.cs.Current), before)
 			s.setResume(clone(s.cs.ResumeToken()))
@@ -276,6 +286,47 @@ func (s *stream) run() {
 				l.offerProgress(p)
 			}
 		}
+	}
+}
+
+// fetchPause is how long run waits, after a getMore that returned events,
+// before the next one, so that a busy stream fetches many events per
+// round trip instead of about one per write (a getMore returns as soon as
+// one event is there). Only streams whose every listener is a ListenBatch
+// with a linger wait, half the shortest linger: those listeners hold a
+// batch open that long anyway, and a getMore halfway through still joins
+// it, up to maxFetchPause. Any other listener makes it 0: its events go
+// out at once.
+func (s *stream) fetchPause() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d time.Duration
+	for i, l := range s.listeners {
+		if !l.cfg.batching || l.cfg.BatchLinger <= 0 {
+			return 0
+		}
+		if half := l.cfg.BatchLinger / 2; i == 0 || half < d {
+			d = half
+		}
+	}
+	return min(d, maxFetchPause)
+}
+
+// maxFetchPause bounds fetchPause: a listener with a long linger must not
+// keep the stream from the server (and from listeners that join it later)
+// for that long. At 25 ms a busy stream already fetches dozens of events
+// per getMore.
+const maxFetchPause = 25 * time.Millisecond
+
+// sleepCtx waits d; false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
