@@ -166,11 +166,13 @@ func (s *Syncer) downloadManyTxn(ctx context.Context, cs *collState, todo []down
 	// The upload stream skips these writes' echoes.
 	s.ownLocal.add(txnSess.OperationTime(), cs.name, written...)
 	cs.downloaded.Add(uint64(len(written)))
+	evs := make([]SyncEvent, 0, len(written))
 	for _, ev := range applied {
 		if ev.Collection != "" {
-			s.notify(ev)
+			evs = append(evs, ev)
 		}
 	}
+	s.notify(evs...)
 	return later, nil
 }
 

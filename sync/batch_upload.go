@@ -171,9 +171,11 @@ func (s *Syncer) uploadManyLocked(ctx context.Context, cs *collState, run []*lis
 		s.cfg.Logger.Debug("sync: upload not finished", "coll", cs.name, "docs", len(done), "err", err)
 		return nil, fmt.Errorf("sync: save bases of %s: %w", cs.name, err)
 	}
+	evs := make([]SyncEvent, 0, len(done))
 	for _, u := range done {
-		s.notifyUpload(cs, u.f.ID, u.plan.Outcome, u.f.Local, u.plan.LocalDoc, u.plan.Agreed.Version, nil)
+		evs = uploadEvents(evs, cs, u.f.ID, u.plan.Outcome, u.f.Local, u.plan.LocalDoc, u.plan.Agreed.Version, nil)
 	}
+	s.notify(evs...)
 	return alone, nil
 }
 

@@ -72,9 +72,7 @@ func (s *Syncer) copyBatch(ctx context.Context, cs *collState, b remoteBatch) er
 			s.callback(func() { s.cfg.OnConflict(c) })
 		}
 	}
-	for _, ev := range applied {
-		s.notify(ev)
-	}
+	s.notify(applied...)
 	return nil
 }
 

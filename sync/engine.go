@@ -19,10 +19,18 @@ import (
 // side), remote_txn.go (the remote transaction and its retries), outcome.go
 // (how a handling ended); this file holds what both directions share.
 
-func (s *Syncer) notify(ev SyncEvent) {
-	if s.cfg.OnSync != nil {
-		s.callback(func() { s.cfg.OnSync(ev) })
+// notify reports evs to OnSync, in order. A batch's events go in one
+// callback: marking the goroutine as running user code (see callback)
+// costs a stack trace, too much to pay once per document.
+func (s *Syncer) notify(evs ...SyncEvent) {
+	if s.cfg.OnSync == nil || len(evs) == 0 {
+		return
 	}
+	s.callback(func() {
+		for _, ev := range evs {
+			s.cfg.OnSync(ev)
+		}
+	})
 }
 
 // resolver binds resolve to ctx for conflictRules.

@@ -245,23 +245,30 @@ func skipUpload(op listen.OperationType, evDoc, doc bson.Raw, hash string, base 
 // the local document the upload read, localDoc what was written to the local
 // side, v the agreed version.
 func (s *Syncer) notifyUpload(cs *collState, id bson.RawValue, outcome syncOutcome, doc, localDoc bson.Raw, v Version, logged *pendingConflict) {
+	s.notify(uploadEvents(nil, cs, id, outcome, doc, localDoc, v, logged)...)
+}
+
+// uploadEvents counts an upload's outcome and appends its OnSync events to
+// evs (see notifyUpload).
+func uploadEvents(evs []SyncEvent, cs *collState, id bson.RawValue, outcome syncOutcome, doc, localDoc bson.Raw, v Version, logged *pendingConflict) []SyncEvent {
 	conflict := (logged != nil && logged.Conflict != nil) || outcome == outcomeMerged
 	switch outcome {
 	case outcomeMerged:
 		cs.uploaded.Add(1)
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: localDoc == nil, Version: v, Conflict: true})
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v, Conflict: true})
+		evs = append(evs, SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: localDoc == nil, Version: v, Conflict: true},
+			SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v, Conflict: true})
 	case outcomeUploaded, outcomeConflictUploaded:
 		cs.uploaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: v, Conflict: conflict})
+		evs = append(evs, SyncEvent{Collection: cs.name, ID: id, Direction: Upload, Deleted: doc == nil, Version: v, Conflict: conflict})
 	case outcomeDownloaded:
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v})
+		evs = append(evs, SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v})
 	case outcomeRemoteWon:
 		cs.downloaded.Add(1)
-		s.notify(SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v, Conflict: true})
+		evs = append(evs, SyncEvent{Collection: cs.name, ID: id, Direction: Download, Deleted: localDoc == nil, Version: v, Conflict: true})
 	}
+	return evs
 }
 
 // writeUploadLocal writes an upload's outcome (the remote's document, or a
