@@ -40,6 +40,8 @@ func (g *Gateway) routeTable() []route {
 		{"GET", "/v1/snapshot", principal, g.handleSnapshot},
 		{"GET", "/v1/documents/{coll}/{id}", principal, g.handleGetDocument},
 		{"POST", "/v1/documents/{coll}/query", principal, g.handleQuery},
+		{"POST", "/v1/operations", principal, g.handlePush},
+		{"POST", "/v1/compact", admin, g.handleCompact},
 	}
 }
 
