@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	mtsync "github.com/mongotide/mongotide/sync"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -507,7 +509,43 @@ func TestPushReplayed(t *testing.T) {
 	if d, v := e.stored("notes", "r"); v != first[0].Version || d.Lookup("text").StringValue() != "1" {
 		t.Fatalf("a replay wrote: %s", d)
 	}
-	if s := e.gw.Stats().Pushes; s.Replayed != 4 {
-		t.Fatalf("stats %+v, want 4 replayed", s)
+	if s := e.gw.Stats().Pushes; s.Replayed != 4 || s.Accepted != 2 || s.Rejected != 1 {
+		t.Fatalf("stats %+v, want 2 accepted, 1 rejected, 4 replayed", s)
+	}
+	m := string(e.do("GET", "/metrics", e.tok("ops", "admin"), "").body)
+	for _, want := range []string{
+		`mongotide_gateway_push_operations_total{status="accepted"} 2`,
+		`mongotide_gateway_push_operations_total{status="rejected"} 1`,
+		`mongotide_gateway_push_replayed_total 4`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+}
+
+// TestPushEditTime: an operation's "at" orders it under last writer wins:
+// an edit made before the concurrent one loses to it; a time ahead of the
+// gateway's clock counts as now.
+func TestPushEditTime(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.tok("alice")
+	for i, c := range []struct {
+		at      time.Duration
+		outcome string
+	}{{-time.Hour, "remote-won"}, {time.Hour, "conflict-uploaded"}} {
+		id := fmt.Sprintf("t%d", i)
+		base := e.push1(alice, "b", insertOp("seed"+id, id, map[string]any{"text": "base"})).Version
+		if r := e.push1(alice, "b", replaceOp("b"+id, id, base, map[string]any{"text": "B"})); r.Status != "accepted" {
+			t.Fatalf("B: %+v", r)
+		}
+		a := replaceOp("a"+id, id, base, map[string]any{"text": "A"})
+		a["at"] = time.Now().Add(c.at).Format(time.RFC3339Nano)
+		if r := e.push1(alice, "a", a); r.Status != "conflict" || r.Outcome != c.outcome {
+			t.Fatalf("A made %v from now: %+v, want %s", c.at, r, c.outcome)
+		}
+	}
+	if r := e.do("POST", "/v1/operations", alice, pushBodyOf(t, "a", op{"opId": "x", "collection": "notes", "op": "insert", "id": "x", "doc": map[string]any{}, "at": "yesterday"})); r.status != http.StatusBadRequest {
+		t.Fatalf("at not a time: %d %s", r.status, r.body)
 	}
 }
