@@ -185,16 +185,23 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, p Principal
 	writeJSON(w, http.StatusOK, buf.Bytes())
 }
 
-// replicaFor is the replica id (sync.Version.Replica) of a device's edits:
-// "gw:" + base64url(owner) + ":" + clientId. Without a clientId each
-// request is a replica of its own.
-func replicaFor(owner, clientID string) string {
+// clientReplica is the replica id (sync.Version.Replica) of a device's
+// edits: "gw:" + base64url(owner) + ":" + clientId. Without a clientId
+// each request is a replica of its own, ephemeral: its acks are not kept.
+type clientReplica struct {
+	id        string
+	ephemeral bool
+}
+
+func replicaFor(owner, clientID string) clientReplica {
+	r := clientReplica{}
 	if clientID == "" {
 		var b [9]byte
 		_, _ = rand.Read(b[:])
-		clientID = "~" + base64.RawURLEncoding.EncodeToString(b[:])
+		clientID, r.ephemeral = "~"+base64.RawURLEncoding.EncodeToString(b[:]), true
 	}
-	return "gw:" + base64.RawURLEncoding.EncodeToString([]byte(owner)) + ":" + clientID
+	r.id = "gw:" + base64.RawURLEncoding.EncodeToString([]byte(owner)) + ":" + clientID
+	return r
 }
 
 // parsePush decodes and checks a push body. Any malformed operation fails
@@ -388,7 +395,7 @@ func (f *feed) ownedDoc(d bson.D, owner string) (bson.Raw, *rejection) {
 // pushOne applies one operation and returns its result; an error means
 // the result is unknown (the database failed): the request is answered 503
 // and the client retries it with the same opIds.
-func (g *Gateway) pushOne(ctx context.Context, p Principal, replica string, op parsedOp) (opResult, error) {
+func (g *Gateway) pushOne(ctx context.Context, p Principal, replica clientReplica, op parsedOp) (opResult, error) {
 	key := opKey{Owner: p.Owner, OpID: op.OpID}
 	f, ok := g.feeds[op.Collection]
 	if !ok || !f.rule.canWrite(p) {
@@ -403,7 +410,7 @@ func (g *Gateway) pushOne(ctx context.Context, p Principal, replica string, op p
 	}
 	records := g.cfg.Database.Collection(opsColl)
 	edit := mtsync.RemoteEdit{
-		Collection: op.Collection, ID: op.id, Replica: replica, Base: op.base, At: op.at,
+		Collection: op.Collection, ID: op.id, Replica: replica.id, Ephemeral: replica.ephemeral, Base: op.base, At: op.at,
 		Edit: func(tctx context.Context, cur bson.Raw) (bson.Raw, error) {
 			var rec opRecord
 			err := records.FindOne(tctx, bson.D{{Key: "_id", Value: key}}).Decode(&rec)

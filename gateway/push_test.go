@@ -549,3 +549,35 @@ func TestPushEditTime(t *testing.T) {
 		t.Fatalf("at not a time: %d %s", r.status, r.body)
 	}
 }
+
+// TestPushAcks: a device's pushes leave one ack in the version entry (sync
+// replicas' acks are per replica); pushes without a clientId, each a
+// replica of its own, leave none (the entry would grow by one key per
+// edit).
+func TestPushAcks(t *testing.T) {
+	e := newEnv(t, nil)
+	alice := e.tok("alice")
+	acks := func(id string) int {
+		var v struct {
+			Acks map[string]int64 `bson:"a"`
+		}
+		err := e.db.Collection("_mongotide_sync_versions").FindOne(context.Background(),
+			bson.D{{Key: "_id", Value: bson.D{{Key: "c", Value: "notes"}, {Key: "id", Value: id}}}}).Decode(&v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(v.Acks)
+	}
+	for _, c := range []struct {
+		id, client string
+		want       int
+	}{{"with", "phone", 1}, {"without", "", 0}} {
+		v := e.push1(alice, c.client, insertOp(c.id+"0", c.id, map[string]any{"n": 0})).Version
+		for i := 1; i < 4; i++ {
+			v = e.push1(alice, c.client, replaceOp(fmt.Sprintf("%s%d", c.id, i), c.id, v, map[string]any{"n": i})).Version
+		}
+		if n := acks(c.id); n != c.want {
+			t.Errorf("%s clientId: %d acks after 4 pushes, want %d", c.id, n, c.want)
+		}
+	}
+}

@@ -119,6 +119,10 @@ type RemoteEdit struct {
 	// not a conflict (that write is taken for the base, as a Syncer does
 	// with its own upload whose reply it lost). Not "" nor RemoteReplica.
 	Replica string
+	// Ephemeral says Replica names this edit only (a client without a
+	// stable id): the version entry then keeps no ack of it (see
+	// docMeta.Acks), which would grow the entry by one key per edit.
+	Ephemeral bool
 	// Base is the ContentHash of the document the client edited (what it
 	// last got from the remote); "" or AbsentHash when it had none (a new
 	// document).
@@ -213,6 +217,7 @@ func (w *RemoteWriter) Apply(ctx context.Context, e RemoteEdit) (RemoteResult, e
 			w.clock.Observe(o)
 		}
 		if plan.WriteRemote {
+			plan.Mine.noAck = e.Ephemeral
 			if err := saveMeta(tctx, w.vers, e.Collection, e.ID, plan.Mine); err != nil {
 				return err
 			}
