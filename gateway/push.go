@@ -172,7 +172,7 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, p Principal
 			}
 			g.cfg.Logger.Warn("gateway: push", "owner", p.Owner, "opId", op.OpID, "err", err)
 			writeError(w, http.StatusServiceUnavailable, "unavailable",
-				fmt.Sprintf("operation %q could not be applied (the database failed); the operations before it were: retry the request with the same opIds", op.OpID))
+				fmt.Sprintf("the result of operation %q is unknown (the database failed); the operations before it were applied: retry the request with the same opIds", op.OpID))
 			return
 		}
 		results = append(results, res)
