@@ -152,7 +152,13 @@ func TestPushAppliesOnceUnderFailCommand(t *testing.T) {
 		body := pushBodyOf(t, "phone", insertOp("op-"+id, id, map[string]any{"text": st.name}))
 		failPoint(st.mode, st.data)
 		r := e.do("POST", "/v1/operations", alice, body)
-		failPoint("off", bson.D{})
+		off, err := adminDB.RunCommand(ctx, bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: "off"}}).Raw()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := off.Lookup("count").AsInt64OK(); !ok || n < 1 {
+			t.Fatalf("%s: the failpoint fired %d times (reply %s)", st.name, n, off)
+		}
 		if r.status != st.first {
 			t.Fatalf("%s: first push %d %s, want %d", st.name, r.status, r.body, st.first)
 		}
