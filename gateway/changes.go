@@ -172,11 +172,12 @@ func (g *Gateway) cursorFor(owner string, names []string, pos []position) (strin
 }
 
 // renderChange is one change as relaxed extended JSON, so that ObjectIds,
-// dates and the other BSON types survive the trip.
+// dates and the other BSON types survive the trip. version names the
+// document's content (the base of a push that edits it).
 func renderChange(s scoped) ([]byte, error) {
 	d := bson.D{{Key: "collection", Value: s.coll}, {Key: "op", Value: string(s.op)}, {Key: "id", Value: s.id}}
 	if s.doc != nil {
-		d = append(d, bson.E{Key: "doc", Value: s.doc})
+		d = append(d, bson.E{Key: "doc", Value: s.doc}, bson.E{Key: "version", Value: versionOf(s.doc)})
 	}
 	return bson.MarshalExtJSON(d, false, false)
 }

@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
+	mtsync "github.com/mongotide/mongotide/sync"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/time/rate"
 )
@@ -33,8 +36,11 @@ type Rule struct {
 	// ReadRoles are the roles that may read ("*": every authenticated
 	// principal). Empty: nobody may read.
 	ReadRoles []string
-	// WriteRoles are the roles that will be allowed to push once
-	// POST /v1/operations exists; they are validated but unused today.
+	// WriteRoles are the roles that may push (POST /v1/operations) to
+	// the collection ("*": every authenticated principal). Empty: nobody
+	// may write. Writes are owner-scoped like reads: the owner field of a
+	// pushed document is the caller's, and another owner's document is
+	// never written.
 	WriteRoles []string
 }
 
@@ -112,6 +118,23 @@ type Config struct {
 	// manages collection options itself.
 	SkipPreImages bool
 
+	// MaxOperations caps the operations of one push (default 100).
+	MaxOperations int
+	// Conflict decides a push that meets a concurrent edit, with sync's
+	// versions and rules (default sync.LastWriterWins); Resolve is
+	// sync.Config.Resolve for sync.Custom. Use the policy the sync
+	// replicas of the same database use.
+	Conflict mtsync.ConflictPolicy
+	Resolve  func(ctx context.Context, c mtsync.Conflict) (bson.Raw, error)
+	// OperationRetention is how long POST /v1/compact keeps the
+	// idempotency record of a pushed operation (default 7 days): a client
+	// retrying an operation later than that may apply it twice.
+	OperationRetention time.Duration
+	// TombstoneRetention is how long POST /v1/compact keeps the version
+	// entries of deleted documents that a registered sync replica has not
+	// synced past yet (sync.Config.Retention; default 30 days).
+	TombstoneRetention time.Duration
+
 	// Logger receives stream errors and request failures (default: discard).
 	Logger *slog.Logger
 	// Clock is the time source (default time.Now); tests move it.
@@ -156,6 +179,15 @@ func (c Config) WithDefaults() Config {
 	if c.AdminRoles == nil {
 		c.AdminRoles = []string{"admin"}
 	}
+	if c.MaxOperations == 0 {
+		c.MaxOperations = 100
+	}
+	if c.OperationRetention == 0 {
+		c.OperationRetention = 7 * 24 * time.Hour
+	}
+	if c.TombstoneRetention == 0 {
+		c.TombstoneRetention = 30 * 24 * time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -176,7 +208,7 @@ func (c Config) validate() error {
 		return bad("Collections is empty: the gateway would serve nothing")
 	}
 	for name, r := range c.Collections {
-		if name == "" || strings.ContainsAny(name, ",$\x00") || strings.HasPrefix(name, "system.") {
+		if name == "" || strings.ContainsAny(name, ",$\x00") || strings.HasPrefix(name, "system.") || strings.HasPrefix(name, "_mongotide") {
 			return bad("Collections: invalid collection name %q", name)
 		}
 		if r.OwnerField == "" && !r.Shared {
@@ -214,6 +246,10 @@ func (c Config) validate() error {
 		return bad("CacheMaxAge must not be negative")
 	case c.RateLimit < 0 || c.RateBurst < 1:
 		return bad("RateLimit must not be negative and RateBurst must be positive")
+	case c.MaxOperations < 1:
+		return bad("MaxOperations must be positive")
+	case c.OperationRetention < time.Second || c.TombstoneRetention < time.Second:
+		return bad("OperationRetention and TombstoneRetention must be at least 1s")
 	}
 	return nil
 }

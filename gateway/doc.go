@@ -37,6 +37,19 @@
 // only; Stop(ctx) is graceful and idempotent (live requests end, the HTTP
 // listener, if Config.Addr is set, shuts down, the change streams close).
 //
-// Push (POST /v1/operations) is not here yet: it will share sync's
-// conflict code. Rule.WriteRoles is already part of the configuration.
+// # Push
+//
+// POST /v1/operations applies a batch of insert / replace / patch
+// (set/unset) / delete operations, each with a client operation id and the
+// version it was based on. The gateway's database is the remote of package
+// sync: each operation runs through sync.RemoteWriter, which in one
+// transaction reads the document and its sync version entry, decides with
+// sync's upload planner and conflict rules (Config.Conflict) and writes the
+// document with its version entry, exactly as a sync replica's upload does,
+// together with the operation's idempotency record. A repeated opId
+// answers its first result and writes nothing. Every document the gateway
+// returns comes with its version (sync's content hash of the stored BSON),
+// which a push sends back as its base. Rule.WriteRoles says who may push;
+// writes are owner-scoped like reads. POST /v1/compact (admin) drops old
+// idempotency records and tombstones. See docs/gateway.md.
 package gateway

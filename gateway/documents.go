@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 
+	mtsync "github.com/mongotide/mongotide/sync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -65,6 +66,11 @@ func (g *Gateway) handleGetDocument(w http.ResponseWriter, r *http.Request, p Pr
 		g.dbError(w, err)
 		return
 	}
+	// The document's version (the base of a push that edits it), as a
+	// header: the body is the document itself.
+	v := versionOf(raw)
+	w.Header().Set("Mongotide-Version", v)
+	w.Header().Set("ETag", `"`+v+`"`)
 	w.Header().Set("Cache-Control", "private, no-cache")
 	writeJSON(w, http.StatusOK, b)
 }
@@ -117,11 +123,20 @@ func (g *Gateway) handleQuery(w http.ResponseWriter, r *http.Request, p Principa
 	defer cur.Close(r.Context())
 	var buf bytes.Buffer
 	buf.WriteString(`{"documents":[`)
-	if _, err := appendDocsJSON(r.Context(), &buf, cur, nil); err != nil {
+	var versions []string
+	each := func(d bson.Raw) { versions = append(versions, versionOf(d)) }
+	if len(q.Projection) > 0 {
+		each = nil // a projected document is not the stored content
+	}
+	if _, err := appendDocsJSON(r.Context(), &buf, cur, each); err != nil {
 		g.dbError(w, err)
 		return
 	}
-	buf.WriteString(`]}`)
+	buf.WriteString(`]`)
+	if each != nil {
+		appendVersions(&buf, versions)
+	}
+	buf.WriteString(`}`)
 	w.Header().Set("Cache-Control", "private, no-cache")
 	writeJSON(w, http.StatusOK, buf.Bytes())
 }
@@ -194,3 +209,19 @@ func appendDocsJSON(ctx context.Context, buf *bytes.Buffer, cur *mongo.Cursor, e
 	}
 	return n, cur.Err()
 }
+
+// appendVersions appends ,"versions":[...]: the version of each document
+// of the "documents" array before it, in the same order.
+func appendVersions(buf *bytes.Buffer, versions []string) {
+	if versions == nil {
+		versions = []string{}
+	}
+	b, _ := json.Marshal(versions)
+	buf.WriteString(`,"versions":`)
+	buf.Write(b)
+}
+
+// versionOf is the "version" of a stored document: sync's content hash of
+// its exact BSON, which names its content for pushes and sync replicas
+// alike.
+func versionOf(doc bson.Raw) string { return mtsync.ContentHash(doc) }

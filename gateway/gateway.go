@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mongotide/mongotide/listen"
+	mtsync "github.com/mongotide/mongotide/sync"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -27,6 +28,8 @@ type Gateway struct {
 	owners *ownerWake
 	mux    *http.ServeMux
 	rl     *limiters
+	// writer applies pushes with sync's versions and conflict rules.
+	writer *mtsync.RemoteWriter
 
 	mu       sync.Mutex
 	started  bool
@@ -37,7 +40,9 @@ type Gateway struct {
 	bg       sync.WaitGroup
 
 	requests, active, live, served, refused atomic.Int64
-	startedAt                               time.Time
+	// Push results: fresh ones by status, and replays of recorded ones.
+	pushAccepted, pushConflict, pushRejected, pushReplayed atomic.Int64
+	startedAt                                              time.Time
 }
 
 // New checks cfg (after WithDefaults) and returns a Gateway that is not
@@ -47,7 +52,15 @@ func New(cfg Config) (*Gateway, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	writer, err := mtsync.NewRemoteWriter(mtsync.WriterConfig{
+		Remote: cfg.Database, Conflict: cfg.Conflict, Resolve: cfg.Resolve,
+		Clock: cfg.Clock, Retention: cfg.TombstoneRetention,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	g := &Gateway{
+		writer:   writer,
 		cfg:      cfg,
 		feeds:    make(map[string]*feed, len(cfg.Collections)),
 		hub:      listen.NewHub(),

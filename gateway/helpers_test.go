@@ -39,14 +39,15 @@ type env struct {
 	db  *mongo.Database
 }
 
-// rules: "notes" is owner-scoped and readable by everyone signed in,
-// "secrets" needs the role "staff", "board" is shared, "unruled" exists
-// in the database but has no rule.
+// rules: "notes" is owner-scoped and readable and writable by everyone
+// signed in, "secrets" needs the role "staff" for both, "board" is shared
+// and written only by "editor", "unruled" exists in the database but has
+// no rule.
 func testRules() map[string]Rule {
 	return map[string]Rule{
-		"notes":   {OwnerField: "owner", ReadRoles: []string{"*"}},
-		"secrets": {OwnerField: "owner", ReadRoles: []string{"staff"}},
-		"board":   {Shared: true, ReadRoles: []string{"*"}},
+		"notes":   {OwnerField: "owner", ReadRoles: []string{"*"}, WriteRoles: []string{"*"}},
+		"secrets": {OwnerField: "owner", ReadRoles: []string{"staff"}, WriteRoles: []string{"staff"}},
+		"board":   {Shared: true, ReadRoles: []string{"*"}, WriteRoles: []string{"editor"}},
 	}
 }
 

@@ -40,6 +40,8 @@ func (g *Gateway) routeTable() []route {
 		{"GET", "/v1/snapshot", principal, g.handleSnapshot},
 		{"GET", "/v1/documents/{coll}/{id}", principal, g.handleGetDocument},
 		{"POST", "/v1/documents/{coll}/query", principal, g.handleQuery},
+		{"POST", "/v1/operations", principal, g.handlePush},
+		{"POST", "/v1/compact", admin, g.handleCompact},
 	}
 }
 
@@ -77,7 +79,7 @@ func (g *Gateway) cors(w http.ResponseWriter, r *http.Request) bool {
 	}
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Set("Access-Control-Expose-Headers", "ETag, Retry-After")
+	h.Set("Access-Control-Expose-Headers", "ETag, Retry-After, Mongotide-Version")
 	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, If-None-Match")

@@ -57,6 +57,18 @@ type Stats struct {
 	// the database: one per collection, whatever the number of clients.
 	ServerStreams int                        `json:"server_streams"`
 	Collections   map[string]CollectionStats `json:"collections"`
+	// Pushes counts the results of pushed operations.
+	Pushes PushStats `json:"pushes"`
+}
+
+// PushStats counts POST /v1/operations results: each operation applied or
+// refused for the first time by its status, and the operations answered
+// from their idempotency record (a repeated opId) as Replayed.
+type PushStats struct {
+	Accepted int64 `json:"accepted"`
+	Conflict int64 `json:"conflict"`
+	Rejected int64 `json:"rejected"`
+	Replayed int64 `json:"replayed"`
 }
 
 // CollectionStats describes one collection's shared stream.
@@ -90,6 +102,8 @@ func (g *Gateway) Stats() Stats {
 		Refused:       g.refused.Load(),
 		ServerStreams: g.hub.StreamCount(),
 		Collections:   make(map[string]CollectionStats, len(g.names)),
+		Pushes: PushStats{Accepted: g.pushAccepted.Load(), Conflict: g.pushConflict.Load(),
+			Rejected: g.pushRejected.Load(), Replayed: g.pushReplayed.Load()},
 	}
 	for _, n := range g.names {
 		f := g.feeds[n]
@@ -133,6 +147,12 @@ func (g *Gateway) handleMetrics(w http.ResponseWriter, _ *http.Request, _ Princi
 	fmt.Fprintf(&b, "mongotide_gateway_changes_served_total %d\n", s.ChangesServed)
 	metric("mongotide_gateway_server_streams", "gauge", "Change streams open on the database.")
 	fmt.Fprintf(&b, "mongotide_gateway_server_streams %d\n", s.ServerStreams)
+	metric("mongotide_gateway_push_operations_total", "counter", "Pushed operations applied or refused, by status (replays of a recorded opId not included).")
+	fmt.Fprintf(&b, "mongotide_gateway_push_operations_total{status=\"accepted\"} %d\n", s.Pushes.Accepted)
+	fmt.Fprintf(&b, "mongotide_gateway_push_operations_total{status=\"conflict\"} %d\n", s.Pushes.Conflict)
+	fmt.Fprintf(&b, "mongotide_gateway_push_operations_total{status=\"rejected\"} %d\n", s.Pushes.Rejected)
+	metric("mongotide_gateway_push_replayed_total", "counter", "Pushed operations answered from their idempotency record (a repeated opId).")
+	fmt.Fprintf(&b, "mongotide_gateway_push_replayed_total %d\n", s.Pushes.Replayed)
 	perColl := []struct {
 		name, typ, help string
 		val             func(CollectionStats) any

@@ -48,6 +48,8 @@ func TestSecurityTable(t *testing.T) {
 		{"POST", "/v1/documents/notes/query", `{"filter":{}}`},
 		{"GET", "/v1/stats", ""},
 		{"GET", "/metrics", ""},
+		{"POST", "/v1/operations", pushBodyOf(t, "", deleteOp("sec-del", "a1", strings.Repeat("0", 64)))},
+		{"POST", "/v1/compact", ""},
 	}
 	// Refused before anything streams: the SSE variant too.
 	withSSE := append(slices.Clone(endpoints), endpoint{"GET", "/v1/changes?collections=notes&live=sse", ""})
@@ -99,15 +101,34 @@ func TestSecurityTable(t *testing.T) {
 		{"document without the role", "/v1/documents/secrets/s1", alice, 403},
 		{"stats without admin", "/v1/stats", alice, 403},
 		{"metrics without admin", "/metrics", alice, 403},
+		{"compact without admin", "/v1/compact", alice, 403},
 	}
 	for _, c := range forbidden {
 		method, body := "GET", ""
-		if strings.HasSuffix(c.path, "/query") {
+		if strings.HasSuffix(c.path, "/query") || c.path == "/v1/compact" {
 			method, body = "POST", `{}`
 		}
 		if r := e.do(method, c.path, c.tok, body); r.status != c.want {
 			t.Errorf("%s: %d %s, want %d", c.name, r.status, r.body, c.want)
 		}
+	}
+	// Pushes: bob can neither write, patch nor delete alice's document,
+	// nor give his to her; the answers reveal nothing of hers.
+	a1Doc, a1Version := e.stored("notes", "a1")
+	for _, o := range []op{
+		deleteOp("b-del", "a1", a1Version),
+		patchOp("b-patch", "a1", a1Version, map[string]any{"text": "bob was here"}),
+		replaceOp("b-replace", "a1", a1Version, map[string]any{"text": "bob was here"}),
+		insertOp("b-insert", "a1", map[string]any{"text": "bob was here"}),
+		insertOp("b-give", "b2", map[string]any{"owner": "alice"}),
+	} {
+		r := e.do("POST", "/v1/operations", bob, pushBodyOf(t, "", o))
+		if r.status != 200 || !strings.Contains(string(r.body), `"status":"rejected"`) || strings.Contains(string(r.body), "alice's") || strings.Contains(string(r.body), a1Version) {
+			t.Errorf("bob pushing %v: %d %s, want rejected revealing nothing", o["opId"], r.status, r.body)
+		}
+	}
+	if d, _ := e.stored("notes", "a1"); !bytesEqual(d, a1Doc) {
+		t.Errorf("bob's pushes changed alice's document: %s", d)
 	}
 	staff := e.tok("alice", "staff")
 	if r := e.do("GET", "/v1/documents/secrets/s1", staff, ""); r.status != 200 {

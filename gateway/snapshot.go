@@ -55,12 +55,18 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 	var buf bytes.Buffer
 	buf.WriteString(`{"documents":[`)
 	var last bson.RawValue
-	n, err := appendDocsJSON(r.Context(), &buf, c, func(d bson.Raw) { last = d.Lookup("_id") })
+	var versions []string
+	n, err := appendDocsJSON(r.Context(), &buf, c, func(d bson.Raw) {
+		last = d.Lookup("_id")
+		versions = append(versions, versionOf(d))
+	})
 	if err != nil {
 		g.dbError(w, err)
 		return
 	}
-	buf.WriteString(`],"next":`)
+	buf.WriteString(`]`)
+	appendVersions(&buf, versions)
+	buf.WriteString(`,"next":`)
 	if n == limit {
 		// next is the last _id as extended JSON, ready to be sent back as
 		// after=.

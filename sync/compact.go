@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -52,16 +53,26 @@ func (s *Syncer) Compact(ctx context.Context) (CompactResult, error) {
 			return res, err
 		}
 	}
-	now, err := operationTime(ctx, s.cfg.Remote)
+	return compactTombstones(ctx, s.cfg.Remote, s.cfg.Collections, s.cfg.Retention)
+}
+
+// compactTombstones is Compact's work on the remote, shared with
+// RemoteWriter.Compact: for each collection, the tombstones written before
+// the latest of every registered replica's synced-past position and the
+// retention cut (minus compactMargin) are removed, and the cut is recorded.
+func compactTombstones(ctx context.Context, remote *mongo.Database, colls []string, retentionWindow time.Duration) (CompactResult, error) {
+	var res CompactResult
+	vers := remote.Collection(remoteVersionsColl)
+	now, err := operationTime(ctx, remote)
 	if err != nil {
 		return res, fmt.Errorf("sync: compact: remote time: %w", err)
 	}
-	retention := bson.Timestamp{T: now.T - uint32(min(s.cfg.Retention/time.Second, time.Duration(now.T)))}
-	replicas, err := s.Replicas(ctx)
+	retention := bson.Timestamp{T: now.T - uint32(min(retentionWindow/time.Second, time.Duration(now.T)))}
+	replicas, err := listReplicas(ctx, remote)
 	if err != nil {
 		return res, err
 	}
-	for _, name := range s.cfg.Collections {
+	for _, name := range colls {
 		cut := retention
 		if len(replicas) > 0 {
 			horizon := replicas[0].SyncedPast[name]
@@ -79,14 +90,14 @@ func (s *Syncer) Compact(ctx context.Context) (CompactResult, error) {
 		// default, later): a replica synced past t may not have seen the
 		// commit yet. Two minutes of margin cover it.
 		cut = bson.Timestamp{T: cut.T - min(cut.T, compactMargin)}
-		dr, err := s.remoteVers.DeleteMany(ctx, bson.D{
+		dr, err := vers.DeleteMany(ctx, bson.D{
 			{Key: "_id.c", Value: name}, {Key: "d", Value: true},
 			{Key: "t", Value: bson.D{{Key: "$lt", Value: cut}}},
 		})
 		if err != nil {
 			return res, fmt.Errorf("sync: compact %s: %w", name, err)
 		}
-		if _, err := s.remoteVers.UpdateOne(ctx, bson.D{{Key: "_id", Value: compactedKey(name)}},
+		if _, err := vers.UpdateOne(ctx, bson.D{{Key: "_id", Value: compactedKey(name)}},
 			bson.D{{Key: "$max", Value: bson.D{{Key: "before", Value: cut}}}}, options.UpdateOne().SetUpsert(true)); err != nil {
 			return res, fmt.Errorf("sync: compact %s: record: %w", name, err)
 		}

@@ -40,9 +40,14 @@ func (s *Syncer) resolver(ctx context.Context) func(Conflict) (bson.Raw, error) 
 
 // resolve runs Config.Resolve and checks that its result is the same
 // document.
-
 func (s *Syncer) resolve(ctx context.Context, c Conflict) (bson.Raw, error) {
-	merged, err := s.cfg.Resolve(ctx, c)
+	return checkedResolve(ctx, s.cfg.Resolve, c)
+}
+
+// checkedResolve runs resolve (Config.Resolve, WriterConfig.Resolve) and
+// checks that its result is valid BSON with the same _id.
+func checkedResolve(ctx context.Context, resolve func(context.Context, Conflict) (bson.Raw, error), c Conflict) (bson.Raw, error) {
+	merged, err := resolve(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("sync: Resolve %s %s: %w", c.Collection, c.DocumentID, err)
 	}

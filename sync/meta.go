@@ -62,6 +62,11 @@ type docMeta struct {
 	// an upload whose commit it never heard of did land, after the remote
 	// has moved on (see pendingConflict.landedUpload).
 	Acks map[string]int64 `bson:"a,omitempty"`
+	// noAck (not stored) keeps a remote write from recording its
+	// replica's ack: the replica id names one edit only (a RemoteEdit of
+	// an Ephemeral replica), so the ack would never be read and the
+	// entry would grow by one key per edit.
+	noAck bool
 }
 
 // ackKey is the key of replica in docMeta.Acks: hex, so any replica ID
@@ -114,7 +119,7 @@ func metaUpdate(m docMeta, base bool) bson.D {
 		{Key: "x", Value: m.Hash}, {Key: "d", Value: m.Deleted},
 	}
 	if !base {
-		if m.Replica != "" && m.Replica != RemoteReplica {
+		if m.Replica != "" && m.Replica != RemoteReplica && !m.noAck {
 			set = append(set, bson.E{Key: "a." + ackKey(m.Replica), Value: m.HLC})
 		}
 		// Remote entries carry the remote's time of the write, which

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
@@ -133,7 +134,12 @@ func (s *Syncer) collStates() map[string]*collState {
 // included once it has reached the remote), most recently seen first. It
 // needs the remote; the Syncer need not be running.
 func (s *Syncer) Replicas(ctx context.Context) ([]Replica, error) {
-	cur, err := s.cfg.Remote.Collection(remoteReplicasColl).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "lastSeen", Value: -1}}))
+	return listReplicas(ctx, s.cfg.Remote)
+}
+
+// listReplicas reads remote's replica registry, most recently seen first.
+func listReplicas(ctx context.Context, remote *mongo.Database) ([]Replica, error) {
+	cur, err := remote.Collection(remoteReplicasColl).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "lastSeen", Value: -1}}))
 	if err != nil {
 		return nil, fmt.Errorf("sync: list replicas: %w", err)
 	}

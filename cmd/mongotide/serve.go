@@ -20,6 +20,7 @@ type serveFlags struct {
 	addr, uri, db    string
 	collections      []string
 	ownerField       string
+	writeRoles       []string
 	secretFile       string
 	origins          []string
 	heartbeat        time.Duration
@@ -30,13 +31,16 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve collections over HTTP: pull changes, snapshot, documents (the gateway)",
+		Short: "Serve collections over HTTP: pull changes, snapshot, documents, push (the gateway)",
 		Long: `Runs the gateway (package gateway, docs/gateway.md): clients holding a JWT pull the
 changes of their own documents (live with long polling or server-sent events), page an
-initial snapshot, and read or query documents, without database credentials.
+initial snapshot, read or query documents and push operations, without database
+credentials.
 
 Each --collections collection is owner-scoped: a client sees the documents whose
---owner-field equals its token's "sub" claim; every signed-in client may read.
+--owner-field equals its token's "sub" claim; every signed-in client may read, and
+clients with one of --write-roles (default "*": every signed-in client) may push
+their own documents.
 
 --jwt-secret-file F holds the HS256 secret (at least 32 bytes; surrounding whitespace is
 trimmed). Cursors are signed with a key derived from it, so every instance started with the
@@ -59,6 +63,7 @@ Ctrl-C, which ends live streams and exits.`,
 	fl.StringVar(&f.db, "db", "mongotide_demo", "database name")
 	fl.StringSliceVar(&f.collections, "collections", []string{"books"}, "collections to serve, comma separated")
 	fl.StringVar(&f.ownerField, "owner-field", "owner", "document field holding the owner id")
+	fl.StringSliceVar(&f.writeRoles, "write-roles", []string{"*"}, `roles that may push (POST /v1/operations), comma separated ("*": any signed-in client; "": nobody)`)
 	fl.StringVar(&f.secretFile, "jwt-secret-file", "", "file holding the HS256 secret (default: a random one, with a dev token)")
 	fl.StringSliceVar(&f.origins, "origins", nil, "CORS origins allowed, comma separated (* for any)")
 	fl.DurationVar(&f.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeats")
@@ -85,7 +90,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 	}
 	rules := map[string]gateway.Rule{}
 	for _, c := range f.collections {
-		rules[strings.TrimSpace(c)] = gateway.Rule{OwnerField: f.ownerField, ReadRoles: []string{"*"}}
+		rules[strings.TrimSpace(c)] = gateway.Rule{OwnerField: f.ownerField, ReadRoles: []string{"*"}, WriteRoles: f.writeRoles}
 	}
 	gw, err := gateway.New(gateway.Config{
 		Database:       client.Database(f.db),
