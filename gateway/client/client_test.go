@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/embedded/embeddedtest"
 	"github.com/mongotide/mongotide/gateway"
 	"github.com/mongotide/mongotide/gateway/client"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -662,5 +664,50 @@ func TestRetriesServerErrors(t *testing.T) {
 	failures.Store(0)
 	if _, err := c.Get(t.Context(), "notes", "missing"); !errors.Is(err, client.ErrNotFound) || attempts.Load() != 1 {
 		t.Fatalf("Get of a missing document: %v after %d attempts, want ErrNotFound after 1", err, attempts.Load())
+	}
+}
+
+// TestCursorExpiredIsTerminal: a cursor older than the database's history
+// (the change stream opened for it fails with 286) is ErrCursorExpired for
+// a pull (410) and ends a subscription (the SSE error event) with it,
+// instead of reconnecting to the same answer.
+func TestCursorExpiredIsTerminal(t *testing.T) {
+	srv := embeddedtest.Server(t, embedded.Config{})
+	// A ring of one change: the start cursor is soon older than it, so
+	// the gateway reads the database's history for it.
+	s := newServerOn(t, srv.Client(nil).Database("expiry"), func(cfg *gateway.Config) { cfg.RingSize = 1 })
+	c := s.client(t, token(t, "alice"), nil)
+	ctx := t.Context()
+	start, err := c.Changes(ctx, []string{"notes"}, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.insert("notes", note("a1", "alice"), note("a2", "alice"), note("a3", "alice"))
+	waitFor(t, "the ring to drop the first changes", func() bool { return s.gw().Stats().Collections["notes"].Evicted >= 2 })
+	historyLost := bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: bson.D{{Key: "times", Value: 1}}},
+		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"aggregate"}}, {Key: "namespace", Value: "expiry.notes"}, {Key: "errorCode", Value: 286}}}}
+
+	srv.FailPoint(historyLost)
+	_, err = c.Changes(ctx, []string{"notes"}, start.Cursor, 0)
+	var ae *client.APIError
+	if !errors.Is(err, client.ErrCursorExpired) || !errors.As(err, &ae) || ae.Status != 410 {
+		t.Fatalf("pull from a cursor past the history: %v, want ErrCursorExpired (410)", err)
+	}
+
+	srv.FailPoint(historyLost)
+	sub, err := c.Subscribe(ctx, []string{"notes"}, start.Cursor, func(context.Context, client.Change) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sub.Closed():
+	case <-time.After(20 * time.Second):
+		t.Fatal("a subscription past the history still runs")
+	}
+	if err := sub.Err(); !errors.Is(err, client.ErrCursorExpired) {
+		t.Fatalf("subscription past the history ended with %v, want ErrCursorExpired", err)
+	}
+	if n := sub.Stats().Delivered; n != 0 {
+		t.Fatalf("%d changes delivered from a cursor past the history", n)
 	}
 }

@@ -63,7 +63,14 @@ type middleware func(w http.ResponseWriter, r *http.Request, next http.Handler)
 
 func newServer(t testing.TB, tweak func(*gateway.Config)) *server {
 	t.Helper()
-	s := &server{t: t, db: embeddedtest.Database(t), tweak: tweak}
+	return newServerOn(t, embeddedtest.Database(t), tweak)
+}
+
+// newServerOn is newServer on db (a server of the test's own, for
+// failpoints).
+func newServerOn(t testing.TB, db *mongo.Database, tweak func(*gateway.Config)) *server {
+	t.Helper()
+	s := &server{t: t, db: db, tweak: tweak}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g := s.cur.Load()
 		if g == nil {
