@@ -31,9 +31,10 @@ const browserDeadline = 60 * time.Second
 
 // TestBrowserPullLiveAndIsolation: alice and bob sign in on one page; each
 // pages a snapshot, pulls, queries and reads the other's document (404),
-// then opens an EventSource; writes made by the test with the driver reach
-// each one's stream, and neither ever sees a document of the other, in
-// any of those. A stream without a token is refused.
+// then opens an EventSource (token in the URL) and a fetch stream (token
+// in the header); writes made by the test with the driver reach each
+// one's streams, and neither ever sees a document of the other, in any of
+// those. A stream without a token is refused.
 func TestBrowserPullLiveAndIsolation(t *testing.T) {
 	b := startBrowserEnv(t, "")
 	// String ids: snapshot pages order by _id within one BSON type. The
@@ -47,6 +48,7 @@ func TestBrowserPullLiveAndIsolation(t *testing.T) {
 	b.open("")
 	for _, user := range []string{"alice", "bob"} {
 		b.waitFor(user, "ready")
+		b.waitFor(user, "fetchReady")
 		snap := b.waitFor(user, "snapshot")
 		var docs []map[string]any
 		if err := json.Unmarshal(snap.Data, &docs); err != nil || len(docs) != 2 {
@@ -83,10 +85,12 @@ func TestBrowserPullLiveAndIsolation(t *testing.T) {
 			bson.D{{Key: "_id", Value: fmt.Sprint("alice-live", i)}, {Key: "owner", Value: "alice"}})
 	}
 	for _, user := range []string{"alice", "bob"} {
-		got := b.waitChanges(user, 2)
 		want := []string{user + "-live1", user + "-live2"}
-		if !slices.Equal(got, want) {
+		if got := b.waitChanges(user, "change", 2); !slices.Equal(got, want) {
 			t.Fatalf("%s's EventSource received %v, want %v", user, got, want)
+		}
+		if got := b.waitChanges(user, "fetchChange", 2); !slices.Equal(got, want) {
+			t.Fatalf("%s's fetch stream received %v, want %v", user, got, want)
 		}
 	}
 	if r := b.reports.of("anonymous", "ready"); len(r) > 0 {
@@ -152,7 +156,7 @@ func TestBrowserPushAndConflict(t *testing.T) {
 	if v1, v2 := steps["insert"].Body.Results[0].Version, steps["replace"].Body.Results[0].Version; v1 == "" || v1 == v2 {
 		t.Fatalf("versions %q then %q: want two different ones", v1, v2)
 	}
-	if got := b.waitChanges("alice", 1); got[0] != "p1" {
+	if got := b.waitChanges("alice", "change", 1); got[0] != "p1" {
 		t.Fatalf("alice's stream received %v, want her pushed p1 first", got)
 	}
 }
@@ -271,6 +275,9 @@ func (b *browserEnv) waitForData(user, kind string, match func(browserReport) bo
 				b.t.Fatalf("%s's EventSource was refused by the gateway and closed for good: %s", user, r.Data)
 			}
 		}
+		if r := b.reports.of(user, "fetchStreamFailed"); len(r) > 0 {
+			b.t.Fatalf("%s's fetch stream was refused: %s", user, r[0].Data)
+		}
 		for _, r := range b.reports.of(user, kind) {
 			if match == nil || match(r) {
 				found = r
@@ -282,14 +289,15 @@ func (b *browserEnv) waitForData(user, kind string, match func(browserReport) bo
 	return found
 }
 
-// waitChanges waits until user's EventSource delivered n changes and
-// returns their ids in order.
-func (b *browserEnv) waitChanges(user string, n int) []string {
+// waitChanges waits until user's stream reported n changes as kind
+// ("change": EventSource, "fetchChange": fetch) and returns their ids in
+// order.
+func (b *browserEnv) waitChanges(user, kind string, n int) []string {
 	b.t.Helper()
 	var ids []string
-	b.waitForData(user, "change", func(browserReport) bool {
+	b.waitForData(user, kind, func(browserReport) bool {
 		ids = ids[:0]
-		for _, r := range b.reports.of(user, "change") {
+		for _, r := range b.reports.of(user, kind) {
 			var c struct{ ID any }
 			_ = json.Unmarshal(r.Data, &c)
 			ids = append(ids, fmt.Sprint(c.ID))

@@ -711,3 +711,28 @@ func TestCursorExpiredIsTerminal(t *testing.T) {
 		t.Fatalf("%d changes delivered from a cursor past the history", n)
 	}
 }
+
+// TestRateLimitedWaitsRetryAfter: a 429 is retried after the Retry-After
+// the gateway asked for, not after the (much shorter) backoff.
+func TestRateLimitedWaitsRetryAfter(t *testing.T) {
+	s := newServer(t, nil)
+	var limited atomic.Bool
+	limited.Store(true)
+	m := middleware(func(w http.ResponseWriter, r *http.Request, next http.Handler) {
+		if limited.CompareAndSwap(true, false) {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"error":{"code":"rate_limited","message":"too many requests for this client"}}`, http.StatusTooManyRequests)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+	s.wrap.Store(&m)
+	c := s.client(t, token(t, "alice"), nil)
+	t0 := time.Now()
+	if _, err := c.Changes(t.Context(), []string{"notes"}, "", 0); err != nil {
+		t.Fatalf("pull after a 429: %v", err)
+	}
+	if d := time.Since(t0); d < time.Second {
+		t.Fatalf("retried after %s, before the Retry-After of 1 s", d)
+	}
+}
