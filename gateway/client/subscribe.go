@@ -103,7 +103,10 @@ func (c *Client) Subscribe(ctx context.Context, collections []string, since stri
 // Stop ends the subscription and waits for its handler to return (bounded
 // by ctx: it returns ctx.Err() then, and the rest ends in the background).
 // It is idempotent; after it, Err is nil unless the subscription had
-// already ended with an error.
+// already ended with an error. The handler's ctx is cancelled by it; a
+// handler that wants to end its own subscription returns an error instead
+// (Stop called from the handler would wait for the handler until ctx
+// ends).
 func (s *Subscription) Stop(ctx context.Context) error {
 	s.cancel()
 	select {
