@@ -45,6 +45,10 @@ func TestBrowserPullLiveAndIsolation(t *testing.T) {
 			bson.D{{Key: "_id", Value: user + "-seed"}, {Key: "owner", Value: user}, {Key: "at", Value: at}},
 			bson.D{{Key: "_id", Value: user + "-seed2"}, {Key: "owner", Value: user}, {Key: "at", Value: at}})
 	}
+	// The page's cursors are the gateway stream's position: once the
+	// stream has read the seeds, they come in the snapshots only, not
+	// again as changes in the live streams.
+	waitFor(t, "the gateway's stream to read the seeds", func() bool { return b.e.gw.Stats().Collections["notes"].Appended >= 4 })
 	b.open("")
 	for _, user := range []string{"alice", "bob"} {
 		b.waitFor(user, "ready")

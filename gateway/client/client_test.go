@@ -185,7 +185,7 @@ func TestExpiredTokenEndsSubscription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-sub.Connected()
+	waitConnected(t, sub)
 	tok.Store(tokenWith(t, testSecret, "alice", -time.Minute))
 	s.stop() // the stream ends: the next connection uses the expired token
 	s.start()
@@ -348,12 +348,20 @@ func TestHandlerErrorEndsSubscription(t *testing.T) {
 	if !errors.Is(sub.Err(), errFull) {
 		t.Fatalf("Err = %v, want the handler's error", sub.Err())
 	}
-	p, err := c.Changes(t.Context(), []string{"notes"}, sub.Cursor(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if g := ids(p.Changes); !slices.Equal(g, []string{"insert:a2", "insert:a3"}) {
-		t.Fatalf("pull from the cursor after a handler error: %v, want a2, a3", g)
+	// a3 may not have reached the gateway's stream yet: pull until it has.
+	var got []string
+	cur := sub.Cursor()
+	waitFor(t, "a2 and a3 pulled from the subscription's cursor", func() bool {
+		p, err := c.Changes(t.Context(), []string{"notes"}, cur, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ids(p.Changes)...)
+		cur = p.Cursor
+		return len(got) >= 2
+	})
+	if !slices.Equal(got, []string{"insert:a2", "insert:a3"}) {
+		t.Fatalf("pull from the cursor after a handler error: %v, want a2, a3", got)
 	}
 }
 
@@ -366,7 +374,7 @@ func TestCloseStopsSubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-sub.Connected()
+	waitConnected(t, sub)
 	if err := c.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}

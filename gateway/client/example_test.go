@@ -61,18 +61,27 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer c.Close(ctx)
+	// The device's store: documents by _id. Changes are applied as
+	// upserts: one committed just before the snapshot can come again as a
+	// change, which then changes nothing.
+	store := map[string]string{}
 	cursor, err := c.Snapshot(ctx, "notes", 100, func(docs []client.Document) error {
 		for _, d := range docs {
-			fmt.Println("snapshot:", d.ID().StringValue(), d.Doc.Lookup("text").StringValue())
+			store[d.ID().StringValue()] = d.Doc.Lookup("text").StringValue()
+			fmt.Println("snapshot:", d.ID().StringValue(), store[d.ID().StringValue()])
 		}
 		return nil
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	live := make(chan client.Change, 10)
+	news := make(chan string, 10)
 	sub, err := c.Subscribe(ctx, []string{"notes"}, cursor, func(_ context.Context, ch client.Change) error {
-		live <- ch
+		id, text := ch.ID.StringValue(), ch.Doc.Lookup("text").StringValue()
+		if store[id] != text {
+			store[id] = text
+			news <- fmt.Sprint("live: ", ch.Op, " ", id, " ", text)
+		}
 		return nil
 	})
 	if err != nil {
@@ -83,8 +92,8 @@ func Example() {
 	notes.InsertOne(ctx, bson.D{{Key: "_id", Value: "b1"}, {Key: "owner", Value: "bob"}, {Key: "text", Value: "not for alice"}})
 	notes.InsertOne(ctx, bson.D{{Key: "_id", Value: "n2"}, {Key: "owner", Value: "alice"}, {Key: "text", Value: "world"}})
 	select {
-	case ch := <-live:
-		fmt.Println("live:", ch.Op, ch.ID.StringValue(), ch.Doc.Lookup("text").StringValue())
+	case s := <-news:
+		fmt.Println(s)
 	case <-time.After(20 * time.Second):
 		fmt.Println("no change:", sub.Err())
 	}

@@ -242,3 +242,15 @@ func ids(chs []client.Change) []string {
 	}
 	return out
 }
+
+// waitConnected waits for sub's first stream to open.
+func waitConnected(t testing.TB, sub *client.Subscription) {
+	t.Helper()
+	select {
+	case <-sub.Connected():
+	case <-sub.Closed():
+		t.Fatalf("the subscription ended before its stream opened: %v", sub.Err())
+	case <-time.After(20 * time.Second):
+		t.Fatal("the subscription's stream did not open within 20 s")
+	}
+}

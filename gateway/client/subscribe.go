@@ -61,7 +61,9 @@ type SubscriptionStats struct {
 // one at a time and in order, until Stop. Without since it first asks the
 // gateway for the current cursor (a plain pull, whose errors it returns:
 // a bad token fails here, at once), so that every change committed after
-// Subscribe returns is delivered. ctx bounds that first call only; the
+// Subscribe returns is delivered (and possibly some committed just
+// before, which the gateway's stream had not read yet: apply changes as
+// upserts). ctx bounds that first call only; the
 // subscription runs until Stop, Client.Close, or a terminal error (see
 // Subscription). Errors it survives go to Config.OnError.
 func (c *Client) Subscribe(ctx context.Context, collections []string, since string, h Handler) (*Subscription, error) {
