@@ -81,6 +81,8 @@ type request struct {
 	retry bool
 	// wait is added to RequestTimeout (a long poll's own wait).
 	wait time.Duration
+	// header, if set, receives the successful answer's headers.
+	header *http.Header
 }
 
 func (c *Client) newRequest(ctx context.Context, rq request) (*http.Request, error) {
@@ -172,6 +174,9 @@ func (c *Client) attempt(ctx context.Context, rq request) ([]byte, error) {
 			return nil, ctx.Err()
 		}
 		return nil, &netError{fmt.Errorf("reading the answer to %s %s: %w", rq.method, rq.path, err)}
+	}
+	if rq.header != nil {
+		*rq.header = res.Header
 	}
 	return b, nil
 }

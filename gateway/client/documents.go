@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 
@@ -24,20 +25,11 @@ type Document struct {
 // ID returns the document's _id.
 func (d Document) ID() bson.RawValue { return d.Doc.Lookup("_id") }
 
-// decodeDocument reads one document of an answer. A gateway that reports
-// versions sends {"doc": {...}, "version": "..."} in its place (exactly
-// those two fields: a stored document always has an _id).
+// decodeDocument reads one document of an answer.
 func decodeDocument(v bson.RawValue) (Document, error) {
 	d, ok := v.DocumentOK()
 	if !ok {
 		return Document{}, protocolError("a document is not an object")
-	}
-	if elems, err := d.Elements(); err == nil && len(elems) == 2 {
-		inner, okDoc := d.Lookup("doc").DocumentOK()
-		ver, okVer := d.Lookup("version").StringValueOK()
-		if okDoc && okVer {
-			return Document{Doc: inner, Version: ver}, nil
-		}
 	}
 	return Document{Doc: d}, nil
 }
@@ -67,7 +59,8 @@ func (c *Client) Get(ctx context.Context, collection string, id any) (Document, 
 	if err != nil {
 		return Document{}, fmt.Errorf("gateway client: id: %w", err)
 	}
-	b, err := c.do(ctx, request{method: "GET", path: "/v1/documents/" + url.PathEscape(collection) + "/" + url.PathEscape(ej), retry: true})
+	var h http.Header
+	b, err := c.do(ctx, request{method: "GET", path: "/v1/documents/" + url.PathEscape(collection) + "/" + url.PathEscape(ej), retry: true, header: &h})
 	if err != nil {
 		return Document{}, err
 	}
@@ -75,7 +68,9 @@ func (c *Client) Get(ctx context.Context, collection string, id any) (Document, 
 	if err := bson.UnmarshalExtJSON(b, false, &raw); err != nil {
 		return Document{}, protocolError("document: %v", err)
 	}
-	return decodeDocument(bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: raw})
+	// The version travels in a header: in the body it would change the
+	// document it names.
+	return Document{Doc: raw, Version: h.Get("Mongotide-Version")}, nil
 }
 
 // Query is the body of POST /v1/documents/{coll}/query. The gateway ANDs
@@ -128,6 +123,9 @@ func (c *Client) Query(ctx context.Context, collection string, q Query) ([]Docum
 	return decodeDocuments(raw, "documents")
 }
 
+// decodeDocuments reads the documents array of an answer and, when the
+// gateway sends it, the "versions" array parallel to it (a query with a
+// projection has none: its documents are not whole).
 func decodeDocuments(raw bson.Raw, key string) ([]Document, error) {
 	arr, ok := raw.Lookup(key).ArrayOK()
 	if !ok {
@@ -137,11 +135,25 @@ func decodeDocuments(raw bson.Raw, key string) ([]Document, error) {
 	if err != nil {
 		return nil, protocolError("%s: %v", key, err)
 	}
+	var versions []bson.RawValue
+	if va, ok := raw.Lookup("versions").ArrayOK(); ok {
+		if versions, err = va.Values(); err != nil {
+			return nil, protocolError("versions: %v", err)
+		}
+		if len(versions) != len(vals) {
+			return nil, protocolError("%d versions for %d %s", len(versions), len(vals), key)
+		}
+	}
 	docs := make([]Document, 0, len(vals))
-	for _, v := range vals {
+	for i, v := range vals {
 		d, err := decodeDocument(v)
 		if err != nil {
 			return nil, err
+		}
+		if versions != nil {
+			if d.Version, ok = versions[i].StringValueOK(); !ok {
+				return nil, protocolError("version %d is not a string", i)
+			}
 		}
 		docs = append(docs, d)
 	}

@@ -88,6 +88,24 @@ func TestPushInsertReplacePatchConflict(t *testing.T) {
 	if conflict.Doc == nil && conflict.Outcome == "" {
 		t.Fatalf("a conflict without the gateway's document or outcome: %+v", conflict)
 	}
+	// Every read reports the document's current version: the one to base
+	// the next edit on.
+	current := patch.Version
+	if conflict.Version != "" {
+		current = conflict.Version
+	}
+	got, err := c.Get(ctx, "notes", oid)
+	if err != nil || got.Version != current {
+		t.Fatalf("Get: version %q (%v), want %q", got.Version, err, current)
+	}
+	q, err := c.Query(ctx, "notes", client.Query{Filter: bson.D{{Key: "_id", Value: oid}}})
+	if err != nil || len(q) != 1 || q[0].Version != current {
+		t.Fatalf("Query: %+v (%v), want one document at version %q", q, err, current)
+	}
+	page, err := c.SnapshotPage(ctx, "notes", "", 0)
+	if err != nil || len(page.Documents) != 1 || page.Documents[0].Version != current {
+		t.Fatalf("SnapshotPage: %+v (%v), want one document at version %q", page, err, current)
+	}
 	push(client.Operation{Collection: "board", Op: client.OpInsert, ID: "news",
 		Doc: bson.D{{Key: "_id", Value: "news"}}}, client.Rejected)
 
