@@ -58,6 +58,12 @@ type JWTConfig struct {
 	Leeway time.Duration
 	// Clock is the time source (default time.Now).
 	Clock func() time.Time
+	// QueryTokenForSSE also accepts the token from the access_token query
+	// parameter, on GET /v1/changes?live=sse requests without an
+	// Authorization header only: a browser's EventSource cannot send
+	// headers. Default false. A token in a URL can reach access logs,
+	// proxies and browser history: give browsers short-lived tokens.
+	QueryTokenForSSE bool
 }
 
 // JWTAuthenticator verifies "Authorization: Bearer <JWT>".
@@ -107,16 +113,32 @@ func NewJWTAuthenticator(cfg JWTConfig) (*JWTAuthenticator, error) {
 	return &JWTAuthenticator{cfg: cfg, parser: jwt.NewParser(opts...)}, nil
 }
 
+// token returns the request's bearer token: from the Authorization header,
+// or (QueryTokenForSSE) from access_token on an SSE pull without one.
+func (a *JWTAuthenticator) token(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" && a.cfg.QueryTokenForSSE && r.Method == http.MethodGet && r.URL.Path == "/v1/changes" {
+		q := r.URL.Query()
+		if tok := q.Get("access_token"); tok != "" && q.Get("live") == "sse" {
+			return tok, nil
+		}
+	}
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
+	}
+	return tok, nil
+}
+
 // Authenticate verifies the bearer token: signature, algorithm, exp, nbf
 // (and iss/aud when configured), then maps the claims to a Principal.
 func (a *JWTAuthenticator) Authenticate(r *http.Request) (Principal, error) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return Principal{}, fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
+	tok, err := a.token(r)
+	if err != nil {
+		return Principal{}, err
 	}
 	claims := jwt.MapClaims{}
-	_, err := a.parser.ParseWithClaims(strings.TrimSpace(tok), claims, func(t *jwt.Token) (any, error) {
+	_, err = a.parser.ParseWithClaims(strings.TrimSpace(tok), claims, func(t *jwt.Token) (any, error) {
 		switch t.Method.Alg() {
 		case jwt.SigningMethodHS256.Alg():
 			return a.cfg.HS256Secret, nil

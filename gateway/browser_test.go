@@ -165,23 +165,6 @@ func TestBrowserPushAndConflict(t *testing.T) {
 	}
 }
 
-// eventSourceAuth is the test deployment's Authenticator. A browser's
-// EventSource cannot send an Authorization header, and the gateway's
-// JWTAuthenticator reads the token from that header only; so, for a
-// live=sse request without the header, this one takes the token from the
-// access_token query parameter (what a deployment has to write today to
-// serve EventSource; a token in a URL can end up in access logs).
-func eventSourceAuth(next Authenticator) Authenticator {
-	return AuthenticatorFunc(func(r *http.Request) (Principal, error) {
-		q := r.URL.Query()
-		if tok := q.Get("access_token"); tok != "" && r.Header.Get("Authorization") == "" && q.Get("live") == "sse" {
-			r = r.Clone(r.Context())
-			r.Header.Set("Authorization", "Bearer "+tok)
-		}
-		return next.Authenticate(r)
-	})
-}
-
 // browserEnv is a gateway and the page, served from one origin, with the
 // test's sign-in endpoint and the page's report endpoint.
 type browserEnv struct {
@@ -201,7 +184,13 @@ func startBrowserEnv(t *testing.T, mode string) *browserEnv {
 		t.Fatal(err)
 	}
 	e := newEnv(t, func(c *Config) {
-		c.Authenticator = eventSourceAuth(c.Authenticator)
+		// EventSource cannot send an Authorization header: the page
+		// passes its token as access_token on SSE pulls.
+		auth, err := NewJWTAuthenticator(JWTConfig{HS256Secret: testSecret, QueryTokenForSSE: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Authenticator = auth
 		if mode == "push" {
 			rules := testRules()
 			notes := rules["notes"]

@@ -66,8 +66,11 @@ func (g *Gateway) parsePull(w http.ResponseWriter, r *http.Request, p Principal)
 		pl.timeout = time.Duration(secs * float64(time.Second))
 	}
 	since := q.Get("since")
-	if since == "" && pl.live == "sse" {
-		since = r.Header.Get("Last-Event-ID") // an EventSource reconnecting
+	if id := r.Header.Get("Last-Event-ID"); id != "" && pl.live == "sse" {
+		// An EventSource reconnecting: it sends the URL it was opened
+		// with, whose since is where it started, and the id of the last
+		// event it got, which is where it is.
+		since = id
 	}
 	if since == "" {
 		for _, f := range pl.feeds {

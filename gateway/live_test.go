@@ -147,8 +147,9 @@ func TestSSEDeliversWritesAndHeartbeats(t *testing.T) {
 	e := newEnv(t, nil)
 	alice := e.tok("alice")
 	ch, _ := openSSE(t, e, alice, "collections=notes", nil)
-	if ev := next(t, ch, true); ev.event != "ready" || ev.id == "" {
-		t.Fatalf("first event %+v, want ready with a cursor", ev)
+	ready := next(t, ch, true)
+	if ready.event != "ready" || ready.id == "" {
+		t.Fatalf("first event %+v, want ready with a cursor", ready)
 	}
 	if ev := next(t, ch, false); !ev.comment {
 		t.Fatalf("idle stream sent %+v, want a heartbeat comment", ev)
@@ -178,6 +179,12 @@ func TestSSEDeliversWritesAndHeartbeats(t *testing.T) {
 	e.insert("notes", bson.D{{Key: "_id", Value: "z"}, {Key: "owner", Value: "alice"}})
 	if ev := next(t, ch2, true); ev.event != "change" || !json.Valid([]byte(ev.data)) || !strings.Contains(ev.data, `"id":"z"`) {
 		t.Fatalf("resumed stream: %+v, want the change of z", ev)
+	}
+	// An EventSource reconnects to the URL it was opened with: its since
+	// is where it started, Last-Event-ID where it is. The latter wins.
+	ch3, _ := openSSE(t, e, alice, "collections=notes&since="+url.QueryEscape(ready.id), http.Header{"Last-Event-ID": {ev.id}})
+	if r := next(t, ch3, true); r.event != "ready" || r.id != ev.id {
+		t.Fatalf("reconnect with since and Last-Event-ID starts with %+v, want ready at the last event id", r)
 	}
 }
 

@@ -254,3 +254,41 @@ func TestFailedStartIsFinal(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestQueryTokenForSSE: with QueryTokenForSSE, access_token authenticates
+// GET /v1/changes?live=sse without an Authorization header, and nothing
+// else; without it, never.
+func TestQueryTokenForSSE(t *testing.T) {
+	tok := token(t, testSecret, "alice", time.Hour)
+	for _, c := range []struct {
+		on         bool
+		method, u  string
+		header, ok bool
+	}{
+		{true, "GET", "/v1/changes?collections=notes&live=sse&access_token=" + tok, false, true},
+		{false, "GET", "/v1/changes?collections=notes&live=sse&access_token=" + tok, false, false},
+		{true, "GET", "/v1/changes?collections=notes&live=longpoll&access_token=" + tok, false, false},
+		{true, "GET", "/v1/changes?collections=notes&access_token=" + tok, false, false},
+		{true, "GET", "/v1/snapshot?collection=notes&live=sse&access_token=" + tok, false, false},
+		{true, "POST", "/v1/changes?collections=notes&live=sse&access_token=" + tok, false, false},
+		{true, "GET", "/v1/changes?collections=notes&live=sse&access_token=garbage", false, false},
+		// A header present is the token, even a bad one.
+		{true, "GET", "/v1/changes?collections=notes&live=sse&access_token=" + tok, true, false},
+	} {
+		a, err := NewJWTAuthenticator(JWTConfig{HS256Secret: testSecret, QueryTokenForSSE: c.on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(c.method, c.u, nil)
+		if c.header {
+			req.Header.Set("Authorization", "Bearer not-a-token")
+		}
+		p, err := a.Authenticate(req)
+		if ok := err == nil && p.Owner == "alice"; ok != c.ok {
+			t.Errorf("on=%v %s %s header=%v: %+v %v, want ok=%v", c.on, c.method, c.u, c.header, p, err, c.ok)
+		}
+		if !c.ok && !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("on=%v %s %s: %v, want ErrUnauthenticated", c.on, c.method, c.u, err)
+		}
+	}
+}

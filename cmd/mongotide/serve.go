@@ -25,6 +25,7 @@ type serveFlags struct {
 	origins          []string
 	heartbeat        time.Duration
 	shutdownDeadline time.Duration
+	sseQueryToken    bool
 }
 
 func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -67,6 +68,7 @@ Ctrl-C, which ends live streams and exits.`,
 	fl.StringVar(&f.secretFile, "jwt-secret-file", "", "file holding the HS256 secret (default: a random one, with a dev token)")
 	fl.StringSliceVar(&f.origins, "origins", nil, "CORS origins allowed, comma separated (* for any)")
 	fl.DurationVar(&f.heartbeat, "heartbeat", 15*time.Second, "interval of SSE heartbeats")
+	fl.BoolVar(&f.sseQueryToken, "sse-query-token", false, "accept the token as access_token in the URL of live=sse pulls (a browser's EventSource cannot send headers; URLs reach logs: use short-lived tokens)")
 	fl.DurationVar(&f.shutdownDeadline, "shutdown-timeout", 10*time.Second, "how long Ctrl-C waits for requests to end")
 	return cmd
 }
@@ -84,7 +86,7 @@ func runServe(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	defer cleanup()
-	auth, err := gateway.NewJWTAuthenticator(gateway.JWTConfig{HS256Secret: secret})
+	auth, err := gateway.NewJWTAuthenticator(gateway.JWTConfig{HS256Secret: secret, QueryTokenForSSE: f.sseQueryToken})
 	if err != nil {
 		return usageError{err}
 	}

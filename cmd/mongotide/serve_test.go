@@ -66,7 +66,7 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "app", "--collections", "notes", "--jwt-secret-file", secretFile}, &stdout, &stderr)
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "app", "--collections", "notes", "--jwt-secret-file", secretFile, "--sse-query-token"}, &stdout, &stderr)
 	}()
 	var base, uri string
 	testenv.Eventually(t, time.Minute, "the serving line", func() bool {
@@ -98,6 +98,16 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	}
 	if code, _ := getJSON(t, base+"/v1/documents/notes/a", serveToken(t, []byte("another-secret-another-secret-another"), "alice")); code != 401 {
 		t.Fatalf("forged token: %d, want 401", code)
+	}
+
+	// --sse-query-token: an EventSource's token comes in the URL.
+	qres, err := http.Get(base + "/v1/changes?collections=notes&live=sse&access_token=" + alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qres.Body.Close()
+	if qres.StatusCode != 200 {
+		t.Fatalf("SSE pull with access_token: %d, want 200", qres.StatusCode)
 	}
 
 	req, _ := http.NewRequest("GET", base+"/v1/changes?collections=notes&live=sse", nil)
