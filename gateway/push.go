@@ -412,39 +412,7 @@ func (g *Gateway) pushOne(ctx context.Context, p Principal, replica clientReplic
 	edit := mtsync.RemoteEdit{
 		Collection: op.Collection, ID: op.id, Replica: replica.id, Ephemeral: replica.ephemeral, Base: op.base, At: op.at,
 		Edit: func(tctx context.Context, cur bson.Raw) (bson.Raw, error) {
-			var rec opRecord
-			err := records.FindOne(tctx, bson.D{{Key: "_id", Value: key}}).Decode(&rec)
-			if err == nil {
-				return nil, replay{rec}
-			}
-			if !errors.Is(err, mongo.ErrNoDocuments) {
-				return nil, err
-			}
-			if cur != nil && !f.owns(cur, p.Owner) {
-				// Said the same way whatever the document holds.
-				return nil, rejection{rejectNotOwned, "the id is not available to the caller"}
-			}
-			switch op.Op {
-			case "delete":
-				return nil, nil
-			case "patch":
-				if cur == nil {
-					return nil, rejection{rejectNotFound, "no such document to patch (send a replace to create it)"}
-				}
-				doc, err := op.patch.apply(cur)
-				var pe errPatchPath
-				if errors.As(err, &pe) {
-					return nil, rejection{rejectBadPath, pe.Error()}
-				}
-				if err != nil {
-					return nil, err
-				}
-				if !f.owns(doc, p.Owner) {
-					return nil, rejection{rejectOwner, fmt.Sprintf("the document's %s must stay the caller's owner id", f.rule.OwnerField)}
-				}
-				return doc, nil
-			}
-			return proposed, nil
+			return editInTxn(tctx, records, key, f, p, op, proposed, cur)
 		},
 		Record: func(tctx context.Context, res mtsync.RemoteResult) error {
 			_, err := records.InsertOne(tctx, recordOf(key, op, g.cfg.Clock(), res))
@@ -452,6 +420,54 @@ func (g *Gateway) pushOne(ctx context.Context, p Principal, replica clientReplic
 		},
 	}
 	res, err := g.writer.Apply(ctx, edit)
+	return g.pushOutcome(ctx, key, op, res, err)
+}
+
+// editInTxn is a push's RemoteEdit.Edit, run in the remote transaction
+// with the current document cur: a recorded opId ends it with its first
+// result (replay), another owner's document or a bad patch with a
+// rejection; otherwise it returns the document to write (nil: delete).
+func editInTxn(ctx context.Context, records *mongo.Collection, key opKey, f *feed, p Principal, op parsedOp, proposed, cur bson.Raw) (bson.Raw, error) {
+	var rec opRecord
+	err := records.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&rec)
+	if err == nil {
+		return nil, replay{rec}
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, err
+	}
+	if cur != nil && !f.owns(cur, p.Owner) {
+		// Said the same way whatever the document holds.
+		return nil, rejection{rejectNotOwned, "the id is not available to the caller"}
+	}
+	switch op.Op {
+	case "delete":
+		return nil, nil
+	case "patch":
+		if cur == nil {
+			return nil, rejection{rejectNotFound, "no such document to patch (send a replace to create it)"}
+		}
+		doc, err := op.patch.apply(cur)
+		var pe errPatchPath
+		if errors.As(err, &pe) {
+			return nil, rejection{rejectBadPath, pe.Error()}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !f.owns(doc, p.Owner) {
+			return nil, rejection{rejectOwner, fmt.Sprintf("the document's %s must stay the caller's owner id", f.rule.OwnerField)}
+		}
+		return doc, nil
+	}
+	return proposed, nil
+}
+
+// pushOutcome turns Apply's answer into the operation's result: a replay
+// or a concurrent request's committed record answers with that first
+// result, a rejection or a write the database refused is recorded as
+// rejected, anything else unknown is an error (the request fails 503).
+func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res mtsync.RemoteResult, err error) (opResult, error) {
 	var (
 		rp  replay
 		rej rejection

@@ -40,8 +40,21 @@ func (e *env) changesByID(tok, cur, marker string) map[string]int {
 func TestPushRetriedAfterDroppedResponse(t *testing.T) {
 	e := newEnv(t, nil)
 	alice := e.tok("alice")
-	seed := e.push1(alice, "phone", insertOp("seed", "e0", map[string]any{"text": "seed"}))
 	cur := e.pull(alice, "collections=notes").Cursor
+	seed := e.push1(alice, "phone", insertOp("seed", "e0", map[string]any{"text": "seed"}))
+	// Counting starts after the seed's change: a pull without since
+	// answers where the gateway's stream has read, which may be short of
+	// a commit made just before.
+	waitFor(t, "the seed's change pulled", func() bool {
+		p := e.pull(alice, "collections=notes&since="+cur)
+		cur = p.Cursor
+		for _, c := range p.Changes {
+			if string(c.ID) == `"e0"` {
+				return true
+			}
+		}
+		return false
+	})
 	answered := make(chan int, 1)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := http.NewRequestWithContext(context.WithoutCancel(r.Context()), r.Method, e.srv.URL+r.URL.RequestURI(), r.Body)
