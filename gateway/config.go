@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cenkalti/backoff/v4"
 	"log/slog"
 	"strings"
 	"time"
@@ -102,6 +103,12 @@ type Config struct {
 	// CacheMaxAge is the max-age of full pull pages, which never change
 	// (default 1 h).
 	CacheMaxAge time.Duration
+	// ReopenBackoff paces the reopening of a collection's shared change
+	// stream after it ended with an error that listen does not retry by
+	// itself (say, the gateway's database user lost a privilege): until it
+	// reopens, /v1/ready is 503 and pulls of the collection answer 503.
+	// Default: exponential from 1 s to 1 min, forever.
+	ReopenBackoff func() backoff.BackOff
 	// RateLimit is the steady request rate allowed per owner, RateBurst
 	// the burst (defaults 50/s and 100). Live requests count once.
 	RateLimit rate.Limit
@@ -166,6 +173,13 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = 15 * time.Second
+	}
+	if c.ReopenBackoff == nil {
+		c.ReopenBackoff = func() backoff.BackOff {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = time.Second, time.Minute, 0
+			return b
+		}
 	}
 	if c.CacheMaxAge == 0 {
 		c.CacheMaxAge = time.Hour

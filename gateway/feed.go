@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/mongotide/mongotide/listen"
+	"github.com/mongotide/mongotide/resume"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -56,11 +58,16 @@ type feed struct {
 	state string // "starting", "open", "failed", "stopped"
 	err   error
 	sub   *listen.Subscription
+	// closed: stop was called; a reopen racing it stops what it opened.
+	closed bool
+	// hub and onError are start's, kept for reopen.
+	hub     *listen.Hub
+	onError func(error)
 	// owners wakes live requests per owner (nil in unit tests of a bare
 	// feed).
 	owners *ownerWake
 
-	appended, evicted, historyOpens, unattributed, gaps atomic.Uint64
+	appended, evicted, historyOpens, unattributed, gaps, reopens atomic.Uint64
 }
 
 func newFeed(name string, rule Rule, coll *mongo.Collection, size int) *feed {
@@ -70,7 +77,33 @@ func newFeed(name string, rule Rule, coll *mongo.Collection, size int) *feed {
 // start opens the shared stream. The floor is a cluster time read after
 // the stream is open: every event committed after it reaches the ring.
 func (f *feed) start(ctx context.Context, hub *listen.Hub, onError func(error)) error {
-	sub, err := listen.Listen[bson.Raw](ctx, f.coll, f.handle,
+	f.mu.Lock()
+	f.hub, f.onError = hub, onError
+	f.mu.Unlock()
+	sub, err := f.subscribe(ctx, nil)
+	if err != nil {
+		f.setState("failed", err)
+		return fmt.Errorf("gateway: change stream of %q: %w", f.name, err)
+	}
+	t, err := clusterTime(ctx, f.coll)
+	if err != nil {
+		_ = sub.Stop(context.WithoutCancel(ctx))
+		f.setState("failed", err)
+		return fmt.Errorf("gateway: cluster time for %q: %w", f.name, err)
+	}
+	f.mu.Lock()
+	f.floor = position{T: t}
+	f.mu.Unlock()
+	return f.opened(ctx, sub)
+}
+
+// subscribe opens the feed's subscription, after the token from when it
+// is set (a reopen), else from now.
+func (f *feed) subscribe(ctx context.Context, from bson.Raw) (*listen.Subscription, error) {
+	f.mu.Lock()
+	hub, onError := f.hub, f.onError
+	f.mu.Unlock()
+	opts := []listen.Option{
 		listen.WithHub(hub),
 		listen.WithOperationTypes(feedOps...),
 		listen.WithFullDocument(options.UpdateLookup),
@@ -85,22 +118,58 @@ func (f *feed) start(ctx context.Context, hub *listen.Hub, onError func(error)) 
 		// refused with 410 (the client takes a snapshot again).
 		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
 		listen.WithGapHandler(func(ctx context.Context, _ listen.Gap) error { return f.gap(ctx) }),
-	)
-	if err != nil {
-		f.setState("failed", err)
-		return fmt.Errorf("gateway: change stream of %q: %w", f.name, err)
 	}
-	t, err := clusterTime(ctx, f.coll)
-	if err != nil {
-		_ = sub.Stop(context.WithoutCancel(ctx))
-		f.setState("failed", err)
-		return fmt.Errorf("gateway: cluster time for %q: %w", f.name, err)
+	if from != nil {
+		// A store holding the last token the ring has: the stream
+		// resumes right after it.
+		store := resume.NewMemoryStore()
+		if err := store.Save(ctx, f.name, from); err != nil {
+			return nil, err
+		}
+		opts = append(opts, listen.WithResumeStore(store, f.name))
 	}
+	return listen.Listen[bson.Raw](ctx, f.coll, f.handle, opts...)
+}
+
+// opened makes sub the feed's subscription, unless stop came first.
+func (f *feed) opened(ctx context.Context, sub *listen.Subscription) error {
 	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		_ = sub.Stop(context.WithoutCancel(ctx))
+		return ErrStopped
+	}
 	f.sub = sub
-	f.floor = position{T: t}
-	f.state = "open"
 	f.mu.Unlock()
+	f.setState("open", nil)
+	return nil
+}
+
+// reopen replaces a subscription that ended with an error: it resumes
+// after the ring's last event, so nothing is missed or repeated; with an
+// empty ring it opens from now and moves the floor past the outage (a
+// cursor from before it is served from the history, as after a gap).
+func (f *feed) reopen(ctx context.Context) error {
+	f.mu.Lock()
+	var from bson.Raw
+	if n := len(f.ring); n > 0 {
+		from = f.ring[n-1].pos.Tok
+	}
+	f.mu.Unlock()
+	sub, err := f.subscribe(ctx, from)
+	if err != nil {
+		return err
+	}
+	if from == nil {
+		if err := f.gap(ctx); err != nil {
+			_ = sub.Stop(context.WithoutCancel(ctx))
+			return err
+		}
+	}
+	if err := f.opened(ctx, sub); err != nil {
+		return err
+	}
+	f.reopens.Add(1)
 	return nil
 }
 
@@ -121,22 +190,60 @@ func (f *feed) gap(ctx context.Context) error {
 	return nil
 }
 
-// watch marks the feed failed when its subscription ends on its own and
-// wakes its live readers; it returns when the subscription ended.
-func (f *feed) watch() {
-	f.mu.Lock()
-	sub := f.sub
-	f.mu.Unlock()
-	<-sub.Done()
-	if err := sub.Err(); err != nil {
+// watch supervises the subscription until ctx ends (Stop): one that ends
+// with an error marks the feed failed (waking its live readers, /v1/ready
+// says so) and is reopened after bo's wait, again and again until it
+// opens. A subscription that ends without an error was stopped.
+func (f *feed) watch(ctx context.Context, bo backoff.BackOff) {
+	for {
+		f.mu.Lock()
+		sub := f.sub
+		f.mu.Unlock()
+		<-sub.Done()
+		err := sub.Err()
+		if err == nil || ctx.Err() != nil {
+			f.setState("stopped", nil)
+			return
+		}
 		f.setState("failed", err)
-	} else {
-		f.setState("stopped", nil)
+		bo.Reset()
+		for {
+			if !sleepCtx(ctx, bo.NextBackOff()) {
+				f.setState("stopped", nil)
+				return
+			}
+			rerr := f.reopen(ctx)
+			if rerr == nil {
+				break
+			}
+			if errors.Is(rerr, ErrStopped) || ctx.Err() != nil {
+				f.setState("stopped", nil)
+				return
+			}
+			f.setState("failed", fmt.Errorf("%w (reopening: %w)", err, rerr))
+		}
+	}
+}
+
+// sleepCtx waits d (backoff.Stop: forever); false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d == backoff.Stop {
+		<-ctx.Done()
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
 func (f *feed) stop(ctx context.Context) error {
 	f.mu.Lock()
+	f.closed = true
 	sub := f.sub
 	f.mu.Unlock()
 	if sub == nil {

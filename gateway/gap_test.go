@@ -1,8 +1,13 @@
 package gateway
 
 import (
+	"net/http"
 	"net/url"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/embedded/embeddedtest"
@@ -47,5 +52,45 @@ func TestFeedSurvivesHistoryLoss(t *testing.T) {
 	})
 	if cs := e.gw.Stats().Collections["notes"]; cs.State != "open" || cs.Gaps != 1 {
 		t.Fatalf("feed %+v, want open after one gap", cs)
+	}
+}
+
+// A shared stream that ends with an error listen does not retry (here 13,
+// Unauthorized, as when the gateway's database user loses a privilege) is
+// reopened after Config.ReopenBackoff instead of leaving the collection
+// failed until a restart: /v1/ready is 200 again, and a cursor from before
+// the outage gets every change once, the ones written during it included
+// (the stream resumes after the ring's last event).
+func TestFeedReopensAfterFatalError(t *testing.T) {
+	srv := embeddedtest.Server(t, embedded.Config{EnableTestCommands: true})
+	e := newEnvWith(t, srv.Client(nil).Database("reopen"), func(c *Config) {
+		c.ReopenBackoff = func() backoff.BackOff { return backoff.NewConstantBackOff(100 * time.Millisecond) }
+	})
+	alice := e.tok("alice")
+	start := e.pull(alice, "collections=notes").Cursor
+	e.insert("notes", bson.D{{Key: "_id", Value: "r1"}, {Key: "owner", Value: "alice"}})
+	waitFor(t, "r1 in the ring", func() bool { return e.gw.Stats().Collections["notes"].Appended == 1 })
+	srv.FailPoint(bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: bson.D{{Key: "times", Value: 1}}},
+		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"getMore"}}, {Key: "namespace", Value: "reopen.notes"}, {Key: "errorCode", Value: 13}}}})
+	e.insert("notes", bson.D{{Key: "_id", Value: "r2"}, {Key: "owner", Value: "alice"}})
+	waitFor(t, "the stream reopened", func() bool {
+		cs := e.gw.Stats().Collections["notes"]
+		return cs.Reopens == 1 && cs.State == "open"
+	})
+	if r := e.do("GET", "/v1/ready", "", ""); r.status != http.StatusOK {
+		t.Fatalf("ready after the reopen: %d %s", r.status, r.body)
+	}
+	e.insert("notes", bson.D{{Key: "_id", Value: "r3"}, {Key: "owner", Value: "alice"}})
+	var ids []string
+	waitFor(t, "r1, r2 and r3 pulled", func() bool {
+		p := e.pull(alice, "collections=notes&since="+url.QueryEscape(start))
+		ids = ids[:0]
+		for _, c := range p.Changes {
+			ids = append(ids, string(c.ID))
+		}
+		return len(ids) >= 3
+	})
+	if want := []string{`"r1"`, `"r2"`, `"r3"`}; !slices.Equal(ids, want) {
+		t.Fatalf("changes %v, want %v (each once)", ids, want)
 	}
 }

@@ -35,9 +35,12 @@ type Gateway struct {
 	started  bool
 	stopped  bool
 	stopping chan struct{} // closed by Stop: live requests end
-	srv      *http.Server
-	ln       net.Listener
-	bg       sync.WaitGroup
+	// life ends with Stop: the feeds' supervisors stop reopening.
+	life       context.Context
+	cancelLife context.CancelFunc
+	srv        *http.Server
+	ln         net.Listener
+	bg         sync.WaitGroup
 
 	requests, active, live, served, refused atomic.Int64
 	// Push results: fresh ones by status, and replays of recorded ones.
@@ -68,6 +71,7 @@ func New(cfg Config) (*Gateway, error) {
 		stopping: make(chan struct{}),
 		rl:       newLimiters(cfg.RateLimit, cfg.RateBurst),
 	}
+	g.life, g.cancelLife = context.WithCancel(context.Background())
 	for name, rule := range cfg.Collections {
 		g.names = append(g.names, name)
 		f := newFeed(name, rule, cfg.Database.Collection(name), cfg.RingSize)
@@ -94,6 +98,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return nil
 	}
 	fail := func(err error) error {
+		g.cancelLife()
 		_ = g.stopFeeds(context.WithoutCancel(ctx))
 		g.bg.Wait()
 		g.stopped = true
@@ -112,7 +117,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 			return fail(err)
 		}
 		g.bg.Add(1)
-		go func() { defer g.bg.Done(); f.watch() }()
+		go func() { defer g.bg.Done(); f.watch(g.life, g.cfg.ReopenBackoff()) }()
 	}
 	if g.cfg.Addr != "" {
 		ln, err := net.Listen("tcp", g.cfg.Addr)
@@ -157,6 +162,7 @@ func (g *Gateway) Stop(ctx context.Context) error {
 	}
 	g.stopped = true
 	close(g.stopping)
+	g.cancelLife()
 	srv := g.srv
 	g.mu.Unlock()
 

@@ -83,6 +83,9 @@ type CollectionStats struct {
 	// from then (the ring emptied; older cursors read the history or get
 	// 410).
 	Gaps uint64 `json:"gaps"`
+	// Reopens counts the times the stream ended with an error and was
+	// reopened (Config.ReopenBackoff).
+	Reopens uint64 `json:"reopens"`
 	// UnattributedDeletes are deletes without a pre-image, hidden from
 	// owner-scoped clients.
 	UnattributedDeletes uint64 `json:"unattributed_deletes"`
@@ -116,6 +119,7 @@ func (g *Gateway) Stats() Stats {
 		cs.Appended, cs.Evicted = f.appended.Load(), f.evicted.Load()
 		cs.HistoryReads, cs.UnattributedDeletes = f.historyOpens.Load(), f.unattributed.Load()
 		cs.Gaps = f.gaps.Load()
+		cs.Reopens = f.reopens.Load()
 		s.Collections[n] = cs
 	}
 	return s
