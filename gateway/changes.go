@@ -74,7 +74,7 @@ func (g *Gateway) parsePull(w http.ResponseWriter, r *http.Request, p Principal)
 	}
 	if since == "" {
 		for _, f := range pl.feeds {
-			now, err := f.now()
+			now, err := f.now(r.Context())
 			if err != nil {
 				writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 				return pl, false

@@ -330,20 +330,26 @@ func ownerIn(d bson.Raw, field string) (string, bool) {
 	return d.Lookup(field).StringValueOK()
 }
 
-// now is the feed's current position: after the last change in the ring,
-// or its floor. Changes committed before it was taken are either before it
-// or still on their way into the ring, after it: a snapshot read after now
-// plus a pull from now misses nothing.
-func (f *feed) now() (position, error) {
+// now is the present as a position: the database's cluster time, read
+// now, with no token. Every change committed before the request is at or
+// before it, so a pull from it never returns one, even when the shared
+// stream has not brought it into the ring yet (the ring's last position
+// would trail the database by that much); every later change is after it.
+// A snapshot read after now plus a pull from now misses nothing.
+func (f *feed) now(ctx context.Context) (position, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.state != "open" {
+	open := f.state == "open"
+	f.mu.Unlock()
+	if !open {
+		f.mu.Lock()
+		defer f.mu.Unlock()
 		return position{}, f.unavailable()
 	}
-	if n := len(f.ring); n > 0 {
-		return f.ring[n-1].pos, nil
+	t, err := clusterTime(ctx, f.coll)
+	if err != nil {
+		return position{}, fmt.Errorf("%w: cluster time of %q: %v", errUnavailable, f.name, err)
 	}
-	return f.floor, nil
+	return position{T: t}, nil
 }
 
 func (f *feed) unavailable() error {

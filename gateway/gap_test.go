@@ -94,3 +94,39 @@ func TestFeedReopensAfterFatalError(t *testing.T) {
 		t.Fatalf("changes %v, want %v (each once)", ids, want)
 	}
 }
+
+// A pull without since starts at the present, even when the shared stream
+// lags behind the database: a write acknowledged before the request is not
+// delivered as a change after it. (The cursor used to be the ring's last
+// position, so such a write came again.)
+func TestSincelessPullStartsAtThePresent(t *testing.T) {
+	srv := embeddedtest.Server(t, embedded.Config{EnableTestCommands: true})
+	e := newEnvWith(t, srv.Client(nil).Database("present"), nil)
+	alice := e.tok("alice")
+	appended := func() uint64 { return e.gw.Stats().Collections["notes"].Appended }
+	// The stream's next getMore answers 2 s late: the tick's event comes
+	// back with the getMore already waiting, w1's only after the block.
+	srv.FailPoint(bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: bson.D{{Key: "times", Value: 1}}},
+		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"getMore"}}, {Key: "namespace", Value: "present.notes"},
+			{Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: 2000}}}})
+	e.insert("notes", bson.D{{Key: "_id", Value: "tick"}, {Key: "owner", Value: "alice"}})
+	waitFor(t, "the tick in the ring", func() bool { return appended() == 1 })
+	e.insert("notes", bson.D{{Key: "_id", Value: "w1"}, {Key: "owner", Value: "alice"}})
+	cur := e.pull(alice, "collections=notes").Cursor
+	if n := appended(); n != 1 {
+		t.Fatalf("the ring has %d changes at the pull, want 1 (the stream was to lag)", n)
+	}
+	e.insert("notes", bson.D{{Key: "_id", Value: "marker"}, {Key: "owner", Value: "alice"}})
+	var ids []string
+	waitFor(t, "the marker pulled", func() bool {
+		p := e.pull(alice, "collections=notes&since="+url.QueryEscape(cur))
+		ids = ids[:0]
+		for _, c := range p.Changes {
+			ids = append(ids, string(c.ID))
+		}
+		return slices.Contains(ids, `"marker"`)
+	})
+	if !slices.Equal(ids, []string{`"marker"`}) {
+		t.Fatalf("changes after a since-less pull: %v, want only the marker (w1 was written before it)", ids)
+	}
+}

@@ -36,7 +36,7 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 		}
 		filter = f.idScopedFilter(p.Owner, bson.D{{Key: "$gt", Value: id}})
 	} else {
-		pos, err := f.now()
+		pos, err := f.now(r.Context())
 		if err == nil {
 			cur, err = g.cursorFor(p.Owner, []string{f.name}, []position{pos})
 		}

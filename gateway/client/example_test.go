@@ -62,7 +62,7 @@ func Example() {
 	}
 	defer c.Close(ctx)
 	// The device's store: documents by _id. Changes are applied as
-	// upserts: one committed just before the snapshot can come again as a
+	// upserts: one committed while the pages are read can come again as a
 	// change, which then changes nothing.
 	store := map[string]string{}
 	cursor, err := c.Snapshot(ctx, "notes", 100, func(docs []client.Document) error {
