@@ -60,6 +60,9 @@ type feed struct {
 	sub   *listen.Subscription
 	// closed: stop was called; a reopen racing it stops what it opened.
 	closed bool
+	// present reads the database's cluster time for now, shared by the
+	// gateway's feeds (nil in unit tests of a bare feed: read directly).
+	present *presentClock
 	// hub and onError are start's, kept for reopen.
 	hub     *listen.Hub
 	onError func(error)
@@ -345,7 +348,13 @@ func (f *feed) now(ctx context.Context) (position, error) {
 		defer f.mu.Unlock()
 		return position{}, f.unavailable()
 	}
-	t, err := clusterTime(ctx, f.coll)
+	var t bson.Timestamp
+	var err error
+	if f.present != nil {
+		t, err = f.present.now(ctx)
+	} else {
+		t, err = clusterTime(ctx, f.coll)
+	}
 	if err != nil {
 		return position{}, fmt.Errorf("%w: cluster time of %q: %v", errUnavailable, f.name, err)
 	}

@@ -72,10 +72,17 @@ func New(cfg Config) (*Gateway, error) {
 		rl:       newLimiters(cfg.RateLimit, cfg.RateBurst),
 	}
 	g.life, g.cancelLife = context.WithCancel(context.Background())
+	// Any collection's reads tell the database's cluster time.
+	var present *presentClock
 	for name, rule := range cfg.Collections {
 		g.names = append(g.names, name)
 		f := newFeed(name, rule, cfg.Database.Collection(name), cfg.RingSize)
 		f.owners = g.owners
+		if present == nil {
+			coll := f.coll
+			present = &presentClock{read: func(ctx context.Context) (bson.Timestamp, error) { return clusterTime(ctx, coll) }}
+		}
+		f.present = present
 		g.feeds[name] = f
 	}
 	slices.Sort(g.names)
