@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mongotide/mongotide/embedded/internal/wire"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -85,7 +86,7 @@ func cmdHello(ctx context.Context, s *Server, req *request) (bson.D, error) {
 			if c != nil {
 				err = c.waitIdle(wctx, wait)
 			} else {
-				err = sleepCtx(wctx, wait)
+				err = ctxwait.Sleep(wctx, wait)
 			}
 			stop()
 			cancel()
@@ -327,15 +328,4 @@ func (s *Server) registerCore(r map[string]handler) {
 	r["killCursors"] = cmdKillCursors
 	r["commitTransaction"] = cmdCommitTransaction
 	r["abortTransaction"] = cmdAbortTransaction
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"errors"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"net"
 	"time"
 )
@@ -25,7 +26,7 @@ func (s *Server) acceptLoop() {
 			}
 			delay = min(max(2*delay, acceptBackoffMin), acceptBackoffMax)
 			s.logger.Warn("accept failed; retrying", "err", err.Error(), "retryIn", delay)
-			if sleepCtx(s.ctx, delay) != nil {
+			if ctxwait.Sleep(s.ctx, delay) != nil {
 				return
 			}
 			continue

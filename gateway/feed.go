@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"github.com/mongotide/mongotide/listen"
 	"github.com/mongotide/mongotide/resume"
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -211,7 +212,7 @@ func (f *feed) watch(ctx context.Context, bo backoff.BackOff) {
 		f.setState("failed", err)
 		bo.Reset()
 		for {
-			if !sleepCtx(ctx, bo.NextBackOff()) {
+			if !waitReopen(ctx, bo.NextBackOff()) {
 				f.setState("stopped", nil)
 				return
 			}
@@ -228,20 +229,14 @@ func (f *feed) watch(ctx context.Context, bo backoff.BackOff) {
 	}
 }
 
-// sleepCtx waits d (backoff.Stop: forever); false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// waitReopen waits d before a reopen (backoff.Stop: until ctx ends);
+// false if ctx ended first.
+func waitReopen(ctx context.Context, d time.Duration) bool {
 	if d == backoff.Stop {
 		<-ctx.Done()
 		return false
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return ctxwait.Sleep(ctx, d) == nil
 }
 
 func (f *feed) stop(ctx context.Context) error {

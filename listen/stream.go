@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"github.com/mongotide/mongotide/internal/goid"
 	"log/slog"
 	"reflect"
@@ -239,7 +240,7 @@ func (s *stream) run() {
 		}
 		if busy && s.cs.RemainingBatchLength() == 0 {
 			busy = false
-			if d := s.fetchPause(); d > 0 && !sleepCtx(ctx, d) {
+			if d := s.fetchPause(); d > 0 && ctxwait.Sleep(ctx, d) != nil {
 				return
 			}
 		}
@@ -317,18 +318,6 @@ func (s *stream) fetchPause() time.Duration {
 // for that long. At 25 ms a busy stream already fetches dozens of events
 // per getMore.
 const maxFetchPause = 25 * time.Millisecond
-
-// sleepCtx waits d; false if ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}
 
 // historyLost reopens from now and tells every listener, each of which
 // applies its own policy.

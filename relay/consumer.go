@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"github.com/mongotide/mongotide/lease"
 	"io"
 	"log/slog"
@@ -561,12 +562,5 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	if d == backoff.Stop {
 		return false
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return ctxwait.Sleep(ctx, d) == nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -153,14 +154,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	if d == backoff.Stop {
 		d = 5 * time.Second
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return ctxwait.Sleep(ctx, d) == nil
 }
 
 func rawDoc(d *bson.Raw) bson.Raw {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"github.com/mongotide/mongotide/listen"
 	"github.com/mongotide/mongotide/model"
 	"github.com/spf13/cobra"
@@ -182,7 +183,7 @@ func runDemo(ctx context.Context, uri string, pace time.Duration, stdout, stderr
 	fmt.Fprintln(stdout, `listening on mongotide_demo.books: inserts, updates, deletes, sci-fi changes (filter {"genre":"sci-fi"})`)
 
 	for _, step := range demoScript() {
-		if err := sleepCtx(ctx, pace); err != nil {
+		if err := ctxwait.Sleep(ctx, pace); err != nil {
 			return nil // Ctrl-C ends the demo normally
 		}
 		fmt.Fprintf(stdout, "> %s\n", step.desc)
@@ -238,20 +239,6 @@ func docString(b *Book) string {
 		return "(no document)"
 	}
 	return b.String()
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // connectTimeout bounds the first round trip to a --uri server, so a wrong

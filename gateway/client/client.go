@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 )
 
 // ErrClosed is returned by every method of a Client after Close.
@@ -136,7 +137,7 @@ func (c *Client) do(ctx context.Context, rq request) ([]byte, error) {
 			d = ae.RetryAfter
 		}
 		c.cfg.Logger.Debug("gateway client: retrying", "method", rq.method, "path", rq.path, "in", d, "err", err)
-		if werr := sleep(ctx, d); werr != nil {
+		if werr := ctxwait.Sleep(ctx, d); werr != nil {
 			return nil, fmt.Errorf("%w (waiting to retry after: %w)", werr, err)
 		}
 	}
@@ -203,18 +204,6 @@ func newAPIError(method, path string, res *http.Response, body []byte) *APIError
 		}
 	}
 	return e
-}
-
-// sleep waits d, or returns ctx's error when it ends first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func protocolError(format string, args ...any) error {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/internal/ctxwait"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -213,7 +214,7 @@ func (s *Subscription) run(ctx context.Context) {
 		if errors.As(err, &ae) && ae.RetryAfter > d {
 			d = ae.RetryAfter
 		}
-		if sleep(ctx, d) != nil {
+		if ctxwait.Sleep(ctx, d) != nil {
 			return
 		}
 	}
