@@ -99,11 +99,14 @@ type core struct {
 	// unfinished counts the events of queue not completed yet (read by
 	// Stats from other goroutines).
 	unfinished atomic.Int64
-	base       uint64 // seq of queue[0]
-	nextSeq    uint64
-	stopAtSeq  uint64 // invalidate under InvalidateStop: stop once committed
-	stopAtErr  error
-	hasStopAt  bool
+	// markers counts progress markers in ch (raised before the send,
+	// lowered after the receive), so that Stats.Buffered counts events.
+	markers   atomic.Int64
+	base      uint64 // seq of queue[0]
+	nextSeq   uint64
+	stopAtSeq uint64 // invalidate under InvalidateStop: stop once committed
+	stopAtErr error
+	hasStopAt bool
 }
 
 type slot struct {
@@ -178,9 +181,18 @@ func (l *core) offerProgress(p *item) {
 	if p == nil || p.token == nil {
 		return
 	}
+	l.markers.Add(1)
 	select {
 	case l.ch <- p:
 	default:
+		l.markers.Add(-1)
+	}
+}
+
+// received accounts for it, just taken from ch.
+func (l *core) received(it *item) {
+	if it != nil && it.kind == itemProgress {
+		l.markers.Add(-1)
 	}
 }
 
@@ -387,6 +399,7 @@ loop:
 			var it *item
 			select {
 			case it = <-l.ch:
+				l.received(it)
 			default:
 			}
 			if it != nil {
@@ -450,6 +463,7 @@ loop:
 		case <-ticker.C:
 			l.maybeCheckpoint(true)
 		case it := <-l.ch:
+			l.received(it)
 			if !take(it) {
 				break loop
 			}

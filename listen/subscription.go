@@ -26,7 +26,8 @@ type Stats struct {
 	Reconnects uint64
 	// Checkpoints counts successful saves to the resume store.
 	Checkpoints uint64
-	// Buffered is how many items wait in the listener's buffer.
+	// Buffered is how many events wait in the listener's buffer (the
+	// progress markers a quiet stream also queues are not counted).
 	Buffered int
 	// Unfinished is how many events were taken from the buffer and are
 	// not handled yet: running, retrying, or queued for a worker.
@@ -126,7 +127,7 @@ func (s *Subscription) Stats() Stats {
 	st := c.stats
 	savedAt := c.savedAt
 	c.statsMu.Unlock()
-	st.Buffered = len(c.ch)
+	st.Buffered = max(0, len(c.ch)-int(c.markers.Load()))
 	st.Unfinished = int(c.unfinished.Load())
 	if c.stream != nil {
 		st.Reconnects = c.stream.reconnects.Load() - c.reconnectBase
