@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 
@@ -89,14 +88,8 @@ func (g *Gateway) handleQuery(w http.ResponseWriter, r *http.Request, p Principa
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "reading the body failed")
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	q, err := parseQuery(body)

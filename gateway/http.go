@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -188,4 +189,20 @@ func (l *limiters) allow(owner string, now time.Time) bool {
 		l.m[owner] = lim
 	}
 	return lim.AllowN(now, 1)
+}
+
+// readBody reads a request body (bounded by Config.MaxBodyBytes); on
+// failure it answers 413 or 400 and returns false.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "reading the body failed")
+		return nil, false
+	}
+	return body, true
 }

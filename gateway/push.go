@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"time"
@@ -147,14 +146,8 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, p Principal
 		writeError(w, http.StatusForbidden, "forbidden", "no write access to any collection")
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-		return
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "reading the body failed")
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	clientID, ops, err := g.parsePush(body)
