@@ -1,22 +1,17 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mongotide/mongotide/internal/testenv"
+	"github.com/mongotide/mongotide/internal/browsertest"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -24,10 +19,6 @@ import (
 // Chromium against a gateway: fetch for sign-in, snapshot, pull, query and
 // push, EventSource for live changes. The page reports what it sees to the
 // test over HTTP; the test writes with the driver and checks the reports.
-
-// browserDeadline bounds each wait on the browser: Chromium starting on a
-// loaded 2-core machine takes seconds.
-const browserDeadline = 60 * time.Second
 
 // TestBrowserPullLiveAndIsolation: alice and bob sign in on one page; each
 // pages a snapshot, pulls, queries and reads the other's document (404),
@@ -97,13 +88,13 @@ func TestBrowserPullLiveAndIsolation(t *testing.T) {
 			t.Fatalf("%s's fetch stream received %v, want %v", user, got, want)
 		}
 	}
-	if r := b.reports.of("anonymous", "ready"); len(r) > 0 {
+	if r := b.reports.Of("anonymous", "ready"); len(r) > 0 {
 		t.Fatal("a stream without a token was accepted")
 	}
 	// Last: nothing either user was ever sent, in any report, belongs to
 	// the other (owner fields anywhere in snapshot, pull, query, live).
 	for _, user := range []string{"alice", "bob"} {
-		for _, r := range b.reports.all(user) {
+		for _, r := range b.reports.All(user) {
 			var v any
 			_ = json.Unmarshal(r.Data, &v)
 			if o := foreignOwner(v, user); o != "" {
@@ -133,7 +124,7 @@ func TestBrowserPushAndConflict(t *testing.T) {
 		}
 	}{}
 	for _, step := range []string{"insert", "replace", "stale"} {
-		r := b.waitForData("alice", "push", func(r browserReport) bool {
+		r := b.waitForData("alice", "push", func(r browsertest.Report) bool {
 			return strings.Contains(string(r.Data), `"step":"`+step+`"`)
 		})
 		s := steps[step]
@@ -171,18 +162,14 @@ type browserEnv struct {
 	t       *testing.T
 	e       *env
 	srv     *httptest.Server
-	reports *browserReports
-	chrome  *chromeProcess
+	reports *browsertest.Reports
+	chrome  *browsertest.Browser
 	bin     string
 }
 
 func startBrowserEnv(t *testing.T, mode string) *browserEnv {
 	t.Helper()
-	bin := requireTool(t, "chromium", "apt-get install -y chromium (or make deps)")
-	page, err := os.ReadFile(filepath.Join("testdata", "browser.html"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := browsertest.Chromium(t)
 	e := newEnv(t, func(c *Config) {
 		// EventSource cannot send an Authorization header: the page
 		// passes its token as access_token on SSE pulls.
@@ -199,13 +186,9 @@ func startBrowserEnv(t *testing.T, mode string) *browserEnv {
 			c.Collections = rules
 		}
 	})
-	b := &browserEnv{t: t, e: e, reports: &browserReports{}, bin: bin}
+	b := &browserEnv{t: t, e: e, bin: bin}
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", e.gw)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(page)
-	})
 	// Sign-in stands for the page's identity provider: it hands alice and
 	// bob a token of their own.
 	mux.HandleFunc("POST /signin", func(w http.ResponseWriter, r *http.Request) {
@@ -217,17 +200,10 @@ func startBrowserEnv(t *testing.T, mode string) *browserEnv {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": e.tok(v.User)})
 	})
-	mux.HandleFunc("POST /report", b.reports.handle)
-	b.srv = httptest.NewServer(mux)
 	// Cleanups run last registered first: the browser dies, then the
 	// server closes (waiting for the browser's requests), then the
 	// gateway stops (registered by newEnv, before).
-	t.Cleanup(b.srv.Close)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("page reports:\n%s", b.reports.dump())
-		}
-	})
+	b.srv, b.reports = browsertest.Serve(t, filepath.Join("testdata", "browser.html"), mux)
 	return b
 }
 
@@ -238,12 +214,12 @@ func (b *browserEnv) open(mode string) {
 	if mode != "" {
 		u += "?mode=" + mode
 	}
-	b.chrome = startChrome(b.t, b.bin, u)
+	b.chrome = browsertest.Start(b.t, b.bin, u, "--disable-background-networking")
 	b.waitFor("page", "loaded")
 }
 
 // waitFor waits for user's first report of kind.
-func (b *browserEnv) waitFor(user, kind string) browserReport {
+func (b *browserEnv) waitFor(user, kind string) browsertest.Report {
 	b.t.Helper()
 	return b.waitForData(user, kind, nil)
 }
@@ -251,34 +227,31 @@ func (b *browserEnv) waitFor(user, kind string) browserReport {
 // waitForData waits for a report of user and kind that match accepts
 // (nil: any), failing at once if the page reported an error, user's
 // EventSource was refused, or Chromium exited.
-func (b *browserEnv) waitForData(user, kind string, match func(browserReport) bool) browserReport {
+func (b *browserEnv) waitForData(user, kind string, match func(browsertest.Report) bool) browsertest.Report {
 	b.t.Helper()
-	var found browserReport
-	testenv.EventuallySays(b.t, browserDeadline, fmt.Sprintf("the page's %q report of %s", kind, user), func() (bool, string) {
-		if errs := b.reports.of("page", "error"); len(errs) > 0 {
+	var found browsertest.Report
+	b.chrome.Eventually(b.t, fmt.Sprintf("the page's %q report of %s", kind, user), func() bool {
+		if errs := b.reports.Of("page", "error"); len(errs) > 0 {
 			b.t.Fatalf("the page failed: %s", errs[0].Data)
-		}
-		if b.chrome.exitedEarly() {
-			b.t.Fatal("chromium exited")
 		}
 		// readyState 2: the EventSource gave up, the gateway refused the
 		// stream (a 4xx); waiting longer cannot help.
-		for _, r := range b.reports.of(user, "streamError") {
+		for _, r := range b.reports.Of(user, "streamError") {
 			if strings.Contains(string(r.Data), `"readyState":2`) {
 				b.t.Fatalf("%s's EventSource was refused by the gateway and closed for good: %s", user, r.Data)
 			}
 		}
-		if r := b.reports.of(user, "fetchStreamFailed"); len(r) > 0 {
+		if r := b.reports.Of(user, "fetchStreamFailed"); len(r) > 0 {
 			b.t.Fatalf("%s's fetch stream was refused: %s", user, r[0].Data)
 		}
-		for _, r := range b.reports.of(user, kind) {
+		for _, r := range b.reports.Of(user, kind) {
 			if match == nil || match(r) {
 				found = r
-				return true, ""
+				return true
 			}
 		}
-		return false, fmt.Sprintf("%d reports", b.reports.count())
-	})
+		return false
+	}, func() string { return fmt.Sprintf("last seen: %d reports", b.reports.Count()) })
 	return found
 }
 
@@ -288,9 +261,9 @@ func (b *browserEnv) waitForData(user, kind string, match func(browserReport) bo
 func (b *browserEnv) waitChanges(user, kind string, n int) []string {
 	b.t.Helper()
 	var ids []string
-	b.waitForData(user, kind, func(browserReport) bool {
+	b.waitForData(user, kind, func(browsertest.Report) bool {
 		ids = ids[:0]
-		for _, r := range b.reports.of(user, kind) {
+		for _, r := range b.reports.Of(user, kind) {
 			var c struct{ ID any }
 			_ = json.Unmarshal(r.Data, &c)
 			ids = append(ids, fmt.Sprint(c.ID))
@@ -321,133 +294,4 @@ func foreignOwner(v any, user string) string {
 		}
 	}
 	return ""
-}
-
-// requireTool returns the path of name, or skips the test naming what is
-// missing and how to install it; in CI (CI=true) it fails instead.
-func requireTool(t *testing.T, name, install string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		testenv.MissingPrecondition(t, fmt.Sprintf("%s not found, needed for the browser test: %s", name, install))
-	}
-	return p
-}
-
-// chromeProcess is headless Chromium showing one page until the test
-// ends.
-type chromeProcess struct {
-	cmd    *exec.Cmd
-	stderr bytes.Buffer
-	exited chan struct{}
-	mu     sync.Mutex
-	killed bool
-}
-
-func startChrome(t *testing.T, bin, url string) *chromeProcess {
-	t.Helper()
-	p := &chromeProcess{exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-background-networking",
-		"--user-data-dir="+t.TempDir(), url)
-	p.cmd.Stderr = &p.stderr
-	// A group of its own, so that the kill reaches Chromium's helpers too.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.mu.Lock()
-		p.killed = true
-		p.mu.Unlock()
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("chromium stderr:\n%s", p.stderr.String())
-		}
-	})
-	return p
-}
-
-// exitedEarly says Chromium exited without the test killing it.
-func (p *chromeProcess) exitedEarly() bool {
-	select {
-	case <-p.exited:
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return !p.killed
-	default:
-		return false
-	}
-}
-
-// browserReport is one report of the page.
-type browserReport struct {
-	User string          `json:"user"`
-	N    int             `json:"n"`
-	Kind string          `json:"kind"`
-	Data json.RawMessage `json:"data"`
-}
-
-type browserReports struct {
-	mu   sync.Mutex
-	list []browserReport
-}
-
-func (b *browserReports) handle(w http.ResponseWriter, r *http.Request) {
-	var rep browserReport
-	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	b.mu.Lock()
-	b.list = append(b.list, rep)
-	b.mu.Unlock()
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// of returns user's reports of kind in the page's order.
-func (b *browserReports) of(user, kind string) []browserReport {
-	var out []browserReport
-	for _, r := range b.all(user) {
-		if r.Kind == kind {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// all returns user's reports in the page's order (they are sent
-// concurrently, so they can arrive out of it).
-func (b *browserReports) all(user string) []browserReport {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []browserReport
-	for _, r := range b.list {
-		if r.User == user {
-			out = append(out, r)
-		}
-	}
-	slices.SortFunc(out, func(x, y browserReport) int { return x.N - y.N })
-	return out
-}
-
-func (b *browserReports) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.list)
-}
-
-func (b *browserReports) dump() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var s strings.Builder
-	for _, r := range b.list {
-		fmt.Fprintf(&s, "%s #%d %s %s\n", r.User, r.N, r.Kind, r.Data)
-	}
-	return s.String()
 }
