@@ -27,6 +27,7 @@ type pull struct {
 	limit   int
 	live    string
 	timeout time.Duration
+	json    jsonMode
 }
 
 // parsePull reads the query; false means it answered the error.
@@ -54,6 +55,9 @@ func (g *Gateway) parsePull(w http.ResponseWriter, r *http.Request, p Principal)
 	case "", "longpoll", "sse":
 	default:
 		writeError(w, http.StatusBadRequest, "bad_request", `live must be "longpoll" or "sse"`)
+		return pl, false
+	}
+	if pl.json, ok = parseJSONMode(w, r); !ok {
 		return pl, false
 	}
 	pl.timeout = g.cfg.DefaultLongPoll
@@ -174,15 +178,16 @@ func (g *Gateway) cursorFor(owner string, names []string, pos []position) (strin
 	return encodeCursor(g.cfg.CursorKey, c)
 }
 
-// renderChange is one change as relaxed extended JSON, so that ObjectIds,
-// dates and the other BSON types survive the trip. version names the
-// document's content (the base of a push that edits it).
-func renderChange(s scoped) ([]byte, error) {
+// renderChange is one change as extended JSON in mode m, so that
+// ObjectIds, dates and the other BSON types survive the trip (every type,
+// in canonical mode). version names the document's content (the base of a
+// push that edits it).
+func renderChange(s scoped, m jsonMode) ([]byte, error) {
 	d := bson.D{{Key: "collection", Value: s.coll}, {Key: "op", Value: string(s.op)}, {Key: "id", Value: s.id}}
 	if s.doc != nil {
 		d = append(d, bson.E{Key: "doc", Value: s.doc}, bson.E{Key: "version", Value: versionOf(s.doc)})
 	}
-	return bson.MarshalExtJSON(d, false, false)
+	return m.marshal(d)
 }
 
 func (g *Gateway) handleChanges(w http.ResponseWriter, r *http.Request, p Principal) {
@@ -236,7 +241,7 @@ func (g *Gateway) handleChanges(w http.ResponseWriter, r *http.Request, p Princi
 	var buf bytes.Buffer
 	buf.WriteString(`{"changes":[`)
 	for i, s := range items {
-		b, err := renderChange(s)
+		b, err := renderChange(s, pl.json)
 		if err != nil {
 			g.pageError(w, err)
 			return

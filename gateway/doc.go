@@ -37,6 +37,14 @@
 // only; Stop(ctx) is graceful and idempotent (live requests end, the HTTP
 // listener, if Config.Addr is set, shuts down, the change streams close).
 //
+// # Exact types
+//
+// Documents and ids are written as relaxed extended JSON unless the
+// request asks for json=canonical: relaxed turns an int64 that fits in 32
+// bits into a plain number, read back as an int32, so a client keeping
+// BSON would hold another document (another content hash) than the
+// server. Requests may send either form.
+//
 // # Push
 //
 // POST /v1/operations applies a batch of insert / replace / patch
@@ -49,7 +57,9 @@
 // together with the operation's idempotency record. A repeated opId
 // answers its first result and writes nothing. Every document the gateway
 // returns comes with its version (sync's content hash of the stored BSON),
-// which a push sends back as its base. Rule.WriteRoles says who may push;
-// writes are owner-scoped like reads. POST /v1/compact (admin) drops old
+// which a push sends back as its base. A result that overwrote or lost to
+// a concurrent edit carries sync's conflict record of it (the "conflict"
+// object), for the device's own conflict log. Rule.WriteRoles says who
+// may push; writes are owner-scoped like reads. POST /v1/compact (admin) drops old
 // idempotency records and tombstones. See docs/gateway.md.
 package gateway

@@ -43,6 +43,10 @@ func (g *Gateway) handleGetDocument(w http.ResponseWriter, r *http.Request, p Pr
 	if !ok {
 		return
 	}
+	mode, ok := parseJSONMode(w, r)
+	if !ok {
+		return
+	}
 	id, err := parseID(r.PathValue("id"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
@@ -60,7 +64,7 @@ func (g *Gateway) handleGetDocument(w http.ResponseWriter, r *http.Request, p Pr
 		g.dbError(w, err)
 		return
 	}
-	b, err := bson.MarshalExtJSON(raw, false, false)
+	b, err := mode.marshal(raw)
 	if err != nil {
 		g.dbError(w, err)
 		return
@@ -75,7 +79,7 @@ func (g *Gateway) handleGetDocument(w http.ResponseWriter, r *http.Request, p Pr
 }
 
 // queryBody is POST /v1/documents/{coll}/query's body, relaxed or
-// canonical extended JSON.
+// canonical extended JSON (whatever the answer's json mode).
 type queryBody struct {
 	Filter     bson.D `bson:"filter"`
 	Sort       bson.D `bson:"sort"`
@@ -85,6 +89,10 @@ type queryBody struct {
 
 func (g *Gateway) handleQuery(w http.ResponseWriter, r *http.Request, p Principal) {
 	f, ok := g.readable(w, p, r.PathValue("coll"))
+	if !ok {
+		return
+	}
+	mode, ok := parseJSONMode(w, r)
 	if !ok {
 		return
 	}
@@ -121,7 +129,7 @@ func (g *Gateway) handleQuery(w http.ResponseWriter, r *http.Request, p Principa
 	if len(q.Projection) > 0 {
 		each = nil // a projected document is not the stored content
 	}
-	if _, err := appendDocsJSON(r.Context(), &buf, cur, each); err != nil {
+	if _, err := appendDocsJSON(r.Context(), &buf, cur, mode, each); err != nil {
 		g.dbError(w, err)
 		return
 	}
@@ -181,13 +189,13 @@ func (g *Gateway) dbError(w http.ResponseWriter, err error) {
 	}
 }
 
-// appendDocsJSON appends cur's documents to buf as comma-separated relaxed
-// extended JSON and returns how many; each (when not nil) sees every
-// document.
-func appendDocsJSON(ctx context.Context, buf *bytes.Buffer, cur *mongo.Cursor, each func(bson.Raw)) (int, error) {
+// appendDocsJSON appends cur's documents to buf as comma-separated
+// extended JSON in mode m and returns how many; each (when not nil) sees
+// every document.
+func appendDocsJSON(ctx context.Context, buf *bytes.Buffer, cur *mongo.Cursor, m jsonMode, each func(bson.Raw)) (int, error) {
 	n := 0
 	for cur.Next(ctx) {
-		b, err := bson.MarshalExtJSON(cur.Current, false, false)
+		b, err := m.marshal(cur.Current)
 		if err != nil {
 			return n, err
 		}

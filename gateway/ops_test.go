@@ -54,7 +54,35 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			if res.status == http.StatusNotFound && !strings.Contains(string(res.body), "not_found") || res.status == http.StatusMethodNotAllowed {
 				t.Errorf("documented operation %s (%s): %d %s", key, concrete, res.status, res.body)
 			}
+			// The json parameter is documented exactly where the handler
+			// reads it: there an unknown mode is refused.
+			var op struct {
+				Parameters []struct {
+					Ref      string `json:"$ref"`
+					Name     string `json:"name"`
+					In       string `json:"in"`
+					Required bool   `json:"required"`
+				} `json:"parameters"`
+			}
+			if err := json.Unmarshal(ops[method], &op); err != nil {
+				t.Fatalf("%s: %v", key, err)
+			}
+			documented := false
+			q := "json=bogus"
+			for _, p := range op.Parameters {
+				documented = documented || p.Ref == "#/components/parameters/JSONMode"
+				if p.In == "query" && p.Required {
+					q += "&" + p.Name + "=notes" // collection(s)
+				}
+			}
+			res = e.do(strings.ToUpper(method), concrete+"?"+q, admin, "{}")
+			if reads := res.status == http.StatusBadRequest && strings.Contains(string(res.body), "json must be"); reads != documented {
+				t.Errorf("%s: json parameter documented %v, handler reads it %v (%d %s)", key, documented, reads, res.status, res.body)
+			}
 		}
+	}
+	if !strings.Contains(string(r.body), `"JSONMode": {"name": "json"`) {
+		t.Errorf("the json parameter is not defined in components.parameters")
 	}
 }
 

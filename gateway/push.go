@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	mtsync "github.com/mongotide/mongotide/sync"
@@ -81,9 +82,34 @@ type opResult struct {
 	Version  string          `json:"version,omitempty"`
 	Outcome  string          `json:"outcome,omitempty"`
 	Doc      json.RawMessage `json:"doc,omitempty"`
+	Conflict *conflictJSON   `json:"conflict,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Message  string          `json:"message,omitempty"`
 	Replayed bool            `json:"replayed,omitempty"`
+}
+
+// conflictJSON is a result's "conflict": the concurrent edit the operation
+// met and overwrote or lost to, as sync's conflict log records it
+// (sync.Conflict), so that a device can log it itself. Every key is
+// always present: null documents are deletes (unless keptOmitted).
+type conflictJSON struct {
+	Kept          string          `json:"kept"`
+	Policy        string          `json:"policy"`
+	Reason        string          `json:"reason"`
+	Fields        []string        `json:"fields"`
+	KeptOmitted   bool            `json:"keptOmitted"`
+	Local         json.RawMessage `json:"local"`
+	Remote        json.RawMessage `json:"remote"`
+	LocalVersion  stampJSON       `json:"localVersion"`
+	RemoteVersion stampJSON       `json:"remoteVersion"`
+}
+
+// stampJSON is a sync.Version. hlc is a decimal string: it is physical
+// milliseconds << 16 (about 1.1e17 today), beyond the 2^53 a JSON number
+// keeps exactly in JavaScript and most JSON parsers.
+type stampJSON struct {
+	HLC     string `json:"hlc"`
+	Replica string `json:"replica"`
 }
 
 // opKey is an idempotency record's _id.
@@ -104,18 +130,97 @@ type opRecord struct {
 	Doc     bson.Raw      `bson:"d,omitempty"`
 	Error   string        `bson:"e,omitempty"`
 	Message string        `bson:"m,omitempty"`
+	// Conflict is sync.RemoteResult.Logged: kept so that a replay answers
+	// the same details as the first answer.
+	Conflict *opConflict `bson:"x,omitempty"`
 }
 
-func (r opRecord) result() (opResult, error) {
+// opConflict is a recorded sync.Conflict, the fields a result carries.
+type opConflict struct {
+	Kept          string       `bson:"k"`
+	Policy        string       `bson:"p"`
+	Reason        string       `bson:"r,omitempty"`
+	Fields        []string     `bson:"f,omitempty"`
+	KeptOmitted   bool         `bson:"o,omitempty"`
+	Local         bson.Raw     `bson:"l,omitempty"`
+	Remote        bson.Raw     `bson:"rd,omitempty"`
+	LocalVersion  versionStamp `bson:"lv"`
+	RemoteVersion versionStamp `bson:"rv"`
+}
+
+// versionStamp is a recorded sync.Version (a type of the record's own, so
+// that the record's format does not follow sync's).
+type versionStamp struct {
+	HLC     int64  `bson:"h"`
+	Replica string `bson:"r"`
+}
+
+func (v versionStamp) json() stampJSON {
+	return stampJSON{HLC: strconv.FormatInt(v.HLC, 10), Replica: v.Replica}
+}
+
+// maxRecordDocs bounds the documents an idempotency record holds (the
+// result's document and the conflict's two edits): a record over MongoDB's
+// 16 MiB limit would fail its transaction on every retry, so the push
+// could never be applied. Over it, the conflict's kept edit is left out
+// (keptOmitted, as sync's conflict log does): the result's document is
+// what the kept edit became.
+const maxRecordDocs = 12 << 20
+
+func conflictOf(c *mtsync.Conflict, resultDoc bson.Raw) *opConflict {
+	oc := &opConflict{
+		Kept: string(c.Kept), Policy: c.Policy.String(), Reason: string(c.Reason), Fields: c.Fields, KeptOmitted: c.KeptOmitted,
+		Local: c.Local, Remote: c.Remote,
+		LocalVersion:  versionStamp{c.LocalVersion.HLC, c.LocalVersion.Replica},
+		RemoteVersion: versionStamp{c.RemoteVersion.HLC, c.RemoteVersion.Replica},
+	}
+	if len(resultDoc)+len(oc.Local)+len(oc.Remote) > maxRecordDocs {
+		if c.Kept == mtsync.LocalSide && oc.Local != nil {
+			oc.Local, oc.KeptOmitted = nil, true
+		} else if c.Kept == mtsync.RemoteSide && oc.Remote != nil {
+			oc.Remote, oc.KeptOmitted = nil, true
+		}
+	}
+	return oc
+}
+
+// result is the record as an answer, its documents written in mode m.
+func (r opRecord) result(m jsonMode) (opResult, error) {
 	res := opResult{OpID: r.ID.OpID, Status: r.Status, Version: r.Version, Outcome: r.Outcome, Error: r.Error, Message: r.Message}
+	var err error
 	if r.Doc != nil {
-		b, err := bson.MarshalExtJSON(r.Doc, false, false)
-		if err != nil {
+		if res.Doc, err = m.marshal(r.Doc); err != nil {
 			return res, err
 		}
-		res.Doc = b
+	}
+	if c := r.Conflict; c != nil {
+		cj := &conflictJSON{
+			Kept: c.Kept, Policy: c.Policy, Reason: c.Reason, Fields: c.Fields, KeptOmitted: c.KeptOmitted,
+			LocalVersion: c.LocalVersion.json(), RemoteVersion: c.RemoteVersion.json(),
+		}
+		if cj.Fields == nil {
+			cj.Fields = []string{}
+		}
+		if c.Local != nil {
+			if cj.Local, err = m.marshal(c.Local); err != nil {
+				return res, err
+			}
+		}
+		if c.Remote != nil {
+			if cj.Remote, err = m.marshal(c.Remote); err != nil {
+				return res, err
+			}
+		}
+		res.Conflict = cj
 	}
 	return res, nil
+}
+
+// pushed is an operation's outcome: its record (the first one, when
+// replayed), written as an answer in the request's json mode.
+type pushed struct {
+	rec      opRecord
+	replayed bool
 }
 
 // rejection aborts an operation's transaction with a per-operation
@@ -146,6 +251,10 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, p Principal
 		writeError(w, http.StatusForbidden, "forbidden", "no write access to any collection")
 		return
 	}
+	mode, ok := parseJSONMode(w, r)
+	if !ok {
+		return
+	}
 	body, ok := readBody(w, r)
 	if !ok {
 		return
@@ -168,7 +277,17 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, p Principal
 				fmt.Sprintf("the result of operation %q is unknown (the database failed); the operations before it were applied: retry the request with the same opIds", op.OpID))
 			return
 		}
-		results = append(results, res)
+		out, err := res.rec.result(mode)
+		if err != nil {
+			// Applied and recorded, but its answer cannot be written
+			// (a stored document extended JSON cannot express).
+			g.cfg.Logger.Error("gateway: push result", "owner", p.Owner, "opId", op.OpID, "err", err)
+			writeError(w, http.StatusInternalServerError, "internal",
+				fmt.Sprintf("the result of operation %q cannot be written; the operations up to it were applied", op.OpID))
+			return
+		}
+		out.Replayed = res.replayed
+		results = append(results, out)
 	}
 	var buf bytes.Buffer
 	_ = json.NewEncoder(&buf).Encode(struct {
@@ -388,7 +507,7 @@ func (f *feed) ownedDoc(d bson.D, owner string) (bson.Raw, *rejection) {
 // pushOne applies one operation and returns its result; an error means
 // the result is unknown (the database failed): the request is answered 503
 // and the client retries it with the same opIds.
-func (g *Gateway) pushOne(ctx context.Context, p Principal, replica clientReplica, op parsedOp) (opResult, error) {
+func (g *Gateway) pushOne(ctx context.Context, p Principal, replica clientReplica, op parsedOp) (pushed, error) {
 	key := opKey{Owner: p.Owner, OpID: op.OpID}
 	f, ok := g.feeds[op.Collection]
 	if !ok || !f.rule.canWrite(p) {
@@ -460,7 +579,7 @@ func editInTxn(ctx context.Context, records *mongo.Collection, key opKey, f *fee
 // or a concurrent request's committed record answers with that first
 // result, a rejection or a write the database refused is recorded as
 // rejected, anything else unknown is an error (the request fails 503).
-func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res mtsync.RemoteResult, err error) (opResult, error) {
+func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res mtsync.RemoteResult, err error) (pushed, error) {
 	var (
 		rp  replay
 		rej rejection
@@ -469,9 +588,7 @@ func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res m
 	switch {
 	case errors.As(err, &rp):
 		g.pushReplayed.Add(1)
-		out, err := rp.rec.result()
-		out.Replayed = true
-		return out, err
+		return pushed{rp.rec, true}, nil
 	case errors.As(err, &rej):
 		return g.reject(ctx, key, op, rej)
 	case errors.As(err, &we) && !mongo.IsNetworkError(err) && !mongo.IsTimeout(err) && !we.HasErrorLabel("TransientTransactionError"):
@@ -482,29 +599,24 @@ func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res m
 			ferr := g.cfg.Database.Collection(opsColl).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&first)
 			if ferr == nil {
 				g.pushReplayed.Add(1)
-				out, err := first.result()
-				out.Replayed = true
-				return out, err
+				return pushed{first, true}, nil
 			}
 			if !errors.Is(ferr, mongo.ErrNoDocuments) {
-				return opResult{}, ferr
+				return pushed{}, ferr
 			}
 		}
 		// The document itself was refused (a validator, a unique index).
 		return g.reject(ctx, key, op, rejection{rejectRefused, "the database refused the write: " + writeErrorName(we)})
 	case err != nil:
-		return opResult{}, err
+		return pushed{}, err
 	}
-	out, err := recordOf(key, op, time.Time{}, res).result()
-	if err != nil {
-		return out, err
-	}
-	if out.Status == statusConflict {
+	rec := recordOf(key, op, time.Time{}, res)
+	if rec.Status == statusConflict {
 		g.pushConflict.Add(1)
 	} else {
 		g.pushAccepted.Add(1)
 	}
-	return out, nil
+	return pushed{rec: rec}, nil
 }
 
 func writeErrorName(we mongo.WriteException) string {
@@ -526,31 +638,32 @@ func recordOf(key opKey, op parsedOp, at time.Time, res mtsync.RemoteResult) opR
 	if res.Conflict {
 		rec.Status, rec.Outcome, rec.Doc = statusConflict, res.Outcome, res.Doc
 	}
+	if res.Logged != nil {
+		rec.Conflict = conflictOf(res.Logged, rec.Doc)
+	}
 	return rec
 }
 
 // reject records a refusal as the operation's result (a retry gets the
 // same answer) and returns it; when the opId has a record already (a
 // concurrent retry got there first), that record is the answer.
-func (g *Gateway) reject(ctx context.Context, key opKey, op parsedOp, rej rejection) (opResult, error) {
+func (g *Gateway) reject(ctx context.Context, key opKey, op parsedOp, rej rejection) (pushed, error) {
 	rec := opRecord{ID: key, At: g.cfg.Clock(), Coll: op.Collection, DocID: op.id, Status: statusRejected, Error: rej.code, Message: rej.msg}
 	records := g.cfg.Database.Collection(opsColl)
 	_, err := records.InsertOne(ctx, rec)
 	if mongo.IsDuplicateKeyError(err) {
 		var first opRecord
 		if err := records.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&first); err != nil {
-			return opResult{}, err
+			return pushed{}, err
 		}
 		g.pushReplayed.Add(1)
-		out, err := first.result()
-		out.Replayed = true
-		return out, err
+		return pushed{first, true}, nil
 	}
 	if err != nil {
-		return opResult{}, err
+		return pushed{}, err
 	}
 	g.pushRejected.Add(1)
-	return rec.result()
+	return pushed{rec: rec}, nil
 }
 
 // CompactResult is what POST /v1/compact removed.

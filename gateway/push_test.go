@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,21 @@ type pushResult struct {
 	Error    string         `json:"error"`
 	Message  string         `json:"message"`
 	Replayed bool           `json:"replayed"`
+	// RawConflict is the result's "conflict" as sent (absent: nil).
+	RawConflict json.RawMessage `json:"conflict"`
+}
+
+// Conflict decodes the result's conflict (nil when absent).
+func (r pushResult) Conflict(t testing.TB) *conflictDetail {
+	t.Helper()
+	if r.RawConflict == nil {
+		return nil
+	}
+	var c conflictDetail
+	if err := json.Unmarshal(r.RawConflict, &c); err != nil {
+		t.Fatalf("conflict %s: %v", r.RawConflict, err)
+	}
+	return &c
 }
 
 // op is one operation of a push body.
@@ -580,4 +596,133 @@ func TestPushAcks(t *testing.T) {
 			t.Errorf("%s clientId: %d acks after 4 pushes, want %d", c.id, n, c.want)
 		}
 	}
+}
+
+// conflictDetail is a decoded push result's "conflict".
+type conflictDetail struct {
+	Kept        string          `json:"kept"`
+	Policy      string          `json:"policy"`
+	Reason      string          `json:"reason"`
+	Fields      []string        `json:"fields"`
+	KeptOmitted bool            `json:"keptOmitted"`
+	Local       json.RawMessage `json:"local"`
+	Remote      json.RawMessage `json:"remote"`
+	// hlc is a decimal string: it exceeds 2^53.
+	LocalVersion  struct{ HLC, Replica string } `json:"localVersion"`
+	RemoteVersion struct{ HLC, Replica string } `json:"remoteVersion"`
+}
+
+// TestPushConflictDetails: a result that overwrote or lost to a concurrent
+// edit carries sync's conflict record of it (kept side, policy, reason,
+// clashing fields, both edits, both versions), so a device can log it; a
+// replay of the operation answers the same object. A push that met no
+// concurrent edit carries none.
+func TestPushConflictDetails(t *testing.T) {
+	type want struct {
+		status, outcome, kept, reason string
+		fields                        []string
+		localDeleted                  bool
+	}
+	cases := []struct {
+		name   string
+		policy mtsync.ConflictPolicy
+		// b is device B's edit on the seed (nil: none); a device A's
+		// operation, on the seed's version.
+		b, a func(base string) op
+		want want
+	}{
+		{"last writer wins, replace", mtsync.LastWriterWins,
+			func(base string) op { return replaceOp("b", "d", base, map[string]any{"text": "B", "n": 1}) },
+			func(base string) op { return replaceOp("a", "d", base, map[string]any{"text": "A"}) },
+			want{status: "conflict", outcome: "conflict-uploaded", kept: "local"}},
+		{"last writer wins, delete", mtsync.LastWriterWins,
+			func(base string) op { return replaceOp("b", "d", base, map[string]any{"text": "B", "n": 1}) },
+			func(base string) op { return deleteOp("a", "d", base) },
+			want{status: "conflict", outcome: "conflict-uploaded", kept: "local", localDeleted: true}},
+		{"remote wins", mtsync.RemoteWins,
+			func(base string) op { return replaceOp("b", "d", base, map[string]any{"text": "B", "n": 1}) },
+			func(base string) op { return replaceOp("a", "d", base, map[string]any{"text": "A"}) },
+			want{status: "conflict", outcome: "remote-won", kept: "remote"}},
+		// An insert over an existing document merges against an empty
+		// base: both sides set text, n is the server's alone.
+		{"field merge, fields", mtsync.FieldMerge, nil,
+			func(string) op { return insertOp("a", "d", map[string]any{"text": "A"}) },
+			want{status: "conflict", outcome: "merged", kept: "local", reason: string(mtsync.ReasonFields), fields: []string{"text"}}},
+		// The gateway keeps no base document: last writer wins, whole.
+		{"field merge, no base", mtsync.FieldMerge,
+			func(base string) op { return replaceOp("b", "d", base, map[string]any{"text": "B", "n": 1}) },
+			func(base string) op { return replaceOp("a", "d", base, map[string]any{"text": "A"}) },
+			want{status: "conflict", outcome: "conflict-uploaded", kept: "local", reason: string(mtsync.ReasonNoBase)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, func(cfg *Config) { cfg.Conflict = c.policy })
+			alice := e.tok("alice")
+			seed := e.push1(alice, "deviceB", insertOp("seed", "d", map[string]any{"text": "base", "n": 1}))
+			if seed.Status != "accepted" || seed.Conflict(t) != nil {
+				t.Fatalf("seed: %+v", seed)
+			}
+			if c.b != nil {
+				if r := e.push1(alice, "deviceB", c.b(seed.Version)); r.Status != "accepted" {
+					t.Fatalf("B: %+v", r)
+				}
+			}
+			met, _ := e.stored("notes", "d")
+			metVersion, _ := e.versionEntry("notes", "d")
+			body := pushBodyOf(t, "deviceA", c.a(seed.Version))
+			r := e.do("POST", "/v1/operations", alice, body)
+			res := decodeResults(t, r.body, 1)[0]
+			if res.Status != c.want.status || res.Outcome != c.want.outcome {
+				t.Fatalf("A: %s", r.body)
+			}
+			got := res.Conflict(t)
+			if got == nil {
+				t.Fatalf("A's result has no conflict: %s", r.body)
+			}
+			after, _ := e.versionEntry("notes", "d")
+			if got.Kept != c.want.kept || got.Policy != c.policy.String() || got.Reason != c.want.reason ||
+				strings.Join(got.Fields, ",") != strings.Join(c.want.fields, ",") || got.KeptOmitted {
+				t.Fatalf("conflict %+v, want %+v", got, c.want)
+			}
+			// remote: the server's document A met, with its version.
+			if d := extJSONRaw(t, got.Remote); !bytesEqual(d, met) {
+				t.Fatalf("conflict's remote %s, want the document A met %s", d, met)
+			}
+			if got.RemoteVersion.HLC != fmt.Sprint(metVersion.HLC) || got.RemoteVersion.Replica != metVersion.Replica {
+				t.Fatalf("remote version %+v, the version entry A met %+v", got.RemoteVersion, metVersion)
+			}
+			// local: A's edit, stamped with A's replica, after the remote.
+			if c.want.localDeleted != (string(got.Local) == "null") {
+				t.Fatalf("conflict's local %s, want deleted: %v", got.Local, c.want.localDeleted)
+			}
+			if !c.want.localDeleted {
+				if d := extJSONRaw(t, got.Local); d.Lookup("text").StringValue() != "A" || d.Lookup("owner").StringValue() != "alice" {
+					t.Fatalf("conflict's local %s, want A's edit", d)
+				}
+			}
+			hlc, err := strconv.ParseInt(got.LocalVersion.HLC, 10, 64)
+			if err != nil || hlc <= metVersion.HLC || !strings.HasSuffix(got.LocalVersion.Replica, ":deviceA") {
+				t.Fatalf("local version %+v, want device A's after %d", got.LocalVersion, metVersion.HLC)
+			}
+			if c.want.kept == "local" && (hlc != after.HLC || got.LocalVersion.Replica != after.Replica) {
+				t.Fatalf("local version %+v, the version entry written %+v", got.LocalVersion, after)
+			}
+			// The replay answers the same object.
+			again := e.do("POST", "/v1/operations", alice, body)
+			replay := decodeResults(t, again.body, 1)[0]
+			if !replay.Replayed || !bytesEqual(replay.RawConflict, res.RawConflict) {
+				t.Fatalf("replay %s, first %s", again.body, r.body)
+			}
+		})
+	}
+}
+
+// extJSONRaw decodes a document of an answer.
+func extJSONRaw(t testing.TB, m json.RawMessage) bson.Raw {
+	t.Helper()
+	var raw bson.Raw
+	if err := bson.UnmarshalExtJSON(m, false, &raw); err != nil {
+		t.Fatalf("%s: %v", m, err)
+	}
+	return raw
 }

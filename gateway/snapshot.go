@@ -26,6 +26,10 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 	if !ok {
 		return
 	}
+	mode, ok := parseJSONMode(w, r)
+	if !ok {
+		return
+	}
 	var cur string
 	filter := f.scopedFilter(p.Owner, bson.D{})
 	if after := q.Get("after"); after != "" {
@@ -56,7 +60,7 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 	buf.WriteString(`{"documents":[`)
 	var last bson.RawValue
 	var versions []string
-	n, err := appendDocsJSON(r.Context(), &buf, c, func(d bson.Raw) {
+	n, err := appendDocsJSON(r.Context(), &buf, c, mode, func(d bson.Raw) {
 		last = d.Lookup("_id")
 		versions = append(versions, versionOf(d))
 	})
@@ -68,16 +72,14 @@ func (g *Gateway) handleSnapshot(w http.ResponseWriter, r *http.Request, p Princ
 	appendVersions(&buf, versions)
 	buf.WriteString(`,"next":`)
 	if n == limit {
-		// next is the last _id as extended JSON, ready to be sent back as
-		// after=.
-		b, err := bson.MarshalExtJSON(bson.D{{Key: "v", Value: last}}, false, false)
+		// next is the last _id as extended JSON (in the answer's mode, so
+		// that an int64 _id stays one), ready to be sent back as after=.
+		b, err := mode.value(last)
 		if err != nil {
 			g.dbError(w, err)
 			return
 		}
-		var v struct{ V json.RawMessage }
-		_ = json.Unmarshal(b, &v)
-		next, _ := json.Marshal(string(v.V))
+		next, _ := json.Marshal(string(b))
 		buf.Write(next)
 	} else {
 		buf.WriteString("null")

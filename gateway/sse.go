@@ -64,7 +64,7 @@ func (g *Gateway) streamSSE(w http.ResponseWriter, r *http.Request, p Principal,
 		}
 		for _, s := range items {
 			pos[s.ci] = s.pos
-			b, err := renderChange(s)
+			b, err := renderChange(s, pl.json)
 			if err == nil {
 				cur, err = g.cursorFor(p.Owner, pl.names, pos)
 			}

@@ -118,8 +118,8 @@ func (c *Client) Longpoll(ctx context.Context, collections []string, since strin
 	return decodePage(b)
 }
 
-// decodePage reads a page as relaxed extended JSON, so that every value of
-// the documents keeps its BSON type.
+// decodePage reads a page of extended JSON (canonical, as the client asks
+// for it), so that every value of the documents keeps its BSON type.
 func decodePage(b []byte) (*Page, error) {
 	var raw bson.Raw
 	if err := bson.UnmarshalExtJSON(b, false, &raw); err != nil {

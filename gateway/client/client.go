@@ -87,10 +87,15 @@ type request struct {
 }
 
 func (c *Client) newRequest(ctx context.Context, rq request) (*http.Request, error) {
-	u := c.base + rq.path
-	if len(rq.query) > 0 {
-		u += "?" + rq.query.Encode()
+	// Every answer in canonical extended JSON: relaxed writes an int64
+	// that fits in 32 bits as a plain number, which reads back as an
+	// int32, so a document would not be the server's (nor have its
+	// version). Endpoints without documents ignore it.
+	q := url.Values{"json": {"canonical"}}
+	for k, v := range rq.query {
+		q[k] = v
 	}
+	u := c.base + rq.path + "?" + q.Encode()
 	var body io.Reader
 	if rq.body != nil {
 		body = bytes.NewReader(rq.body)

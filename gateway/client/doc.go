@@ -24,11 +24,15 @@
 //
 // # Documents
 //
-// The gateway writes documents as relaxed extended JSON; the client reads
-// them back with the driver's bson.UnmarshalExtJSON into bson.Raw, so
-// ObjectIDs, dates and 64-bit integers keep their BSON types (decode a
-// Doc with bson.Unmarshal into your own struct or a bson.M). Ids and query
-// filters travel the same way.
+// Every request asks the gateway for canonical extended JSON (json=canonical),
+// and the client reads answers with the driver's bson.UnmarshalExtJSON
+// into bson.Raw, so every value keeps its BSON type: ObjectIDs, dates,
+// int32 vs int64 vs double (relaxed extended JSON, the gateway's default,
+// would turn an int64 that fits in 32 bits into an int32). A document read
+// is byte for byte the server's, and its Version is sync.ContentHash of
+// it. Decode a Doc with bson.Unmarshal into your own struct or a bson.M.
+// Ids, pushed documents and query filters are sent as canonical extended
+// JSON too, so what Push writes is stored with the types it had.
 //
 // # Errors and retries
 //

@@ -14,8 +14,8 @@ import (
 
 // Document is a document read through the gateway.
 type Document struct {
-	// Doc is the document, decoded from relaxed extended JSON: ObjectIDs,
-	// dates and 64-bit integers keep their BSON types.
+	// Doc is the document as the gateway stores it, every value with its
+	// BSON type (the client asks for canonical extended JSON).
 	Doc bson.Raw
 	// Version is the document's version when the gateway reports one (a
 	// gateway with push), else "": the Base of a later Operation on it.
@@ -34,10 +34,10 @@ func decodeDocument(v bson.RawValue) (Document, error) {
 	return Document{Doc: d}, nil
 }
 
-// extJSONValue renders v as relaxed extended JSON: "abc" (with its
-// quotes), 42, {"$oid": "..."}.
+// extJSONValue renders v as canonical extended JSON, which keeps its type:
+// "abc" (with its quotes), {"$numberLong": "42"}, {"$oid": "..."}.
 func extJSONValue(v any) (string, error) {
-	b, err := bson.MarshalExtJSON(bson.D{{Key: "v", Value: v}}, false, false)
+	b, err := bson.MarshalExtJSON(bson.D{{Key: "v", Value: v}}, true, false)
 	if err != nil {
 		return "", err
 	}
@@ -107,7 +107,8 @@ func (c *Client) Query(ctx context.Context, collection string, q Query) ([]Docum
 	if q.Projection != nil {
 		body = append(body, bson.E{Key: "projection", Value: q.Projection})
 	}
-	js, err := bson.MarshalExtJSON(body, false, false)
+	// Canonical: an int64 in a filter stays one.
+	js, err := bson.MarshalExtJSON(body, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("gateway client: query: %w", err)
 	}

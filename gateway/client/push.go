@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -34,6 +36,12 @@ type Operation struct {
 	// Document's or Result's Version); empty for a new insert. A Base that
 	// is not the document's current version is a conflict.
 	Base string
+	// At is when the edit was made (zero: when the gateway applies it).
+	// It is the physical time of the edit's version, so under
+	// last-writer-wins an edit made offline and pushed late loses to a
+	// concurrent edit made after it. The gateway takes its own time
+	// instead of one ahead of its clock.
+	At time.Time
 }
 
 // Status is what became of a pushed operation.
@@ -60,9 +68,40 @@ type Result struct {
 	Outcome string
 	// Doc is the document on the gateway's side, when the answer carries
 	// it (a conflict).
-	Doc      bson.Raw
+	Doc bson.Raw
+	// Conflict describes the concurrent edit the operation overwrote or
+	// lost to, as sync's conflict log records it, for the device's own
+	// log; nil when it met none (also for Outcome "downloaded", where
+	// nothing was overwritten). A replayed result carries the same.
+	Conflict *ConflictDetail
 	Error    string
 	Replayed bool // the OpID was seen before: this is its first result
+}
+
+// ConflictDetail is a pushed operation's conflict (sync.Conflict, from the
+// gateway's side: "local" is the pushed edit, "remote" the server's
+// document it met).
+type ConflictDetail struct {
+	Kept   string   // "local" (the pushed edit won) or "remote"
+	Policy string   // the gateway's conflict policy, e.g. "last-writer-wins"
+	Reason string   // FieldMerge's reason (sync.ConflictReason), else ""
+	Fields []string // FieldMerge's clashing fields (dotted paths)
+	// KeptOmitted: the kept side's document is left out (nil without
+	// being a delete), both being too large to keep; Result.Doc is what
+	// it became.
+	KeptOmitted bool
+	// Local and Remote are the pushed edit (the document it would make)
+	// and the server's document it met; nil: a delete.
+	Local, Remote               bson.Raw
+	LocalVersion, RemoteVersion VersionStamp
+}
+
+// VersionStamp is a sync.Version: the edit's hybrid logical clock
+// (physical milliseconds << 16 | a counter) and the replica that made it
+// ("gw:<base64url(owner)>:<clientId>" for a push).
+type VersionStamp struct {
+	HLC     int64
+	Replica string
 }
 
 // newOpID returns 128 random bits in hex: unique without coordination.
@@ -123,9 +162,14 @@ func (c *Client) Push(ctx context.Context, ops []Operation) ([]Result, error) {
 		if op.Base != "" {
 			d = append(d, bson.E{Key: "base", Value: op.Base})
 		}
+		if !op.At.IsZero() {
+			d = append(d, bson.E{Key: "at", Value: op.At.UTC().Format(time.RFC3339Nano)})
+		}
 		arr = append(arr, d)
 	}
-	body, err := bson.MarshalExtJSON(bson.D{{Key: "operations", Value: arr}}, false, false)
+	// Canonical, so that ids and documents are stored with their types
+	// (relaxed would write an int64 5 as 5, stored as an int32).
+	body, err := bson.MarshalExtJSON(bson.D{{Key: "operations", Value: arr}}, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("gateway client: push: %w", err)
 	}
@@ -210,6 +254,66 @@ func decodeResults(b []byte, ops []Operation) ([]Result, error) {
 		if doc, ok := d.Lookup("doc").DocumentOK(); ok {
 			r.Doc = doc
 		}
+		if c, err := d.LookupErr("conflict"); err == nil && c.Type != bson.TypeNull {
+			cd, ok := c.DocumentOK()
+			if !ok {
+				return nil, protocolError("result %d: conflict is not an object", i)
+			}
+			if r.Conflict, err = decodeConflict(cd); err != nil {
+				return nil, protocolError("result %d: conflict: %v", i, err)
+			}
+		}
 	}
 	return out, nil
+}
+
+// decodeConflict reads a result's conflict object.
+func decodeConflict(d bson.Raw) (*ConflictDetail, error) {
+	c := &ConflictDetail{}
+	var ok bool
+	if c.Kept, ok = d.Lookup("kept").StringValueOK(); !ok || (c.Kept != "local" && c.Kept != "remote") {
+		return nil, fmt.Errorf("kept %s", d.Lookup("kept"))
+	}
+	c.Policy, _ = d.Lookup("policy").StringValueOK()
+	c.Reason, _ = d.Lookup("reason").StringValueOK()
+	c.KeptOmitted, _ = d.Lookup("keptOmitted").BooleanOK()
+	if arr, ok := d.Lookup("fields").ArrayOK(); ok {
+		vals, err := arr.Values()
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vals {
+			f, ok := v.StringValueOK()
+			if !ok {
+				return nil, fmt.Errorf("a field is not a string: %s", v)
+			}
+			c.Fields = append(c.Fields, f)
+		}
+	}
+	for _, side := range []struct {
+		key string
+		doc *bson.Raw
+		ver *VersionStamp
+	}{{"local", &c.Local, &c.LocalVersion}, {"remote", &c.Remote, &c.RemoteVersion}} {
+		switch v := d.Lookup(side.key); v.Type {
+		case bson.TypeEmbeddedDocument:
+			*side.doc = v.Document()
+		case bson.TypeNull:
+		default:
+			return nil, fmt.Errorf("%s is neither a document nor null", side.key)
+		}
+		vd, ok := d.Lookup(side.key + "Version").DocumentOK()
+		if !ok {
+			return nil, fmt.Errorf("no %sVersion", side.key)
+		}
+		// hlc is a decimal string: it is beyond 2^53.
+		h, _ := vd.Lookup("hlc").StringValueOK()
+		n, err := strconv.ParseInt(h, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%sVersion.hlc %s", side.key, vd.Lookup("hlc"))
+		}
+		side.ver.HLC = n
+		side.ver.Replica, _ = vd.Lookup("replica").StringValueOK()
+	}
+	return c, nil
 }
