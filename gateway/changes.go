@@ -28,6 +28,9 @@ type pull struct {
 	live    string
 	timeout time.Duration
 	json    jsonMode
+	// fresh: read from the database's history, not the ring (every
+	// change committed before the request; a barrier, see parsePull).
+	fresh bool
 }
 
 // parsePull reads the query; false means it answered the error.
@@ -58,6 +61,24 @@ func (g *Gateway) parsePull(w http.ResponseWriter, r *http.Request, p Principal)
 		return pl, false
 	}
 	if pl.json, ok = parseJSONMode(w, r); !ok {
+		return pl, false
+	}
+	// fresh=true answers a page with every change committed before the
+	// request, read from the database's own history (a change stream
+	// opened for the request) instead of the shared stream's ring, which
+	// can trail the database by the stream's latency. It costs a server
+	// cursor per request: a barrier for a client that must know it has
+	// seen everything (sync's WaitSynced), not a way to poll.
+	switch f := q.Get("fresh"); f {
+	case "", "false":
+	case "true":
+		if pl.live != "" || q.Get("since") == "" {
+			writeError(w, http.StatusBadRequest, "bad_request", "fresh=true needs since and no live")
+			return pl, false
+		}
+		pl.fresh = true
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", `fresh must be "true" or "false"`)
 		return pl, false
 	}
 	pl.timeout = g.cfg.DefaultLongPoll
@@ -129,7 +150,15 @@ func (g *Gateway) pageFrom(ctx context.Context, pl pull, pos []position, owner s
 	var all []scoped
 	tails := make([]position, len(pl.feeds))
 	for i, f := range pl.feeds {
-		items, tail, ok, err := f.readRing(pos[i], owner, pl.limit)
+		var (
+			items []scoped
+			tail  position
+			ok    bool
+			err   error
+		)
+		if !pl.fresh {
+			items, tail, ok, err = f.readRing(pos[i], owner, pl.limit)
+		}
 		if err == nil && !ok {
 			historic = true
 			items, tail, err = f.readHistory(ctx, pos[i], owner, pl.limit)

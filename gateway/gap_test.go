@@ -130,3 +130,42 @@ func TestSincelessPullStartsAtThePresent(t *testing.T) {
 		t.Fatalf("changes after a since-less pull: %v, want only the marker (w1 was written before it)", ids)
 	}
 }
+
+// fresh=true answers with every change committed before the request, even
+// while the shared stream lags the database; a plain page answers from the
+// ring, which does not have it yet.
+func TestFreshPageHoldsEveryCommittedChange(t *testing.T) {
+	srv := embeddedtest.Server(t, embedded.Config{EnableTestCommands: true})
+	e := newEnvWith(t, srv.Client(nil).Database("fresh"), nil)
+	alice := e.tok("alice")
+	appended := func() uint64 { return e.gw.Stats().Collections["notes"].Appended }
+	// The stream's next getMore answers 2 s late: the tick's event comes
+	// back with the getMore already waiting, w1's only after the block.
+	srv.FailPoint(bson.D{{Key: "configureFailPoint", Value: "failCommand"}, {Key: "mode", Value: bson.D{{Key: "times", Value: 1}}},
+		{Key: "data", Value: bson.D{{Key: "failCommands", Value: bson.A{"getMore"}}, {Key: "namespace", Value: "fresh.notes"},
+			{Key: "blockConnection", Value: true}, {Key: "blockTimeMS", Value: 2000}}}})
+	e.insert("notes", bson.D{{Key: "_id", Value: "tick"}, {Key: "owner", Value: "alice"}})
+	waitFor(t, "the tick in the ring", func() bool { return appended() == 1 })
+	cur := e.pull(alice, "collections=notes").Cursor
+	e.insert("notes", bson.D{{Key: "_id", Value: "w1"}, {Key: "owner", Value: "alice"}})
+	e.insert("notes", bson.D{{Key: "_id", Value: "other"}, {Key: "owner", Value: "bob"}})
+	since := "collections=notes&since=" + url.QueryEscape(cur)
+	fresh := e.pull(alice, since+"&fresh=true")
+	if n := appended(); n != 1 {
+		t.Fatalf("the ring has %d changes, want 1 (the stream was to lag)", n)
+	}
+	if len(fresh.Changes) != 1 || string(fresh.Changes[0].ID) != `"w1"` {
+		t.Fatalf("fresh page = %+v, want w1 alone (bob's change is not alice's)", fresh.Changes)
+	}
+	if plain := e.pull(alice, since); len(plain.Changes) != 0 {
+		t.Fatalf("plain page = %+v, want nothing yet (the ring lags)", plain.Changes)
+	}
+	for _, q := range []string{"&fresh=yes", "&fresh=true&live=longpoll"} {
+		if r := e.do("GET", "/v1/changes?"+since+q, alice, ""); r.status != 400 {
+			t.Fatalf("%s: %d %s, want 400", q, r.status, r.body)
+		}
+	}
+	if r := e.do("GET", "/v1/changes?collections=notes&fresh=true", alice, ""); r.status != 400 {
+		t.Fatalf("fresh without since: %d %s, want 400", r.status, r.body)
+	}
+}

@@ -97,6 +97,28 @@ func (c *Client) Changes(ctx context.Context, collections []string, since string
 	return decodePage(b)
 }
 
+// ChangesFresh is Changes read from the database's own history rather
+// than the gateway's shared stream: the page holds every change committed
+// before the call (the shared stream can trail the database by its
+// latency). since is required. Each call costs the gateway a server
+// cursor: use it as a barrier ("has everything before now arrived?"),
+// not to poll.
+func (c *Client) ChangesFresh(ctx context.Context, collections []string, since string, limit int) (*Page, error) {
+	if since == "" {
+		return nil, errors.New("gateway client: ChangesFresh needs since")
+	}
+	q, err := pullQuery(collections, since, limit)
+	if err != nil {
+		return nil, err
+	}
+	q.Set("fresh", "true")
+	b, err := c.do(ctx, request{method: "GET", path: "/v1/changes", query: q, retry: true})
+	if err != nil {
+		return nil, err
+	}
+	return decodePage(b)
+}
+
 // Longpoll is Changes that waits up to wait (at most the gateway's
 // MaxLongPoll, 60 s by default) for the caller's next change: it answers
 // as soon as there is one, or with an empty page and a cursor when wait
