@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -57,6 +58,12 @@ type Config struct {
 	// after them); terminal errors are returned by Subscription.Err.
 	// Default: logged at debug level.
 	OnError func(err error)
+	// ClientID names this device to the gateway in every Push (the
+	// clientId): with the token's owner it makes the replica id of its
+	// edits, so an edit on top of the device's own earlier write is not a
+	// conflict. 1 to 64 of A-Z a-z 0-9 . _ ~ -; keep it stable per device
+	// (store it). Default "": each push is an ephemeral replica of its own.
+	ClientID string
 	// UserAgent is sent as User-Agent (default "mongotide-gateway-client").
 	UserAgent string
 	// Logger receives debug logs (default: discard).
@@ -133,9 +140,14 @@ func (c Config) validate() error {
 		return bad("RequestTimeout must not be negative")
 	case c.HeartbeatTimeout < 0:
 		return bad("HeartbeatTimeout must not be negative")
+	case c.ClientID != "" && !ClientIDPattern.MatchString(c.ClientID):
+		return bad("ClientID %q: 1 to 64 of A-Z a-z 0-9 . _ ~ -", c.ClientID)
 	}
 	return nil
 }
+
+// ClientIDPattern is what the gateway accepts as a clientId.
+var ClientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
 
 // Sentinel errors. Errors of the gateway's answers are *APIError values
 // that wrap the sentinel of their status (errors.Is(err, ErrUnauthorized))

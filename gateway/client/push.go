@@ -75,6 +75,8 @@ type Result struct {
 	// nothing was overwritten). A replayed result carries the same.
 	Conflict *ConflictDetail
 	Error    string
+	// Message says why, in words, for a rejection.
+	Message  string
 	Replayed bool // the OpID was seen before: this is its first result
 }
 
@@ -128,6 +130,16 @@ func newOpID() (string, error) {
 // An error means no result arrived; per-operation refusals are results
 // (Conflict, Rejected), not errors.
 func (c *Client) Push(ctx context.Context, ops []Operation) ([]Result, error) {
+	return c.PushAs(ctx, c.cfg.ClientID, ops)
+}
+
+// PushAs is Push as device clientID instead of Config.ClientID (a program
+// that pushes for several devices, or package sync, whose replica id is
+// the clientId).
+func (c *Client) PushAs(ctx context.Context, clientID string, ops []Operation) ([]Result, error) {
+	if clientID != "" && !ClientIDPattern.MatchString(clientID) {
+		return nil, fmt.Errorf("gateway client: clientId %q: 1 to 64 of A-Z a-z 0-9 . _ ~ -", clientID)
+	}
 	if len(ops) == 0 {
 		return nil, nil
 	}
@@ -169,12 +181,16 @@ func (c *Client) Push(ctx context.Context, ops []Operation) ([]Result, error) {
 	}
 	// Canonical, so that ids and documents are stored with their types
 	// (relaxed would write an int64 5 as 5, stored as an int32).
-	body, err := bson.MarshalExtJSON(bson.D{{Key: "operations", Value: arr}}, true, false)
+	body := bson.D{{Key: "operations", Value: arr}}
+	if clientID != "" {
+		body = append(bson.D{{Key: "clientId", Value: clientID}}, body...)
+	}
+	raw, err := bson.MarshalExtJSON(body, true, false)
 	if err != nil {
 		return nil, fmt.Errorf("gateway client: push: %w", err)
 	}
 	// The same bytes, so the same OpIDs, on every attempt.
-	b, err := c.do(ctx, request{method: "POST", path: "/v1/operations", body: body, retry: true})
+	b, err := c.do(ctx, request{method: "POST", path: "/v1/operations", body: raw, retry: true})
 	if err != nil {
 		return nil, err
 	}
@@ -250,6 +266,7 @@ func decodeResults(b []byte, ops []Operation) ([]Result, error) {
 		r.Version, _ = d.Lookup("version").StringValueOK()
 		r.Outcome, _ = d.Lookup("outcome").StringValueOK()
 		r.Error, _ = d.Lookup("error").StringValueOK()
+		r.Message, _ = d.Lookup("message").StringValueOK()
 		r.Replayed, _ = d.Lookup("replayed").BooleanOK()
 		if doc, ok := d.Lookup("doc").DocumentOK(); ok {
 			r.Doc = doc

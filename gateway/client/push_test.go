@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -219,5 +220,53 @@ func TestPushRetriedAfterLostAnswer(t *testing.T) {
 	})
 	if !slices.Equal(pulled, []string{"insert:n1", "insert:marker"}) {
 		t.Fatalf("pulled %v, want the push's insert once, then the marker", pulled)
+	}
+}
+
+// Config.ClientID (and PushAs) name the device: its edits carry the replica
+// id gw:<owner>:<clientId>; an invalid id is refused before anything is
+// sent; a rejection's message comes through.
+func TestPushClientID(t *testing.T) {
+	s := newServer(t, nil)
+	ctx := t.Context()
+	if _, err := client.New(client.Config{BaseURL: s.srv.URL, Token: "x", ClientID: "has space"}); !errors.Is(err, client.ErrInvalidConfig) {
+		t.Fatalf("a bad ClientID: %v, want ErrInvalidConfig", err)
+	}
+	c := s.client(t, token(t, "alice"), func(cfg *client.Config) { cfg.ClientID = "phone-1" })
+	replicaOf := func(id string) string {
+		t.Helper()
+		var v struct {
+			R string `bson:"r"`
+		}
+		key := bson.D{{Key: "c", Value: "notes"}, {Key: "id", Value: id}}
+		if err := s.db.Collection("_mongotide_sync_versions").FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v.R
+	}
+	ins := func(push func([]client.Operation) ([]client.Result, error), id string) {
+		t.Helper()
+		res, err := push([]client.Operation{{Collection: "notes", Op: client.OpInsert, ID: id, Doc: note(id, "alice")}})
+		requirePush(t, err)
+		if res[0].Status != client.Accepted {
+			t.Fatalf("%+v", res[0])
+		}
+	}
+	ins(func(ops []client.Operation) ([]client.Result, error) { return c.Push(ctx, ops) }, "n1")
+	ins(func(ops []client.Operation) ([]client.Result, error) { return c.PushAs(ctx, "tablet", ops) }, "n2")
+	owner := base64.RawURLEncoding.EncodeToString([]byte("alice"))
+	if r := replicaOf("n1"); r != "gw:"+owner+":phone-1" {
+		t.Fatalf("replica of a Push = %q", r)
+	}
+	if r := replicaOf("n2"); r != "gw:"+owner+":tablet" {
+		t.Fatalf("replica of a PushAs = %q", r)
+	}
+	if _, err := c.PushAs(ctx, "bad id", []client.Operation{{Collection: "notes", Op: client.OpDelete, ID: "n1"}}); err == nil {
+		t.Fatal("PushAs with an invalid clientId sent")
+	}
+	res, err := c.Push(ctx, []client.Operation{{Collection: "secrets", Op: client.OpInsert, ID: "s1", Doc: note("s1", "alice")}})
+	requirePush(t, err)
+	if res[0].Status != client.Rejected || res[0].Error != "forbidden" || res[0].Message == "" {
+		t.Fatalf("a forbidden push: %+v, want rejected with a message", res[0])
 	}
 }
