@@ -45,6 +45,9 @@ func compactedKey(coll string) string { return "compacted:" + coll }
 // Config.CompactInterval.
 func (s *Syncer) Compact(ctx context.Context) (CompactResult, error) {
 	var res CompactResult
+	if s.cfg.Gateway != nil {
+		return res, ErrGatewayRemote
+	}
 	if err := s.ensureReplica(ctx); err != nil {
 		return res, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/mongotide/mongotide/gateway/client"
 	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -138,6 +139,18 @@ type Config struct {
 	// set or sharded cluster). Remote versions are kept in its
 	// "_mongotide_sync_versions" collection.
 	Remote *mongo.Database
+	// Gateway, instead of Remote, syncs through a mongotide gateway
+	// (package gateway) with a client holding only the user's token: a
+	// device then needs no database credentials and opens no change
+	// streams of its own on the remote. The gateway decides concurrent
+	// edits with its own conflict policy (gateway.Config.Conflict), so
+	// Conflict, Resolve and Owner must be left zero (the token's owner
+	// scopes the data), and Verify, Reconcile, Compact, Replicas,
+	// ForgetReplica, Pending and ResetLocal return ErrGatewayRemote.
+	// ReplicaID becomes the push's clientId, so it must be 1 to 64 of
+	// A-Z a-z 0-9 . _ ~ - (the generated default is). See docs/sync.md,
+	// "Through a gateway".
+	Gateway *client.Client
 	// Collections to sync (same name on both sides). Required, at least one.
 	Collections []string
 	// ReplicaID names this replica in document versions. Default: a random
@@ -278,8 +291,21 @@ func (c Config) validate() error {
 	if c.Local == nil {
 		bad("Local database is nil")
 	}
-	if c.Remote == nil {
-		bad("Remote database is nil")
+	switch {
+	case c.Remote == nil && c.Gateway == nil:
+		bad("Remote database is nil (set Remote, or Gateway to sync through a gateway)")
+	case c.Remote != nil && c.Gateway != nil:
+		bad("both Remote and Gateway are set: set one")
+	case c.Gateway != nil:
+		if c.Conflict != LastWriterWins || c.Resolve != nil {
+			bad("Conflict or Resolve is set, but with Gateway the gateway's conflict policy decides: leave them zero")
+		}
+		if c.Owner != nil {
+			bad("Owner is set, but with Gateway the token's owner scopes the data: leave it nil")
+		}
+		if c.ReplicaID != "" && !client.ClientIDPattern.MatchString(c.ReplicaID) {
+			bad("ReplicaID %q cannot be a gateway clientId (1 to 64 of A-Z a-z 0-9 . _ ~ -)", c.ReplicaID)
+		}
 	}
 	if c.Local != nil && c.Remote != nil && c.Local.Client() == c.Remote.Client() && c.Local.Name() == c.Remote.Name() {
 		bad("Local and Remote are the same database %q", c.Local.Name())

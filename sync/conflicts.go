@@ -50,6 +50,12 @@ const (
 	// document was last synced under another policy), so last-writer-wins
 	// decided the whole document.
 	ReasonNoBase ConflictReason = "no base document to merge against"
+	// ReasonRefused: under a gateway remote (Config.Gateway), the gateway
+	// refused the local edit (Conflict.Refusal says why: no write access,
+	// another owner's document, a document the database refused). Local
+	// is the refused edit; nothing was overwritten (the local document
+	// keeps it until the next remote change of the document).
+	ReasonRefused ConflictReason = "refused by the gateway"
 )
 
 // Conflict is a concurrent edit whose losing side was overwritten, in whole
@@ -84,6 +90,8 @@ type Conflict struct {
 	RemoteVersion Version  `bson:"remoteVersion"`
 	// At is when the conflict was resolved.
 	At time.Time `bson:"at"`
+	// Refusal is the gateway's code and message for ReasonRefused.
+	Refusal string `bson:"refusal,omitempty"`
 }
 
 // lost returns the document of the side that lost (nil for a delete).

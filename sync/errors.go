@@ -12,3 +12,8 @@ var ErrStopped = errors.New("sync: syncer is not running")
 // ErrNoResumePoint is returned when the remote change stream did not yield a
 // resume token to bootstrap from.
 var ErrNoResumePoint = errors.New("sync: remote change stream gave no resume token")
+
+// ErrGatewayRemote is returned by the operations that need the remote
+// database itself (Verify, Reconcile, Compact, Replicas, ForgetReplica,
+// Pending, ResetLocal) when the remote is a gateway (Config.Gateway).
+var ErrGatewayRemote = errors.New("sync: not available when syncing through a gateway")

@@ -22,6 +22,9 @@ var ErrPendingChanges = errors.New("sync: local changes are not uploaded yet")
 // process, and scans each collection. Local documents refused by the owner
 // filter stay counted.
 func (s *Syncer) Pending(ctx context.Context) (map[string]int, error) {
+	if s.cfg.Gateway != nil {
+		return nil, ErrGatewayRemote
+	}
 	out := map[string]int{}
 	for _, name := range s.cfg.Collections {
 		n, err := s.scanLocal(ctx, &collState{name: name}, true)
@@ -61,6 +64,9 @@ type ResetLocalOptions struct {
 // remote again. It refuses on a running Syncer (ErrRunning), and while local
 // changes are pending unless opts.DiscardPending is set.
 func (s *Syncer) ResetLocal(ctx context.Context, opts ResetLocalOptions) error {
+	if s.cfg.Gateway != nil {
+		return ErrGatewayRemote
+	}
 	s.mu.Lock()
 	running := s.running
 	s.mu.Unlock()

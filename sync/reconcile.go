@@ -26,6 +26,9 @@ type ReconcileResult struct {
 // time, concurrently with the running directions; it needs the remote.
 func (s *Syncer) Reconcile(ctx context.Context) (ReconcileResult, error) {
 	var res ReconcileResult
+	if s.cfg.Gateway != nil {
+		return res, ErrGatewayRemote
+	}
 	if err := s.ensureReplica(ctx); err != nil {
 		return res, err
 	}

@@ -134,6 +134,9 @@ func (s *Syncer) collStates() map[string]*collState {
 // included once it has reached the remote), most recently seen first. It
 // needs the remote; the Syncer need not be running.
 func (s *Syncer) Replicas(ctx context.Context) ([]Replica, error) {
+	if s.cfg.Gateway != nil {
+		return nil, ErrGatewayRemote
+	}
 	return listReplicas(ctx, s.cfg.Remote)
 }
 
@@ -154,6 +157,9 @@ func listReplicas(ctx context.Context, remote *mongo.Database) ([]Replica, error
 // good), so that it no longer holds back what waits for every replica.
 // A replica that syncs again registers again.
 func (s *Syncer) ForgetReplica(ctx context.Context, id string) error {
+	if s.cfg.Gateway != nil {
+		return ErrGatewayRemote
+	}
 	res, err := s.cfg.Remote.Collection(remoteReplicasColl).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	if err != nil {
 		return fmt.Errorf("sync: forget replica %q: %w", id, err)

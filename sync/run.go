@@ -85,7 +85,12 @@ func (s *Syncer) listen(ctx context.Context, cs *collState, side Side, coll *mon
 		// gap was never logged.)
 		listen.WithHistoryLostPolicy(listen.HistoryLostRestartFromNow),
 		listen.WithGapHandler(func(context.Context, listen.Gap) error {
-			_, err := s.reconcile(ctx, cs)
+			var err error
+			if s.cfg.Gateway != nil {
+				err = s.gwUploadUnsettled(ctx, cs)
+			} else {
+				_, err = s.reconcile(ctx, cs)
+			}
 			if err != nil && ctx.Err() == nil {
 				s.reportError(err)
 			}

@@ -70,6 +70,9 @@ type collState struct {
 	lastDown     atomic.Pointer[bson.Timestamp]
 	upSub        atomic.Pointer[listen.Subscription]
 	downSub      atomic.Pointer[listen.Subscription]
+	// gwCursor is where the pull of a gateway remote stands: every
+	// change before it was handled (WaitSynced reads it).
+	gwCursor atomic.Pointer[string]
 }
 
 // New validates cfg and returns a stopped Syncer.
@@ -84,10 +87,12 @@ func New(cfg Config) (*Syncer, error) {
 		store:       resume.NewMongoStore(cfg.Local.Collection(localCheckpointsColl)),
 		localDocs:   cfg.Local.Collection(localDocsColl),
 		localState:  cfg.Local.Collection(localStateColl),
-		remoteVers:  cfg.Remote.Collection(remoteVersionsColl),
 		caps:        defaultCaps(),
 		wentOffline: make(chan struct{}, 1),
 		upLimit:     newUploadLimiter(cfg.UploadRate, cfg.UploadBurst),
+	}
+	if cfg.Remote != nil {
+		s.remoteVers = cfg.Remote.Collection(remoteVersionsColl)
 	}
 	return s, nil
 }
@@ -126,6 +131,10 @@ func (s *Syncer) Start(ctx context.Context) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if s.cfg.Gateway != nil {
+				s.gwRunCollection(runCtx, cs)
+				return
+			}
 			s.runCollection(runCtx, cs)
 		}()
 	}
@@ -134,16 +143,19 @@ func (s *Syncer) Start(ctx context.Context) error {
 		defer s.wg.Done()
 		s.probeRemote(runCtx)
 	}()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.runHeartbeats(runCtx)
-	}()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.runCompaction(runCtx)
-	}()
+	if s.cfg.Gateway == nil {
+		// A gateway keeps no registry of its clients, and compacts its
+		// database itself (POST /v1/compact).
+		s.wg.Add(2)
+		go func() {
+			defer s.wg.Done()
+			s.runHeartbeats(runCtx)
+		}()
+		go func() {
+			defer s.wg.Done()
+			s.runCompaction(runCtx)
+		}()
+	}
 	s.cancel = cancel
 	s.running = true
 	done := make(chan struct{})
@@ -193,7 +205,12 @@ func (s *Syncer) probeRemote(ctx context.Context) {
 			if !sleep(ctx, bo.NextBackOff()) {
 				return
 			}
-			err := s.cfg.Remote.Client().Ping(ctx, nil)
+			var err error
+			if s.cfg.Gateway != nil {
+				err = s.cfg.Gateway.Ready(ctx)
+			} else {
+				err = s.cfg.Remote.Client().Ping(ctx, nil)
+			}
 			if ctx.Err() != nil {
 				return
 			}

@@ -94,6 +94,9 @@ func (r VerifyReport) Diverged() bool {
 // version past it has a change not yet synced (pending), else diverged.
 func (s *Syncer) Verify(ctx context.Context) (VerifyReport, error) {
 	var rep VerifyReport
+	if s.cfg.Gateway != nil {
+		return rep, ErrGatewayRemote
+	}
 	for _, name := range s.cfg.Collections {
 		vc, err := s.verifyCollection(ctx, name)
 		if err != nil {

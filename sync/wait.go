@@ -27,6 +27,9 @@ func (s *Syncer) WaitSynced(ctx context.Context) error {
 	if !running {
 		return ErrStopped
 	}
+	if s.cfg.Gateway != nil {
+		return s.gwWaitSynced(ctx, colls)
+	}
 	var localT, remoteT bson.Timestamp
 	for {
 		var err error
