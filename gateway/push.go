@@ -62,6 +62,7 @@ type pushOp struct {
 	Set        json.RawMessage `json:"set"`
 	Unset      []string        `json:"unset"`
 	Base       *string         `json:"base"`
+	BaseDoc    json.RawMessage `json:"baseDoc"`
 	At         string          `json:"at"`
 }
 
@@ -72,6 +73,10 @@ type parsedOp struct {
 	doc   bson.D // insert, replace: the client's fields, _id first
 	patch patch
 	base  string
+	// baseDoc is the document the client based its edit on, when it
+	// sent it: a FieldMerge conflict merges against it (used only when
+	// its version is base).
+	baseDoc bson.Raw
 	at    time.Time
 }
 
@@ -405,6 +410,14 @@ func parseOp(o pushOp) (parsedOp, error) {
 	case o.Base != nil:
 		op.base = *o.Base
 	}
+	if has(o.BaseDoc) {
+		if o.Base == nil {
+			return op, errors.New("baseDoc needs base (the version it is)")
+		}
+		if op.baseDoc, err = extJSONDoc(o.BaseDoc); err != nil {
+			return op, fmt.Errorf("baseDoc is not a JSON object: %v", err)
+		}
+	}
 	if o.At != "" {
 		if op.at, err = time.Parse(time.RFC3339Nano, o.At); err != nil {
 			return op, errors.New("at must be an RFC 3339 time")
@@ -522,7 +535,7 @@ func (g *Gateway) pushOne(ctx context.Context, p Principal, replica clientReplic
 	}
 	records := g.cfg.Database.Collection(opsColl)
 	edit := mtsync.RemoteEdit{
-		Collection: op.Collection, ID: op.id, Replica: replica.id, Ephemeral: replica.ephemeral, Base: op.base, At: op.at,
+		Collection: op.Collection, ID: op.id, Replica: replica.id, Ephemeral: replica.ephemeral, Base: op.base, BaseDoc: op.baseDoc, At: op.at,
 		Edit: func(tctx context.Context, cur bson.Raw) (bson.Raw, error) {
 			return editInTxn(tctx, records, key, f, p, op, proposed, cur)
 		},

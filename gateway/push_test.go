@@ -726,3 +726,55 @@ func extJSONRaw(t testing.TB, m json.RawMessage) bson.Raw {
 	}
 	return raw
 }
+
+// A push that sends the document it was based on (baseDoc) is merged
+// field by field under FieldMerge; a baseDoc that is not the base's
+// document is not used (last writer wins, ReasonNoBase), and baseDoc
+// without base is refused.
+func TestPushMergesAgainstBaseDoc(t *testing.T) {
+	e := newEnv(t, func(cfg *Config) { cfg.Conflict = mtsync.FieldMerge })
+	alice := e.tok("alice")
+	for i, sendReal := range []bool{true, false} {
+		id := fmt.Sprintf("d%d", i)
+		seed := e.push1(alice, "deviceB", insertOp("seed"+id, id, map[string]any{"text": "base", "n": 1}))
+		baseDoc, _ := e.stored("notes", id)
+		if r := e.push1(alice, "deviceB", replaceOp("b"+id, id, seed.Version, map[string]any{"text": "base", "n": 2})); r.Status != "accepted" {
+			t.Fatalf("B: %+v", r)
+		}
+		a := replaceOp("a"+id, id, seed.Version, map[string]any{"text": "A", "n": 1})
+		sent := baseDoc
+		if !sendReal {
+			sent, _ = bson.Marshal(bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: "alice"}, {Key: "text", Value: "forged"}})
+		}
+		a["baseDoc"] = json.RawMessage(mustExtJSON(t, sent))
+		res := e.push1(alice, "deviceA", a)
+		got, _ := e.stored("notes", id)
+		var doc struct {
+			Text string `bson:"text"`
+			N    int32  `bson:"n"`
+		}
+		if err := bson.Unmarshal(got, &doc); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case sendReal && (res.Outcome != "merged" || res.Conflict(t) != nil || doc.Text != "A" || doc.N != 2):
+			t.Fatalf("with its base document: %+v, stored %+v; want merged {A, 2}, nothing logged", res, doc)
+		case !sendReal && (res.Outcome != "conflict-uploaded" || res.Conflict(t) == nil || res.Conflict(t).Reason != string(mtsync.ReasonNoBase) || doc.N != 1):
+			t.Fatalf("with a forged base document: %+v, stored %+v; want last writer wins, ReasonNoBase", res, doc)
+		}
+	}
+	bad := insertOp("x", "x", map[string]any{"text": "x"})
+	bad["baseDoc"] = map[string]any{"_id": "x"}
+	if r := e.do("POST", "/v1/operations", alice, pushBodyOf(t, "deviceA", bad)); r.status != 400 {
+		t.Fatalf("baseDoc without base: %d %s, want 400", r.status, r.body)
+	}
+}
+
+func mustExtJSON(t *testing.T, d bson.Raw) []byte {
+	t.Helper()
+	b, err := bson.MarshalExtJSON(d, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

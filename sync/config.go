@@ -144,8 +144,10 @@ type Config struct {
 	// device then needs no database credentials and opens no change
 	// streams of its own on the remote. The gateway decides concurrent
 	// edits with its own conflict policy (gateway.Config.Conflict), so
-	// Conflict, Resolve and Owner must be left zero (the token's owner
-	// scopes the data), and Verify, Reconcile, Compact, Replicas,
+	// Resolve and Owner must be left zero (the token's owner scopes the
+	// data) and Conflict zero, or FieldMerge when the gateway's policy is
+	// FieldMerge: the device then keeps each document's base and sends it
+	// with its edits, which the gateway merges against; and Verify, Reconcile, Compact, Replicas,
 	// ForgetReplica, Pending and ResetLocal return ErrGatewayRemote.
 	// ReplicaID becomes the push's clientId, so it must be 1 to 64 of
 	// A-Z a-z 0-9 . _ ~ - (the generated default is). See docs/sync.md,
@@ -297,8 +299,8 @@ func (c Config) validate() error {
 	case c.Remote != nil && c.Gateway != nil:
 		bad("both Remote and Gateway are set: set one")
 	case c.Gateway != nil:
-		if c.Conflict != LastWriterWins || c.Resolve != nil {
-			bad("Conflict or Resolve is set, but with Gateway the gateway's conflict policy decides: leave them zero")
+		if (c.Conflict != LastWriterWins && c.Conflict != FieldMerge) || c.Resolve != nil {
+			bad("Conflict is %v or Resolve is set, but with Gateway the gateway's conflict policy decides: leave them zero (or Conflict FieldMerge when the gateway's is)", c.Conflict)
 		}
 		if c.Owner != nil {
 			bad("Owner is set, but with Gateway the token's owner scopes the data: leave it nil")

@@ -107,7 +107,7 @@ func marshalOrNil(t *testing.T, d bson.D) bson.Raw {
 // logged on A (nil: none).
 func (c pairCase) expect(t *testing.T, p policyRun) (bson.Raw, *wantLog) {
 	t.Helper()
-	doc, log, err := c.row.Expect(p.run, true)
+	doc, log, err := c.row.Expect(p.run)
 	if err != nil {
 		t.Fatal(err)
 	}

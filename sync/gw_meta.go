@@ -71,13 +71,20 @@ func gwLoadBase(ctx context.Context, mc *mongo.Collection, coll string, id bson.
 }
 
 // gwSaveBase writes b as the base of (coll, id), marked with the snapshot
-// epoch (0: none).
-func gwSaveBase(ctx context.Context, mc *mongo.Collection, coll string, id bson.RawValue, b gwBase, epoch int64) error {
+// epoch (0: none). The base document is kept under FieldMerge only (and
+// up to the size cap of base documents), dropped otherwise.
+func (s *Syncer) gwSaveBase(ctx context.Context, coll string, id bson.RawValue, b gwBase, epoch int64) error {
 	set := bson.D{{Key: "x", Value: b.Hash}, {Key: "v", Value: b.Version}, {Key: "w", Value: b.Await}, {Key: "ra", Value: b.RemoteAhead}}
 	if epoch != 0 {
 		set = append(set, bson.E{Key: "e", Value: epoch})
 	}
-	_, err := mc.UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), bson.D{{Key: "$set", Value: set}}, options.UpdateOne().SetUpsert(true))
+	up := bson.D{{Key: "$set", Value: set}}
+	if doc := s.baseDoc(b.Doc); doc != nil && s.cfg.Conflict == FieldMerge && contentHash(doc) == b.Hash {
+		up[0].Value = append(set, bson.E{Key: "b", Value: doc})
+	} else {
+		up = append(up, bson.E{Key: "$unset", Value: bson.D{{Key: "b", Value: ""}}})
+	}
+	_, err := s.gwDocs().UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), up, options.UpdateOne().SetUpsert(true))
 	return err
 }
 
@@ -104,7 +111,7 @@ func (s *Syncer) gwApplyLocal(ctx context.Context, coll string, id bson.RawValue
 				return err
 			}
 		}
-		if err := gwSaveBase(tctx, s.gwDocs(), coll, id, b, epoch); err != nil {
+		if err := s.gwSaveBase(tctx, coll, id, b, epoch); err != nil {
 			return err
 		}
 		for _, c := range logs {

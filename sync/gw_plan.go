@@ -37,6 +37,16 @@ type gwBase struct {
 	// document back at Hash) fetches the remote document instead of doing
 	// nothing, so the remote change still comes down.
 	RemoteAhead bool `bson:"ra,omitempty"`
+	// Doc is the agreed document itself, kept under FieldMerge (the
+	// gateway merges a conflict field by field against it when a push
+	// sends it as its baseDoc); nil when not kept.
+	Doc bson.Raw `bson:"b,omitempty"`
+}
+
+// same reports whether b and o hold the same base (Doc aside: it follows
+// Hash).
+func (b gwBase) same(o gwBase) bool {
+	return b.Hash == o.Hash && b.Version == o.Version && b.Await == o.Await && b.RemoteAhead == o.RemoteAhead
 }
 
 // gwAbsentVersion stands for "deleted" in gwBase.Await (a delete has no
@@ -209,13 +219,13 @@ func planGatewayResult(b gwBase, local bson.Raw, r gwResult) (next gwBase, doc b
 		// Awaited even when the gateway wrote nothing (it held this
 		// content already): a stale Await only makes the next pulled
 		// change of the document cost a read.
-		return gwBase{Hash: contentHash(local), Version: r.Remote.Version, Await: awaitKey(r.Remote.Version)}, nil, false
+		return gwBase{Hash: contentHash(local), Version: r.Remote.Version, Await: awaitKey(r.Remote.Version), Doc: local}, nil, false
 	case gwResConflict:
 		// Awaited also when the gateway wrote nothing (its document
 		// won): the pull may still bring changes older than it. When its
 		// own change is already behind the pull, the await costs one
 		// read at the document's next change.
-		return gwBase{Hash: contentHash(r.Remote.Doc), Version: r.Remote.Version, Await: awaitKey(r.Remote.Version)}, r.Remote.Doc, true
+		return gwBase{Hash: contentHash(r.Remote.Doc), Version: r.Remote.Version, Await: awaitKey(r.Remote.Version), Doc: r.Remote.Doc}, r.Remote.Doc, true
 	}
 	// RemoteAhead stays: a remote change left to the refused edit is
 	// fetched next (the engine does it at once).

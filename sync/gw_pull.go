@@ -148,20 +148,20 @@ func (s *Syncer) gwDownload(ctx context.Context, cs *collState, id bson.RawValue
 		s.cfg.Logger.Debug("sync: gateway download", "coll", cs.name, "id", id, "action", act)
 		switch act {
 		case gwDownSkip:
-			if epoch != 0 || b != orig {
+			if epoch != 0 || !b.same(orig) {
 				// A snapshot marks what it saw; a check may have found
 				// the awaited echo behind.
-				return nil, gwSaveBase(ctx, s.gwDocs(), cs.name, id, b, epoch)
+				return nil, s.gwSaveBase(ctx, cs.name, id, b, epoch)
 			}
 			return nil, nil
 		case gwDownEcho:
 			b.Await = ""
-			return nil, gwSaveBase(ctx, s.gwDocs(), cs.name, id, b, epoch)
+			return nil, s.gwSaveBase(ctx, cs.name, id, b, epoch)
 		case gwDownLocalAhead:
 			b.RemoteAhead = true
-			return nil, gwSaveBase(ctx, s.gwDocs(), cs.name, id, b, epoch)
+			return nil, s.gwSaveBase(ctx, cs.name, id, b, epoch)
 		}
-		next := gwBase{Hash: contentHash(ch.Doc), Version: ch.Version, Await: b.Await}
+		next := gwBase{Hash: contentHash(ch.Doc), Version: ch.Version, Await: b.Await, Doc: ch.Doc}
 		ok, _, err := s.gwApplyLocal(ctx, cs.name, id, local, ch.Doc, next, epoch, nil)
 		if err != nil {
 			return nil, err

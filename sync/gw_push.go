@@ -134,11 +134,14 @@ func (s *Syncer) gwPrepare(ctx context.Context, cs *collState, t gwTodo) (gwPend
 		return p, false, s.gwFetchApply(ctx, cs, t.id, local, b)
 	case gwUpSettle:
 		b.Hash = absentHash
-		return p, false, gwSaveBase(ctx, s.gwDocs(), cs.name, t.id, b, 0)
+		return p, false, s.gwSaveBase(ctx, cs.name, t.id, b, 0)
 	}
 	p.op = client.Operation{
 		OpID:       gwOpID(s.replica, cs.name, t.id, b.Version, contentHash(local)),
 		Collection: cs.name, ID: t.id, Base: b.Version, At: t.at,
+	}
+	if b.Doc != nil && b.Version != "" {
+		p.op.BaseDoc = b.Doc
 	}
 	switch kind {
 	case gwUpInsert:
@@ -160,7 +163,7 @@ func (s *Syncer) gwFetchApply(ctx context.Context, cs *collState, id bson.RawVal
 	}
 	// A state ahead of the pull: its change (or the echo awaited
 	// already) is awaited.
-	next := gwBase{Hash: contentHash(cur.Doc), Version: cur.Version, Await: awaitKey(cur.Version)}
+	next := gwBase{Hash: contentHash(cur.Doc), Version: cur.Version, Await: awaitKey(cur.Version), Doc: cur.Doc}
 	ok, _, err := s.gwApplyLocal(ctx, cs.name, id, local, cur.Doc, next, 0, nil)
 	if err == nil && !ok {
 		// Edited again meanwhile: its own change event uploads it.
@@ -183,7 +186,7 @@ func (s *Syncer) gwCarryOut(ctx context.Context, cs *collState, p gwPending, r c
 	ev := &SyncEvent{Collection: cs.name, ID: p.id, Direction: Upload, Deleted: p.local == nil}
 	switch res.Kind {
 	case gwResAccepted:
-		if err := gwSaveBase(ctx, s.gwDocs(), cs.name, p.id, next, 0); err != nil {
+		if err := s.gwSaveBase(ctx, cs.name, p.id, next, 0); err != nil {
 			return nil, err
 		}
 		cs.uploaded.Add(1)

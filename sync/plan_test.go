@@ -10,7 +10,7 @@ import (
 )
 
 // Server-free tests of the upload planner: the same table as
-// TestConflictOutcomeTable (docs/sync.md), every row under every policy,
+// the conformance suite (synctest; docs/sync.md), every row under every policy,
 // decided by planUpload alone; then the recovery cases the chaos tests
 // found, each as the facts a restarted or retried upload meets.
 

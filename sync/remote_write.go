@@ -127,6 +127,12 @@ type RemoteEdit struct {
 	// last got from the remote); "" or AbsentHash when it had none (a new
 	// document).
 	Base string
+	// BaseDoc is the document the client edited, when it kept it: under
+	// FieldMerge a conflict merges against it, field by field, instead of
+	// falling back to last writer wins (ReasonNoBase). It is used only
+	// when its ContentHash is Base (so a client cannot pass off another
+	// document as its base).
+	BaseDoc bson.Raw
 	// At is when the client made the edit: the physical part of its
 	// version. Zero, or later than the writer's clock, is the writer's
 	// clock now. The version is always after the base's.
@@ -207,6 +213,9 @@ func (w *RemoteWriter) Apply(ctx context.Context, e RemoteEdit) (RemoteResult, e
 		}
 		f.LocalHash = contentHash(f.Local)
 		f.Base = w.base(e.Base, f)
+		if e.BaseDoc != nil && f.Base.Hash == contentHash(e.BaseDoc) {
+			f.Base.Doc = e.BaseDoc
+		}
 		f.Mine = docMeta{Version: Version{HLC: w.clock.stamp(w.editTime(e.At), f.Base.Version), Replica: e.Replica},
 			Hash: f.LocalHash, Deleted: f.Local == nil}
 		plan, err := planUpload(f, rules)

@@ -42,6 +42,11 @@ type Operation struct {
 	// concurrent edit made after it. The gateway takes its own time
 	// instead of one ahead of its clock.
 	At time.Time
+	// BaseDoc is the document of version Base, when the client kept it:
+	// under the gateway's FieldMerge policy a conflict is then merged
+	// field by field against it (without it, last writer wins decides the
+	// whole document). Sent only with a Base.
+	BaseDoc any
 }
 
 // Status is what became of a pushed operation.
@@ -173,6 +178,9 @@ func (c *Client) PushAs(ctx context.Context, clientID string, ops []Operation) (
 		}
 		if op.Base != "" {
 			d = append(d, bson.E{Key: "base", Value: op.Base})
+			if op.BaseDoc != nil {
+				d = append(d, bson.E{Key: "baseDoc", Value: op.BaseDoc})
+			}
 		}
 		if !op.At.IsZero() {
 			d = append(d, bson.E{Key: "at", Value: op.At.UTC().Format(time.RFC3339Nano)})

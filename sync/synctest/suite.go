@@ -211,7 +211,7 @@ func pairCase(t *testing.T, tr Transport, run pairtable.Run, c pairtable.Case) {
 		t.Fatal(err)
 	}
 	p := newPair(t, ctx, tr, policy)
-	want, wantLog, err := c.Expect(run, tr.MergesWithoutBase)
+	want, wantLog, err := c.Expect(run)
 	if err != nil {
 		t.Fatal(err)
 	}

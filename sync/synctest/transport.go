@@ -26,10 +26,6 @@ type Transport struct {
 	Name string
 	// Start starts a remote for one test, torn down when the test ends.
 	Start func(t *testing.T, s Setup) Remote
-	// MergesWithoutBase is false when FieldMerge cannot merge a conflict
-	// the replica meets (the remote decides without the base document
-	// and falls back to last writer wins, ReasonNoBase).
-	MergesWithoutBase bool
 }
 
 // Setup is what a test asks of a remote.
@@ -84,7 +80,7 @@ func (c *Clock) Advance() { c.off.Add(int64(20 * time.Millisecond)) }
 // Database is the transport of sync.Config.Remote: the replica reads and
 // writes the remote database itself.
 func Database() Transport {
-	return Transport{Name: "database", Start: startDatabase, MergesWithoutBase: true}
+	return Transport{Name: "database", Start: startDatabase}
 }
 
 // Gateway is the transport of sync.Config.Gateway: a gateway (package
@@ -225,6 +221,9 @@ func (r *gwRemote) Configure(t *testing.T, cfg *mtsync.Config) {
 	}
 	t.Cleanup(func() { _ = c.Close(context.Background()) })
 	cfg.Gateway = c
+	if r.s.Policy == mtsync.FieldMerge {
+		cfg.Conflict = mtsync.FieldMerge // keep base documents, send them
+	}
 }
 
 func (r *gwRemote) DB() *mongo.Database { return r.db }

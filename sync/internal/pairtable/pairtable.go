@@ -262,11 +262,8 @@ func (c Case) Docs() (l, r bson.Raw, err error) {
 }
 
 // Expect returns the document every side must end with under run and the
-// conflict A logs (nil: none). withBase is false when the side that decides
-// has no base document (a gateway: FieldMerge then decides a conflict of
-// two edits of a synced document by last writer wins, ReasonNoBase; an
-// insert over an insert merges against an empty base as usual).
-func (c Case) Expect(run Run, withBase bool) (bson.Raw, *Log, error) {
+// conflict A logs (nil: none).
+func (c Case) Expect(run Run) (bson.Raw, *Log, error) {
 	l, r, err := c.Docs()
 	if err != nil {
 		return nil, nil, err
@@ -283,8 +280,7 @@ func (c Case) Expect(run Run, withBase bool) (bson.Raw, *Log, error) {
 	if localWins {
 		kept = LocalSide
 	}
-	merges := withBase || c.ID != Base[0].Value
-	if run.Policy == FieldMerge && l != nil && r != nil && merges {
+	if run.Policy == FieldMerge && l != nil && r != nil {
 		doc := c.MergeR
 		if localWins {
 			doc = c.MergeL
@@ -296,11 +292,8 @@ func (c Case) Expect(run Run, withBase bool) (bson.Raw, *Log, error) {
 		return raw, &Log{Kept: kept, Fields: c.Clash, Reason: ReasonFields}, nil
 	}
 	var reason string
-	switch {
-	case run.Policy == FieldMerge && (l == nil || r == nil):
+	if run.Policy == FieldMerge {
 		reason = ReasonDeleteVsUpdate
-	case run.Policy == FieldMerge:
-		reason = ReasonNoBase
 	}
 	if localWins {
 		return l, &Log{Kept: kept, Reason: reason}, nil
