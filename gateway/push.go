@@ -77,7 +77,7 @@ type parsedOp struct {
 	// sent it: a FieldMerge conflict merges against it (used only when
 	// its version is base).
 	baseDoc bson.Raw
-	at    time.Time
+	at      time.Time
 }
 
 // opResult is one operation's answer, in request order.
