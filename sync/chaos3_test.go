@@ -890,7 +890,13 @@ func (h *chaos3) checkWrites(round int, final map[string]map[int32]bson.Raw, log
 // replica never saw while it created the document itself (a write on
 // "absent"): against that replica's base (absent) the deleting side's net
 // change is nothing, so its insert uploads without a conflict (docs/sync.md,
-// "insert / insert-then-delete"), and the delete is not lost.
+// "insert / insert-then-delete"), and the delete is not lost. A delete of a
+// line state by that replica is not seeing the line: it leaves the replica
+// holding nothing of it (seed 16575161704032383990: l2 deleted the first
+// state of the line, its delete won, the line went on from another
+// replica's unsynced edits over a new remote insert, and l2's later
+// re-creation met only its tombstone; were the delete to lose, the conflict
+// log would show l2 seeing the line).
 func (h *chaos3) unseenDelete(w chaosWrite, ws []chaosWrite, lost []chaos3Lost) bool {
 	if w.op != "delete" {
 		return false
@@ -908,7 +914,7 @@ func (h *chaos3) unseenDelete(w chaosWrite, ws []chaosWrite, lost []chaos3Lost) 
 		if v.op == "delete" || v.pre != "absent" || v.side == w.side || v.side == Side(h.remote.name) {
 			return false
 		}
-		sawLine := slices.ContainsFunc(ws, func(u chaosWrite) bool { return u.side == v.side && line[u.pre] }) ||
+		sawLine := slices.ContainsFunc(ws, func(u chaosWrite) bool { return u.side == v.side && u.op != "delete" && line[u.pre] }) ||
 			slices.ContainsFunc(lost, func(l chaos3Lost) bool {
 				return h.reps[l.replica].node.name == string(v.side) && l.doc != nil && line[stateOf(l.doc)]
 			})
