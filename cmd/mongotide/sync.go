@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/mongotide/mongotide/gateway/client"
 	mtsync "github.com/mongotide/mongotide/sync"
 )
 
@@ -25,6 +27,9 @@ type syncFlags struct {
 	collections       []string
 	batch             int
 	policy, replicaID string
+	// gateway and tokenFile: the remote is a gateway reached with the
+	// token in that file (instead of --remote).
+	gateway, tokenFile string
 }
 
 func (f *syncFlags) register(cmd *cobra.Command) {
@@ -37,6 +42,8 @@ func (f *syncFlags) register(cmd *cobra.Command) {
 	fs.IntVar(&f.batch, "batch", 0, "bootstrap batch size (default 500)")
 	fs.StringVar(&f.policy, "conflict", "last-writer-wins", "conflict policy: last-writer-wins, field-merge, remote-wins, local-wins")
 	fs.StringVar(&f.replicaID, "replica-id", "", "replica id (default: generated once, kept in the local database)")
+	fs.StringVar(&f.gateway, "gateway", "", "sync through this mongotide gateway (its base URL) instead of --remote: the device holds only a token")
+	fs.StringVar(&f.tokenFile, "token-file", "", "with --gateway: file holding the bearer token (read again before every request, so a refreshed token is picked up)")
 }
 
 var policies = map[string]mtsync.ConflictPolicy{
@@ -50,7 +57,15 @@ var policies = map[string]mtsync.ConflictPolicy{
 // disconnects the clients.
 func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer, func(), error) {
 	var missing []string
-	for name, v := range map[string]string{"--local": f.local, "--remote": f.remote, "--db": f.db} {
+	required := map[string]string{"--local": f.local, "--remote": f.remote, "--db": f.db}
+	if f.gateway != "" {
+		if f.remote != "" {
+			return nil, nil, usageError{errors.New("sync: --remote and --gateway exclude each other")}
+		}
+		delete(required, "--remote")
+		required["--token-file"] = f.tokenFile
+	}
+	for name, v := range required {
 		if v == "" {
 			missing = append(missing, name)
 		}
@@ -68,6 +83,9 @@ func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer
 	lc, err := mongo.Connect(options.Client().ApplyURI(f.local))
 	if err != nil {
 		return nil, nil, fmt.Errorf("sync: connect --local: %w", err)
+	}
+	if f.gateway != "" {
+		return f.openGateway(ctx, cfg, lc, policy)
 	}
 	rc, err := mongo.Connect(options.Client().ApplyURI(f.remote))
 	if err != nil {
@@ -105,6 +123,53 @@ func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer
 	return s, closeAll, nil
 }
 
+// openGateway builds a Syncer whose remote is --gateway, signed in with
+// the token of --token-file.
+func (f *syncFlags) openGateway(ctx context.Context, cfg mtsync.Config, lc *mongo.Client, policy mtsync.ConflictPolicy) (*mtsync.Syncer, func(), error) {
+	gc, err := client.New(client.Config{
+		BaseURL: f.gateway,
+		TokenSource: func(context.Context) (string, error) {
+			b, err := os.ReadFile(f.tokenFile)
+			if err != nil {
+				return "", fmt.Errorf("--token-file: %w", err)
+			}
+			return strings.TrimSpace(string(b)), nil
+		},
+	})
+	closeAll := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disconnectGrace)
+		defer cancel()
+		if gc != nil {
+			_ = gc.Close(dctx)
+		}
+		_ = lc.Disconnect(dctx)
+	}
+	if err != nil {
+		closeAll()
+		return nil, nil, usageError{fmt.Errorf("sync: --gateway: %w", err)}
+	}
+	if policy != mtsync.FieldMerge {
+		// The gateway's policy decides; only field-merge changes what the
+		// device does (it keeps and sends base documents).
+		policy = mtsync.LastWriterWins
+		if f.policy != "last-writer-wins" {
+			closeAll()
+			return nil, nil, usageError{fmt.Errorf("sync: --conflict %s with --gateway: the gateway's policy decides (give field-merge when the gateway's is, else leave it)", f.policy)}
+		}
+	}
+	cfg.Local, cfg.Gateway = lc.Database(f.db), gc
+	cfg.Collections, cfg.BatchSize, cfg.Conflict, cfg.ReplicaID = f.collections, f.batch, policy, f.replicaID
+	s, err := mtsync.New(cfg)
+	if err != nil {
+		closeAll()
+		if errors.Is(err, mtsync.ErrInvalidConfig) {
+			return nil, nil, usageError{err}
+		}
+		return nil, nil, err
+	}
+	return s, closeAll, nil
+}
+
 func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f syncFlags
 	var quiet bool
@@ -118,7 +183,9 @@ func newSyncCmd(stdout, stderr io.Writer) *cobra.Command {
 the remote (with a progress bar), then changes flow both ways. Local writes made while the remote
 is unreachable upload when it returns. With --local-dir the local database is an embedded
 server persisted in that directory (a ready offline-first store): its URI, for the app to
-connect to, is printed on stdout as "local: URI". See docs/sync.md.`,
+connect to, is printed on stdout as "local: URI". With --gateway URL --token-file FILE instead
+of --remote, the remote is a mongotide gateway (mongotide serve) and the device holds only a
+token. See docs/sync.md.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/mongotide/mongotide/embedded"
+	"github.com/mongotide/mongotide/gateway"
 	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 func TestSyncCommand(t *testing.T) {
@@ -119,6 +124,88 @@ func TestSyncCommandUsage(t *testing.T) {
 		var out, errOut syncBuffer
 		code := run(context.Background(), tc.args, &out, &errOut)
 		if code != exitUsage || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errOut.String(), exitUsage, tc.want)
+		}
+	}
+}
+
+// `mongotide sync --gateway URL --token-file F`: a device with only a
+// token syncs both ways through a gateway in front of the remote.
+func TestSyncCommandThroughGateway(t *testing.T) {
+	localURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
+	remoteURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	remote := testenv.Connect(t, remoteURI, nil).Database("app").Collection("books")
+	local := testenv.Connect(t, localURI, nil).Database("app").Collection("books")
+	for i := range 5 {
+		if _, err := remote.InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: int64(i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := []byte("cli-gateway-test-secret-0123456789abcdef")
+	auth, err := gateway.NewJWTAuthenticator(gateway.JWTConfig{HS256Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Database: remote.Database(), Authenticator: auth, CursorKey: []byte("cli-gateway-test-cursor-key-0123456789"),
+		Collections: map[string]gateway.Rule{"books": {Shared: true, ReadRoles: []string{"*"}, WriteRoles: []string{"*"}}},
+		Addr:        "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Stop(context.Background()) })
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(runCtx, []string{"sync", "-q", "--local", localURI, "--gateway", "http://" + gw.Addr(), "--token-file", tokenFile, "--db", "app", "-c", "books"}, &stdout, &stderr)
+	}()
+	count := func(c interface {
+		CountDocuments(context.Context, any, ...options.Lister[options.CountOptions]) (int64, error)
+	}) int64 {
+		n, _ := c.CountDocuments(ctx, bson.D{})
+		return n
+	}
+	testenv.Eventually(t, 30*time.Second, "the gateway's documents copied", func() bool { return count(local) == 5 }, stderr.String)
+	if _, err := local.InsertOne(ctx, bson.D{{Key: "_id", Value: "mine"}, {Key: "n", Value: int64(7)}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the local insert pushed", func() bool { return count(remote) == 6 }, stderr.String)
+	var got struct {
+		N any `bson:"n"`
+	}
+	if err := remote.FindOne(ctx, bson.D{{Key: "_id", Value: "mine"}}).Decode(&got); err != nil || got.N != int64(7) {
+		t.Fatalf("pushed document = %+v (%v), want n an int64 7", got, err)
+	}
+	stop()
+	if code := <-done; code != exitOK {
+		t.Fatalf("sync exited %d; stderr:\n%s", code, stderr.String())
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--gateway", "http://x"}, "missing --collections, --db, --local, --token-file"},
+		{[]string{"--gateway", "http://x", "--remote", "mongodb://y"}, "--remote and --gateway exclude each other"},
+		{[]string{"--gateway", "http://x", "--token-file", tokenFile, "--local", localURI, "--db", "d", "-c", "a", "--conflict", "remote-wins"}, "the gateway's policy decides"},
+	} {
+		var out, errOut syncBuffer
+		if code := run(ctx, append([]string{"sync"}, tc.args...), &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tc.args, code, errOut.String(), exitUsage, tc.want)
 		}
 	}
