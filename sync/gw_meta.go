@@ -74,18 +74,20 @@ func gwLoadBase(ctx context.Context, mc *mongo.Collection, coll string, id bson.
 // epoch (0: none). The base document is kept under FieldMerge only (and
 // up to the size cap of base documents), dropped otherwise.
 func (s *Syncer) gwSaveBase(ctx context.Context, coll string, id bson.RawValue, b gwBase, epoch int64) error {
+	_, err := s.gwDocs().UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), s.gwBaseUpdate(b, epoch), options.UpdateOne().SetUpsert(true))
+	return err
+}
+
+// gwBaseUpdate is the update that makes a base entry hold b.
+func (s *Syncer) gwBaseUpdate(b gwBase, epoch int64) bson.D {
 	set := bson.D{{Key: "x", Value: b.Hash}, {Key: "v", Value: b.Version}, {Key: "w", Value: b.Await}, {Key: "ra", Value: b.RemoteAhead}}
 	if epoch != 0 {
 		set = append(set, bson.E{Key: "e", Value: epoch})
 	}
-	up := bson.D{{Key: "$set", Value: set}}
 	if doc := s.baseDoc(b.Doc); doc != nil && s.cfg.Conflict == FieldMerge && contentHash(doc) == b.Hash {
-		up[0].Value = append(set, bson.E{Key: "b", Value: doc})
-	} else {
-		up = append(up, bson.E{Key: "$unset", Value: bson.D{{Key: "b", Value: ""}}})
+		return bson.D{{Key: "$set", Value: append(set, bson.E{Key: "b", Value: doc})}}
 	}
-	_, err := s.gwDocs().UpdateOne(ctx, idFilter(bsonValue(metaKey(coll, id))), up, options.UpdateOne().SetUpsert(true))
-	return err
+	return bson.D{{Key: "$set", Value: set}, {Key: "$unset", Value: bson.D{{Key: "b", Value: ""}}}}
 }
 
 // gwApplyLocal makes the local document (coll, id) doc (nil: none) only if

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongotide/mongotide/gateway/client"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -289,3 +290,39 @@ func (m *gwModel) settle(seed uint64) {
 var gwModelSeed = flag.Uint64("sync.gwmodel.seed", 0, "seed of TestGatewayPlannersModel (0: random)")
 
 var gwModelTrace = flag.Bool("sync.gwmodel.trace", false, "log every step of TestGatewayPlannersModel")
+
+// A pulled page is carried out in runs of distinct documents, in order; a
+// batch leaves a check to the one-document way and saves a base only when
+// something changed (or a snapshot marks it).
+func TestGatewayBatchRunsAndPlans(t *testing.T) {
+	chs := []client.Change{{ID: rawID(t, 1)}, {ID: rawID(t, 2)}, {ID: rawID(t, 1)}, {ID: rawID(t, int64(1))}, {ID: rawID(t, 3)}}
+	var got [][]int
+	for _, run := range gwChangeRuns(chs) {
+		var ids []int
+		for _, it := range run {
+			n, _ := it.id.AsInt64OK()
+			ids = append(ids, int(n))
+		}
+		got = append(got, ids)
+	}
+	if fmt.Sprint(got) != "[[1 2] [1 1 3]]" {
+		t.Fatalf("runs = %v, want [[1 2] [1 1 3]] (int32 1 and int64 1 are different _ids)", got)
+	}
+	a := mustRaw(t, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "a"}})
+	b := mustRaw(t, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "b"}})
+	id := rawID(t, 1)
+	bases := map[string]gwBase{idKey(id): {Hash: contentHash(a), Version: "va"}}
+	if p, ok := gwPlanItem(gwItem{id: id, remote: gwRemote{Doc: b, Version: "vb"}}, a, bases, "c", 0); !ok || !p.write || !p.save || p.next.Version != "vb" {
+		t.Fatalf("apply: %+v %v", p, ok)
+	}
+	if p, ok := gwPlanItem(gwItem{id: id, remote: gwRemote{Doc: a, Version: "va"}}, a, bases, "c", 0); !ok || p.save {
+		t.Fatalf("nothing to do saves nothing: %+v %v", p, ok)
+	}
+	if p, ok := gwPlanItem(gwItem{id: id, remote: gwRemote{Doc: a, Version: "va"}}, a, bases, "c", 7); !ok || !p.save || p.write {
+		t.Fatalf("a snapshot marks the base it saw: %+v %v", p, ok)
+	}
+	bases[idKey(id)] = gwBase{Hash: contentHash(a), Version: "va", Await: "vx"}
+	if _, ok := gwPlanItem(gwItem{id: id, remote: gwRemote{Doc: b, Version: "vb"}}, a, bases, "c", 0); ok {
+		t.Fatal("a check was decided in the batch; it needs the gateway's current document")
+	}
+}

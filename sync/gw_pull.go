@@ -107,14 +107,12 @@ func (s *Syncer) gwPull(ctx context.Context, cs *collState, st gwState) {
 // gwDownloads handles pulled changes in order.
 func (s *Syncer) gwDownloads(ctx context.Context, cs *collState, changes []client.Change) error {
 	var evs []SyncEvent
-	for _, ch := range changes {
-		ev, err := s.gwDownload(ctx, cs, ch.ID, gwRemote{Doc: ch.Doc, Version: ch.Version}, 0)
+	for _, run := range gwChangeRuns(changes) {
+		got, err := s.gwApplyBatch(ctx, cs, run, 0)
+		evs = append(evs, got...)
 		if err != nil {
 			s.notify(evs...)
 			return err
-		}
-		if ev != nil {
-			evs = append(evs, *ev)
 		}
 	}
 	s.notify(evs...)
@@ -212,17 +210,11 @@ func (s *Syncer) gwSnapshot(ctx context.Context, cs *collState) (gwState, error)
 		if st.After == "" {
 			st.Cursor = page.Cursor
 		}
-		var evs []SyncEvent
-		for _, d := range page.Documents {
-			ev, err := s.gwDownload(ctx, cs, d.ID(), gwRemote{Doc: d.Doc, Version: d.Version}, st.Epoch)
-			if err != nil {
-				return st, err
-			}
-			if ev != nil {
-				evs = append(evs, *ev)
-			}
-		}
+		evs, err := s.gwApplyBatch(ctx, cs, gwDocItems(page.Documents), st.Epoch)
 		s.notify(evs...)
+		if err != nil {
+			return st, err
+		}
 		st.Copied += int64(len(page.Documents))
 		st.After = page.Next
 		if page.Next == "" {
