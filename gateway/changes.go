@@ -216,6 +216,10 @@ func renderChange(s scoped, m jsonMode) ([]byte, error) {
 	if s.doc != nil {
 		d = append(d, bson.E{Key: "doc", Value: s.doc}, bson.E{Key: "version", Value: versionOf(s.doc)})
 	}
+	// The commit's cluster time: it orders the change against a push's
+	// result (whose time is its own change's), where versions, being
+	// content hashes, cannot.
+	d = append(d, bson.E{Key: "time", Value: s.pos.T})
 	return m.marshal(d)
 }
 

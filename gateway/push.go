@@ -88,6 +88,10 @@ type opResult struct {
 	Outcome  string          `json:"outcome,omitempty"`
 	Doc      json.RawMessage `json:"doc,omitempty"`
 	Conflict *conflictJSON   `json:"conflict,omitempty"`
+	// Time is the cluster time of the write, when the operation wrote the
+	// document (first answers only: a replay does not know it): the
+	// "time" of the change it makes in a pull.
+	Time     json.RawMessage `json:"time,omitempty"`
 	Error    string          `json:"error,omitempty"`
 	Message  string          `json:"message,omitempty"`
 	Replayed bool            `json:"replayed,omitempty"`
@@ -226,6 +230,9 @@ func (r opRecord) result(m jsonMode) (opResult, error) {
 type pushed struct {
 	rec      opRecord
 	replayed bool
+	// written is the cluster time of the document's write (zero: none,
+	// or a replay).
+	written bson.Timestamp
 }
 
 // rejection aborts an operation's transaction with a per-operation
@@ -292,6 +299,10 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, p Principal
 			return
 		}
 		out.Replayed = res.replayed
+		if !res.written.IsZero() {
+			out.Time, _ = bson.MarshalExtJSON(bson.D{{Key: "t", Value: res.written}}, true, false)
+			out.Time = out.Time[len(`{"t":`) : len(out.Time)-1]
+		}
 		results = append(results, out)
 	}
 	var buf bytes.Buffer
@@ -601,7 +612,7 @@ func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res m
 	switch {
 	case errors.As(err, &rp):
 		g.pushReplayed.Add(1)
-		return pushed{rp.rec, true}, nil
+		return pushed{rec: rp.rec, replayed: true}, nil
 	case errors.As(err, &rej):
 		return g.reject(ctx, key, op, rej)
 	case errors.As(err, &we) && !mongo.IsNetworkError(err) && !mongo.IsTimeout(err) && !we.HasErrorLabel("TransientTransactionError"):
@@ -612,7 +623,7 @@ func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res m
 			ferr := g.cfg.Database.Collection(opsColl).FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&first)
 			if ferr == nil {
 				g.pushReplayed.Add(1)
-				return pushed{first, true}, nil
+				return pushed{rec: first, replayed: true}, nil
 			}
 			if !errors.Is(ferr, mongo.ErrNoDocuments) {
 				return pushed{}, ferr
@@ -629,7 +640,11 @@ func (g *Gateway) pushOutcome(ctx context.Context, key opKey, op parsedOp, res m
 	} else {
 		g.pushAccepted.Add(1)
 	}
-	return pushed{rec: rec}, nil
+	out := pushed{rec: rec}
+	if res.Written {
+		out.written = res.CommitTime
+	}
+	return out, nil
 }
 
 func writeErrorName(we mongo.WriteException) string {
@@ -670,7 +685,7 @@ func (g *Gateway) reject(ctx context.Context, key opKey, op parsedOp, rej reject
 			return pushed{}, err
 		}
 		g.pushReplayed.Add(1)
-		return pushed{first, true}, nil
+		return pushed{rec: first, replayed: true}, nil
 	}
 	if err != nil {
 		return pushed{}, err

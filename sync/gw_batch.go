@@ -46,7 +46,7 @@ func gwChangeRuns(changes []client.Change) [][]gwItem {
 			runs, cur, seen = append(runs, cur), nil, map[string]bool{}
 		}
 		seen[k] = true
-		cur = append(cur, gwItem{id: ch.ID, remote: gwRemote{Doc: ch.Doc, Version: ch.Version}})
+		cur = append(cur, gwItem{id: ch.ID, remote: gwRemote{Doc: ch.Doc, Version: ch.Version, Time: ch.Time}})
 	}
 	if len(cur) > 0 {
 		runs = append(runs, cur)
@@ -155,8 +155,7 @@ func gwPlanItem(it gwItem, local bson.Raw, bases map[string]gwBase, coll string,
 	case gwDownSkip:
 		p.next, p.save = b, epoch != 0
 	case gwDownEcho:
-		b.Await = ""
-		p.next, p.save = b, true
+		p.next, p.save = b.echoed(), true
 	case gwDownLocalAhead:
 		b.RemoteAhead = true
 		p.next, p.save = b, true

@@ -80,7 +80,7 @@ func (s *Syncer) gwSaveBase(ctx context.Context, coll string, id bson.RawValue, 
 
 // gwBaseUpdate is the update that makes a base entry hold b.
 func (s *Syncer) gwBaseUpdate(b gwBase, epoch int64) bson.D {
-	set := bson.D{{Key: "x", Value: b.Hash}, {Key: "v", Value: b.Version}, {Key: "w", Value: b.Await}, {Key: "ra", Value: b.RemoteAhead}}
+	set := bson.D{{Key: "x", Value: b.Hash}, {Key: "v", Value: b.Version}, {Key: "w", Value: b.Await}, {Key: "wt", Value: b.AwaitT}, {Key: "ra", Value: b.RemoteAhead}}
 	if epoch != 0 {
 		set = append(set, bson.E{Key: "e", Value: epoch})
 	}

@@ -32,6 +32,12 @@ type gwBase struct {
 	// pulled before it are older than the pushed write: applying them
 	// would take the document back in time until the echo arrived.
 	Await string `bson:"w,omitempty"`
+	// AwaitT is the commit time of a write this replica pushed whose
+	// change has not come down yet (the gateway tells it for the pushes
+	// that wrote the document): exact where Await, a content, is not.
+	// Pulled changes before it are older than the push (skipped), the
+	// change at it is its echo.
+	AwaitT bson.Timestamp `bson:"wt,omitempty"`
 	// RemoteAhead is set when a pulled change was left to the upload of a
 	// local edit; an upload that then finds the edit undone (the local
 	// document back at Hash) fetches the remote document instead of doing
@@ -43,10 +49,16 @@ type gwBase struct {
 	Doc bson.Raw `bson:"b,omitempty"`
 }
 
+// echoed is b once the awaited echo came down.
+func (b gwBase) echoed() gwBase {
+	b.Await, b.AwaitT = "", bson.Timestamp{}
+	return b
+}
+
 // same reports whether b and o hold the same base (Doc aside: it follows
 // Hash).
 func (b gwBase) same(o gwBase) bool {
-	return b.Hash == o.Hash && b.Version == o.Version && b.Await == o.Await && b.RemoteAhead == o.RemoteAhead
+	return b.Hash == o.Hash && b.Version == o.Version && b.Await == o.Await && b.AwaitT == o.AwaitT && b.RemoteAhead == o.RemoteAhead
 }
 
 // gwAbsentVersion stands for "deleted" in gwBase.Await (a delete has no
@@ -68,6 +80,9 @@ func awaitKey(version string) string {
 type gwRemote struct {
 	Doc     bson.Raw // nil: absent
 	Version string   // "" when Doc is nil
+	// Time is a pulled change's commit time (zero: not known, a
+	// document read).
+	Time bson.Timestamp
 }
 
 // gwDownAction is what to do with a pulled change.
@@ -99,6 +114,17 @@ func (a gwDownAction) String() string {
 // planGatewayDownload decides a pulled change ch of a document whose base
 // is b and whose local content hash is localHash.
 func planGatewayDownload(b gwBase, localHash string, ch gwRemote) gwDownAction {
+	if !b.AwaitT.IsZero() && !ch.Time.IsZero() {
+		switch {
+		case ch.Time.Before(b.AwaitT):
+			return gwDownSkip // older than the pushed write, which replaced it
+		case ch.Time.Equal(b.AwaitT):
+			return gwDownEcho
+		}
+		// Past the push without its echo (not in this pull's scope):
+		// judged as any change, against the pushed base.
+		b.AwaitT = bson.Timestamp{}
+	}
 	if b.Await != "" {
 		if awaitKey(ch.Version) == b.Await {
 			return gwDownEcho
@@ -214,6 +240,15 @@ type gwResult struct {
 // planGatewayResult returns the base after push result r of local content
 // local over base b, and the document to write locally (write false: none).
 func planGatewayResult(b gwBase, local bson.Raw, r gwResult) (next gwBase, doc bson.Raw, write bool) {
+	if !r.Remote.Time.IsZero() && r.Kind != gwResRejected {
+		// The gateway wrote the document: its change is awaited by time.
+		next = gwBase{Hash: contentHash(local), Version: r.Remote.Version, AwaitT: r.Remote.Time, Doc: local}
+		if r.Kind == gwResAccepted {
+			return next, nil, false
+		}
+		next.Hash, next.Doc = contentHash(r.Remote.Doc), r.Remote.Doc
+		return next, r.Remote.Doc, true
+	}
 	switch r.Kind {
 	case gwResAccepted:
 		// Awaited even when the gateway wrote nothing (it held this

@@ -118,12 +118,16 @@ func (m *gwModel) fatalf(seed uint64, format string, args ...any) {
 	m.t.Fatalf("seed %d step %d: %s\n(replay: go test ./sync -run TestGatewayPlannersModel -sync.gwmodel.seed=%d)", seed, m.steps, fmt.Sprintf(format, args...), seed)
 }
 
-func (m *gwModel) serverWrite(doc bson.Raw) {
+// serverWrite writes doc on the gateway and returns the time of its
+// change (zero: the same content, nothing written).
+func (m *gwModel) serverWrite(doc bson.Raw) bson.Timestamp {
 	if contentHash(doc) == contentHash(m.server) {
-		return // the gateway writes nothing: no change
+		return bson.Timestamp{} // the gateway writes nothing: no change
 	}
 	m.server = doc
-	m.feed = append(m.feed, gwRemote{Doc: doc, Version: gwVersion(doc)})
+	t := bson.Timestamp{T: uint32(len(m.feed) + 1)}
+	m.feed = append(m.feed, gwRemote{Doc: doc, Version: gwVersion(doc), Time: t})
+	return t
 }
 
 // upload runs the device's upload of its pending change.
@@ -144,13 +148,13 @@ func (m *gwModel) upload(seed uint64) {
 	var r gwResult
 	switch {
 	case m.base.Version == gwVersion(m.server):
-		m.serverWrite(m.local)
-		r = gwResult{Kind: gwResAccepted, Remote: gwRemote{Version: gwVersion(m.local)}}
+		t := m.serverWrite(m.local)
+		r = gwResult{Kind: gwResAccepted, Remote: gwRemote{Version: gwVersion(m.local), Time: t}}
 	case m.rng.IntN(2) == 0:
 		r = gwResult{Kind: gwResConflict, Outcome: "remote-won", Remote: gwRemote{Doc: m.server, Version: gwVersion(m.server)}}
 	default:
-		m.serverWrite(m.local)
-		r = gwResult{Kind: gwResConflict, Outcome: "conflict-uploaded", Remote: gwRemote{Doc: m.local, Version: gwVersion(m.local)}}
+		t := m.serverWrite(m.local)
+		r = gwResult{Kind: gwResConflict, Outcome: "conflict-uploaded", Remote: gwRemote{Doc: m.local, Version: gwVersion(m.local), Time: t}}
 	}
 	m.baseIdx = len(m.feed) - 1 // the gateway's current document is the outcome
 	m.awaitIdx = m.baseIdx
@@ -192,7 +196,7 @@ func (m *gwModel) pull(seed uint64) {
 		if idx < m.awaitIdx {
 			m.abaUntil = max(m.abaUntil, m.awaitIdx)
 		}
-		m.base.Await = ""
+		m.base = m.base.echoed()
 	case gwDownLocalAhead:
 		m.base.RemoteAhead = true
 	case gwDownApply:

@@ -153,8 +153,7 @@ func (s *Syncer) gwDownload(ctx context.Context, cs *collState, id bson.RawValue
 			}
 			return nil, nil
 		case gwDownEcho:
-			b.Await = ""
-			return nil, s.gwSaveBase(ctx, cs.name, id, b, epoch)
+			return nil, s.gwSaveBase(ctx, cs.name, id, b.echoed(), epoch)
 		case gwDownLocalAhead:
 			b.RemoteAhead = true
 			return nil, s.gwSaveBase(ctx, cs.name, id, b, epoch)
@@ -186,7 +185,7 @@ func (s *Syncer) gwFetch(ctx context.Context, coll string, id bson.RawValue) (gw
 	if err != nil {
 		return gwRemote{}, err
 	}
-	return gwRemote{Doc: d.Doc, Version: d.Version}, nil
+	return gwRemote{Doc: d.Doc, Version: d.Version}, nil // a read: no time
 }
 
 // gwSnapshot copies the caller's documents of cs's collection from the

@@ -243,13 +243,13 @@ func (s *Syncer) reportConflicts(added []Conflict) {
 func gwResultOf(r client.Result) (gwResult, error) {
 	switch r.Status {
 	case client.Accepted:
-		return gwResult{Kind: gwResAccepted, Remote: gwRemote{Version: r.Version}}, nil
+		return gwResult{Kind: gwResAccepted, Remote: gwRemote{Version: r.Version, Time: r.Time}}, nil
 	case client.Conflict:
 		v := r.Version
 		if r.Doc == nil {
 			v = ""
 		}
-		return gwResult{Kind: gwResConflict, Outcome: r.Outcome, Remote: gwRemote{Doc: r.Doc, Version: v}}, nil
+		return gwResult{Kind: gwResConflict, Outcome: r.Outcome, Remote: gwRemote{Doc: r.Doc, Version: v, Time: r.Time}}, nil
 	case client.Rejected:
 		return gwResult{Kind: gwResRejected}, nil
 	}

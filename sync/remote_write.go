@@ -173,6 +173,10 @@ type RemoteResult struct {
 	// Logged is the conflict as a Syncer's conflict log would record it
 	// (nil when nothing was overwritten). Local is the client's edit.
 	Logged *Conflict
+	// CommitTime is the cluster time of the transaction's commit. When
+	// Written it is the cluster time of the document's change event (a
+	// change stream's clusterTime): the one change that is this edit.
+	CommitTime bson.Timestamp
 }
 
 // Apply applies e in one transaction on the remote, retried at once only
@@ -194,7 +198,9 @@ func (w *RemoteWriter) Apply(ctx context.Context, e RemoteEdit) (RemoteResult, e
 	}
 	coll := w.cfg.Remote.Collection(e.Collection)
 	var res RemoteResult
+	var txnSess *mongo.Session
 	err := runTxn(ctx, w.cfg.Remote.Client(), w.vers, func(tctx context.Context) error {
+		txnSess = mongo.SessionFromContext(tctx)
 		res = RemoteResult{}
 		f := uploadFacts{Coll: e.Collection, ID: e.ID, Replica: e.Replica}
 		var err error
@@ -252,6 +258,9 @@ func (w *RemoteWriter) Apply(ctx context.Context, e RemoteEdit) (RemoteResult, e
 	})
 	if err != nil {
 		return RemoteResult{}, err
+	}
+	if t := txnSess.OperationTime(); t != nil {
+		res.CommitTime = *t
 	}
 	return res, nil
 }

@@ -40,6 +40,11 @@ type Change struct {
 	// reports one (a gateway with push), else "": the Base of a later
 	// Operation on the document.
 	Version string
+	// Time is the change's commit time on the gateway's database (its
+	// cluster time; zero from a gateway that does not send it). Changes of
+	// one collection come in Time order, and a Push result's Time is the
+	// Time of the change that operation makes.
+	Time bson.Timestamp
 	// Cursor is the cursor right after this change in a Subscription;
 	// empty in a Page (whose Cursor follows its last change).
 	Cursor string
@@ -190,5 +195,8 @@ func decodeChange(d bson.Raw) (Change, error) {
 		}
 	}
 	ch.Version, _ = d.Lookup("version").StringValueOK()
+	if t, i, ok := d.Lookup("time").TimestampOK(); ok {
+		ch.Time = bson.Timestamp{T: t, I: i}
+	}
 	return ch, nil
 }

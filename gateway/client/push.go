@@ -81,7 +81,12 @@ type Result struct {
 	Conflict *ConflictDetail
 	Error    string
 	// Message says why, in words, for a rejection.
-	Message  string
+	Message string
+	// Time is the cluster time of the operation's write when it wrote the
+	// document: the Time of the Change it makes in a pull. Zero when it
+	// wrote nothing (same content, the gateway's document won), or on a
+	// replay (Replayed: the first answer's time is not kept).
+	Time     bson.Timestamp
 	Replayed bool // the OpID was seen before: this is its first result
 }
 
@@ -275,6 +280,9 @@ func decodeResults(b []byte, ops []Operation) ([]Result, error) {
 		r.Outcome, _ = d.Lookup("outcome").StringValueOK()
 		r.Error, _ = d.Lookup("error").StringValueOK()
 		r.Message, _ = d.Lookup("message").StringValueOK()
+		if t, i, ok := d.Lookup("time").TimestampOK(); ok {
+			r.Time = bson.Timestamp{T: t, I: i}
+		}
 		r.Replayed, _ = d.Lookup("replayed").BooleanOK()
 		if doc, ok := d.Lookup("doc").DocumentOK(); ok {
 			r.Doc = doc

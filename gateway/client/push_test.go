@@ -270,3 +270,49 @@ func TestPushClientID(t *testing.T) {
 		t.Fatalf("a forbidden push: %+v, want rejected with a message", res[0])
 	}
 }
+
+// A push that writes the document answers with the cluster time of its
+// write, which is the Time of the change it makes in a pull (what lets a
+// device tell its own echo from an older change with the same content); a
+// push that writes nothing, and a replay, answer without one.
+func TestPushTimeIsItsChangesTime(t *testing.T) {
+	s := newServer(t, nil)
+	c := s.client(t, token(t, "alice"), func(cfg *client.Config) { cfg.ClientID = "dev" })
+	ctx := t.Context()
+	start, err := c.Changes(ctx, []string{"notes"}, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(op client.Operation) client.Result {
+		t.Helper()
+		res, err := c.Push(ctx, []client.Operation{op})
+		requirePush(t, err)
+		return res[0]
+	}
+	ins := push(client.Operation{Collection: "notes", Op: client.OpInsert, ID: "t1", Doc: note("t1", "alice")})
+	rep := push(client.Operation{Collection: "notes", Op: client.OpReplace, ID: "t1", Base: ins.Version, Doc: note("t1", "alice", bson.E{Key: "v", Value: 2})})
+	same := push(client.Operation{Collection: "notes", Op: client.OpReplace, ID: "t1", Base: rep.Version, Doc: note("t1", "alice", bson.E{Key: "v", Value: 2})})
+	if ins.Time.IsZero() || rep.Time.IsZero() || !ins.Time.Before(rep.Time) {
+		t.Fatalf("written pushes' times %v, %v: want two, in order", ins.Time, rep.Time)
+	}
+	if !same.Time.IsZero() {
+		t.Fatalf("a push that wrote nothing has time %v", same.Time)
+	}
+	again, err := c.Push(ctx, []client.Operation{{OpID: ins.OpID, Collection: "notes", Op: client.OpInsert, ID: "t1", Doc: note("t1", "alice")}})
+	requirePush(t, err)
+	if !again[0].Replayed || !again[0].Time.IsZero() {
+		t.Fatalf("replay = %+v, want replayed without a time", again[0])
+	}
+	var got []client.Change
+	waitFor(t, "both changes pulled", func() bool {
+		p, err := c.Changes(ctx, []string{"notes"}, start.Cursor, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = p.Changes
+		return len(got) == 2
+	})
+	if !got[0].Time.Equal(ins.Time) || !got[1].Time.Equal(rep.Time) {
+		t.Fatalf("changes' times %v, %v; pushes' %v, %v", got[0].Time, got[1].Time, ins.Time, rep.Time)
+	}
+}
