@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongotide/mongotide/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -57,7 +58,7 @@ fetch("/report", {method: "POST", body: JSON.stringify({from: "page", n: 1, kind
 func TestEventuallyFailsWhenTheBrowserExits(t *testing.T) {
 	bin, err := exec.LookPath("false")
 	if err != nil {
-		t.Skip("no false command")
+		testenv.MissingPrecondition(t, "the false command (coreutils) is not on PATH: it stands in for a browser that exits")
 	}
 	f := &fatalRecorder{TB: t}
 	b := Start(f, bin, "about:blank")
