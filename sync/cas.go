@@ -45,6 +45,23 @@ func (s *Syncer) applyLocal(ctx context.Context, coll string, id bson.RawValue, 
 // nothing pending to tell). added are the entries new to the log, for the
 // caller to report to OnConflict now that they committed.
 func (s *Syncer) applyLocalLogged(ctx context.Context, coll string, id bson.RawValue, expect, doc bson.Raw, base *docMeta, logs []Conflict) (bool, []Conflict, error) {
+	var saveBase func(context.Context) error
+	if base != nil {
+		saveBase = func(tctx context.Context) error { return saveMeta(tctx, s.localDocs, coll, id, *base) }
+	}
+	ok, added, sess, err := s.casLocal(ctx, coll, id, expect, doc, false, saveBase, logs)
+	if ok {
+		s.ownLocal.add(sess.OperationTime(), coll, id)
+	}
+	return ok, added, err
+}
+
+// casLocal is the transaction of applyLocalLogged and gwApplyLocal: it
+// writes doc (skipped when keepSame and the document already holds it)
+// only if the local document is still expect, then saveBase (nil: none)
+// and logs. It reports false, writing nothing, when the document changed;
+// sess is the transaction's session (for its operation time).
+func (s *Syncer) casLocal(ctx context.Context, coll string, id bson.RawValue, expect, doc bson.Raw, keepSame bool, saveBase func(context.Context) error, logs []Conflict) (bool, []Conflict, *mongo.Session, error) {
 	local := s.cfg.Local.Collection(coll)
 	var (
 		added   []Conflict
@@ -60,11 +77,13 @@ func (s *Syncer) applyLocalLogged(ctx context.Context, coll string, id bson.RawV
 		if contentHash(cur) != contentHash(expect) {
 			return errStale
 		}
-		if err := writeDoc(tctx, local, id, doc); err != nil {
-			return err
+		if !keepSame || contentHash(cur) != contentHash(doc) {
+			if err := writeDoc(tctx, local, id, doc); err != nil {
+				return err
+			}
 		}
-		if base != nil {
-			if err := saveMeta(tctx, s.localDocs, coll, id, *base); err != nil {
+		if saveBase != nil {
+			if err := saveBase(tctx); err != nil {
 				return err
 			}
 		}
@@ -80,11 +99,10 @@ func (s *Syncer) applyLocalLogged(ctx context.Context, coll string, id bson.RawV
 		return nil
 	})
 	if errors.Is(err, errStale) {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
 	if err != nil {
-		return false, nil, err
+		return false, nil, nil, err
 	}
-	s.ownLocal.add(txnSess.OperationTime(), coll, id)
-	return true, added, nil
+	return true, added, txnSess, nil
 }

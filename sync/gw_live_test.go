@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/mongotide/mongotide/internal/testenv"
 	mtsync "github.com/mongotide/mongotide/sync"
 	"github.com/mongotide/mongotide/sync/synctest"
@@ -21,59 +20,15 @@ import (
 // the first sync of both sides' documents with exact types, a refused edit,
 // and a cursor the gateway no longer takes.
 
-func gwBackoff() backoff.BackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 20*time.Millisecond, 200*time.Millisecond, 0
-	return b
-}
-
 func gwCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-// gwDump is coll's documents by _id as raw bytes.
-func gwDump(ctx context.Context, c *mongo.Collection) (map[string]string, error) {
-	cur, err := c.Find(ctx, bson.D{})
-	if err != nil {
-		return nil, err
-	}
-	defer cur.Close(ctx)
-	out := map[string]string{}
-	for cur.Next(ctx) {
-		out[cur.Current.Lookup("_id").String()] = string(cur.Current)
-	}
-	return out, cur.Err()
-}
-
-// gwSame waits until a and b hold the same n documents, byte for byte.
-func gwSame(t *testing.T, ctx context.Context, a, b *mongo.Collection, n int) {
-	t.Helper()
-	testenv.EventuallySays(t, 30*time.Second, fmt.Sprintf("the same %d documents on both sides", n), func() (bool, string) {
-		da, err := gwDump(ctx, a)
-		if err != nil {
-			return false, err.Error()
-		}
-		db, err := gwDump(ctx, b)
-		if err != nil {
-			return false, err.Error()
-		}
-		if len(da) != n || len(db) != n {
-			return false, fmt.Sprintf("%d and %d documents", len(da), len(db))
-		}
-		for k, v := range da {
-			if db[k] != v {
-				return false, fmt.Sprintf("%s differs: %v / %v", k, bson.Raw(v), bson.Raw(db[k]))
-			}
-		}
-		return true, ""
-	})
-}
-
 func gwDevice(t *testing.T, ctx context.Context, remote synctest.Remote, local *mongo.Database, colls []string, tweak func(*mtsync.Config)) *mtsync.Syncer {
 	t.Helper()
-	cfg := mtsync.Config{Local: local, Collections: colls, Backoff: gwBackoff}
+	cfg := mtsync.Config{Local: local, Collections: colls, Backoff: synctest.FastBackoff}
 	remote.Configure(t, &cfg)
 	if tweak != nil {
 		tweak(&cfg)
@@ -113,7 +68,7 @@ func TestGatewayFirstSyncBothWaysExactTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := gwDevice(t, ctx, remote, local, []string{"c"}, nil)
-	gwSame(t, ctx, lc, rc, 4)
+	synctest.SameContents(t, ctx, lc, rc, 4)
 	if err := s.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +83,7 @@ func TestGatewayFirstSyncBothWaysExactTypes(t *testing.T) {
 	if _, err := rc.DeleteOne(ctx, bson.D{{Key: "_id", Value: "r2"}}); err != nil {
 		t.Fatal(err)
 	}
-	gwSame(t, ctx, lc, rc, 3)
+	synctest.SameContents(t, ctx, lc, rc, 3)
 	for _, op := range []func() error{
 		func() error { _, err := s.Verify(ctx); return err },
 		func() error { _, err := s.Replicas(ctx); return err },
@@ -163,7 +118,7 @@ func TestGatewayRefusedEditIsLogged(t *testing.T) {
 		}
 		c.OnConflict = func(mtsync.Conflict) { conflicts.Add(1) }
 	})
-	gwSame(t, ctx, lro, rro, 1)
+	synctest.SameContents(t, ctx, lro, rro, 1)
 	if _, err := lro.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "mine"}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +141,7 @@ func TestGatewayRefusedEditIsLogged(t *testing.T) {
 	if _, err := rro.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "server2"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	gwSame(t, ctx, lro, rro, 1)
+	synctest.SameContents(t, ctx, lro, rro, 1)
 	if refused.Load() != 1 {
 		t.Fatalf("refused reported %d times, want once (not sent again)", refused.Load())
 	}
@@ -209,7 +164,7 @@ func TestGatewayCursorRefusedTakesSnapshotAgain(t *testing.T) {
 	local := synctest.NewLocal(t, clock.Now, "device")
 	lc := local.Collection("c")
 	s := gwDevice(t, ctx, remote, local, []string{"c"}, nil)
-	gwSame(t, ctx, lc, rc, 4)
+	synctest.SameContents(t, ctx, lc, rc, 4)
 	if err := s.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +190,7 @@ func TestGatewayCursorRefusedTakesSnapshotAgain(t *testing.T) {
 			}
 		}
 	})
-	gwSame(t, ctx, lc, rc, 3)
+	synctest.SameContents(t, ctx, lc, rc, 3)
 	if err := s2.WaitSynced(ctx); err != nil {
 		t.Fatal(err)
 	}

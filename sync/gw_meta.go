@@ -97,41 +97,7 @@ func (s *Syncer) gwBaseUpdate(b gwBase, epoch int64) bson.D {
 // changed since the caller read it; added are the log entries that are
 // new, for OnConflict.
 func (s *Syncer) gwApplyLocal(ctx context.Context, coll string, id bson.RawValue, expect, doc bson.Raw, b gwBase, epoch int64, logs []Conflict) (bool, []Conflict, error) {
-	local := s.cfg.Local.Collection(coll)
-	var added []Conflict
-	err := s.localTxn(ctx, func(tctx context.Context) error {
-		added = added[:0]
-		cur, err := readDoc(tctx, local, id)
-		if err != nil {
-			return err
-		}
-		if contentHash(cur) != contentHash(expect) {
-			return errStale
-		}
-		if contentHash(cur) != contentHash(doc) {
-			if err := writeDoc(tctx, local, id, doc); err != nil {
-				return err
-			}
-		}
-		if err := s.gwSaveBase(tctx, coll, id, b, epoch); err != nil {
-			return err
-		}
-		for _, c := range logs {
-			ok, err := s.recordConflict(tctx, c)
-			if err != nil {
-				return err
-			}
-			if ok {
-				added = append(added, c)
-			}
-		}
-		return nil
-	})
-	if errors.Is(err, errStale) {
-		return false, nil, nil
-	}
-	if err != nil {
-		return false, nil, err
-	}
-	return true, added, nil
+	ok, added, _, err := s.casLocal(ctx, coll, id, expect, doc, true,
+		func(tctx context.Context) error { return s.gwSaveBase(tctx, coll, id, b, epoch) }, logs)
+	return ok, added, err
 }

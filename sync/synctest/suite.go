@@ -23,7 +23,9 @@ func Run(t *testing.T, tr Transport) {
 	t.Run("OutageNoticedAndStopWhileDown", func(t *testing.T) { outageNoticed(t, tr) })
 }
 
-func fastBackoff() backoff.BackOff {
+// FastBackoff retries every 20-200 ms, forever: a test's syncer and
+// client notice a remote's return at once.
+func FastBackoff() backoff.BackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 20 * time.Millisecond
 	b.MaxInterval = 200 * time.Millisecond
@@ -85,9 +87,9 @@ func dump(ctx context.Context, coll *mongo.Collection) (map[string]string, error
 	return out, cur.Err()
 }
 
-// sameContents waits until a and b hold the same n documents, byte for
-// byte.
-func sameContents(t *testing.T, ctx context.Context, a, b *mongo.Collection, n int) {
+// SameContents waits until a and b hold the same n documents, byte for
+// byte (failing t after 30 s, naming what differs).
+func SameContents(t *testing.T, ctx context.Context, a, b *mongo.Collection, n int) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%s and %s hold the same %d documents", a.Database().Name(), b.Database().Name(), n), func() (bool, string) {
 		da, err := dump(ctx, a)
@@ -164,7 +166,7 @@ func newPair(t *testing.T, ctx context.Context, tr Transport, policy mtsync.Conf
 	local := NewLocal(t, p.clock.Now, "a")
 	p.la, p.lb = local.Collection("c"), local.Client().Database("b").Collection("c")
 	device := func(db *mongo.Database, id string, reported *atomic.Int64) *mtsync.Syncer {
-		cfg := mtsync.Config{Local: db, Collections: []string{"c"}, ReplicaID: id, Clock: p.clock.Now, Backoff: fastBackoff,
+		cfg := mtsync.Config{Local: db, Collections: []string{"c"}, ReplicaID: id, Clock: p.clock.Now, Backoff: FastBackoff,
 			OnConflict: func(mtsync.Conflict) { reported.Add(1) }}
 		p.remote.Configure(t, &cfg)
 		s, err := mtsync.New(cfg)
@@ -184,8 +186,8 @@ func newPair(t *testing.T, ctx context.Context, tr Transport, policy mtsync.Conf
 	if _, err := p.la.InsertOne(ctx, pairtable.Base); err != nil {
 		t.Fatal(err)
 	}
-	sameContents(t, ctx, p.la, p.rc, 1)
-	sameContents(t, ctx, p.lb, p.rc, 1)
+	SameContents(t, ctx, p.la, p.rc, 1)
+	SameContents(t, ctx, p.lb, p.rc, 1)
 	for _, s := range []*mtsync.Syncer{p.a, p.b} {
 		if err := s.WaitSynced(ctx); err != nil {
 			t.Fatal(err)
@@ -261,8 +263,8 @@ func pairCase(t *testing.T, tr Transport, run pairtable.Run, c pairtable.Case) {
 	if c.ID != pairtable.Base[0].Value {
 		n++ // Base is still there
 	}
-	sameContents(t, ctx, p.la, p.rc, n)
-	sameContents(t, ctx, p.lb, p.rc, n)
+	SameContents(t, ctx, p.la, p.rc, n)
+	SameContents(t, ctx, p.lb, p.rc, n)
 
 	// Settled: another write goes through both replicas and the
 	// document's remote version does not move (no ping-pong).
@@ -330,7 +332,7 @@ func offlineThenCatchUp(t *testing.T, tr Transport) {
 
 	var offline, online atomic.Int64
 	cfg := mtsync.Config{
-		Local: lc.Database(), Collections: []string{"c"}, Backoff: fastBackoff, Clock: clock.Now,
+		Local: lc.Database(), Collections: []string{"c"}, Backoff: FastBackoff, Clock: clock.Now,
 		OnOffline: func(error) { offline.Add(1) },
 		OnOnline:  func() { online.Add(1) },
 	}
@@ -339,7 +341,7 @@ func offlineThenCatchUp(t *testing.T, tr Transport) {
 	if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "before"}}); err != nil {
 		t.Fatal(err)
 	}
-	sameContents(t, ctx, lc, rc, 1)
+	SameContents(t, ctx, lc, rc, 1)
 	// Until the bootstrap has finished, changes are not counted as
 	// pending (the outage below would then find nothing to report).
 	if err := s.WaitSynced(ctx); err != nil {
@@ -362,7 +364,7 @@ func offlineThenCatchUp(t *testing.T, tr Transport) {
 	})
 
 	remote.Restart(t, ctx)
-	sameContents(t, ctx, lc, rc, 4)
+	SameContents(t, ctx, lc, rc, 4)
 	var doc struct{ V string }
 	if err := rc.FindOne(ctx, bson.D{{Key: "_id", Value: 1}}).Decode(&doc); err != nil || doc.V != "offline" {
 		t.Fatalf("remote doc 1 = %+v (%v), want the offline edit", doc, err)
@@ -375,7 +377,7 @@ func offlineThenCatchUp(t *testing.T, tr Transport) {
 	if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: "after"}}); err != nil {
 		t.Fatal(err)
 	}
-	sameContents(t, ctx, lc, rc, 5)
+	SameContents(t, ctx, lc, rc, 5)
 }
 
 // outageNoticed: with no local write pending, an outage (and the remote's
@@ -389,7 +391,7 @@ func outageNoticed(t *testing.T, tr Transport) {
 
 	var offline, online atomic.Int64
 	cfg := mtsync.Config{
-		Local: lc.Database(), Collections: []string{"c"}, Backoff: fastBackoff, Clock: clock.Now,
+		Local: lc.Database(), Collections: []string{"c"}, Backoff: FastBackoff, Clock: clock.Now,
 		OnOffline: func(error) { offline.Add(1) },
 		OnOnline:  func() { online.Add(1) },
 	}

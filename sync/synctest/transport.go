@@ -215,7 +215,7 @@ func (r *gwRemote) Configure(t *testing.T, cfg *mtsync.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.New(client.Config{BaseURL: "http://" + r.addr, Token: tok, Backoff: fastBackoff, MaxRetries: 2, RequestTimeout: 40 * time.Second})
+	c, err := client.New(client.Config{BaseURL: "http://" + r.addr, Token: tok, Backoff: FastBackoff, MaxRetries: 2, RequestTimeout: 40 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
