@@ -205,3 +205,52 @@ func TestGatewayCursorRefusedTakesSnapshotAgain(t *testing.T) {
 		t.Fatalf("%d snapshots taken, want 1 (taken again once)", snapshots.Load())
 	}
 }
+
+// A first snapshot stopped after a page and resumed by a later start still
+// uploads the local documents written before the first sync.
+func TestGatewayResumedSnapshotUploadsLocalDocs(t *testing.T) {
+	ctx := gwCtx(t)
+	clock := &synctest.Clock{}
+	remote := synctest.Gateway().Start(t, synctest.Setup{Collections: []string{"c"}, Clock: clock.Now})
+	rc := remote.DB().Collection("c")
+	for i := range 6 {
+		if _, err := rc.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := synctest.NewLocal(t, clock.Now, "device")
+	lc := local.Collection("c")
+	if _, err := lc.InsertOne(ctx, bson.D{{Key: "_id", Value: "mine"}}); err != nil {
+		t.Fatal(err)
+	}
+	var firstP atomic.Pointer[mtsync.Syncer]
+	ready, stopped := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	first := gwDevice(t, ctx, remote, local, []string{"c"}, func(c *mtsync.Config) {
+		c.BatchSize = 2
+		c.OnBootstrap = func(p mtsync.BootstrapProgress) {
+			if !p.Done && p.Copied > 0 && once.CompareAndSwap(false, true) {
+				<-ready
+				_ = firstP.Load().Stop(context.Background()) // from the callback: asks, returns at once
+				close(stopped)
+			}
+		}
+	})
+	firstP.Store(first)
+	close(ready)
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		t.Fatal("the first snapshot never reported a page")
+	}
+	select {
+	case <-first.Done():
+	case <-ctx.Done():
+		t.Fatal("the first syncer did not stop")
+	}
+	if done, err := first.Bootstrapped(ctx); err != nil || done["c"] {
+		t.Fatalf("Bootstrapped after a stop mid-snapshot = %v, %v; want false", done, err)
+	}
+	gwDevice(t, ctx, remote, local, []string{"c"}, nil)
+	synctest.SameContents(t, ctx, lc, rc, 7)
+}

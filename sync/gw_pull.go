@@ -197,7 +197,6 @@ func (s *Syncer) gwSnapshot(ctx context.Context, cs *collState) (gwState, error)
 	if err != nil || st.Done {
 		return st, err
 	}
-	first := st.Cursor == "" && !st.Resnapshot
 	if st.Epoch == 0 {
 		st.Epoch = s.cfg.Clock().UnixNano()
 	}
@@ -229,13 +228,14 @@ func (s *Syncer) gwSnapshot(ctx context.Context, cs *collState) (gwState, error)
 			return st, err
 		}
 	}
-	if first || st.Resnapshot {
-		// Local documents the snapshot did not settle (written before the
-		// first sync, or while the cursor was lost) go up now: the local
-		// change stream only has what came after Start.
-		if err := s.gwUploadUnsettled(ctx, cs); err != nil {
-			return st, err
-		}
+	// Local documents the snapshot did not settle (written before the
+	// first sync, or while the cursor was lost) go up now: the local
+	// change stream only has what came after Start. After every snapshot,
+	// resumed ones too (a first snapshot stopped after a page is no
+	// longer told from a resumed one; the scan finds nothing to do when
+	// there is nothing).
+	if err := s.gwUploadUnsettled(ctx, cs); err != nil {
+		return st, err
 	}
 	st.Done, st.Resnapshot, st.After, st.Epoch = true, false, "", 0
 	if err := s.gwSaveState(ctx, cs.name, st); err != nil {
