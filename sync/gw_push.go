@@ -9,6 +9,8 @@ import (
 	"github.com/mongotide/mongotide/gateway/client"
 	"github.com/mongotide/mongotide/listen"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // gwMaxOps is the most operations one push carries: the gateway's default
@@ -73,12 +75,29 @@ func (s *Syncer) gwPushChunk(ctx context.Context, cs *collState, todo []gwTodo) 
 		ids[i] = t.id
 	}
 	defer s.lockMany(cs.name, ids)()
+	// The documents and their bases in two reads, not two per document.
+	idsA, keys := make(bson.A, len(todo)), make(bson.A, len(todo))
+	for i, t := range todo {
+		idsA[i], keys[i] = t.id, bsonValue(metaKey(cs.name, t.id))
+	}
+	locals, err := s.readLocals(ctx, cs.name, idsA)
+	if err != nil {
+		return err
+	}
+	bases, err := s.gwLoadBases(ctx, keys)
+	if err != nil {
+		return err
+	}
 	var pend []gwPending
 	for _, t := range todo {
 		if err := s.upLimit.wait(ctx); err != nil {
 			return err
 		}
-		p, send, err := s.gwPrepare(ctx, cs, t)
+		b, ok := bases[idKey(t.id)]
+		if !ok {
+			b = newGwBase()
+		}
+		p, send, err := s.gwPrepare(ctx, cs, t, locals[idKey(t.id)], b)
 		if err != nil {
 			return err
 		}
@@ -99,7 +118,18 @@ func (s *Syncer) gwPushChunk(ctx context.Context, cs *collState, todo []gwTodo) 
 		return fmt.Errorf("sync: push %d operations to the gateway: %w", len(ops), err)
 	}
 	var evs []SyncEvent
+	var accepted []mongo.WriteModel // the bases of accepted pushes, in one bulk write
 	for i, r := range results {
+		if r.Status == client.Accepted {
+			next, ev, err := s.gwAccepted(cs, pend[i], r)
+			if err != nil {
+				return err
+			}
+			accepted = append(accepted, mongo.NewUpdateOneModel().SetFilter(idFilter(bsonValue(metaKey(cs.name, pend[i].id)))).
+				SetUpdate(s.gwBaseUpdate(next, 0)).SetUpsert(true))
+			evs = append(evs, ev)
+			continue
+		}
 		ev, err := s.gwCarryOut(ctx, cs, pend[i], r)
 		if err != nil {
 			s.notify(evs...)
@@ -109,21 +139,30 @@ func (s *Syncer) gwPushChunk(ctx context.Context, cs *collState, todo []gwTodo) 
 			evs = append(evs, *ev)
 		}
 	}
+	if len(accepted) > 0 {
+		if _, err := s.gwDocs().BulkWrite(ctx, accepted, options.BulkWrite().SetOrdered(false)); err != nil {
+			return err // the pushes are replayed with the same ids on the retry
+		}
+		cs.uploaded.Add(uint64(len(accepted)))
+	}
 	s.notify(evs...)
 	return nil
 }
 
-// gwPrepare reads document t.id and its base and returns the operation to
-// send (send false: none; a fetch or a settle was done here).
-func (s *Syncer) gwPrepare(ctx context.Context, cs *collState, t gwTodo) (gwPending, bool, error) {
-	local, err := readDoc(ctx, s.cfg.Local.Collection(cs.name), t.id)
+// gwAccepted is the base after an accepted push and its SyncEvent.
+func (s *Syncer) gwAccepted(cs *collState, p gwPending, r client.Result) (gwBase, SyncEvent, error) {
+	res, err := gwResultOf(r)
 	if err != nil {
-		return gwPending{}, false, err
+		return gwBase{}, SyncEvent{}, fmt.Errorf("sync: push of %s %s: %w", cs.name, p.id, err)
 	}
-	b, err := gwLoadBase(ctx, s.gwDocs(), cs.name, t.id)
-	if err != nil {
-		return gwPending{}, false, err
-	}
+	next, _, _ := planGatewayResult(p.base, p.local, res)
+	return next, SyncEvent{Collection: cs.name, ID: p.id, Direction: Upload, Deleted: p.local == nil}, nil
+}
+
+// gwPrepare decides for document t.id (local now, its base b) and returns
+// the operation to send (send false: none; a fetch or a settle was done
+// here).
+func (s *Syncer) gwPrepare(ctx context.Context, cs *collState, t gwTodo, local bson.Raw, b gwBase) (gwPending, bool, error) {
 	kind := planGatewayUpload(b, local)
 	s.cfg.Logger.Debug("sync: gateway upload", "coll", cs.name, "id", t.id, "op", kind)
 	p := gwPending{id: t.id, local: local, base: b}
@@ -176,7 +215,8 @@ func (s *Syncer) gwFetchApply(ctx context.Context, cs *collState, id bson.RawVal
 	return err
 }
 
-// gwCarryOut applies push result r of p locally.
+// gwCarryOut applies push result r of p locally: a conflict or a
+// rejection (accepted results are gwAccepted's, saved in bulk).
 func (s *Syncer) gwCarryOut(ctx context.Context, cs *collState, p gwPending, r client.Result) (*SyncEvent, error) {
 	res, err := gwResultOf(r)
 	if err != nil {
@@ -185,12 +225,6 @@ func (s *Syncer) gwCarryOut(ctx context.Context, cs *collState, p gwPending, r c
 	next, doc, _ := planGatewayResult(p.base, p.local, res)
 	ev := &SyncEvent{Collection: cs.name, ID: p.id, Direction: Upload, Deleted: p.local == nil}
 	switch res.Kind {
-	case gwResAccepted:
-		if err := s.gwSaveBase(ctx, cs.name, p.id, next, 0); err != nil {
-			return nil, err
-		}
-		cs.uploaded.Add(1)
-		return ev, nil
 	case gwResRejected:
 		s.reportError(fmt.Errorf("%w: %s %s: %s: %s", ErrRefused, cs.name, p.id, r.Error, r.Message))
 		logged := s.gwRefusal(cs.name, p, r)

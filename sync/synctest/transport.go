@@ -25,7 +25,7 @@ type Transport struct {
 	// Name names the transport in test names ("database", "gateway").
 	Name string
 	// Start starts a remote for one test, torn down when the test ends.
-	Start func(t *testing.T, s Setup) Remote
+	Start func(t testing.TB, s Setup) Remote
 }
 
 // Setup is what a test asks of a remote.
@@ -48,21 +48,21 @@ type Setup struct {
 // can be invalidated: RotateCursorKey restarts the gateway with a new
 // cursor key, so every cursor issued before is refused.
 type CursorKeyRotator interface {
-	RotateCursorKey(t *testing.T, ctx context.Context)
+	RotateCursorKey(t testing.TB, ctx context.Context)
 }
 
 // Remote is a running remote.
 type Remote interface {
 	// Configure makes cfg sync with the remote as replica cfg.ReplicaID.
-	Configure(t *testing.T, cfg *mtsync.Config)
+	Configure(t testing.TB, cfg *mtsync.Config)
 	// DB is the database that holds the remote's documents.
 	DB() *mongo.Database
 	// Replica is the Version.Replica of replica id's edits on the remote.
 	Replica(id string) string
 	// Stop makes the remote unreachable for the replicas; Restart brings
 	// it back on the same address with the same data.
-	Stop(t *testing.T, ctx context.Context)
-	Restart(t *testing.T, ctx context.Context)
+	Stop(t testing.TB, ctx context.Context)
+	Restart(t testing.TB, ctx context.Context)
 }
 
 // Clock is a test's wall clock: real time plus an offset Advance moves, so
@@ -98,7 +98,7 @@ type server struct {
 
 // startServer starts an embedded server: on a fixed address and data
 // directory when it will be restarted.
-func startServer(t *testing.T, s Setup, restartable bool) *server {
+func startServer(t testing.TB, s Setup, restartable bool) *server {
 	t.Helper()
 	sv := &server{cfg: embedded.Config{Clock: s.Clock}}
 	if !restartable {
@@ -117,7 +117,7 @@ func startServer(t *testing.T, s Setup, restartable bool) *server {
 	return sv
 }
 
-func (sv *server) start(t *testing.T, ctx context.Context) {
+func (sv *server) start(t testing.TB, ctx context.Context) {
 	t.Helper()
 	srv, err := embedded.Start(ctx, sv.cfg)
 	if err != nil {
@@ -126,7 +126,7 @@ func (sv *server) start(t *testing.T, ctx context.Context) {
 	sv.srv = srv
 }
 
-func (sv *server) stop(t *testing.T, ctx context.Context) {
+func (sv *server) stop(t testing.TB, ctx context.Context) {
 	t.Helper()
 	if err := sv.srv.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func (sv *server) stop(t *testing.T, ctx context.Context) {
 	sv.srv = nil
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -146,7 +146,7 @@ func freeAddr(t *testing.T) string {
 
 // NewLocal returns a fresh local database for a replica, on a server of
 // its own that reads the test's clock.
-func NewLocal(t *testing.T, clock func() time.Time, name string) *mongo.Database {
+func NewLocal(t testing.TB, clock func() time.Time, name string) *mongo.Database {
 	t.Helper()
 	srv := testenv.StartEmbedded(t, embedded.Config{Clock: clock})
 	return testenv.Connect(t, srv.URI(), options.Client()).Database(name)
@@ -158,21 +158,21 @@ type dbRemote struct {
 	db *mongo.Database
 }
 
-func startDatabase(t *testing.T, s Setup) Remote {
+func startDatabase(t testing.TB, s Setup) Remote {
 	testenv.SkipIfExternal(t, "the conformance suite starts its own servers")
 	sv := startServer(t, s, s.Restartable)
 	return &dbRemote{s: s, sv: sv, db: sv.client.Database("remote")}
 }
 
-func (r *dbRemote) Configure(_ *testing.T, cfg *mtsync.Config) {
+func (r *dbRemote) Configure(_ testing.TB, cfg *mtsync.Config) {
 	cfg.Remote, cfg.Conflict, cfg.Resolve = r.db, r.s.Policy, r.s.Resolve
 }
 func (r *dbRemote) DB() *mongo.Database      { return r.db }
 func (r *dbRemote) Replica(id string) string { return id }
-func (r *dbRemote) Stop(t *testing.T, ctx context.Context) {
+func (r *dbRemote) Stop(t testing.TB, ctx context.Context) {
 	r.sv.stop(t, ctx)
 }
-func (r *dbRemote) Restart(t *testing.T, ctx context.Context) { r.sv.start(t, ctx) }
+func (r *dbRemote) Restart(t testing.TB, ctx context.Context) { r.sv.start(t, ctx) }
 
 // The gateway transport's test credentials: every replica signs in as the
 // same user (one owner, the devices of one person).
@@ -183,7 +183,7 @@ var (
 )
 
 type gwRemote struct {
-	t    *testing.T
+	t    testing.TB
 	s    Setup
 	sv   *server
 	db   *mongo.Database
@@ -192,7 +192,7 @@ type gwRemote struct {
 	key  []byte
 }
 
-func startGateway(t *testing.T, s Setup) Remote {
+func startGateway(t testing.TB, s Setup) Remote {
 	testenv.SkipIfExternal(t, "the conformance suite starts its own servers")
 	sv := startServer(t, s, false)
 	r := &gwRemote{t: t, s: s, sv: sv, db: sv.client.Database("remote"), addr: freeAddr(t), key: gwCursorKey}
@@ -209,7 +209,7 @@ func startGateway(t *testing.T, s Setup) Remote {
 	return r
 }
 
-func (r *gwRemote) Configure(t *testing.T, cfg *mtsync.Config) {
+func (r *gwRemote) Configure(t testing.TB, cfg *mtsync.Config) {
 	t.Helper()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": gwOwner, "exp": time.Now().Add(time.Hour).Unix()}).SignedString(gwSecret)
 	if err != nil {
@@ -232,7 +232,7 @@ func (r *gwRemote) Replica(id string) string {
 	return "gw:" + base64.RawURLEncoding.EncodeToString([]byte(gwOwner)) + ":" + id
 }
 
-func (r *gwRemote) Stop(t *testing.T, ctx context.Context) {
+func (r *gwRemote) Stop(t testing.TB, ctx context.Context) {
 	t.Helper()
 	if err := r.gw.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -240,7 +240,7 @@ func (r *gwRemote) Stop(t *testing.T, ctx context.Context) {
 	r.gw = nil
 }
 
-func (r *gwRemote) Restart(t *testing.T, ctx context.Context) {
+func (r *gwRemote) Restart(t testing.TB, ctx context.Context) {
 	t.Helper()
 	auth, err := gateway.NewJWTAuthenticator(gateway.JWTConfig{HS256Secret: gwSecret})
 	if err != nil {
@@ -269,7 +269,7 @@ func (r *gwRemote) Restart(t *testing.T, ctx context.Context) {
 }
 
 // RotateCursorKey restarts the gateway with a new cursor key.
-func (r *gwRemote) RotateCursorKey(t *testing.T, ctx context.Context) {
+func (r *gwRemote) RotateCursorKey(t testing.TB, ctx context.Context) {
 	t.Helper()
 	r.Stop(t, ctx)
 	r.key = append([]byte("rotated-"), r.key...)
