@@ -111,16 +111,7 @@ func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer
 		remoteDB = f.db
 	}
 	cfg.Local, cfg.Remote = lc.Database(f.db), rc.Database(remoteDB)
-	cfg.Collections, cfg.BatchSize, cfg.Conflict, cfg.ReplicaID = f.collections, f.batch, policy, f.replicaID
-	s, err := mtsync.New(cfg)
-	if err != nil {
-		closeAll()
-		if errors.Is(err, mtsync.ErrInvalidConfig) {
-			return nil, nil, usageError{err}
-		}
-		return nil, nil, err
-	}
-	return s, closeAll, nil
+	return f.build(cfg, policy, closeAll)
 }
 
 // openGateway builds a Syncer whose remote is --gateway, signed in with
@@ -158,6 +149,12 @@ func (f *syncFlags) openGateway(ctx context.Context, cfg mtsync.Config, lc *mong
 		}
 	}
 	cfg.Local, cfg.Gateway = lc.Database(f.db), gc
+	return f.build(cfg, policy, closeAll)
+}
+
+// build fills cfg's shared fields from the flags and makes the Syncer; on
+// an error it calls closeAll (an invalid config is a usage error).
+func (f *syncFlags) build(cfg mtsync.Config, policy mtsync.ConflictPolicy, closeAll func()) (*mtsync.Syncer, func(), error) {
 	cfg.Collections, cfg.BatchSize, cfg.Conflict, cfg.ReplicaID = f.collections, f.batch, policy, f.replicaID
 	s, err := mtsync.New(cfg)
 	if err != nil {
