@@ -97,14 +97,7 @@ func (f *syncFlags) open(ctx context.Context, cfg mtsync.Config) (*mtsync.Syncer
 		// and a server that is gone (a local mongod stopped by the same
 		// Ctrl-C) makes it wait out its deadline; nothing is lost by
 		// giving up, the process is ending.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disconnectGrace)
-		defer cancel()
-		var wg sync.WaitGroup
-		for _, c := range []*mongo.Client{lc, rc} {
-			wg.Add(1)
-			go func() { defer wg.Done(); _ = c.Disconnect(dctx) }()
-		}
-		wg.Wait()
+		disconnectAll(context.WithoutCancel(ctx), lc, rc)
 	}
 	remoteDB := f.remoteDB
 	if remoteDB == "" {
@@ -128,12 +121,12 @@ func (f *syncFlags) openGateway(ctx context.Context, cfg mtsync.Config, lc *mong
 		},
 	})
 	closeAll := func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disconnectGrace)
-		defer cancel()
 		if gc != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), disconnectGrace)
 			_ = gc.Close(dctx)
+			cancel()
 		}
-		_ = lc.Disconnect(dctx)
+		disconnectAll(context.WithoutCancel(ctx), lc)
 	}
 	if err != nil {
 		closeAll()
@@ -224,7 +217,7 @@ token. See docs/sync.md.`,
 					return err
 				}
 				defer func() {
-					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+					sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeStopGrace)
 					defer cancel()
 					if err := srv.Stop(sctx); err != nil {
 						fmt.Fprintln(stderr, "sync: stop local store:", err)

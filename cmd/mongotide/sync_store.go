@@ -9,6 +9,7 @@ import (
 
 	"github.com/mongotide/mongotide/embedded"
 	mtsync "github.com/mongotide/mongotide/sync"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 // Shutdown bounds after Ctrl-C. The syncer's own wait for in-flight work
@@ -21,7 +22,36 @@ import (
 const (
 	stopGrace       = 2 * time.Second
 	disconnectGrace = 500 * time.Millisecond
+	// storeStopGrace bounds the --local-dir server's stop (its journal's
+	// last fsync). Giving up loses nothing acknowledged: every commit is
+	// in the journal file already, and a process exit keeps what was
+	// written (recovery replays it, as after kill -9).
+	storeStopGrace = 5 * time.Second
 )
+
+// disconnectAll disconnects the clients at once and returns when they are
+// done or after disconnectGrace, whichever comes first. The bound is ours:
+// Disconnect stops waiting for its connections at its deadline, but it
+// then waits for each server monitor without one, and a monitor that
+// missed its stop signal (the driver's stop is a non-blocking send that a
+// monitor between two checks does not see) sits in an awaitable hello for
+// up to a heartbeat interval (10 s). The process is ending, so nothing is
+// lost by not waiting for it.
+func disconnectAll(ctx context.Context, clients ...*mongo.Client) {
+	dctx, cancel := context.WithTimeout(ctx, disconnectGrace)
+	defer cancel()
+	done := make(chan struct{}, len(clients))
+	for _, c := range clients {
+		go func() { _ = c.Disconnect(dctx); done <- struct{}{} }()
+	}
+	for range clients {
+		select {
+		case <-done:
+		case <-dctx.Done():
+			return
+		}
+	}
+}
 
 // stopSyncer stops s after ctx ended (Ctrl-C), giving in-flight work
 // stopGrace to finish.
