@@ -90,6 +90,9 @@ func Classify(err error) ErrorClass {
 	if errors.Is(err, mongo.ErrClientDisconnected) || errors.Is(err, context.Canceled) {
 		return Fatal
 	}
+	if isRetryablePoolError(err) {
+		return Resumable
+	}
 	var ce mongo.CommandError
 	if errors.As(err, &ce) {
 		switch {
@@ -121,6 +124,18 @@ func Classify(err error) ErrorClass {
 	// and anything else that did not come from the server: the server may
 	// come back, so keep trying (the driver treats these as resumable too).
 	return Resumable
+}
+
+// isRetryablePoolError reports a client-side connection-pool error the
+// driver calls retryable: its pool was cleared (paused) after another
+// operation met a network error, and resumes once the server's monitor
+// checks it again. The driver hands it over as a CommandError with code 0
+// and only the TransientTransactionError label, so without this check it
+// would classify as Fatal, and a write failing on a shared client would end
+// every stream on it.
+func isRetryablePoolError(err error) bool {
+	var rp interface{ Retryable() bool }
+	return errors.As(err, &rp) && rp.Retryable()
 }
 
 func isNotReplicaSet(err error) bool {

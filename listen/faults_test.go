@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 )
 
 const listenerApp = "listen-under-test"
@@ -170,6 +171,18 @@ func TestClassify(t *testing.T) {
 	}{
 		{errors.New("dial tcp: connection refused"), listen.Resumable},
 		{context.Canceled, listen.Fatal},
+		// What a getMore or a resume's aggregate returns while the pool is
+		// paused after another operation on the client lost its
+		// connection: the driver's pool error (retryable) in a driver.Error
+		// labelled TransientTransactionError, in a CommandError with code 0.
+		// It ended the gateway's shared streams under load.
+		{mongo.CommandError{Labels: []string{"TransientTransactionError"}, Wrapped: driver.Error{
+			Message: "connection pool for 127.0.0.1:1 was cleared because another operation failed with: EOF",
+			Labels:  []string{"TransientTransactionError"},
+			Wrapped: poolCleared{},
+		}}, listen.Resumable},
+		// A server error with code 0 and no resumable label stays fatal.
+		{mongo.CommandError{Message: "unknown"}, listen.Fatal},
 	}
 	for _, c := range cases {
 		if got := listen.Classify(c.err); got != c.want {
@@ -177,3 +190,12 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// poolCleared stands for the driver's unexported poolClearedError: a
+// driver.RetryablePoolError.
+type poolCleared struct{}
+
+func (poolCleared) Error() string   { return "connection pool was cleared" }
+func (poolCleared) Retryable() bool { return true }
+
+var _ driver.RetryablePoolError = poolCleared{}
