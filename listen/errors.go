@@ -50,8 +50,9 @@ const (
 	// set, unknown server errors.
 	Fatal ErrorClass = iota
 	// Resumable errors reopen the stream from the last token: network
-	// errors, errors labelled ResumableChangeStreamError, not-primary and
-	// shutdown codes.
+	// errors, a connection pool the driver cleared (after another
+	// operation on the client lost its connection), errors labelled
+	// ResumableChangeStreamError, not-primary and shutdown codes.
 	Resumable
 	// HistoryLost is error 286: the resume point fell out of the oplog.
 	HistoryLost
