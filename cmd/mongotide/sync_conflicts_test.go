@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -14,10 +12,7 @@ import (
 // A field-level conflict (FieldMerge) lists its clashing fields and can be
 // dismissed; --conflict accepts field-merge.
 func TestSyncConflictsListsFields(t *testing.T) {
-	localURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
-	remoteURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx, localURI, remoteURI, _, _ := syncServers(t)
 	log := testenv.Connect(t, localURI, nil).Database("app").Collection("_mongotide_sync_conflicts")
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	if _, err := log.InsertOne(ctx, bson.D{{Key: "_id", Value: "c1"}, {Key: "coll", Value: "books"}, {Key: "docId", Value: 7},

@@ -13,16 +13,26 @@ import (
 	"github.com/mongotide/mongotide/gateway"
 	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-func TestSyncCommand(t *testing.T) {
-	localURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
-	remoteURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
+// syncServers starts a local and a remote embedded server for a sync
+// command test and returns a one-minute context, their URIs and
+// app.books on each.
+func syncServers(t *testing.T) (ctx context.Context, localURI, remoteURI string, local, remote *mongo.Collection) {
+	t.Helper()
+	localURI = testenv.StartEmbedded(t, embedded.Config{}).URI()
+	remoteURI = testenv.StartEmbedded(t, embedded.Config{}).URI()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	remote := testenv.Connect(t, remoteURI, nil).Database("app").Collection("books")
-	local := testenv.Connect(t, localURI, nil).Database("app").Collection("books")
+	t.Cleanup(cancel)
+	remote = testenv.Connect(t, remoteURI, nil).Database("app").Collection("books")
+	local = testenv.Connect(t, localURI, nil).Database("app").Collection("books")
+	return ctx, localURI, remoteURI, local, remote
+}
+
+func TestSyncCommand(t *testing.T) {
+	ctx, localURI, remoteURI, local, remote := syncServers(t)
 	for i := range 30 {
 		if _, err := remote.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
 			t.Fatal(err)
@@ -132,12 +142,7 @@ func TestSyncCommandUsage(t *testing.T) {
 // `mongotide sync --gateway URL --token-file F`: a device with only a
 // token syncs both ways through a gateway in front of the remote.
 func TestSyncCommandThroughGateway(t *testing.T) {
-	localURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
-	remoteURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	remote := testenv.Connect(t, remoteURI, nil).Database("app").Collection("books")
-	local := testenv.Connect(t, localURI, nil).Database("app").Collection("books")
+	ctx, localURI, _, local, remote := syncServers(t)
 	for i := range 5 {
 		if _, err := remote.InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "n", Value: int64(i)}}); err != nil {
 			t.Fatal(err)

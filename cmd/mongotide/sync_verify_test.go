@@ -6,19 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongotide/mongotide/embedded"
 	"github.com/mongotide/mongotide/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
 func TestSyncVerifyCommand(t *testing.T) {
-	localURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
-	remoteURI := testenv.StartEmbedded(t, embedded.Config{}).URI()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	remote := testenv.Connect(t, remoteURI, nil).Database("app").Collection("books")
-	local := testenv.Connect(t, localURI, nil).Database("app").Collection("books")
+	ctx, localURI, remoteURI, local, remote := syncServers(t)
 	for i := range 10 {
 		if _, err := remote.InsertOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
 			t.Fatal(err)
